@@ -1,0 +1,1 @@
+"""Interpretations of topos diagrams in numerical libraries."""

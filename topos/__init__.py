@@ -1,0 +1,87 @@
+"""topos: neural architectures as morphisms of a cartesian closed category.
+
+The pure core: objects, arrows, normal forms, functors, Para, analysis. It
+imports nothing outside the standard library (``topos.testing`` also uses
+hypothesis); the JAX interpretation lives in ``backends.jax``.
+
+>>> from topos import R, Box, curry, ev, Id, equal
+>>> A, B = R(3), R(4)
+>>> m = Box("m", R(2) * A, B)
+>>> equal(curry(m) * Id(A) >> ev(B, A), m)
+True
+"""
+
+from topos.arrows import (
+    Arrow,
+    Box,
+    Id,
+    absurd,
+    assoc,
+    compose,
+    conj,
+    copair,
+    copy,
+    curry,
+    discard,
+    disj,
+    ev,
+    false,
+    fst,
+    implies,
+    inl,
+    inr,
+    neg,
+    pair,
+    snd,
+    swap,
+    true,
+    unassoc,
+    uncurry,
+)
+from topos.errors import TypeMismatch
+from topos.objects import Fin, Ob, Omega, One, R, Zero
+
+__all__ = [
+    "Arrow",
+    "Box",
+    "Fin",
+    "Id",
+    "Ob",
+    "Omega",
+    "One",
+    "R",
+    "TypeMismatch",
+    "Zero",
+    "absurd",
+    "assoc",
+    "compose",
+    "conj",
+    "copair",
+    "copy",
+    "curry",
+    "discard",
+    "disj",
+    "equal",
+    "ev",
+    "false",
+    "fst",
+    "implies",
+    "inl",
+    "inr",
+    "neg",
+    "pair",
+    "snd",
+    "swap",
+    "true",
+    "unassoc",
+    "uncurry",
+]
+
+
+def __getattr__(name: str) -> object:
+    # equal lives in topos.normal, which is imported lazily to keep import light.
+    if name == "equal":
+        from topos.normal import equal
+
+        return equal
+    raise AttributeError(f"module 'topos' has no attribute {name!r}")

@@ -1,0 +1,733 @@
+"""Arrows of the free bicartesian closed category with a subobject classifier.
+
+Generators are boxes ``Box(name, dom, cod, **attrs)``; everything else is
+structure. Composition is written in diagrammatic order, ``f >> g`` ("f, then
+g"). The laws of a category hold on the nose for ``==`` (composition is strict:
+associativity and units are built into the representation):
+
+>>> from topos.objects import R, One, Omega
+>>> A, B, C, D = R(3), R(4), R(5), R(6)
+>>> f, g, h = Box("f", A, B), Box("g", B, C), Box("h", C, D)
+>>> assert (f >> g) >> h == f >> (g >> h)
+>>> assert Id(A) >> f == f == f >> Id(B)
+
+Cartesian, cocartesian and closed structure are constructors whose equations
+hold up to ``topos.equal`` (decided by normal forms):
+
+>>> from topos.normal import equal
+>>> k = Box("k", C, B)
+>>> assert equal(pair(f, f >> g) >> fst(B, C), f)
+>>> assert equal(inl(A, C) >> copair(f, k), f)
+>>> m = Box("m", A * C, B)
+>>> assert equal(curry(m) * Id(C) >> ev(B, C), m)
+
+Types are checked by every constructor; a mismatch raises ``TypeMismatch`` (a
+``TypeError``) naming the operation and both types:
+
+>>> f >> f
+Traceback (most recent call last):
+...
+topos.errors.TypeMismatch: f >> f: codomain R(4) does not match domain R(3)
+
+Arrows are immutable and hashable, ``eval(repr(f)) == f``, and ``str`` reads like
+a blackboard:
+
+>>> print(pair(f, Box("n", A, C)) >> swap(B, C) >> (Id(C) * Box("u", B, One)))
+⟨f, n⟩ >> σ >> id * u
+>>> curry(m)
+curry(Box('m', R(3) * R(5), R(4)))
+
+Every constructor runs in constant time and no algorithm here recurses along a
+chain of compositions, so a chain of 100,000 boxes built one ``>>`` at a time is
+fine to build, print, hash and compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from topos.errors import TypeMismatch, compose_mismatch, expected, not_a, short
+from topos.objects import Exp, Ob, Omega, One, Product, Zero
+
+__all__ = [
+    "Absurd",
+    "Arrow",
+    "Box",
+    "Compose",
+    "Copair",
+    "Copy",
+    "Curry",
+    "Discard",
+    "Ev",
+    "Fst",
+    "Id",
+    "Inl",
+    "Inr",
+    "Logic",
+    "Pair",
+    "Snd",
+    "Sum",
+    "Swap",
+    "Tensor",
+    "absurd",
+    "assoc",
+    "compose",
+    "conj",
+    "copair",
+    "copy",
+    "curry",
+    "discard",
+    "disj",
+    "ev",
+    "false",
+    "fold",
+    "fst",
+    "implies",
+    "inl",
+    "inr",
+    "neg",
+    "pair",
+    "short",
+    "snd",
+    "swap",
+    "true",
+    "uncurry",
+    "unassoc",
+]
+
+# Composition is hashed with an associative polynomial hash, so that
+# hash((f >> g) >> h) == hash(f >> (g >> h)) in O(1) per composition.
+_MOD = (1 << 61) - 1
+_BASE = 1_000_003
+
+# Python operator precedence used for printing (higher binds tighter).
+_SEQ, _ADD, _MUL, _ATOM = 1, 2, 3, 5
+
+T = TypeVar("T")
+
+
+def _check_ob(op: str, *xs: object) -> None:
+    for x in xs:
+        if not isinstance(x, Ob):
+            raise not_a(op, "an object (R, Fin, One, ...)", x)
+
+
+def _check_arrow(op: str, *fs: object) -> None:
+    for f in fs:
+        if not isinstance(f, Arrow):
+            raise not_a(op, "an arrow", f)
+
+
+class Arrow:
+    """An arrow ``dom -> cod``. Subclasses are the constructors of the free structure.
+
+    Each node has a *head* (its kind and non-arrow data) and *children* (arrows).
+    ``Compose`` presents the whole flattened chain as its children.
+    """
+
+    __slots__ = ("dom", "cod", "_hash", "_poly")
+    dom: Ob
+    cod: Ob
+    _hash: int
+    _poly: tuple[int, int]
+
+    _prec: ClassVar[int] = _ATOM
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _init(self, dom: Ob, cod: Ob) -> None:
+        object.__setattr__(self, "dom", dom)
+        object.__setattr__(self, "cod", cod)
+        h = hash((type(self).__name__, self.head, tuple(hash(c) for c in self.children)))
+        object.__setattr__(self, "_hash", h)
+        object.__setattr__(self, "_poly", (h % _MOD, _BASE))
+
+    # -- structure --------------------------------------------------------------
+    @property
+    def head(self) -> tuple[Any, ...]:
+        """The non-arrow data of this node (names, objects, attributes)."""
+        return ()
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        """The arrows this node is built from."""
+        return ()
+
+    # -- values -----------------------------------------------------------------
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Arrow):
+            return NotImplemented
+        return _structural_eq(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __repr__(self) -> str:
+        return _render(self, repr)
+
+    def __str__(self) -> str:
+        return _render(self, str)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from topos import serial
+
+        return (serial.loads, (serial.dumps(self),))  # type: ignore[attr-defined]
+
+    # -- operators --------------------------------------------------------------
+    def __rshift__(self, other: Arrow) -> Arrow:
+        return compose(self, other)
+
+    def __mul__(self, other: Arrow) -> Tensor:
+        _check_arrow("*", other)
+        return Tensor(self, other)
+
+    def __add__(self, other: Arrow) -> Sum:
+        _check_arrow("+", other)
+        return Sum(self, other)
+
+    # -- printing hooks ---------------------------------------------------------
+    def _atom(self, show: Callable[[object], str]) -> str:
+        raise NotImplementedError
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        return self._atom(show)
+
+
+def _structural_eq(a: Arrow, b: Arrow) -> bool:
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) is not type(y) or x._hash != y._hash or x.head != y.head:
+            return False
+        xs, ys = x.children, y.children
+        if len(xs) != len(ys):
+            return False
+        stack.extend(zip(xs, ys, strict=True))
+    return True
+
+
+def fold(arrow: Arrow, fn: Callable[[Arrow, list[T]], T]) -> T:
+    """Evaluate ``fn(node, [results of node.children])`` bottom-up, without recursion.
+
+    Shared sub-arrows are visited once. A ``Compose`` node receives the results
+    of its whole flattened chain, so long chains cost linear time.
+
+    >>> from topos.objects import R
+    >>> f = Box("f", R(1), R(1))
+    >>> fold(f >> f >> f, lambda node, kids: 1 + sum(kids))
+    4
+    """
+    memo: dict[int, T] = {}
+    kids: dict[int, tuple[Arrow, ...]] = {}
+    stack: list[tuple[Arrow, bool]] = [(arrow, False)]
+    while stack:
+        node, ready = stack.pop()
+        key = id(node)
+        if key in memo:
+            continue
+        if ready:
+            memo[key] = fn(node, [memo[id(c)] for c in kids[key]])
+            continue
+        children = node.children
+        kids[key] = children
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(children) if id(c) not in memo)
+    return memo[id(arrow)]
+
+
+def _render(arrow: Arrow, show: Callable[[object], str]) -> str:
+    def step(node: Arrow, parts: list[tuple[str, int]]) -> tuple[str, int]:
+        return node._text(show, parts), node._prec
+
+    return fold(arrow, step)[0]
+
+
+def _wrap(part: tuple[str, int], prec: int) -> str:
+    text, p = part
+    return f"({text})" if p < prec else text
+
+
+# ---------------------------------------------------------------------------------
+# Generators
+
+
+class Box(Arrow):
+    """A generating arrow ``name: dom -> cod``; keyword attributes take part in equality.
+
+    >>> from topos.objects import R
+    >>> Box("f", R(3), R(4), kind="linear")
+    Box('f', R(3), R(4), kind='linear')
+    >>> Box("f", R(3), R(4)) == Box("f", R(3), R(4), kind="linear")
+    False
+    >>> Box("f", R(3), R(4), kind="linear").attrs["kind"]
+    'linear'
+    """
+
+    __slots__ = ("name", "_attrs")
+    name: str
+    _attrs: tuple[tuple[str, Any], ...]
+
+    def __init__(self, name: str, dom: Ob, cod: Ob, **attrs: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Box: name must be a non-empty string, got {name!r}")
+        _check_ob(f"Box {name!r}", dom, cod)
+        for key, value in attrs.items():
+            try:
+                hash(value)
+            except TypeError:
+                raise TypeError(
+                    f"Box {name!r}: attribute {key}={value!r} is not hashable"
+                    " (use tuples instead of lists)"
+                ) from None
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "_attrs", tuple(sorted(attrs.items())))
+        self._init(dom, cod)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The keyword attributes, as a fresh dict."""
+        return dict(self._attrs)
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.name, self.dom, self.cod, self._attrs)
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        if show is str:
+            return self.name
+        extra = "".join(f", {k}={v!r}" for k, v in self._attrs)
+        return f"Box({self.name!r}, {self.dom!r}, {self.cod!r}{extra})"
+
+
+class _Structural(Arrow):
+    """A structural arrow determined by objects (identity, projections, ev ...)."""
+
+    __slots__ = ("obs",)
+    obs: tuple[Ob, ...]
+    _symbol: ClassVar[str]
+    _fn: ClassVar[str]
+
+    def __init__(self, *obs: Ob) -> None:
+        _check_ob(self._fn, *obs)
+        object.__setattr__(self, "obs", obs)
+        dom, cod = self._type(*obs)
+        self._init(dom, cod)
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        raise NotImplementedError
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return self.obs
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        if show is str:
+            return self._symbol
+        return f"{self._fn}({', '.join(repr(x) for x in self.obs)})"
+
+
+class Id(_Structural):
+    """The identity ``Id(A): A -> A``; ``Id(A) >> f == f``."""
+
+    __slots__ = ()
+    _symbol, _fn = "id", "Id"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0], obs[0]
+
+    def __init__(self, dom: Ob) -> None:
+        super().__init__(dom)
+
+
+class Fst(_Structural):
+    """The first projection ``fst(A, B): A * B -> A``."""
+
+    __slots__ = ()
+    _symbol, _fn = "π₁", "fst"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0] * obs[1], obs[0]
+
+
+class Snd(_Structural):
+    """The second projection ``snd(A, B): A * B -> B``."""
+
+    __slots__ = ()
+    _symbol, _fn = "π₂", "snd"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0] * obs[1], obs[1]
+
+
+class Copy(_Structural):
+    """The diagonal ``copy(A): A -> A * A`` (equal to ``pair(Id(A), Id(A))``)."""
+
+    __slots__ = ()
+    _symbol, _fn = "Δ", "copy"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0], obs[0] * obs[0]
+
+
+class Discard(_Structural):
+    """The unique map ``discard(A): A -> One``."""
+
+    __slots__ = ()
+    _symbol, _fn = "!", "discard"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0], One
+
+
+class Swap(_Structural):
+    """The symmetry ``swap(A, B): A * B -> B * A``."""
+
+    __slots__ = ()
+    _symbol, _fn = "σ", "swap"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0] * obs[1], obs[1] * obs[0]
+
+
+class Inl(_Structural):
+    """The left injection ``inl(A, B): A -> A + B``."""
+
+    __slots__ = ()
+    _symbol, _fn = "ι₁", "inl"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[0], obs[0] + obs[1]
+
+
+class Inr(_Structural):
+    """The right injection ``inr(A, B): B -> A + B``."""
+
+    __slots__ = ()
+    _symbol, _fn = "ι₂", "inr"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return obs[1], obs[0] + obs[1]
+
+
+class Absurd(_Structural):
+    """The unique map ``absurd(A): Zero -> A``."""
+
+    __slots__ = ()
+    _symbol, _fn = "¡", "absurd"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return Zero, obs[0]
+
+
+class Ev(_Structural):
+    """Evaluation ``ev(B, A): B ** A * A -> B``: apply a function to an argument."""
+
+    __slots__ = ()
+    _symbol, _fn = "ev", "ev"
+
+    def _type(self, *obs: Ob) -> tuple[Ob, Ob]:
+        return (obs[0] ** obs[1]) * obs[1], obs[0]
+
+
+_LOGIC = {
+    "true": ("⊤", One, Omega),
+    "false": ("⊥", One, Omega),
+    "conj": ("∧", Omega * Omega, Omega),
+    "disj": ("∨", Omega * Omega, Omega),
+    "implies": ("⇒", Omega * Omega, Omega),
+    "neg": ("¬", Omega, Omega),
+}
+
+
+class Logic(Arrow):
+    """The structure maps of ``Omega``: true, false, conj, disj, implies, neg.
+
+    They make ``Omega`` an internal Heyting algebra (Boolean in ``topos.finite``'s
+    sets, not in presheaves).
+    """
+
+    __slots__ = ("op",)
+    op: str
+
+    def __init__(self, op: str) -> None:
+        if op not in _LOGIC:
+            raise ValueError(f"Logic: unknown connective {op!r}, expected one of {sorted(_LOGIC)}")
+        object.__setattr__(self, "op", op)
+        _, dom, cod = _LOGIC[op]
+        self._init(dom, cod)
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.op,)
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        return _LOGIC[self.op][0] if show is str else self.op
+
+
+true, false = Logic("true"), Logic("false")
+conj, disj, implies, neg = Logic("conj"), Logic("disj"), Logic("implies"), Logic("neg")
+
+
+# ---------------------------------------------------------------------------------
+# Binary constructors
+
+
+class _Binary(Arrow):
+    __slots__ = ("left", "right")
+    left: Arrow
+    right: Arrow
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        return (self.left, self.right)
+
+    def _set(self, left: Arrow, right: Arrow, dom: Ob, cod: Ob) -> None:
+        object.__setattr__(self, "left", left)
+        object.__setattr__(self, "right", right)
+        self._init(dom, cod)
+
+
+class Compose(_Binary):
+    """``left >> right``. Build it with ``>>`` or ``compose``, which drop identities.
+
+    Its ``children`` are the whole flattened chain, so equality and hashing see
+    composition as associative.
+    """
+
+    __slots__ = ()
+    _prec = _SEQ
+
+    def __init__(self, left: Arrow, right: Arrow) -> None:
+        if left.cod != right.dom:
+            raise compose_mismatch(">>", left, right, left.cod, right.dom)
+        object.__setattr__(self, "left", left)
+        object.__setattr__(self, "right", right)
+        object.__setattr__(self, "dom", left.dom)
+        object.__setattr__(self, "cod", right.cod)
+        (v1, p1), (v2, p2) = left._poly, right._poly
+        poly = ((v1 * p2 + v2) % _MOD, (p1 * p2) % _MOD)
+        object.__setattr__(self, "_poly", poly)
+        object.__setattr__(self, "_hash", hash(("Compose", poly)))
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        out: list[Arrow] = []
+        stack: list[Arrow] = [self]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Compose):
+                stack.append(node.right)
+                stack.append(node.left)
+            else:
+                out.append(node)
+        return tuple(out)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        return " >> ".join(_wrap(p, _SEQ + 1) for p in parts)
+
+
+def compose(*arrows: Arrow) -> Arrow:
+    """Diagrammatic composition ``f >> g >> ...``; identities are dropped.
+
+    >>> from topos.objects import R
+    >>> f = Box("f", R(1), R(2))
+    >>> compose(Id(R(1)), f, Id(R(2))) is f
+    True
+    """
+    if not arrows:
+        raise TypeError("compose: needs at least one arrow")
+    _check_arrow(">>", *arrows)
+    out = arrows[0]
+    for g in arrows[1:]:
+        if out.cod != g.dom:
+            raise compose_mismatch(">>", out, g, out.cod, g.dom)
+        if isinstance(g, Id):
+            continue
+        out = g if isinstance(out, Id) else Compose(out, g)
+    return out
+
+
+class Tensor(_Binary):
+    """``left * right: A * C -> B * D``, the two arrows side by side."""
+
+    __slots__ = ()
+    _prec = _MUL
+
+    def __init__(self, left: Arrow, right: Arrow) -> None:
+        _check_arrow("*", left, right)
+        self._set(left, right, left.dom * right.dom, left.cod * right.cod)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        return f"{_wrap(parts[0], _MUL)} * {_wrap(parts[1], _MUL + 1)}"
+
+
+class Sum(_Binary):
+    """``left + right: A + C -> B + D``, the two arrows as alternatives."""
+
+    __slots__ = ()
+    _prec = _ADD
+
+    def __init__(self, left: Arrow, right: Arrow) -> None:
+        _check_arrow("+", left, right)
+        self._set(left, right, left.dom + right.dom, left.cod + right.cod)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        return f"{_wrap(parts[0], _ADD)} + {_wrap(parts[1], _ADD + 1)}"
+
+
+class Pair(_Binary):
+    """``pair(f, g): X -> A * B`` for ``f: X -> A`` and ``g: X -> B``, written ⟨f, g⟩."""
+
+    __slots__ = ()
+
+    def __init__(self, left: Arrow, right: Arrow) -> None:
+        _check_arrow("pair", left, right)
+        if left.dom != right.dom:
+            raise TypeMismatch(
+                f"pair({short(left)}, {short(right)}): domain {left.dom!r} of the first"
+                f" does not match domain {right.dom!r} of the second"
+            )
+        self._set(left, right, left.dom, left.cod * right.cod)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        a, b = parts[0][0], parts[1][0]
+        return f"⟨{a}, {b}⟩" if show is str else f"pair({a}, {b})"
+
+
+class Copair(_Binary):
+    """``copair(f, g): A + B -> X`` for ``f: A -> X`` and ``g: B -> X``, written [f, g]."""
+
+    __slots__ = ()
+
+    def __init__(self, left: Arrow, right: Arrow) -> None:
+        _check_arrow("copair", left, right)
+        if left.cod != right.cod:
+            raise TypeMismatch(
+                f"copair({short(left)}, {short(right)}): codomain {left.cod!r} of the first"
+                f" does not match codomain {right.cod!r} of the second"
+            )
+        self._set(left, right, left.dom + right.dom, left.cod)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        a, b = parts[0][0], parts[1][0]
+        return f"[{a}, {b}]" if show is str else f"copair({a}, {b})"
+
+
+class Curry(Arrow):
+    """``curry(m): X -> B ** A`` for ``m: X * A -> B`` (Λm); it abstracts the right factor."""
+
+    __slots__ = ("arrow",)
+    arrow: Arrow
+
+    def __init__(self, arrow: Arrow) -> None:
+        _check_arrow("curry", arrow)
+        if not isinstance(arrow.dom, Product):
+            raise expected(f"curry({short(arrow)})", "an arrow out of a product X * A", arrow.dom)
+        object.__setattr__(self, "arrow", arrow)
+        self._init(arrow.dom.left, arrow.cod**arrow.dom.right)
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        return (self.arrow,)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        return f"Λ({parts[0][0]})" if show is str else f"curry({parts[0][0]})"
+
+
+# ---------------------------------------------------------------------------------
+# Constructor functions: the public vocabulary.
+
+
+def pair(f: Arrow, g: Arrow) -> Pair:
+    """⟨f, g⟩: X -> A * B, the arrow into a product. See ``Pair``."""
+    return Pair(f, g)
+
+
+def copair(f: Arrow, g: Arrow) -> Copair:
+    """[f, g]: A + B -> X, the arrow out of a coproduct (case analysis). See ``Copair``."""
+    return Copair(f, g)
+
+
+def fst(a: Ob, b: Ob) -> Fst:
+    """π₁: A * B -> A."""
+    return Fst(a, b)
+
+
+def snd(a: Ob, b: Ob) -> Snd:
+    """π₂: A * B -> B."""
+    return Snd(a, b)
+
+
+def copy(a: Ob) -> Copy:
+    """Δ: A -> A * A."""
+    return Copy(a)
+
+
+def discard(a: Ob) -> Discard:
+    """!: A -> One."""
+    return Discard(a)
+
+
+def swap(a: Ob, b: Ob) -> Swap:
+    """σ: A * B -> B * A."""
+    return Swap(a, b)
+
+
+def inl(a: Ob, b: Ob) -> Inl:
+    """ι₁: A -> A + B."""
+    return Inl(a, b)
+
+
+def inr(a: Ob, b: Ob) -> Inr:
+    """ι₂: B -> A + B."""
+    return Inr(a, b)
+
+
+def absurd(a: Ob) -> Absurd:
+    """¡: Zero -> A."""
+    return Absurd(a)
+
+
+def ev(b: Ob, a: Ob) -> Ev:
+    """ev: B ** A * A -> B."""
+    return Ev(b, a)
+
+
+def curry(m: Arrow) -> Curry:
+    """Λm: X -> B ** A for m: X * A -> B. See ``Curry``."""
+    return Curry(m)
+
+
+def uncurry(c: Arrow) -> Arrow:
+    """For ``c: X -> B ** A``, the arrow ``X * A -> B`` equal to ``c * Id(A) >> ev(B, A)``.
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> m = Box("m", R(1) * R(2), R(3))
+    >>> equal(uncurry(curry(m)), m)
+    True
+    """
+    _check_arrow("uncurry", c)
+    if not isinstance(c.cod, Exp):
+        raise expected(f"uncurry({short(c)})", "an arrow into an exponential B ** A", c.cod)
+    return Tensor(c, Id(c.cod.exponent)) >> ev(c.cod.base, c.cod.exponent)
+
+
+def assoc(a: Ob, b: Ob, c: Ob) -> Arrow:
+    """The associator ``(A * B) * C -> A * (B * C)``, built from projections."""
+    ab = a * b
+    return pair(fst(ab, c) >> fst(a, b), pair(fst(ab, c) >> snd(a, b), snd(ab, c)))
+
+
+def unassoc(a: Ob, b: Ob, c: Ob) -> Arrow:
+    """The inverse associator ``A * (B * C) -> (A * B) * C``."""
+    bc = b * c
+    return pair(pair(fst(a, bc), snd(a, bc) >> fst(b, c)), snd(a, bc) >> snd(b, c))

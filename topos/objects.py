@@ -1,0 +1,332 @@
+"""Objects of the free bicartesian closed category with a subobject classifier.
+
+Generating objects are Euclidean spaces ``R(*shape)`` and label arrays
+``Fin(n, *shape)``; the structure adds the terminal object ``One``, the initial
+object ``Zero``, binary products ``A * B``, binary coproducts ``A + B``,
+exponentials ``B ** A`` (the object of maps A -> B) and the subobject classifier
+``Omega``.
+
+Products and coproducts are **binary and not strict**: ``A * B * C`` is
+``(A * B) * C``, which differs from ``A * (B * C)``; ``A * One`` differs from
+``A``. The canonical isomorphisms between them are arrows (``topos.arrows``).
+This makes every projection, injection and ``curry`` unambiguous: ``curry(m)``
+for ``m: X * A -> B`` always abstracts the right factor ``A``.
+
+``Fin(n)`` is the coproduct of ``n`` copies of ``One`` up to the isomorphism
+sending label ``i`` to the ``i``-th injection of ``One + (One + (... + One))``
+(right-nested); ``Fin(n, *shape)`` is an array of such labels (tokens).
+
+Objects are immutable and hashable, ``eval(repr(x)) == x``, and printing uses
+Python's precedence (``**`` binds tighter than ``*``, which binds tighter than
+``+``; ``**`` nests to the right):
+
+>>> A, B, C = R(3), R(4), R(16, 64)
+>>> A * B * C == (A * B) * C != A * (B * C)
+True
+>>> A * (B * C)
+R(3) * (R(4) * R(16, 64))
+>>> B ** A, (B ** A) ** C, C ** B ** A
+(R(4) ** R(3), (R(4) ** R(3)) ** R(16, 64), R(16, 64) ** R(4) ** R(3))
+>>> Fin(65, 16), R(2, dtype="bfloat16"), One + One * Omega
+(Fin(65, 16), R(2, dtype='bfloat16'), One + One * Omega)
+>>> all(eval(repr(x)) == x for x in [A * B + C, C ** (A + B), Fin(2) * Zero])
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from topos.errors import not_a
+
+__all__ = [
+    "DTYPES",
+    "Coproduct",
+    "Empty",
+    "Exp",
+    "Fin",
+    "One",
+    "Ob",
+    "Omega",
+    "Product",
+    "R",
+    "Truth",
+    "Unit",
+    "Zero",
+    "factors",
+]
+
+#: dtypes an ``R`` may carry (names as in NumPy / JAX).
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+# Python precedence of the operators used to print objects (higher binds tighter).
+_ATOM, _POW, _MUL, _ADD = 4, 3, 2, 1
+
+
+class Ob:
+    """An object. Subclasses are immutable values with structural equality."""
+
+    __slots__ = ("_hash",)
+    _prec: ClassVar[int] = _ATOM
+
+    def _fields(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    def _seal(self) -> None:
+        object.__setattr__(self, "_hash", hash((type(self).__name__, self._fields())))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined, no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(self) is not type(other) or hash(self) != hash(other):
+            return False
+        assert isinstance(other, Ob)
+        return self._fields() == other._fields()
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __mul__(self, other: Ob) -> Product:
+        return Product(self, other)
+
+    def __add__(self, other: Ob) -> Coproduct:
+        return Coproduct(self, other)
+
+    def __pow__(self, other: Ob) -> Exp:
+        return Exp(self, other)
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (repr(self),))
+
+
+def _rebuild(text: str) -> Ob:
+    value = eval(text, {k: globals()[k] for k in ("R", "Fin", "One", "Zero", "Omega")})
+    assert isinstance(value, Ob)
+    return value
+
+
+def _check_shape(op: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(f"{op}: shape entries must be non-negative ints, got {shape!r}")
+    return tuple(shape)
+
+
+class R(Ob):
+    """The Euclidean space of real arrays of a given shape: ``R(3)``, ``R(16, 64)``.
+
+    ``R()`` is the real line (a scalar). The dtype is explicit and part of the
+    type: ``R(3) != R(3, dtype="float64")``.
+
+    >>> R(16, 64).shape, R(16, 64).dtype, R(16, 64).size
+    ((16, 64), 'float32', 1024)
+    """
+
+    __slots__ = ("shape", "dtype")
+    shape: tuple[int, ...]
+    dtype: str
+
+    def __init__(self, *shape: int, dtype: str = "float32") -> None:
+        object.__setattr__(self, "shape", _check_shape("R", shape))
+        if dtype not in DTYPES:
+            raise TypeError(f"R: dtype must be one of {DTYPES}, got {dtype!r}")
+        object.__setattr__(self, "dtype", dtype)
+        self._seal()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.shape, self.dtype)
+
+    @property
+    def size(self) -> int:
+        """The number of real entries."""
+        out = 1
+        for n in self.shape:
+            out *= n
+        return out
+
+    def __repr__(self) -> str:
+        args = [str(n) for n in self.shape]
+        if self.dtype != "float32":
+            args.append(f"dtype={self.dtype!r}")
+        return f"R({', '.join(args)})"
+
+
+class Fin(Ob):
+    """Arrays of labels in ``{0, ..., n-1}``: ``Fin(65, 16)`` is 16 tokens from 65.
+
+    ``Fin(n)`` (no shape) is one label: the coproduct of ``n`` copies of ``One``
+    up to the isomorphism described in the module docstring.
+
+    >>> Fin(65, 16).n, Fin(65, 16).shape, Fin(2).shape
+    (65, (16,), ())
+    """
+
+    __slots__ = ("n", "shape")
+    n: int
+    shape: tuple[int, ...]
+
+    def __init__(self, n: int, *shape: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(f"Fin: the number of labels must be a non-negative int, got {n!r}")
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "shape", _check_shape("Fin", shape))
+        self._seal()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.n, self.shape)
+
+    def __repr__(self) -> str:
+        return f"Fin({', '.join(str(k) for k in (self.n, *self.shape))})"
+
+
+class _Constant(Ob):
+    """A structural object with no fields, printed by its public name."""
+
+    __slots__ = ()
+    _name: ClassVar[str]
+    _instance: ClassVar[Any] = None
+
+    def __new__(cls) -> Any:
+        if cls._instance is None:
+            inst = object.__new__(cls)
+            type.__setattr__(cls, "_instance", inst)
+            inst._seal()
+        return cls._instance
+
+    def _fields(self) -> tuple[Any, ...]:
+        return ()
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+class Unit(_Constant):
+    """The type of ``One``, the terminal object (the empty product)."""
+
+    __slots__ = ()
+    _name = "One"
+
+
+class Empty(_Constant):
+    """The type of ``Zero``, the initial object (the empty coproduct)."""
+
+    __slots__ = ()
+    _name = "Zero"
+
+
+class Truth(_Constant):
+    """The type of ``Omega``, the subobject classifier (truth values)."""
+
+    __slots__ = ()
+    _name = "Omega"
+
+
+One = Unit()
+Zero = Empty()
+Omega = Truth()
+
+
+class _Binary(Ob):
+    __slots__ = ("left", "right")
+    left: Ob
+    right: Ob
+    _op: ClassVar[str]
+    _right_assoc: ClassVar[bool] = False
+
+    def __init__(self, left: Ob, right: Ob) -> None:
+        for side in (left, right):
+            if not isinstance(side, Ob):
+                raise not_a(type(self).__name__, "an object (R, Fin, One, ...)", side)
+        object.__setattr__(self, "left", left)
+        object.__setattr__(self, "right", right)
+        self._seal()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.left, self.right)
+
+    def __iter__(self) -> Iterator[Ob]:
+        yield self.left
+        yield self.right
+
+    def __repr__(self) -> str:
+        lp = self._prec + (1 if self._right_assoc else 0)
+        rp = self._prec + (0 if self._right_assoc else 1)
+        return f"{_paren(self.left, lp)} {self._op} {_paren(self.right, rp)}"
+
+
+def _paren(x: Ob, prec: int) -> str:
+    return f"({x!r})" if x._prec < prec else repr(x)
+
+
+class Product(_Binary):
+    """The binary product ``left * right`` (pairs; tuples in the JAX backend)."""
+
+    __slots__ = ()
+    _prec = _MUL
+    _op = "*"
+
+
+class Coproduct(_Binary):
+    """The binary coproduct ``left + right`` (tagged unions)."""
+
+    __slots__ = ()
+    _prec = _ADD
+    _op = "+"
+
+
+class Exp(Ob):
+    """The exponential ``base ** exponent``: the object of maps exponent -> base.
+
+    >>> (R(4) ** R(3)).base, (R(4) ** R(3)).exponent
+    (R(4), R(3))
+    """
+
+    __slots__ = ("base", "exponent")
+    base: Ob
+    exponent: Ob
+    _prec = _POW
+
+    def __init__(self, base: Ob, exponent: Ob) -> None:
+        for side in (base, exponent):
+            if not isinstance(side, Ob):
+                raise not_a("Exp", "an object (R, Fin, One, ...)", side)
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "exponent", exponent)
+        self._seal()
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.base, self.exponent)
+
+    def __repr__(self) -> str:
+        return f"{_paren(self.base, _POW + 1)} ** {_paren(self.exponent, _POW)}"
+
+
+def factors(x: Ob) -> list[Ob]:
+    """The leaves of a left- or right-nested product tree, left to right.
+
+    >>> factors(R(1) * (R(2) * R(3)) * One)
+    [R(1), R(2), R(3), One]
+    """
+    out: list[Ob] = []
+    stack = [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, Product):
+            stack.append(y.right)
+            stack.append(y.left)
+        else:
+            out.append(y)
+    return out
