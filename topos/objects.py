@@ -234,9 +234,9 @@ class Truth(_Constant):
     _name = "Omega"
 
 
-One = Unit()
-Zero = Empty()
-Omega = Truth()
+One: Unit = Unit()
+Zero: Empty = Empty()
+Omega: Truth = Truth()
 
 
 class _Binary(Ob):
