@@ -1,0 +1,113 @@
+"""analyze(): order, class of maps and where a diagram lives, on hand-built diagrams."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from topos import Box, Id, One, R, copair, copy, curry, discard, ev, inl, pair
+from topos.analysis import CLASSES, analyze, declare, declared, locate
+
+X = R(3)
+M = R(3, 3)
+relu = Box("relu", X, X, cls="pl")
+lin = Box("lin", X, X, cls="linear")
+tanh = Box("tanh", X, X, cls="smooth")
+square = Box("square", X, X, cls="polynomial", degree=2)
+mix = Box("mix", M * X, X, cls="bilinear")
+scores = Box("scores", X, M, cls="smooth")
+
+BOXES = {"linear": lin, "pl": relu, "polynomial": square, "smooth": tanh}
+
+
+def attention(chooser: Box) -> Box:
+    return copy(X) >> (chooser >> curry(mix)) * Id(X) >> ev(X, X)
+
+
+def test_relu_network_is_first_order_pl() -> None:
+    report = analyze(lin >> relu >> lin >> relu)
+    assert (report.order, report.cls, report.lives_in) == ("first", "pl", "PL pretopos")
+    assert report.witnesses[0].arrow == relu
+
+
+def test_attention_is_higher_order_with_ev_witness() -> None:
+    f = lin >> attention(scores) >> relu
+    report = analyze(f)
+    assert report.order == "higher" and report.lives_in == "topos completion"
+    order = [w for w in report.witnesses if w.kind == "order"][0]
+    assert locate(f, order.path) == ev(X, X)
+
+
+def test_feed_forward_via_curry_of_parameters_is_first_order() -> None:
+    """An ev of a function fixed by constants (no input in the closure) is first order."""
+    weights = Box("weights", X, M, cls="linear")
+    const_fn = pair(discard(X) >> Box("c", One, M), Id(X))
+    f = const_fn >> (curry(mix) * Id(X)) >> ev(X, X)
+    report = analyze(f)
+    assert report.order == "first"
+    assert report.cls == "linear"
+    # but when the chosen matrix depends on the input, it is higher order
+    g = pair(weights >> curry(mix), Id(X)) >> ev(X, X)
+    assert analyze(g).order == "higher"
+
+
+def test_linear_attention_is_cubic() -> None:
+    gram = Box("gram", X * X, M, cls="bilinear")
+    f = copy(X) >> (copy(X) >> gram >> curry(mix)) * Id(X) >> ev(X, X)
+    report = analyze(f)
+    assert (report.cls, report.degree) == ("polynomial", 3)
+
+
+def test_parameters_are_external() -> None:
+    """A smooth map of the parameters alone does not make the network smooth."""
+    from topos.para import Para
+
+    P = M
+    f = (Box("softmax_w", P, P, cls="smooth") * Id(X)) >> mix >> relu
+    report = analyze(Para(P, f))
+    assert report.cls == "pl" and report.order == "first"
+    assert analyze(f).cls == "smooth"  # as a plain arrow the weights are inputs
+
+
+def test_undeclared_boxes_count_as_smooth_and_are_reported() -> None:
+    report = analyze(Box("mystery", X, X))
+    assert report.cls == "smooth"
+    assert any("undeclared" in w.reason for w in report.witnesses)
+    declare("mystery2", "pl")
+    assert declared("mystery2") == "pl" and analyze(Box("mystery2", X, X)).cls == "pl"
+    with pytest.raises(ValueError, match="class must be one of"):
+        declare("bad", "wiggly")
+
+
+def test_coproducts_and_named_bodies() -> None:
+    f = inl(X, X) >> copair(relu, lin)
+    assert analyze(f).cls == "pl"
+    named = Box("block", X, X, body=lin >> tanh)
+    report = analyze(named >> relu)
+    assert report.cls == "smooth"
+    assert locate(named >> relu, report.witnesses[0].path) == tanh
+
+
+def test_repeat_box_is_analysed_through_its_body() -> None:
+    body = (Id(M) * Id(X)) >> mix >> relu
+    rep = Box("repeat", R(4, 3, 3) * X, X, body=body, n=4)
+    report = analyze(rep)
+    assert report.cls == "polynomial"  # the stacked weights are inputs of a plain arrow
+    assert report.witnesses[0].path[:1] == ("body",)
+
+
+@given(st.lists(st.sampled_from(sorted(BOXES)), min_size=1, max_size=6))
+def test_class_of_a_chain_is_the_join(names: list[str]) -> None:
+    f = BOXES[names[0]]
+    for name in names[1:]:
+        f = f >> BOXES[name]
+    expected = max(names, key=CLASSES.index)
+    report = analyze(f)
+    assert report.cls == expected
+    assert report.order == "first"
+    assert (report.lives_in == "PL pretopos") == (CLASSES.index(expected) <= 1)
+
+
+@given(st.sampled_from(sorted(BOXES)), st.sampled_from(sorted(BOXES)))
+def test_class_of_a_pair_is_the_join(a: str, b: str) -> None:
+    f = pair(BOXES[a], BOXES[b])
+    assert analyze(f).cls == max(a, b, key=CLASSES.index)
