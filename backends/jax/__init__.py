@@ -1,0 +1,49 @@
+"""The JAX backend: diagrams become jit-compiled functions and trainable models.
+
+- ``compile(f)``: the per-example JAX function of an arrow (``backends.jax.compile``);
+- ``register(name, fn, cls=...)``: the JAX implementation of a primitive box;
+- ``init(p, key)``, ``apply(p, params, x)``, ``batched(p)``: Para morphisms as models;
+- ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX);
+- ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax.
+
+>>> import jax, jax.numpy as jnp
+>>> from topos import Box, R
+>>> register("doc.init.twice", lambda box, x: 2.0 * x, cls="linear")
+>>> f = compile(Box("doc.init.twice", R(3), R(3)))
+>>> jax.jit(f)(jnp.ones(3))
+Array([2., 2., 2.], dtype=float32)
+"""
+
+import importlib
+import importlib.util
+
+from backends.jax.compile import Compiled, Fn, JaxCategory, compile, interpret
+from backends.jax.params import apply, batched, init, init_array, param_value, path_key
+from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
+from backends.jax.values import check, zeros
+
+__all__ = [
+    "CLASSES",
+    "Compiled",
+    "Fn",
+    "JaxCategory",
+    "Primitive",
+    "UnregisteredBox",
+    "apply",
+    "batched",
+    "init",
+    "init_array",
+    "param_value",
+    "path_key",
+    "check",
+    "compile",
+    "interpret",
+    "lookup",
+    "register",
+    "registered",
+    "zeros",
+]
+
+# The neural primitives of topos.nn register themselves on import.
+if importlib.util.find_spec("backends.jax.nn_primitives") is not None:
+    importlib.import_module("backends.jax.nn_primitives")

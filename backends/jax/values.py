@@ -1,0 +1,233 @@
+"""Values of objects in the JAX backend: the representation, checking, zeros, select.
+
+Every object of ``topos`` has a per-example representation as a JAX pytree:
+
+==================  =========================================================
+object              value
+==================  =========================================================
+``R(*s, dtype)``    a floating array of shape ``s`` (dtype kind checked)
+``Fin(n, *s)``      an integer array of shape ``s`` (``int32`` when built here)
+``Omega``           a boolean array of shape ``()``
+``One``             the empty tuple ``()``
+``A * B``           a pair ``(a, b)``
+``A + B``           a triple ``(tag, a, b)``: ``tag`` a boolean array of shape
+                    ``()``, ``True`` for the right summand; *both* branches are
+                    materialised and the inactive one holds zeros
+``B ** A``          a Python callable from values of ``A`` to values of ``B``,
+                    resolved at trace time (it never reaches compiled code)
+``Zero``            no value; inside a coproduct its slot holds ``None``
+==================  =========================================================
+
+The tagged representation of coproducts is what makes case analysis work under
+``jax.jit`` and ``jax.vmap``: a ``copair`` computes both branches and selects
+with ``jnp.where`` on the tag, broadcast over the output pytree. Its cost is
+that of both branches; its gradient is exact (the inactive branch gets a zero
+cotangent), provided the inactive branch stays finite on zeros.
+
+>>> import jax.numpy as jnp
+>>> from topos import R, Fin, One, Omega
+>>> zeros(R(2) + Fin(5, 3))
+(Array(False, dtype=bool), Array([0., 0.], dtype=float32), Array([0, 0, 0], dtype=int32))
+>>> check(R(2) * One, (jnp.ones(2), ()))
+>>> check(R(2) * One, (jnp.ones(3), ()))
+Traceback (most recent call last):
+...
+ValueError: input[0]: expected shape (2,) for R(2), got shape (3,)
+>>> u, v = zeros(R(2) + One), (jnp.array(True), jnp.ones(2), ())
+>>> select(R(2) + One, jnp.array(True), u, v)[0]
+Array(True, dtype=bool)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
+
+__all__ = ["check", "describe", "dtype_of", "select", "zeros"]
+
+_KIND = {R: "floating", Fin: "integer", Truth: "boolean"}
+
+
+def dtype_of(x: Ob) -> Any:
+    """The JAX dtype that values of a generating object ``x`` are built with.
+
+    >>> from topos import R, Fin, Omega
+    >>> dtype_of(R(3)), dtype_of(R(3, dtype="bfloat16")), dtype_of(Fin(4)), dtype_of(Omega)
+    (dtype('float32'), dtype(bfloat16), dtype('int32'), dtype('bool'))
+    """
+    if isinstance(x, R):
+        return jnp.dtype(x.dtype)
+    if isinstance(x, Fin):
+        return jnp.dtype("int32")
+    if isinstance(x, Truth):
+        return jnp.dtype("bool")
+    raise TypeError(f"dtype_of: {x!r} is not a generating object (R, Fin or Omega)")
+
+
+def _shape_of(x: Ob) -> tuple[int, ...]:
+    return x.shape if isinstance(x, (R, Fin)) else ()
+
+
+def zeros(x: Ob) -> Any:
+    """The zero value of ``x``: what fills the inactive branch of a coproduct.
+
+    ``Zero`` has no value; its placeholder is ``None``. An exponential's zero is
+    the constant function to the zero of its base.
+
+    >>> from topos import R, One, Omega
+    >>> zeros(R(2) * (One * Omega))
+    (Array([0., 0.], dtype=float32), ((), Array(False, dtype=bool)))
+    >>> zeros(R(1) ** R(3))(None)
+    Array([0.], dtype=float32)
+    """
+    if isinstance(x, (R, Fin, Truth)):
+        return jnp.zeros(_shape_of(x), dtype_of(x))
+    if isinstance(x, Unit):
+        return ()
+    if isinstance(x, Empty):
+        return None
+    if isinstance(x, Product):
+        return (zeros(x.left), zeros(x.right))
+    if isinstance(x, Coproduct):
+        return (jnp.zeros((), bool), zeros(x.left), zeros(x.right))
+    if isinstance(x, Exp):
+        base = x.base
+        return lambda _: zeros(base)
+    raise TypeError(f"zeros: unknown object {x!r}")
+
+
+def select(x: Ob, tag: Any, left: Any, right: Any) -> Any:
+    """The value of ``x`` equal to ``right`` where ``tag`` is true, else ``left``.
+
+    ``tag`` is a boolean scalar (per example); it is broadcast over the pytree of
+    ``x``. Exponentials are selected pointwise (a new closure), so the choice is
+    resolved when the function is applied, still at trace time.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, One
+    >>> select(R(2) * One, jnp.array(False), (jnp.zeros(2), ()), (jnp.ones(2), ()))
+    (Array([0., 0.], dtype=float32), ())
+    """
+    if isinstance(x, (R, Fin, Truth)):
+        return jnp.where(tag, right, left)
+    if isinstance(x, Unit):
+        return ()
+    if isinstance(x, Empty):
+        return None
+    if isinstance(x, Product):
+        return (select(x.left, tag, left[0], right[0]), select(x.right, tag, left[1], right[1]))
+    if isinstance(x, Coproduct):
+        return (
+            jnp.where(tag, right[0], left[0]),
+            select(x.left, tag, left[1], right[1]),
+            select(x.right, tag, left[2], right[2]),
+        )
+    if isinstance(x, Exp):
+        base = x.base
+        return lambda a: select(base, tag, left(a), right(a))
+    raise TypeError(f"select: unknown object {x!r}")
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for error messages: type, shape, dtype.
+
+    >>> import numpy as np
+    >>> describe(np.zeros((2, 3), np.float32)), describe(()), describe([1, 2])
+    ('float32 array of shape (2, 3)', 'tuple of length 0', 'list')
+    """
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{value.dtype} array of shape {tuple(value.shape)}"
+    if isinstance(value, tuple):
+        return f"tuple of length {len(value)}"
+    return type(value).__name__
+
+
+def _kind_ok(want: str, dtype: Any) -> bool:
+    if want == "floating":
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    if want == "integer":
+        return bool(jnp.issubdtype(dtype, jnp.integer))
+    return bool(jnp.issubdtype(dtype, jnp.bool_))
+
+
+_SCALAR_DTYPE = {bool: np.dtype(bool), int: np.dtype("int32"), float: np.dtype("float32")}
+
+
+def _array_meta(value: Any) -> tuple[tuple[int, ...], Any] | None:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return tuple(value.shape), value.dtype
+    if type(value) in _SCALAR_DTYPE:
+        return (), _SCALAR_DTYPE[type(value)]
+    return None
+
+
+def check(x: Ob, value: Any, where: str = "input") -> None:
+    """Check that ``value`` represents an element of ``x``; raise naming the position.
+
+    Tuple arity for products and coproducts, shape and dtype kind (floating for
+    ``R``, integer for ``Fin``, boolean for ``Omega``) for arrays, callability for
+    exponentials. Errors are ``TypeError`` (wrong kind of value) or ``ValueError``
+    (wrong shape), and name the position like ``input[1][0]``.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, Fin
+    >>> check(R(2) * Fin(3, 4), (jnp.ones(2), jnp.ones(4)))
+    Traceback (most recent call last):
+    ...
+    TypeError: input[1]: expected an integer array for Fin(3, 4), got float32 array of shape (4,)
+    """
+    stack: list[tuple[Ob, Any, str]] = [(x, value, where)]
+    while stack:
+        ob, v, at = stack.pop()
+        if isinstance(ob, (R, Fin, Truth)):
+            _check_array(ob, v, at)
+        elif isinstance(ob, Unit):
+            if v != ():
+                raise TypeError(f"{at}: expected () for One, got {describe(v)}")
+        elif isinstance(ob, Empty):
+            if v is not None:
+                raise TypeError(
+                    f"{at}: Zero has no values (its slot holds None), got {describe(v)}"
+                )
+        elif isinstance(ob, Product):
+            _check_tuple(ob, v, at, 2, "a pair (a, b)")
+            stack += [(ob.right, v[1], f"{at}[1]"), (ob.left, v[0], f"{at}[0]")]
+        elif isinstance(ob, Coproduct):
+            _check_tuple(ob, v, at, 3, "a triple (tag, left, right)")
+            stack += [(ob.right, v[2], f"{at}[2]"), (ob.left, v[1], f"{at}[1]")]
+            _check_tag(v[0], f"{at}[0]")
+        elif isinstance(ob, Exp):
+            if not callable(v):
+                raise TypeError(f"{at}: expected a callable for {ob!r}, got {describe(v)}")
+        else:
+            raise TypeError(f"{at}: unknown object {ob!r}")
+
+
+def _check_tuple(ob: Ob, v: Any, at: str, n: int, what: str) -> None:
+    if not isinstance(v, tuple) or len(v) != n:
+        raise TypeError(f"{at}: expected {what} for {ob!r}, got {describe(v)}")
+
+
+def _check_tag(v: Any, at: str) -> None:
+    meta = _array_meta(v)
+    if meta is None or meta[0] != () or not _kind_ok("boolean", meta[1]):
+        raise TypeError(f"{at}: expected a boolean scalar coproduct tag, got {describe(v)}")
+
+
+def _check_array(ob: Ob, v: Any, at: str) -> None:
+    want = _KIND[type(ob)]
+    meta = _array_meta(v)
+    if meta is None or not _kind_ok(want, meta[1]):
+        article = "an" if want == "integer" else "a"
+        raise TypeError(f"{at}: expected {article} {want} array for {ob!r}, got {describe(v)}")
+    shape = meta[0]
+    expect = _shape_of(ob)
+    if shape != expect:
+        hint = ""
+        if shape[1:] == expect:
+            hint = " (a leading batch axis? values are per example: use jax.vmap)"
+        raise ValueError(f"{at}: expected shape {expect} for {ob!r}, got shape {shape}{hint}")
