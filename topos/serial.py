@@ -1,0 +1,568 @@
+"""JSON for objects and arrows: a versioned schema with a node table.
+
+A document is ``{"topos": 1, "nodes": [...], "root": k}``. Each node is a JSON
+object with a ``"kind"``; the fields that refer to other objects or arrows hold
+the index of an *earlier* node, so the table is in dependency order, shared
+sub-diagrams are stored once, and loading is one forward pass (no recursion,
+no cycles). ``root`` is the index of the value the document stands for.
+
+Node kinds (version 1), by the public constructor they stand for:
+
+==============  =====================================================================
+kind            fields
+==============  =====================================================================
+``R``           ``shape`` (list of ints), ``dtype`` (str)
+``Fin``         ``n`` (int), ``shape`` (list of ints)
+``One``,        (none)
+``Zero``,
+``Omega``
+``product``     ``left``, ``right`` (object nodes): ``left * right``
+``coproduct``   ``left``, ``right`` (object nodes): ``left + right``
+``exp``         ``base``, ``exponent`` (object nodes): ``base ** exponent``
+``box``         ``name`` (str), ``dom``, ``cod`` (object nodes), ``attrs`` (object of values)
+``id``,         ``obs``: list of object nodes, the arguments of the constructor
+``fst`` ...     (``id copy discard absurd`` take one; ``fst snd swap inl inr ev`` two)
+``logic``       ``op``: one of ``true false conj disj implies neg``
+``compose``     ``arrows``: list of at least two arrow nodes, the flattened chain
+``tensor``,     ``left``, ``right`` (arrow nodes)
+``sum``,
+``pair``,
+``copair``
+``curry``       ``arrow`` (an arrow node out of a product)
+``para``        ``P`` (object node), ``arrow`` (arrow node), ``actegory`` (str),
+                ``params``: list of ``{"path", "ob", "init": {"kind", "args"}}``
+==============  =====================================================================
+
+A box attribute value is JSON: ``null``, booleans, ints, finite floats and
+strings as themselves, a tuple as a list, an object or arrow as ``{"node": i}``
+and a non-finite float as ``{"float": "nan" | "inf" | "-inf"}``.
+
+Every object and arrow round-trips, equal to itself:
+
+>>> from topos import Box, R, Fin, One, Omega, pair, curry, fst, Id, compose
+>>> A, B = R(3), Fin(5, 2)
+>>> f = Box("f", A, B, scale=0.5, axes=(0, 1))
+>>> g = pair(f, Box("g", A, Omega)) >> fst(B, Omega)
+>>> loads(dumps(g)) == g and loads(dumps(A * B + Omega)) == A * B + Omega
+True
+>>> m = curry(Box("repeat", R(2) * A, A, body=Id(A) >> Box("h", A, A), n=3))
+>>> loads(dumps(m)) == m
+True
+
+The document of a small object reads as the schema says:
+
+>>> dumps(R(3) * One)
+'{"topos":1,"nodes":[{"kind":"R","shape":[3],"dtype":"float32"},{"kind":"One"},\
+{"kind":"product","left":0,"right":1}],"root":2}'
+
+A long chain is one ``compose`` node; shared parts are stored once:
+
+>>> h = Box("h", A, A)
+>>> doc = to_json(compose(*[h] * 10_000))
+>>> len(doc["nodes"]), len(doc["nodes"][-1]["arrows"])
+(3, 10000)
+
+Loading never evaluates code; malformed or ill-typed documents raise a
+``ValueError`` naming the node and the field:
+
+>>> loads('{"topos": 1, "nodes": [{"kind": "R", "shape": [3], "dtype": "float32"},'
+...       ' {"kind": "box", "name": "f", "dom": 0, "cod": 2, "attrs": {}}], "root": 1}')
+Traceback (most recent call last):
+...
+ValueError: node 1 (box): field 'cod': expected the index of an earlier node (0 to 0), got 2
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from topos import arrows as ar_
+from topos.arrows import Arrow, Box, Compose, Curry, Logic
+from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
+
+__all__ = ["VERSION", "dumps", "from_json", "loads", "to_json"]
+
+#: The schema version written by ``to_json`` and the only one ``from_json`` reads.
+VERSION = 1
+
+_STRUCTURAL: dict[str, tuple[type[ar_._Structural], int]] = {
+    "id": (ar_.Id, 1),
+    "fst": (ar_.Fst, 2),
+    "snd": (ar_.Snd, 2),
+    "copy": (ar_.Copy, 1),
+    "discard": (ar_.Discard, 1),
+    "swap": (ar_.Swap, 2),
+    "inl": (ar_.Inl, 2),
+    "inr": (ar_.Inr, 2),
+    "absurd": (ar_.Absurd, 1),
+    "ev": (ar_.Ev, 2),
+}
+_BINARY: dict[str, Callable[[Arrow, Arrow], Arrow]] = {
+    "tensor": ar_.Tensor,
+    "sum": ar_.Sum,
+    "pair": ar_.Pair,
+    "copair": ar_.Copair,
+}
+_KIND_OF: dict[type, str] = {
+    **{cls: kind for kind, (cls, _) in _STRUCTURAL.items()},
+    ar_.Tensor: "tensor",
+    ar_.Sum: "sum",
+    ar_.Pair: "pair",
+    ar_.Copair: "copair",
+    Compose: "compose",
+    Curry: "curry",
+    Logic: "logic",
+    Box: "box",
+    R: "R",
+    Fin: "Fin",
+    Unit: "One",
+    Empty: "Zero",
+    Truth: "Omega",
+    Product: "product",
+    Coproduct: "coproduct",
+    Exp: "exp",
+}
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+# Box attributes nest tuples; deeper than this is certainly not a diagram's attribute.
+_MAX_VALUE_DEPTH = 100
+
+
+def dumps(x: object, indent: int | None = None) -> str:
+    """The JSON text of an object or arrow (compact unless ``indent`` is given).
+
+    >>> from topos import R, Box
+    >>> loads(dumps(Box("f", R(2), R(3), kind="linear"))).attrs
+    {'kind': 'linear'}
+    """
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(to_json(x), indent=indent, separators=separators, allow_nan=False)
+
+
+def loads(s: str | bytes) -> Any:
+    """The object or arrow of a JSON text written by ``dumps``.
+
+    >>> from topos import R
+    >>> loads(dumps(R(16, 64, dtype="bfloat16")))
+    R(16, 64, dtype='bfloat16')
+    >>> loads("[1, 2")
+    Traceback (most recent call last):
+    ...
+    ValueError: loads: not JSON: Expecting ',' delimiter: line 1 column 6 (char 5)
+    """
+    if not isinstance(s, (str, bytes, bytearray)):
+        raise TypeError(f"loads: expected a JSON string, got {type(s).__name__}")
+    try:
+        doc = json.loads(s)
+    except RecursionError:
+        raise ValueError("loads: not JSON: nested too deeply") from None
+    except ValueError as e:
+        raise ValueError(f"loads: not JSON: {e}") from None
+    return from_json(doc)
+
+
+# ---------------------------------------------------------------------------------
+# Writing
+
+
+def to_json(x: object) -> dict[str, Any]:
+    """The JSON document (plain dicts, lists, strings and numbers) of an object or arrow.
+
+    >>> from topos import R
+    >>> to_json(R(2))
+    {'topos': 1, 'nodes': [{'kind': 'R', 'shape': [2], 'dtype': 'float32'}], 'root': 0}
+    """
+    writer = _Writer()
+    root = writer.add(x)
+    return {"topos": VERSION, "nodes": writer.nodes, "root": root}
+
+
+class _Writer:
+    """Appends nodes in dependency order, each distinct value once."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.index: dict[object, int] = {}
+
+    def add(self, root: object) -> int:
+        deps: dict[int, tuple[Any, ...]] = {}
+        keep: list[object] = []  # keeps ids in ``deps`` valid while we work
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        while stack:
+            x, ready = stack.pop()
+            if x in self.index:
+                continue
+            if ready:
+                self.index[x] = len(self.nodes)
+                self.nodes.append(self._node(x, deps.pop(id(x))))
+                continue
+            kids = _deps(x)
+            todo = [k for k in reversed(kids) if k not in self.index]
+            if not todo:  # a leaf, or its parts are written already: write it now
+                self.index[x] = len(self.nodes)
+                self.nodes.append(self._node(x, kids))
+                continue
+            deps[id(x)] = kids
+            keep.append(x)
+            stack.append((x, True))
+            stack.extend((k, False) for k in todo)
+        return self.index[root]
+
+    def _node(self, x: Any, kids: tuple[Any, ...]) -> dict[str, Any]:
+        kind = _kind(x)
+        ref = self.index.__getitem__
+        if kind == "R":
+            return {"kind": kind, "shape": list(x.shape), "dtype": x.dtype}
+        if kind == "Fin":
+            return {"kind": kind, "n": x.n, "shape": list(x.shape)}
+        if kind in ("One", "Zero", "Omega", "logic"):
+            return {"kind": kind, "op": x.op} if kind == "logic" else {"kind": kind}
+        if kind in ("product", "coproduct"):
+            return {"kind": kind, "left": ref(x.left), "right": ref(x.right)}
+        if kind == "exp":
+            return {"kind": kind, "base": ref(x.base), "exponent": ref(x.exponent)}
+        if kind == "box":
+            attrs = {k: self._value(v) for k, v in x._attrs}
+            return {
+                "kind": kind,
+                "name": x.name,
+                "dom": ref(x.dom),
+                "cod": ref(x.cod),
+                "attrs": attrs,
+            }
+        if kind in _STRUCTURAL:
+            return {"kind": kind, "obs": [ref(o) for o in x.obs]}
+        if kind == "compose":
+            return {"kind": kind, "arrows": [ref(f) for f in kids]}
+        if kind in _BINARY:
+            return {"kind": kind, "left": ref(x.left), "right": ref(x.right)}
+        if kind == "curry":
+            return {"kind": kind, "arrow": ref(x.arrow)}
+        return _para_node(x, ref)
+
+    def _value(self, v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        if isinstance(v, float):
+            return v if math.isfinite(v) else {"float": repr(v)}
+        if isinstance(v, tuple):
+            return [self._value(w) for w in v]
+        return {"node": self.index[v]}
+
+
+def _kind(x: object) -> str:
+    kind = _KIND_OF.get(type(x))
+    if kind is None:
+        if _is_para(x):
+            return "para"
+        raise TypeError(
+            f"dumps: cannot serialise {type(x).__name__} {x!r}: expected an object or arrow"
+        )
+    return kind
+
+
+def _deps(x: Any) -> tuple[Any, ...]:
+    """The objects and arrows a node refers to, in the order it lists them."""
+    kind = _kind(x)
+    if kind in ("product", "coproduct", *_BINARY):
+        return (x.left, x.right)
+    if kind == "exp":
+        return (x.base, x.exponent)
+    if kind == "box":
+        found: list[object] = [x.dom, x.cod]
+        for key, v in x._attrs:
+            _collect(v, found, f"box {x.name!r}: attribute {key}")
+        return tuple(found)
+    if kind in _STRUCTURAL:
+        return tuple(x.obs)
+    if kind == "compose":
+        return x.children  # type: ignore[no-any-return]
+    if kind == "curry":
+        return (x.arrow,)
+    if kind == "para":
+        return (x.P, x.arrow, *(p.ob for p in x.parameters().values()))
+    return ()
+
+
+def _collect(v: object, found: list[object], where: str) -> None:
+    """Append the objects and arrows inside an attribute value; reject what JSON can't hold."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return
+    if isinstance(v, (Ob, Arrow)):
+        found.append(v)
+        return
+    if isinstance(v, tuple):
+        for w in v:
+            _collect(w, found, where)
+        return
+    raise TypeError(
+        f"dumps: {where} = {v!r} is a {type(v).__name__}; JSON holds None, bool, int,"
+        " float, str, tuples of them, objects and arrows"
+    )
+
+
+# ---------------------------------------------------------------------------------
+# Para (an addition to the schema: ``"kind": "para"``), if ``topos.para`` exists.
+
+
+def _para_module() -> Any:
+    return sys.modules.get("topos.para")
+
+
+def _is_para(x: object) -> bool:
+    # A Para can only exist if topos.para was imported, so no import is needed here.
+    mod = _para_module()
+    return mod is not None and isinstance(x, mod.Para)
+
+
+def _para_node(x: Any, ref: Callable[[object], int]) -> dict[str, Any]:
+    params = [
+        {"path": path, "ob": ref(p.ob), "init": {"kind": p.init.kind, "args": list(p.init.args)}}
+        for path, p in x.parameters().items()
+    ]
+    actegory = getattr(x.actegory, "name", None)
+    return {
+        "kind": "para",
+        "P": ref(x.P),
+        "arrow": ref(x.arrow),
+        "actegory": actegory,
+        "params": params,
+    }
+
+
+# ---------------------------------------------------------------------------------
+# Reading
+
+
+class _Bad(Exception):
+    """A problem with one field of the node being read (prefixed with the node later)."""
+
+
+def from_json(doc: Any) -> Any:
+    """The object or arrow of a JSON document written by ``to_json``.
+
+    >>> from topos import R, Box
+    >>> from_json(to_json(Box("f", R(2), R(2)) >> Box("g", R(2), R(1))))
+    Box('f', R(2), R(2)) >> Box('g', R(2), R(1))
+    >>> from_json({"topos": 2, "nodes": [], "root": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: field 'topos': this version of topos reads schema version 1, got 2
+    """
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"document: expected a JSON object, got {type(doc).__name__}")
+    extra = sorted(set(doc) - {"topos", "nodes", "root"})
+    if extra:
+        raise ValueError(f"document: unexpected field {extra[0]!r}")
+    for name in ("topos", "nodes", "root"):
+        if name not in doc:
+            raise ValueError(f"document: missing field {name!r}")
+    if not _is_int(doc["topos"]) or doc["topos"] != VERSION:
+        raise ValueError(
+            f"field 'topos': this version of topos reads schema version {VERSION},"
+            f" got {doc['topos']!r}"
+        )
+    nodes = doc["nodes"]
+    if not isinstance(nodes, list) or not nodes:
+        raise ValueError(f"field 'nodes': expected a non-empty list, got {_show(nodes)}")
+    values: list[Any] = []
+    for i, node in enumerate(nodes):
+        values.append(_read(i, node, values))
+    root = doc["root"]
+    if not _is_int(root) or not 0 <= root < len(values):
+        raise ValueError(
+            f"field 'root': expected a node index 0 to {len(values) - 1}, got {root!r}"
+        )
+    return values[root]
+
+
+def _read(i: int, node: Any, values: list[Any]) -> Any:
+    if not isinstance(node, Mapping):
+        raise ValueError(f"node {i}: expected a JSON object, got {_show(node)}")
+    kind = node.get("kind")
+    spec = _READERS.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        raise ValueError(
+            f"node {i}: field 'kind': unknown kind {kind!r}, expected one of {sorted(_READERS)}"
+        )
+    fields, build = spec
+    try:
+        if node.keys() != fields:
+            missing = sorted(fields - node.keys())
+            if missing:
+                raise _Bad(f"missing field {missing[0]!r}")
+            raise _Bad(f"unexpected field {sorted(node.keys() - fields)[0]!r}")
+        return build(_Fields(node, values))
+    except _Bad as e:
+        raise ValueError(f"node {i} ({kind}): {e}") from None
+    except (TypeError, ValueError) as e:  # the constructor's own type check
+        raise ValueError(f"node {i} ({kind}): ill-typed: {e}") from None
+
+
+class _Fields:
+    """Typed access to the fields of one node; a bad field raises ``_Bad`` naming it."""
+
+    def __init__(self, node: Mapping[str, Any], values: list[Any]) -> None:
+        self.node, self.values = node, values
+
+    def ref(self, name: str, cls: type | tuple[type, ...]) -> Any:
+        return self.check_ref(name, self.node[name], cls)
+
+    def check_ref(self, where: str, k: Any, cls: type | tuple[type, ...]) -> Any:
+        n = len(self.values)
+        if not _is_int(k) or not 0 <= k < n:
+            span = f"0 to {n - 1}" if n else "none yet"
+            raise _Bad(
+                f"field {where!r}: expected the index of an earlier node ({span}), got {k!r}"
+            )
+        v = self.values[k]
+        if not isinstance(v, cls):
+            what = (
+                "an object" if cls is Ob else "an arrow" if cls is Arrow else "an object or arrow"
+            )
+            raise _Bad(f"field {where!r}: node {k} is {_a(v)}, expected {what}")
+        return v
+
+    def ob(self, name: str) -> Ob:
+        return self.ref(name, Ob)  # type: ignore[no-any-return]
+
+    def arrow(self, name: str) -> Arrow:
+        return self.ref(name, Arrow)  # type: ignore[no-any-return]
+
+    def refs(self, name: str, cls: type, count: int | None = None) -> list[Any]:
+        ks = self.node[name]
+        if not isinstance(ks, list) or (count is not None and len(ks) != count):
+            size = "a list" if count is None else f"a list of {count}"
+            raise _Bad(f"field {name!r}: expected {size} node indices, got {_show(ks)}")
+        return [self.check_ref(f"{name}[{j}]", k, cls) for j, k in enumerate(ks)]
+
+    def integer(self, name: str) -> int:
+        v = self.node[name]
+        if not _is_int(v):
+            raise _Bad(f"field {name!r}: expected an int, got {_show(v)}")
+        return v  # type: ignore[no-any-return]
+
+    def ints(self, name: str) -> list[int]:
+        v = self.node[name]
+        if not isinstance(v, list) or not all(_is_int(k) for k in v):
+            raise _Bad(f"field {name!r}: expected a list of ints, got {_show(v)}")
+        return v
+
+    def string(self, name: str) -> str:
+        v = self.node[name]
+        if not isinstance(v, str):
+            raise _Bad(f"field {name!r}: expected a string, got {_show(v)}")
+        return v
+
+    def attrs(self, name: str) -> dict[str, Any]:
+        v = self.node[name]
+        if not isinstance(v, Mapping):
+            raise _Bad(f"field {name!r}: expected a JSON object, got {_show(v)}")
+        return {k: self.value(f"{name}.{k}", w, 0) for k, w in v.items()}
+
+    def value(self, where: str, v: Any, depth: int) -> Any:
+        if depth > _MAX_VALUE_DEPTH:
+            raise _Bad(f"field {where!r}: nested deeper than {_MAX_VALUE_DEPTH}")
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, list):
+            return tuple(self.value(where, w, depth + 1) for w in v)
+        if isinstance(v, Mapping) and set(v) == {"node"}:
+            return self.check_ref(where, v["node"], (Ob, Arrow))
+        if isinstance(v, Mapping) and set(v) == {"float"} and v["float"] in _NON_FINITE:
+            return _NON_FINITE[v["float"]]
+        raise _Bad(
+            f"field {where!r}: expected null, a bool, number, string, list,"
+            f' {{"node": i}} or {{"float": "nan" | "inf" | "-inf"}}, got {_show(v)}'
+        )
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _show(v: object) -> str:
+    text = (
+        json.dumps(v) if isinstance(v, (dict, list, str, int, float, bool, type(None))) else repr(v)
+    )
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _a(v: object) -> str:
+    return "an object" if isinstance(v, Ob) else "an arrow" if isinstance(v, Arrow) else "a Para"
+
+
+def _read_structural(kind: str) -> Callable[[_Fields], Arrow]:
+    cls, arity = _STRUCTURAL[kind]
+    return lambda f: cls(*f.refs("obs", Ob, arity))
+
+
+def _read_binary(kind: str) -> Callable[[_Fields], Arrow]:
+    cls = _BINARY[kind]
+    return lambda f: cls(f.arrow("left"), f.arrow("right"))
+
+
+def _read_compose(f: _Fields) -> Arrow:
+    chain = f.refs("arrows", Arrow)
+    if len(chain) < 2:
+        raise _Bad(f"field 'arrows': a composite lists at least 2 arrows, got {len(chain)}")
+    out: Arrow = chain[0]
+    for g in chain[1:]:
+        # Compose itself (not >>) keeps identities, so the chain comes back as it was;
+        # it checks the types too.
+        out = Compose(out, g)
+    return out
+
+
+def _read_para(f: _Fields) -> Any:
+    mod = _para_module() or importlib.import_module("topos.para")
+    P, arrow = f.ob("P"), f.arrow("arrow")
+    entries = f.node["params"]
+    if not isinstance(entries, list):
+        raise _Bad(f"field 'params': expected a list, got {_show(entries)}")
+    params = []
+    for j, e in enumerate(entries):
+        where = f"params[{j}]"
+        if not isinstance(e, Mapping) or set(e) != {"path", "ob", "init"}:
+            raise _Bad(f'field {where!r}: expected {{"path", "ob", "init"}}, got {_show(e)}')
+        init = e["init"]
+        if not isinstance(init, Mapping) or set(init) != {"kind", "args"}:
+            raise _Bad(f'field {where}.init: expected {{"kind", "args"}}, got {_show(init)}')
+        if not isinstance(e["path"], str) or not isinstance(init["kind"], str):
+            raise _Bad(f"field {where!r}: path and init kind must be strings")
+        args = f.value(f"{where}.init.args", init["args"], 0)
+        if not isinstance(args, tuple):
+            raise _Bad(f"field {where}.init.args: expected a list, got {_show(init['args'])}")
+        ob = f.check_ref(f"{where}.ob", e["ob"], Ob)
+        params.append(mod.Param(e["path"], ob, mod.Init(init["kind"], *args)))
+    return mod.Para._from_json(P, arrow, params, f.node["actegory"])
+
+
+_READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
+    "R": (("shape", "dtype"), lambda f: R(*f.ints("shape"), dtype=f.string("dtype"))),
+    "Fin": (("n", "shape"), lambda f: Fin(f.integer("n"), *f.ints("shape"))),
+    "One": ((), lambda f: Unit()),
+    "Zero": ((), lambda f: Empty()),
+    "Omega": ((), lambda f: Truth()),
+    "product": (("left", "right"), lambda f: Product(f.ob("left"), f.ob("right"))),
+    "coproduct": (("left", "right"), lambda f: Coproduct(f.ob("left"), f.ob("right"))),
+    "exp": (("base", "exponent"), lambda f: Exp(f.ob("base"), f.ob("exponent"))),
+    "box": (
+        ("name", "dom", "cod", "attrs"),
+        lambda f: Box(f.string("name"), f.ob("dom"), f.ob("cod"), **f.attrs("attrs")),
+    ),
+    **{kind: (("obs",), _read_structural(kind)) for kind in _STRUCTURAL},
+    "logic": (("op",), lambda f: Logic(f.string("op"))),
+    "compose": (("arrows",), _read_compose),
+    **{kind: (("left", "right"), _read_binary(kind)) for kind in _BINARY},
+    "curry": (("arrow",), lambda f: Curry(f.arrow("arrow"))),
+    "para": (("P", "arrow", "actegory", "params"), _read_para),
+}
+# Each kind's complete set of keys, "kind" included.
+_READERS: dict[str, tuple[frozenset[str], Callable[[_Fields], Any]]] = {
+    kind: (frozenset(("kind", *fields)), build) for kind, (fields, build) in _READERS_SPEC.items()
+}
