@@ -12,7 +12,19 @@ topos.errors.TypeMismatch: f >> f: codomain R(4) does not match domain R(3)
 
 from __future__ import annotations
 
-__all__ = ["TypeMismatch", "compose_mismatch", "expected", "not_a", "short"]
+__all__ = [
+    "TypeMismatch",
+    "compose_mismatch",
+    "expected",
+    "not_a",
+    "not_functorial",
+    "not_in_domain",
+    "not_natural",
+    "not_total",
+    "outside_codomain",
+    "short",
+    "too_large",
+]
 
 
 class TypeMismatch(TypeError):
@@ -45,3 +57,47 @@ def expected(op: str, what: str, got: object) -> TypeMismatch:
 def not_a(op: str, kind: str, value: object) -> TypeError:
     """The error for a value of the wrong Python type (not an object, not an arrow ...)."""
     return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {value!r}")
+
+
+# -- exact finite semantics (topos.finite) --------------------------------------------
+
+
+def not_total(op: str, missing: object, dom: object) -> ValueError:
+    """The error for a function table that misses ``missing`` of its domain."""
+    return ValueError(f"{op}: the table is not total, it misses {missing!r} of the domain {dom}")
+
+
+def outside_codomain(op: str, x: object, y: object, cod: object) -> ValueError:
+    """The error for a function sending ``x`` to ``y``, which is not in its codomain."""
+    return ValueError(f"{op}: {x!r} -> {y!r} lands outside the codomain {cod}")
+
+
+def not_in_domain(op: str, x: object, dom: object) -> ValueError:
+    """The error for applying a function to ``x``, which is not in its domain."""
+    return ValueError(f"{op}: {x!r} is not in the domain {dom}")
+
+
+def too_large(what: object, size: int, limit: int) -> ValueError:
+    """The error for enumerating a finite set with more than ``limit`` elements."""
+    return ValueError(
+        f"{short(what)} has {size} elements, more than the {limit} that can be enumerated;"
+        " use smaller sets (exponentials grow as |B| ** |A|)"
+    )
+
+
+def not_natural(op: str, arrow: object, x: object, left: object, right: object) -> ValueError:
+    """The error for a family of maps that does not commute with restriction along ``arrow``."""
+    return ValueError(
+        f"{op}: not natural at the arrow {arrow!r} and the element {x!r}:"
+        f" restricting then mapping gives {left!r}, mapping then restricting gives {right!r}"
+    )
+
+
+def not_functorial(
+    op: str, f: object, g: object, x: object, left: object, right: object
+) -> ValueError:
+    """The error for a presheaf whose restrictions do not compose: (x.g).f != x.(f >> g)."""
+    return ValueError(
+        f"{op}: restriction is not functorial at {f!r} >> {g!r} and the element {x!r}:"
+        f" step by step gives {left!r}, the composite gives {right!r}"
+    )
