@@ -181,9 +181,13 @@ class Arrow:
 
     # -- operators --------------------------------------------------------------
     def __rshift__(self, other: Arrow) -> Arrow:
+        if getattr(other, "_mixes_with_arrows", False):
+            return NotImplemented  # e.g. f >> p for a Para p: Para.__rrshift__ lifts f
         return compose(self, other)
 
     def __mul__(self, other: Arrow) -> Tensor:
+        if getattr(other, "_mixes_with_arrows", False):
+            return NotImplemented  # f * p for a Para p: Para.__rmul__
         _check_arrow("*", other)
         return Tensor(self, other)
 
