@@ -91,7 +91,24 @@ class Ob:
         if type(self) is not type(other) or hash(self) != hash(other):
             return False
         assert isinstance(other, Ob)
-        return self._fields() == other._fields()
+        mine, theirs = self._fields(), other._fields()
+        if all(a is b for a, b in zip(mine, theirs, strict=True)):
+            return True
+        # Iterative: parameter objects of deep models nest 10,000 products deep.
+        stack: list[tuple[Ob, object]] = [(self, other)]
+        while stack:
+            x, y = stack.pop()
+            if x is y:
+                continue
+            if type(x) is not type(y) or hash(x) != hash(y):
+                return False
+            assert isinstance(y, Ob)
+            for a, b in zip(x._fields(), y._fields(), strict=True):
+                if isinstance(a, Ob):
+                    stack.append((a, b))
+                elif a != b:
+                    return False
+        return True
 
     def __ne__(self, other: object) -> bool:
         return not self == other
