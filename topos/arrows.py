@@ -179,6 +179,12 @@ class Arrow:
 
         return (serial.loads, (serial.dumps(self),))  # type: ignore[attr-defined]
 
+    def _repr_svg_(self) -> str:
+        """The string diagram as SVG (``topos.draw.draw``), shown by Jupyter."""
+        from topos.draw import draw
+
+        return draw(self)
+
     # -- operators --------------------------------------------------------------
     def __rshift__(self, other: Arrow) -> Arrow:
         if getattr(other, "_mixes_with_arrows", False):

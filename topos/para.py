@@ -1383,6 +1383,12 @@ class Para:
         """A functor maps a Para through its arrow: ``F(p) == F(p.arrow)``."""
         return functor(self.arrow)
 
+    def _repr_svg_(self) -> str:
+        """The string diagram as SVG (``topos.draw.draw``), shown by Jupyter."""
+        from topos.draw import draw
+
+        return draw(self)
+
     def summary(self) -> str:
         """A table of the parameters: path, object, initialiser; then the total count.
 
