@@ -44,9 +44,17 @@ from __future__ import annotations
 from typing import Any
 
 from topos.arrows import Arrow, Box
+from topos.draw.draft import build, wires
+from topos.draw.layout import Block, Kind, Leaf, run, text_width
+from topos.draw.params import Column
+from topos.draw.svg import to_svg
 from topos.errors import not_a
+from topos.objects import Ob, Product
 
-__all__ = ["group"]
+__all__ = ["draw", "group", "png"]
+
+_MARGIN = 14.0
+_STUB = 30.0
 
 
 def group(name: str, body: Arrow, **attrs: Any) -> Box:
@@ -59,3 +67,97 @@ def group(name: str, body: Arrow, **attrs: Any) -> Box:
     if not isinstance(body, Arrow):
         raise not_a(f"group({name!r})", "an arrow as the body", body)
     return Box(name, body.dom, body.cod, body=body, **attrs)
+
+
+def _subject(f: Any) -> tuple[Arrow, list[Kind], list[tuple[str, Ob]] | None, bool]:
+    """The arrow to draw, the kinds of its input wires, the parameter names, and
+    whether it is a Para."""
+    if isinstance(f, Arrow):
+        return f, [None] * len(wires(f.dom)), None, False
+    arrow, params = getattr(f, "arrow", None), getattr(f, "P", None)
+    if not isinstance(arrow, Arrow) or not isinstance(params, Ob):
+        raise not_a("draw", "an arrow or a Para", f)
+    dom = arrow.dom
+    if not (isinstance(dom, Product) and dom.left == params):
+        # another actegory: its action is not a product, so draw every wire as data
+        return arrow, [None] * len(wires(dom)), None, False
+    n_p = len(wires(params))
+    kinds: list[Kind] = [Leaf(i) for i in range(n_p)]
+    kinds += [None] * len(wires(dom.right))
+    names: list[tuple[str, Ob]] = []
+    listing = getattr(f, "parameters", None)
+    if callable(listing):
+        for path, param in listing().items():
+            names += [(path, w) for w in wires(getattr(param, "ob", params))]
+    return arrow, kinds, names if len(names) == n_p else None, True
+
+
+def _check_depth(depth: object) -> int | None:
+    if depth is None or (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0):
+        return depth
+    raise TypeError(f"draw: depth must be None or a non-negative int, got {depth!r}")
+
+
+def draw(f: Any, depth: int | None = None, *, labels: bool = True) -> str:
+    """The string diagram of an arrow or a Para, as SVG text.
+
+    ``depth`` expands named sub-diagrams that many levels (``None``: all);
+    ``labels=False`` leaves out the wire types.
+
+    >>> from topos import R, Box, copy
+    >>> X = R(3)
+    >>> svg = draw(copy(X) >> Box("f", X, X) * Box("g", X, X))
+    >>> svg.startswith("<svg") and svg.count('class="box box"'), svg.count('class="dot copy"')
+    (2, 1)
+    """
+    depth = _check_depth(depth)
+    arrow, kinds, names, para = _subject(f)
+    _, block = run(build(arrow, depth), kinds, labels=labels, para=para)
+    return _render(block, names, labels)
+
+
+def _render(block: Block, names: list[tuple[str, Ob]] | None, labels: bool) -> str:
+    column = Column(block.rows, names) if block.rows else None
+    top = _STUB if block.ins else 8.0
+    bottom = _STUB if block.outs else 8.0
+    data_x = _MARGIN + (column.width if column else 0.0)
+    data_y = _MARGIN + top
+    width = data_x + max(block.w, 1.0) + _MARGIN
+    height = data_y + block.h + bottom + _MARGIN
+    extra = column.items(data_x, data_y) if column else []
+    for x, ob in zip(block.ins, block.in_obs, strict=True):
+        x += data_x
+        extra.append(("line", x, _MARGIN, x, data_y, _kind(ob)))
+        if labels:
+            extra.append(("text", x + 4, _MARGIN + 10, str(ob), "wire", "start"))
+            width = max(width, x + 4 + text_width(str(ob)) + _MARGIN)
+    y0 = data_y + block.h
+    for x, ob in zip(block.outs, block.out_obs, strict=True):
+        x += data_x
+        extra.append(("line", x, y0, x, y0 + bottom, _kind(ob)))
+        if labels:
+            extra.append(("text", x + 4, y0 + bottom - 4, str(ob), "wire", "start"))
+            width = max(width, x + 4 + text_width(str(ob)) + _MARGIN)
+    return to_svg(block, data_x, data_y, width, height, extra)
+
+
+def _kind(ob: Ob) -> str:
+    from topos.objects import Exp
+
+    return "fn" if isinstance(ob, Exp) else "data"
+
+
+def png(f: Any, depth: int | None = None, *, labels: bool = True, scale: float = 2.0) -> bytes:
+    """The diagram as PNG bytes, through ``cairosvg`` (the ``draw`` extra).
+
+    Raises ``ImportError`` naming the extra when ``cairosvg`` is not installed.
+    """
+    try:
+        import cairosvg  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "topos.draw.png needs cairosvg: pip install 'topos[draw]' (or pip install cairosvg);"
+            " draw(f) gives the SVG text without it"
+        ) from err
+    data: bytes = cairosvg.svg2png(bytestring=draw(f, depth, labels=labels).encode(), scale=scale)
+    return data
