@@ -39,6 +39,7 @@ from topos.arrows import (
     uncurry,
 )
 from topos.errors import TypeMismatch
+from topos.normal import equal
 from topos.objects import Fin, Ob, Omega, One, R, Zero
 
 __all__ = [
@@ -76,12 +77,3 @@ __all__ = [
     "unassoc",
     "uncurry",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # equal lives in topos.normal, which is imported lazily to keep import light.
-    if name == "equal":
-        from topos.normal import equal
-
-        return equal
-    raise AttributeError(f"module 'topos' has no attribute {name!r}")

@@ -1,0 +1,754 @@
+"""Normal forms of arrows, and ``equal(f, g)``: equality in the free structure.
+
+An arrow ``f: A -> B`` is read as a term ``x0 : A ⊢ t : B`` of the simply typed
+λ-calculus with products, unit, sums, the empty type and one constant per box,
+and normalised by evaluation: the arrow is run on a symbolic input and the result
+is read back (*reified*) at its type, η-long. Two arrows are equal iff their
+normal forms are the same hash-consed term, so ``equal`` is a pointer comparison
+after two linear-time normalisations.
+
+**Decided (complete).** The cartesian closed fragment, βη: products, ``One``
+and exponentials, with boxes as uninterpreted constants (equal iff same name,
+types and attributes, compared with ``==``):
+
+>>> from topos.objects import R, One, Zero
+>>> from topos.arrows import (Box, Id, pair, copair, curry, ev, fst, snd, inl, inr,
+...     copy, discard, swap, absurd, uncurry)
+>>> A, B, C, X = R(1), R(2), R(3), R(4)
+>>> f, g, h = Box("f", A, B), Box("g", A, C), Box("h", X, B ** A)
+>>> m = Box("m", X * A, B)
+>>> assert equal(pair(f, g) >> fst(B, C), f)                  # β for products
+>>> assert equal(pair(fst(A, B), snd(A, B)), Id(A * B))       # η for products
+>>> assert equal(f >> discard(B), discard(A))                 # η for One
+>>> assert equal(curry(m) * Id(A) >> ev(B, A), m)             # β for exponentials
+>>> assert equal(curry((h * Id(A)) >> ev(B, A)), h)          # η for exponentials
+>>> assert equal(curry(uncurry(h)), h)
+>>> assert equal(copy(A) >> swap(A, A), copy(A))              # derived maps
+>>> assert not equal(swap(A, A), Id(A * A))                   # soundness
+
+**Coproducts.** β and η for ``copair``/``inl``/``inr`` (``Sum`` is its derived
+form ``copair(f >> inl, g >> inr)``), and the commuting conversions of case
+analysis: a case split on a term of sum type (an input, a λ-bound variable, or
+the output of a box or of an applied function) is hoisted to the outermost
+scope where its variables are bound, repeated splits on the same term are
+merged, splits whose branches agree are dropped, and the splits of one scope are
+put in a canonical order (a reduced ordered decision diagram). Anything out of
+an *empty* type is equal to anything else of its type: ``Zero``, a product with
+an empty factor, a sum of two empties, ``B ** A`` with ``B`` empty and ``A``
+inhabited; a branch of a case split whose bound variable is empty, or in which
+a term of type ``Zero`` is eliminated (``absurd``), is ``⊥`` and is dropped
+when the other branch does not use its variable.
+
+>>> k = Box("k", C, B)
+>>> assert equal(inl(A, C) >> copair(f, k), f)                # β for sums
+>>> assert equal(copair(inl(A, C), inr(A, C)), Id(A + C))     # η for sums
+>>> u = Box("u", A + C, X)
+>>> assert equal(copair(inl(A, C) >> u, inr(A, C) >> u), u)   # η, with a box
+>>> assert equal(Box("p", Zero * A, B), Box("q", Zero * A, B))   # initial object
+>>> assert not equal(inl(A, A), inr(A, A))
+
+**Not decided** (``equal`` answers ``False``, which may be wrong, never ``True``
+wrongly). (1) Inconsistency that the term does not eliminate: a box into
+``Zero`` (or any empty type) whose output is never case-analysed, or a
+function into an empty type never applied, does not make its context ``⊥``
+(a box ``One -> Zero`` collapses every model, which is not detected).
+(2) ``⊥`` branches are only dropped next to a branch that ignores its variable;
+equations needing a smarter use of such "don't care" branches are missed.
+(3) Equations needing a case split that neither side performs, beyond η (the
+problem that makes full βη with sums hard; see Scherer, *Deciding
+equivalence with sums and the empty type*, POPL 2017). (4) ``Logic`` maps
+(``conj``, ``neg`` ...) are uninterpreted constants: no Heyting algebra laws.
+(5) ``Fin(n)`` and ``Omega`` are base types, not identified with ``One + ...``.
+The order of splits compares a structural hash (``Term.key``) and then the
+printed term, so it is total and the same for every pair of arrows compared
+in one process.
+
+``normal_form(f)`` gives the canonical value (hashable; ``str`` prints it):
+
+>>> print(normal_form(pair(f, g) >> swap(B, C)))
+x0 : R(1) ⊢ ⟨g(x0), f(x0)⟩ : R(3) * R(2)
+>>> print(normal_form(copair(f, k)))
+x0 : R(1) + R(3) ⊢ case x0 of inl l0 ⇒ f(l0) | inr r0 ⇒ k(r0) : R(2)
+>>> print(normal_form(curry(m)))
+x0 : R(4) ⊢ λx1. m(⟨x0, x1⟩) : R(2) ** R(1)
+
+Normalisation runs compose chains in a loop and recurses only along the
+nesting of constructors and types, so a chain of 100,000 boxes normalises
+without reaching Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, final
+
+from topos.arrows import (
+    Absurd,
+    Arrow,
+    Box,
+    Compose,
+    Copair,
+    Copy,
+    Curry,
+    Discard,
+    Ev,
+    Fst,
+    Id,
+    Inl,
+    Inr,
+    Logic,
+    Pair,
+    Snd,
+    Sum,
+    Swap,
+    Tensor,
+)
+from topos.errors import not_a
+from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
+
+__all__ = ["NormalForm", "Term", "equal", "normal_form"]
+
+_LEFT: Final = 0
+_RIGHT: Final = 1
+
+# ---------------------------------------------------------------------------------
+# Terms: hash-consed within one normalisation, so structural equality is identity there.
+
+
+@final
+class Term:
+    """A node of a normal form: ``tag``, non-term ``data`` and sub-terms ``args``.
+
+    ``tag`` says what the node is (``"var"``, ``"box"``, ``"pair"``, ``"lam"``,
+    ``"case"`` ...), ``data`` holds its non-term data (a level, a ``Box``, an op).
+    ``key`` is a structural hash (stable within a process), ``mask`` has bit
+    ``k`` set when something bound at scope ``k`` occurs free, and ``rank`` is the
+    nesting of the case variables it mentions. Terms built by one normaliser are
+    interned (``equal`` compares pointers); ``==`` compares structure in general.
+
+    >>> from topos.objects import R
+    >>> from topos.arrows import Box
+    >>> f = Box("f", R(1), R(1))
+    >>> t = normal_form(f >> f).term
+    >>> t.tag, t.data.name, t.args[0].tag
+    ('box', 'f', 'box')
+    >>> t == normal_form(f >> f).term != normal_form(f).term
+    True
+    """
+
+    __slots__ = ("tag", "data", "args", "key", "mask", "rank")
+
+    def __init__(self, tag: str, data: Any, args: tuple[Term, ...], key: int, mask: int, rank: int):
+        # Fields are Final (checked by mypy): a term never changes once interned.
+        self.tag: Final[str] = tag
+        self.data: Final[Any] = data
+        self.args: Final[tuple[Term, ...]] = args
+        self.key: Final[int] = key
+        self.mask: Final[int] = mask
+        self.rank: Final[int] = rank
+
+    @property
+    def scope(self) -> int:
+        """The innermost scope (λ depth) binding a variable free in this term."""
+        return max(self.mask.bit_length() - 1, 0)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Term):
+            return NotImplemented
+        return _same(self, other)
+
+    def __hash__(self) -> int:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"<Term {_render(self)}>"
+
+    def __str__(self) -> str:
+        return _render(self)
+
+
+def _same(a: Term, b: Term) -> bool:
+    """Structural equality of two terms, iteratively (terms may be 100,000 deep)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y or (id(x), id(y)) in seen:
+            continue
+        if x.key != y.key or x.tag != y.tag or len(x.args) != len(y.args) or x.data != y.data:
+            return False
+        seen.add((id(x), id(y)))
+        stack.extend(zip(x.args, y.args, strict=True))
+    return True
+
+
+def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
+    if not args:
+        key, mask, rank = hash((tag, data)), 0, 0
+    elif len(args) == 1:
+        (a,) = args
+        key, mask, rank = hash((tag, data, a.key)), a.mask, a.rank
+    else:
+        key = hash((tag, data, *[a.key for a in args]))
+        mask, rank = 0, 0
+        for a in args:
+            mask |= a.mask
+            rank = max(rank, a.rank)
+    if tag == "var":
+        mask = 1 << data
+    elif tag == "left" or tag == "right":
+        mask, rank = 1 << args[0].scope, args[0].rank + 1
+    elif tag == "lam":
+        mask &= (1 << data) - 1
+    return Term(tag, data, args, key, mask, rank)
+
+
+UNIT: Final = _make("unit", None, ())
+BOTTOM: Final = _make("bottom", None, ())
+
+
+class _Table:
+    """Hash-consing: the unique term with a given tag, data and (interned) sub-terms."""
+
+    def __init__(self) -> None:
+        self.terms: dict[tuple[Any, ...], Term] = {("unit", None): UNIT, ("bottom", None): BOTTOM}
+
+    def term(self, tag: str, data: Any, args: tuple[Term, ...] = ()) -> Term:
+        index = (tag, data, *map(id, args))  # sub-terms are interned here and kept alive
+        t = self.terms.get(index)
+        if t is None:
+            t = self.terms[index] = _make(tag, data, args)
+        return t
+
+
+def _side_tag(side: int) -> str:
+    return "left" if side == _LEFT else "right"
+
+
+def _precedes(a: Term, b: Term) -> bool:
+    """The canonical order on case scrutinees: by rank, then structure."""
+    if a.rank != b.rank:
+        return a.rank < b.rank
+    if a.key != b.key:
+        return a.key < b.key
+    return _render(a) < _render(b)
+
+
+def _mentions(t: Term, n: Term, side: int) -> bool:
+    """Whether the variable bound by side ``side`` of a case on ``n`` occurs in ``t``."""
+    tag, bit, rank = _side_tag(side), 1 << n.scope, n.rank + 1
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if x.tag == tag and x.args[0] is n:
+            return True
+        if not x.mask & bit or x.rank < rank or id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.extend(x.args)
+    return False
+
+
+# ---------------------------------------------------------------------------------
+# Printing
+
+
+def _render(t: Term) -> str:
+    names: dict[tuple[int, str], str] = {}
+    cases = 0
+    seen: set[int] = set()
+    stack = [t]
+    while stack:  # name case variables in reading order
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x.tag == "case":
+            n = x.args[0]
+            if (id(n), "left") not in names:
+                names[id(n), "left"] = f"l{cases}"
+                names[id(n), "right"] = f"r{cases}"
+                cases += 1
+        stack.extend(reversed(x.args))
+    text: dict[int, str] = {}
+    todo: list[tuple[Term, bool]] = [(t, False)]
+    while todo:
+        x, ready = todo.pop()
+        if id(x) in text:
+            continue
+        if not ready:
+            todo.append((x, True))
+            todo.extend((a, False) for a in reversed(x.args) if id(a) not in text)
+            continue
+        kids = [text[id(a)] if x.tag == "lam" else _paren(a, text[id(a)]) for a in x.args]
+        text[id(x)] = _show(x, kids, names)
+    return text[id(t)]
+
+
+def _paren(t: Term, s: str) -> str:
+    return f"({s})" if t.tag in ("case", "lam") else s
+
+
+def _show(x: Term, kids: list[str], names: dict[tuple[int, str], str]) -> str:
+    tag = x.tag
+    if tag == "var":
+        return f"x{x.data}"
+    if tag in ("left", "right"):
+        return names.get((id(x.args[0]), tag), "?")
+    if tag == "unit":
+        return "()"
+    if tag == "bottom":
+        return "⊥"
+    if tag == "pair":
+        return f"⟨{kids[0]}, {kids[1]}⟩"
+    if tag in ("inl", "inr", "fst", "snd"):
+        return f"{ {'inl': 'inl', 'inr': 'inr', 'fst': 'π₁', 'snd': 'π₂'}[tag] }({kids[0]})"
+    if tag == "lam":
+        return f"λx{x.data}. {kids[0]}"
+    if tag == "case":
+        n = x.args[0]
+        left, right = names[id(n), "left"], names[id(n), "right"]
+        return f"case {kids[0]} of inl {left} ⇒ {kids[1]} | inr {right} ⇒ {kids[2]}"
+    arg = "" if x.args[-1] is UNIT else kids[-1]
+    if tag == "app":
+        return f"{kids[0]}({arg})"
+    name = x.data.name if tag == "box" else x.data
+    return f"{name}({arg})"
+
+
+# ---------------------------------------------------------------------------------
+# The normal form of an arrow
+
+
+@final
+class NormalForm:
+    """The canonical value of an arrow ``dom -> cod``: ``x0 : dom ⊢ term : cod``.
+
+    Two arrows are ``equal`` iff their normal forms are ``==``; normal forms are
+    hashable, so they can key a dict of arrows up to equality.
+
+    >>> from topos.objects import R
+    >>> from topos.arrows import Box, pair, fst
+    >>> f, g = Box("f", R(1), R(2)), Box("g", R(1), R(3))
+    >>> normal_form(pair(f, g) >> fst(R(2), R(3))) == normal_form(f)
+    True
+    >>> len({normal_form(f), normal_form(pair(f, g) >> fst(R(2), R(3)))})
+    1
+    """
+
+    __slots__ = ("dom", "cod", "term")
+    dom: Ob
+    cod: Ob
+    term: Term
+
+    def __init__(self, dom: Ob, cod: Ob, term: Term) -> None:
+        object.__setattr__(self, "dom", dom)
+        object.__setattr__(self, "cod", cod)
+        object.__setattr__(self, "term", term)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("NormalForm is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NormalForm):
+            return NotImplemented
+        return self.dom == other.dom and self.cod == other.cod and self.term == other.term
+
+    def __hash__(self) -> int:
+        return hash((self.dom, self.cod, self.term.key))
+
+    def __str__(self) -> str:
+        return f"x0 : {self.dom!r} ⊢ {_render(self.term)} : {self.cod!r}"
+
+    def __repr__(self) -> str:
+        return f"<NormalForm {self}>"
+
+
+def normal_form(f: Arrow) -> NormalForm:
+    """The βη-normal form of ``f`` (see the module docstring for what it identifies).
+
+    >>> from topos.objects import R
+    >>> from topos.arrows import Box, copy, fst
+    >>> f = Box("f", R(1), R(2))
+    >>> print(normal_form(copy(R(1)) >> fst(R(1), R(1)) >> f))
+    x0 : R(1) ⊢ f(x0) : R(2)
+    """
+    if not isinstance(f, Arrow):
+        raise not_a("normal_form", "an arrow", f)
+    return NormalForm(f.dom, f.cod, _Normaliser(_Table()).run(f))
+
+
+def equal(f: Arrow, g: Arrow) -> bool:
+    """Whether ``f`` and ``g`` are equal in the free structure (decided by normal forms).
+
+    Sound always; complete for the cartesian closed fragment; see the module
+    docstring for coproducts. Arrows of different types are never equal.
+
+    >>> from topos.objects import R
+    >>> from topos.arrows import Box, Id, curry, ev
+    >>> A, B = R(3), R(4)
+    >>> m = Box("m", R(2) * A, B)
+    >>> equal(curry(m) * Id(A) >> ev(B, A), m)
+    True
+    >>> equal(m, Box("m", R(2) * A, B, kind="linear"))
+    False
+    """
+    if not isinstance(f, Arrow):
+        raise not_a("equal", "an arrow", f)
+    if not isinstance(g, Arrow):
+        raise not_a("equal", "an arrow", g)
+    if f.dom != g.dom or f.cod != g.cod:
+        return False
+    if f == g:
+        return True
+    table = _Table()
+    return _Normaliser(table).run(f) is _Normaliser(table).run(g)
+
+
+# ---------------------------------------------------------------------------------
+# Types: emptiness (isomorphic to Zero in every model) and inhabitation.
+
+_EMPTY: dict[Ob, bool] = {}
+_INHABITED: dict[Ob, bool] = {}
+
+
+def _empty(ob: Ob) -> bool:
+    hit = _EMPTY.get(ob)
+    if hit is None:
+        if isinstance(ob, Empty):
+            hit = True
+        elif isinstance(ob, Product):
+            hit = _empty(ob.left) or _empty(ob.right)
+        elif isinstance(ob, Coproduct):
+            hit = _empty(ob.left) and _empty(ob.right)
+        elif isinstance(ob, Exp):
+            hit = _empty(ob.base) and _inhabited(ob.exponent)
+        else:
+            hit = False
+        _EMPTY[ob] = hit
+    return hit
+
+
+def _inhabited(ob: Ob) -> bool:
+    hit = _INHABITED.get(ob)
+    if hit is None:
+        if isinstance(ob, Unit):
+            hit = True
+        elif isinstance(ob, Product):
+            hit = _inhabited(ob.left) and _inhabited(ob.right)
+        elif isinstance(ob, Coproduct):
+            hit = _inhabited(ob.left) or _inhabited(ob.right)
+        elif isinstance(ob, Exp):
+            hit = _inhabited(ob.base) or _empty(ob.exponent)
+        else:
+            hit = False
+        _INHABITED[ob] = hit
+    return hit
+
+
+# ---------------------------------------------------------------------------------
+# Semantic values. A value of type
+#   One: ()      A * B: a 2-tuple      B ** A: a Python callable
+#   A + B: _Inj or _SumNeu             Zero: _ZeroNeu      R, Fin, Omega: a Term
+
+
+@final
+class _Inj:
+    __slots__ = ("side", "value")
+
+    def __init__(self, side: int, value: Any) -> None:
+        self.side, self.value = side, value
+
+
+@final
+class _SumNeu:
+    """A neutral term of sum type, split when it is first eliminated."""
+
+    __slots__ = ("term", "ob")
+
+    def __init__(self, term: Term, ob: Coproduct) -> None:
+        self.term, self.ob = term, ob
+
+
+@final
+class _ZeroNeu:
+    __slots__ = ("term",)
+
+    def __init__(self, term: Term) -> None:
+        self.term = term
+
+
+class _Split(Exception):
+    """Raised to ask the enclosing scope for a case split on ``term`` (``ob=None``: Zero)."""
+
+    def __init__(self, term: Term, ob: Coproduct | None) -> None:
+        super().__init__()
+        self.term, self.ob = term, ob
+
+
+class _Bottom(Exception):
+    """Raised when a variable of an empty type is bound at ``scope``."""
+
+    def __init__(self, scope: int) -> None:
+        super().__init__()
+        self.scope = scope
+
+
+_Thunk = Callable[[], Term]
+
+
+class _Normaliser:
+    """One normalisation: the current λ depth, the case decisions, per-run memos."""
+
+    def __init__(self, table: _Table) -> None:
+        self.term = table.term
+        self.depth = 0
+        self.decisions: dict[int, int] = {}  # id(scrutinee) -> side
+        self.memo: dict[tuple[int, int], tuple[Arrow, Any, Any]] = {}
+        self.chains: dict[int, tuple[Arrow, tuple[Arrow, ...]]] = {}
+        self.joins: dict[tuple[Term, Term, Term], Term] = {}
+
+    def run(self, f: Arrow) -> Term:
+        def body() -> Term:
+            return self.reify(f.cod, self.eval(f, self.reflect_var(self.term("var", 0), f.dom)))
+
+        return self.region(body)
+
+    # -- scopes: case splits by re-running the body under each decision ----------
+    def region(self, body: _Thunk) -> Term:
+        """Run ``body`` at the current depth, splitting on the sums it eliminates."""
+        out: list[Term] = []
+        # tasks: ("run", path, None) | ("leaf", (), term) | ("join", (), scrutinee)
+        tasks: list[tuple[str, tuple[tuple[Term, int], ...], Term | None]] = [("run", (), None)]
+        while tasks:
+            kind, path, t = tasks.pop()
+            if kind == "leaf":
+                assert t is not None
+                out.append(t)
+                continue
+            if kind == "join":
+                assert t is not None
+                right, left = out.pop(), out.pop()
+                out.append(self.join(t, left, right))
+                continue
+            result = self.attempt(body, path)
+            if isinstance(result, Term):
+                out.append(result)
+                continue
+            n, ob = result.term, result.ob
+            if ob is None:
+                out.append(BOTTOM)
+                continue
+            tasks.append(("join", (), n))
+            for side, part in ((_RIGHT, ob.right), (_LEFT, ob.left)):
+                if _empty(part):
+                    tasks.append(("leaf", (), BOTTOM))
+                else:
+                    tasks.append(("run", (*path, (n, side)), None))
+        return out[0]
+
+    def attempt(self, body: _Thunk, path: tuple[tuple[Term, int], ...]) -> Term | _Split:
+        depth, memo = self.depth, self.memo
+        for n, side in path:
+            self.decisions[id(n)] = side
+        self.memo = {}
+        try:
+            return body()
+        except _Split as split:
+            if split.term.scope < depth:
+                raise
+            return split
+        except _Bottom as bottom:
+            if bottom.scope < depth:
+                raise
+            return BOTTOM
+        finally:
+            for n, _ in path:
+                del self.decisions[id(n)]
+            self.depth, self.memo = depth, memo
+
+    def join(self, n: Term, left: Term, right: Term) -> Term:
+        """``case n of inl ⇒ left | inr ⇒ right``, reduced and in canonical order."""
+        if left is right:
+            return left
+        if right is BOTTOM and not _mentions(left, n, _LEFT):
+            return left
+        if left is BOTTOM and not _mentions(right, n, _RIGHT):
+            return right
+        key = (n, left, right)
+        hit = self.joins.get(key)
+        if hit is not None:
+            return hit
+        top = n
+        for t in (left, right):
+            if t.tag == "case" and _precedes(t.args[0], top):
+                top = t.args[0]
+        if top is n:
+            out = self.term("case", None, (n, left, right))
+        else:  # a smaller test below: hoist it above n (it cannot mention n's variables)
+            l1, l2 = _cofactors(left, top)
+            r1, r2 = _cofactors(right, top)
+            out = self.join(top, self.join(n, l1, r1), self.join(n, l2, r2))
+        self.joins[key] = out
+        return out
+
+    # -- reflection and reification ---------------------------------------------
+    def reflect(self, n: Term, ob: Ob) -> Any:
+        """The value of a neutral term ``n: ob`` (η-expanded lazily)."""
+        if isinstance(ob, Product):
+            return (
+                self.reflect(self.term("fst", None, (n,)), ob.left),
+                self.reflect(self.term("snd", None, (n,)), ob.right),
+            )
+        if isinstance(ob, Unit):
+            return ()
+        if isinstance(ob, Coproduct):
+            return _SumNeu(n, ob)
+        if isinstance(ob, Empty):
+            return _ZeroNeu(n)
+        if isinstance(ob, Exp):
+            base, exponent = ob.base, ob.exponent
+            return lambda a: self.reflect(
+                self.term("app", None, (n, self.reify(exponent, a))), base
+            )
+        return n
+
+    def reflect_var(self, v: Term, ob: Ob) -> Any:
+        if _empty(ob):
+            raise _Bottom(v.scope)
+        return self.reflect(v, ob)
+
+    def reify(self, ob: Ob, value: Any) -> Term:
+        """The η-long normal term of a value of type ``ob``."""
+        if isinstance(ob, Product):
+            return self.term(
+                "pair", None, (self.reify(ob.left, value[0]), self.reify(ob.right, value[1]))
+            )
+        if isinstance(ob, Unit):
+            return UNIT
+        if isinstance(ob, Coproduct):
+            side, x = self.case(value)
+            part = ob.left if side == _LEFT else ob.right
+            return self.term("inl" if side == _LEFT else "inr", None, (self.reify(part, x),))
+        if isinstance(ob, Empty):
+            raise _Split(value.term, None)
+        if isinstance(ob, Exp):
+            return self.lam(ob, value)
+        assert isinstance(value, Term), value
+        return value
+
+    def lam(self, ob: Exp, fn: Callable[[Any], Any]) -> Term:
+        level = self.depth + 1
+
+        def body() -> Term:
+            return self.reify(ob.base, fn(self.reflect_var(self.term("var", level), ob.exponent)))
+
+        self.depth = level
+        try:
+            return self.term("lam", level, (self.region(body),))
+        finally:
+            self.depth = level - 1
+
+    def case(self, value: Any) -> tuple[int, Any]:
+        """Which side a value of sum type is on, splitting a neutral if undecided."""
+        if isinstance(value, _Inj):
+            return value.side, value.value
+        n, ob = value.term, value.ob
+        side = self.decisions.get(id(n))
+        if side is None:
+            raise _Split(n, ob)
+        return side, self.reflect(
+            self.term(_side_tag(side), None, (n,)), ob.left if side == _LEFT else ob.right
+        )
+
+    # -- evaluation ---------------------------------------------------------------
+    def eval(self, f: Arrow, x: Any) -> Any:
+        """The value of ``f`` at ``x``."""
+        rule = _EVAL.get(type(f))
+        if rule is None:
+            if not isinstance(f, Box):
+                raise TypeError(
+                    f"normal_form: cannot normalise arrows of type {type(f).__name__}: {f}"
+                )
+            rule = _eval_box
+        return rule(self, f, x)
+
+    def shared(self, f: Arrow, x: Any, rule: Callable[[Arrow, Any], Any]) -> Any:
+        """``rule(f, x)`` memoised per run, so shared sub-arrows are evaluated once."""
+        key = (id(f), id(x))
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = (f, x, rule(f, x))
+        return hit[2]
+
+    def chain(self, f: Arrow, x: Any) -> Any:
+        links = self.chains.get(id(f))
+        if links is None:
+            links = self.chains[id(f)] = (f, f.children)
+        for g in links[1]:
+            x = self.eval(g, x)
+        return x
+
+    def pair(self, f: Arrow, x: Any) -> Any:
+        assert isinstance(f, Pair)
+        return (self.eval(f.left, x), self.eval(f.right, x))
+
+    def tensor(self, f: Arrow, x: Any) -> Any:
+        assert isinstance(f, Tensor)
+        return (self.eval(f.left, x[0]), self.eval(f.right, x[1]))
+
+    def copair(self, f: Arrow, x: Any) -> Any:
+        assert isinstance(f, Copair | Sum)
+        side, y = self.case(x)
+        z = self.eval(f.left if side == _LEFT else f.right, y)
+        return z if isinstance(f, Copair) else _Inj(side, z)
+
+    def curry(self, f: Arrow, x: Any) -> Any:
+        assert isinstance(f, Curry)
+        m = f.arrow
+        return lambda a: self.eval(m, (x, a))
+
+
+def _eval_box(nz: _Normaliser, f: Any, x: Any) -> Any:
+    return nz.reflect(nz.term("box", f, (nz.reify(f.dom, x),)), f.cod)
+
+
+def _eval_logic(nz: _Normaliser, f: Any, x: Any) -> Any:
+    return nz.reflect(nz.term("logic", f.op, (nz.reify(f.dom, x),)), f.cod)
+
+
+def _eval_absurd(nz: _Normaliser, f: Any, x: Any) -> Any:
+    raise _Split(x.term, None)
+
+
+_Rule = Callable[[_Normaliser, Any, Any], Any]
+
+# How each constructor acts on values; composite constructors are memoised per run.
+_EVAL: Final[dict[type, _Rule]] = {
+    Box: _eval_box,
+    Id: lambda nz, f, x: x,
+    Compose: lambda nz, f, x: nz.shared(f, x, nz.chain),
+    Pair: lambda nz, f, x: nz.shared(f, x, nz.pair),
+    Tensor: lambda nz, f, x: nz.shared(f, x, nz.tensor),
+    Copair: lambda nz, f, x: nz.shared(f, x, nz.copair),
+    Sum: lambda nz, f, x: nz.shared(f, x, nz.copair),
+    Curry: lambda nz, f, x: nz.shared(f, x, nz.curry),
+    Fst: lambda nz, f, x: x[0],
+    Snd: lambda nz, f, x: x[1],
+    Copy: lambda nz, f, x: (x, x),
+    Swap: lambda nz, f, x: (x[1], x[0]),
+    Discard: lambda nz, f, x: (),
+    Inl: lambda nz, f, x: _Inj(_LEFT, x),
+    Inr: lambda nz, f, x: _Inj(_RIGHT, x),
+    Absurd: _eval_absurd,
+    Ev: lambda nz, f, x: x[0](x[1]),
+    Logic: _eval_logic,
+}
+
+
+def _cofactors(t: Term, n: Term) -> tuple[Term, Term]:
+    """The two branches of ``t`` for the test ``n`` (``t`` itself if ``n`` is not its top)."""
+    if t.tag == "case" and t.args[0] is n:
+        return t.args[1], t.args[2]
+    return t, t
