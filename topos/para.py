@@ -84,12 +84,14 @@ __all__ = [
     "Init",
     "Param",
     "Para",
+    "canonical_iso",
     "constant",
     "equal_up_to",
     "glorot_uniform",
     "isomorphic",
     "normal",
     "ones",
+    "parameter_leaves",
     "repeat",
     "uniform",
     "unroll",
@@ -307,6 +309,9 @@ class Actegory:
     R(4, 4) * R(3)
     """
 
+    #: A short name for the kind of actegory ("cartesian", "global"), for serialisation.
+    name: ClassVar[str] = ""
+
     # -- M, the parameter objects ---------------------------------------------------
     unit: ClassVar[Ob] = One
 
@@ -427,6 +432,7 @@ class Cartesian(Actegory):
     """
 
     _instance: ClassVar[Cartesian | None] = None
+    name = "cartesian"
 
     def __new__(cls) -> Cartesian:
         if cls._instance is None:
@@ -525,6 +531,7 @@ class Global(Actegory):
 
     __slots__ = ("E",)
     E: Ob
+    name = "global"
 
     def __init__(self, E: Ob) -> None:  # noqa: N803 (the mathematical name)
         if not isinstance(E, Ob):
@@ -644,8 +651,16 @@ def _leaves(x: Ob) -> list[Ob]:
     return out
 
 
-def _param_leaves(x: Ob) -> list[Ob]:
+def parameter_leaves(x: Ob) -> list[Ob]:
+    """The parameter leaves of a product tree, left to right (``One`` is not one).
+
+    >>> parameter_leaves((R(1) * One) * (R(2) * R(3)))
+    [R(1), R(2), R(3)]
+    """
     return [y for y in _leaves(x) if not isinstance(y, Unit)]
+
+
+_param_leaves = parameter_leaves
 
 
 def _map_leaves(x: Ob, fn: Callable[[int, Ob], Ob]) -> Ob:
