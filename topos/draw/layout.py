@@ -490,7 +490,13 @@ class _Ctx:
         hh = head + max(ch, 8.0) + foot
         out = Block(w, hh, [cx], xo, [in_ob], out_obs, floor=head + ch)
         out.items.append(("frame", 0.0, 0.0, w, hh, "case", ""))
-        out.items.append(("line", cx, 0.0, cx, 10.0, wire_kind(in_ob)))
+        ref = kinds[0] if kinds else None
+        if ref is None:
+            out.items.append(("line", cx, 0.0, cx, 10.0, wire_kind(in_ob)))
+        else:  # a parameter of coproduct type: it enters the case from the left
+            out.ins, out.in_obs = [], []
+            out.rows.append(Row(10.0, 0.0, ref, in_ob, ref_half(ref)))
+            out.items.append(("line", 0.0, 10.0, cx, 10.0, "param"))
         out.items.append(("dot", cx, 10.0, "split"))
         if lb.w > 0 and rb.w > 0:
             xd = x0 + pos[1][0] - PAD - 1
