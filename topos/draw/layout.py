@@ -181,7 +181,7 @@ class Block:
     outs: list[float]
     in_obs: list[Ob]
     out_obs: list[Ob]
-    floor: float = 0.0  # below it: only vertical wires
+    floor: float = 0.0  # below it: only vertical wires (no box, no frame)
     rows: list[Row] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     kids: list[tuple[float, float, Block]] = field(default_factory=list)
@@ -335,7 +335,7 @@ class _Ctx:
     # -- boxes --------------------------------------------------------------------
     def atom(self, a: Atom, kinds: list[Kind]) -> Gen:
         refs = [k for k in kinds if k is not None]
-        if self.para and (refs and len(refs) == len(kinds) or not kinds):
+        if self.para and (refs and len(refs) == len(kinds) or not kinds and _frozen(a)):
             derived: list[Kind] = [Derived(a, tuple(refs), j) for j in range(len(a.outs))]
             return derived, Block(0.0, 0.0, [], [], [], [])
         in_obs = [ob for ob, k in zip(a.ins, kinds, strict=True) if k is None]
@@ -400,7 +400,8 @@ class _Ctx:
                 y0 = y
                 y += self._band(out, a, ax, b, xs[k], y0)
             out.place(xs[k], y, b)
-            out.floor = y + b.floor
+            if b.floor > 0:
+                out.floor = y + b.floor
             y += b.h
         last = blocks[-1]
         out.h = y
@@ -488,7 +489,7 @@ class _Ctx:
         w = max(w, ro + 4)
         cx, x0 = w / 2, (w - cw) / 2
         hh = head + max(ch, 8.0) + foot
-        out = Block(w, hh, [cx], xo, [in_ob], out_obs, floor=head + ch)
+        out = Block(w, hh, [cx], xo, [in_ob], out_obs, floor=hh)
         out.items.append(("frame", 0.0, 0.0, w, hh, "case", ""))
         ref = kinds[0] if kinds else None
         if ref is None:
@@ -526,7 +527,7 @@ class _Ctx:
         w = max(ib.w + 2 * PAD, 2 * (label_width(exp, self.labels) + 14), 48.0)
         x0 = (w - ib.w) / 2
         hh = top + ib.h + bot
-        out = Block(w, hh, [], [w / 2], [], [exp], floor=top + ib.floor)
+        out = Block(w, hh, [], [w / 2], [], [exp], floor=hh)
         out.items.append(("frame", 0.0, 0.0, w, hh, "bubble", ""))
         out.place(x0, top, ib)
         for k, (p, ob) in enumerate(zip(ib.ins, ib.in_obs, strict=True)):
@@ -561,7 +562,7 @@ class _Ctx:
         ins = [x0 + p for p in ib.ins]
         outs = [x0 + p for p in ib.outs]
         out = Block(w + shadow, hh + shadow, ins, outs, ib.in_obs, ib.out_obs)
-        out.floor = head + ib.floor
+        out.floor = hh + shadow
         if node.stacked:
             out.items.append(("frame", shadow, shadow, w, hh, "shadow", ""))
         out.items.append(("frame", 0.0, 0.0, w, hh, "stack" if node.stacked else "group", ""))
@@ -572,6 +573,12 @@ class _Ctx:
         for p, ob in zip(outs, ib.out_obs, strict=True):
             out.items.append(("line", p, head + ib.h, p, hh + shadow, wire_kind(ob)))
         return sub, out
+
+
+def _frozen(a: Atom) -> bool:
+    """A frozen parameter (``topos.para``'s ``const`` box) sits on the parameter side;
+    other constants are drawn where they are used."""
+    return a.label.endswith(" (frozen)")
 
 
 def _n_ins(d: Draft) -> int:
