@@ -18,6 +18,9 @@ import importlib
 import importlib.util
 
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, interpret
+from backends.jax.fit import FitResult, fit, leaf_paths, load_checkpoint
+from backends.jax.model import Model
+from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
 from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
 from backends.jax.values import check, zeros
@@ -25,22 +28,29 @@ from backends.jax.values import check, zeros
 __all__ = [
     "CLASSES",
     "Compiled",
+    "FitResult",
     "Fn",
     "JaxCategory",
+    "Model",
+    "ParaModule",
     "Primitive",
     "UnregisteredBox",
     "apply",
     "batched",
-    "init",
-    "init_array",
-    "param_value",
-    "path_key",
     "check",
     "compile",
+    "fit",
+    "init",
+    "init_array",
     "interpret",
+    "leaf_paths",
+    "load_checkpoint",
     "lookup",
+    "param_value",
+    "path_key",
     "register",
     "registered",
+    "to_nnx",
     "zeros",
 ]
 

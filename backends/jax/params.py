@@ -19,19 +19,23 @@ Array(True, dtype=bool)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from backends.jax.compile import interpret
+from backends.jax.registry import _register_structural
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
+from topos.arrows import Arrow, Box, fold
 from topos.objects import Fin, Ob, Product, R, factors
 
-__all__ = ["apply", "batched", "init", "init_array", "param_value", "path_key"]
+__all__ = ["apply", "batched", "cartesian", "init", "init_array", "param_value", "path_key"]
 
 
 def _stable_hash(path: str) -> int:
@@ -93,13 +97,8 @@ def init_array(init: Any, shape: tuple[int, ...], dtype: Any, key: jax.Array) ->
 
 def _stack_depth(param: Any) -> int:
     """How many leading axes of a parameter are layer axes added by ``repeat``."""
-    for owner in (param, getattr(param, "init", None)):
-        depth = getattr(owner, "stacked", None)
-        if isinstance(depth, int) and not isinstance(depth, bool):
-            return depth
-        if isinstance(depth, tuple):
-            return len(depth)
-    return 0
+    depth = getattr(param, "stacked", 0)
+    return depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
 
 
 def _param_ob(path: str, param: Any) -> Ob:
@@ -121,42 +120,81 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
 
 
 def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
-    """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``."""
-    if not hasattr(p, "parameters"):
-        raise TypeError(f"init: expected a topos.para.Para, got {type(p).__name__} {p!r}")
-    return {path: _draw(path, param, path_key(key, path)) for path, param in p.parameters().items()}
+    """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
+
+    Each path draws from ``path_key(key, path)``; a stacked leaf (``repeat``) is
+    drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
+    are drawn too, so freezing a layer keeps the values it would have had.
+
+    >>> import jax
+    >>> from topos import R, Box
+    >>> from topos.para import Para, normal, zeros
+    >>> layer = Para(R(3, 2) * R(2), Box("affine", (R(3, 2) * R(2)) * R(3), R(2)),
+    ...              params={"w": normal(0.02), "b": zeros})
+    >>> params = init(layer, jax.random.key(0))
+    >>> {k: v.shape for k, v in params.items()}, bool((params["b"] == 0).all())
+    ({'w': (3, 2), 'b': (2,)}, True)
+    >>> bool((init(layer.named("l1"), jax.random.key(0))["l1.b"] == 0).all())
+    True
+    """
+    _check_para("init", p)
+    wanted = {**p.parameters(), **_unvalued_constants(p)}
+    return {path: _draw(path, param, path_key(key, path)) for path, param in wanted.items()}
+
+
+def _check_para(op: str, p: Any) -> None:
+    if not (hasattr(p, "parameters") and hasattr(p, "arrow") and hasattr(p, "P")):
+        raise TypeError(f"{op}: expected a topos.para.Para, got {type(p).__name__} {p!r}")
+
+
+def _unvalued_constants(p: Any) -> dict[str, Any]:
+    """The frozen parameters of ``p`` whose value is read from the params dict by path."""
+    valued = {path for path, has_value in _const_boxes(p.arrow) if has_value}
+    return {k: v for k, v in p.constants().items() if k not in valued}
+
+
+@functools.lru_cache(maxsize=256)
+def _const_boxes(arrow: Arrow) -> tuple[tuple[str, bool], ...]:
+    def step(node: Arrow, kids: list[tuple[tuple[str, bool], ...]]) -> tuple[tuple[str, bool], ...]:
+        if isinstance(node, Box) and node.name == "const" and "path" in node.attrs:
+            return ((node.attrs["path"], "value" in node.attrs),)
+        return tuple(c for kid in kids for c in kid)
+
+    return tuple(dict.fromkeys(fold(arrow, step)))
 
 
 def _check_params(p: Any, params: Mapping[str, Any]) -> None:
     if not isinstance(params, Mapping):
         raise TypeError(f"params: expected a dict path -> array, got {describe(params)}")
-    declared = p.parameters()
-    missing = [k for k in declared if k not in params]
-    extra = [k for k in params if k not in declared]
+    declared, frozen = p.parameters(), p.constants()
+    required = {**declared, **_unvalued_constants(p)}
+    missing = [k for k in required if k not in params]
+    extra = [k for k in params if k not in declared and k not in frozen]
     if missing or extra:
         parts = []
         if missing:
-            parts.append("missing " + ", ".join(f"{k!r} ({declared[k].ob!r})" for k in missing))
+            parts.append("missing " + ", ".join(f"{k!r} ({required[k].ob!r})" for k in missing))
         if extra:
             parts.append("unexpected " + ", ".join(repr(k) for k in extra))
         raise ValueError(f"params: {'; '.join(parts)}")
-    for path, param in declared.items():
-        ob = _param_ob(path, param)
-        value = params[path]
-        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-            raise TypeError(
-                f"params[{path!r}]: expected an array for {ob!r}, got {describe(value)}"
-            )
-        if not _kind_ok(_KIND[type(ob)], value.dtype):
-            raise TypeError(
-                f"params[{path!r}]: expected a {_KIND[type(ob)]} array for {ob!r},"
-                f" got {describe(value)}"
-            )
-        if tuple(value.shape) != _shape_of(ob):
-            raise ValueError(
-                f"params[{path!r}]: expected shape {_shape_of(ob)} for {ob!r},"
-                f" got shape {tuple(value.shape)}"
-            )
+    for path, param in {**declared, **frozen}.items():
+        if path in params:
+            _check_leaf(path, _param_ob(path, param), params[path])
+
+
+def _check_leaf(path: str, ob: Ob, value: Any) -> None:
+    want = _KIND[type(ob)]
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"params[{path!r}]: expected an array for {ob!r}, got {describe(value)}")
+    if not _kind_ok(want, value.dtype):
+        raise TypeError(
+            f"params[{path!r}]: expected a {want} array for {ob!r}, got {describe(value)}"
+        )
+    if tuple(value.shape) != _shape_of(ob):
+        raise ValueError(
+            f"params[{path!r}]: expected shape {_shape_of(ob)} for {ob!r},"
+            f" got shape {tuple(value.shape)}"
+        )
 
 
 def param_value(p: Any, params: Mapping[str, Any]) -> Any:
@@ -165,16 +203,29 @@ def param_value(p: Any, params: Mapping[str, Any]) -> Any:
     return p.unflatten(params)
 
 
-def _input(p: Any, xs: tuple[Any, ...]) -> Any:
+def _input(dom: Ob, xs: tuple[Any, ...]) -> Any:
+    """One input, or several standing for ``dom = X1 * X2 * ... * Xk`` (left-nested)."""
     if len(xs) == 1:
         return xs[0]
-    leaves = factors(p.dom)
+    if not xs:
+        raise TypeError(f"apply: no input given; expected a value of {dom!r}")
+    cur = dom
+    for _ in range(len(xs) - 1):
+        if not isinstance(cur, Product):
+            break
+        cur = cur.left
+    else:
+        value = xs[0]
+        for x in xs[1:]:
+            value = (value, x)
+        return value
+    leaves = factors(dom)
     if len(xs) != len(leaves):
         raise TypeError(
-            f"apply: got {len(xs)} inputs, but the domain {p.dom!r} has {len(leaves)} factors"
+            f"apply: got {len(xs)} inputs, but the domain {dom!r} is not a product of"
+            f" {len(xs)} factors"
         )
-    it = iter(xs)
-    return _rebuild(p.dom, it)
+    return _rebuild(dom, iter(xs))
 
 
 def _rebuild(x: Ob, it: Any) -> Any:
@@ -184,45 +235,100 @@ def _rebuild(x: Ob, it: Any) -> Any:
     return next(it)
 
 
-def _runner(p: Any) -> Callable[[Any, Any], Any]:
-    """``(P_value, x) -> y`` for the actegory of ``p``."""
-    actegory = getattr(p, "actegory", None)
-    fn = interpret(p.arrow).fn
-    act = getattr(actegory, "act", None)
-    if act is None or act(p.P, p.dom) == p.P * p.dom:
-        return lambda pv, x: fn((pv, x))
-    raise NotImplementedError(
-        f"apply: the JAX backend runs Para over the cartesian actegory (P • A = P * A);"
-        f" {actegory!r} acts as {act(p.P, p.dom)!r}"
-    )
+_CONSTANTS: ContextVar[Mapping[str, Any] | None] = ContextVar("topos_constants", default=None)
+
+
+def _const(box: Box, x: Any) -> Any:
+    """A frozen parameter: its ``value`` attribute, else ``params[path]``; no gradient."""
+    attrs = box.attrs
+    if "value" in attrs:
+        return jnp.asarray(attrs["value"], dtype_of(box.cod))
+    values, path = _CONSTANTS.get(), attrs.get("path")
+    if values is None or path not in values:
+        raise KeyError(
+            f"the frozen parameter {path!r} ({box.cod!r}) has no value: run the Para with"
+            f" apply(p, params, x) and params[{path!r}], or freeze it with a value"
+        )
+    return jax.lax.stop_gradient(values[path])
+
+
+_register_structural("const", _const)
+
+
+def cartesian(p: Any) -> Any:
+    """``p`` over the cartesian actegory (``Global(E)`` Para then take ``(e, x)`` inputs)."""
+    if getattr(p, "actegory", None) is None or getattr(p.actegory, "name", "") == "cartesian":
+        return p
+    as_cartesian = getattr(p, "as_cartesian", None)
+    if as_cartesian is None:
+        raise NotImplementedError(
+            f"the JAX backend runs Para over the cartesian actegory; {p.actegory!r} has no"
+            " as_cartesian()"
+        )
+    return as_cartesian()
+
+
+def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
+    token = _CONSTANTS.set(params)
+    try:
+        return interpret(p.arrow).fn((pv, x))
+    finally:
+        _CONSTANTS.reset(token)
 
 
 def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
-    """Run the Para ``p`` with ``params`` on one example ``x`` (``jax.vmap`` for batches).
+    """Run the Para ``p`` with ``params`` on one example (``jax.vmap`` for batches).
 
-    Several inputs ``apply(p, params, a, b, c)`` stand for the factors of
-    ``p.dom`` (a product), rebuilt as nested pairs.
+    ``params`` maps every path of ``p.parameters()`` to an array (and the paths of
+    frozen parameters without a value, see ``init``); it is checked first, naming
+    the path of any mismatch, then the input against ``p.dom``. Several inputs
+    ``apply(p, params, a, b, c)`` stand for ``p.dom = A * B * C``. A Para over
+    ``Global(E)`` takes ``(e, x)``: it runs as ``p.as_cartesian()``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import R, Box
+    >>> from topos.para import Para, ones
+    >>> from backends.jax.registry import register
+    >>> register("doc.scale_by", lambda box, v: v[0] * v[1], cls="polynomial")
+    >>> p = Para(R(3), Box("doc.scale_by", R(3) * R(3), R(3)), params={"w": ones})
+    >>> apply(p, init(p, jax.random.key(0)), jnp.arange(3.0))
+    Array([0., 1., 2.], dtype=float32)
+    >>> apply(p, {"w": jnp.ones(4)}, jnp.arange(3.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: params['w']: expected shape (3,) for R(3), got shape (4,)
     """
-    x = _input(p, xs)
-    pv = param_value(p, params)
-    check(p.dom, x)
-    return _runner(p)(pv, x)
+    _check_para("apply", p)
+    q = cartesian(p)
+    x = _input(q.dom, xs)
+    pv = param_value(q, params)
+    check(q.dom, x)
+    return _run(q, params, pv, x)
 
 
 def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
-    """``(params, xs) -> ys`` running ``p`` over the leading axis of ``xs`` (by ``jax.vmap``).
+    """``(params, xs) -> ys``: ``p`` over the leading axis of ``xs``, by ``jax.vmap``.
 
-    The parameters are shared across the batch (not mapped).
+    The parameters are shared across the batch (not mapped); each example is
+    checked against ``p.dom`` (at trace time).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import R, Box
+    >>> from topos.para import Para, ones
+    >>> p = Para(R(3), Box("doc.scale_by", R(3) * R(3), R(3)), params={"w": ones})
+    >>> batched(p)(init(p, jax.random.key(0)), jnp.ones((5, 3))).shape
+    (5, 3)
     """
-    run = _runner(p)
-    dom = p.dom
+    _check_para("batched", p)
+    q = cartesian(p)
+    dom = q.dom
 
-    def one(pv: Any, x: Any) -> Any:
+    def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
         check(dom, x, "input (one example of the batch)")
-        return run(pv, x)
+        return _run(q, params, pv, x)
 
     def many(params: Mapping[str, Any], xs: Any) -> Any:
-        pv = param_value(p, params)
-        return jax.vmap(one, in_axes=(None, 0))(pv, xs)
+        pv = param_value(q, params)
+        return jax.vmap(one, in_axes=(None, None, 0))(params, pv, xs)
 
     return many

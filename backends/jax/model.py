@@ -1,0 +1,63 @@
+"""A Para morphism as an Equinox module: parameters as leaves, the diagram static.
+
+``Model(p, key)`` holds ``params: dict[str, Array]`` (the only pytree leaves)
+and the Para ``p`` as a static field, so it works with ``eqx.filter_jit``,
+``eqx.filter_grad``, ``eqx.partition`` and ``eqx.tree_serialise_leaves``;
+``model(x)`` runs one example (``jax.vmap(model)`` a batch).
+
+>>> import jax, jax.numpy as jnp, equinox as eqx
+>>> from topos import R, Box
+>>> from topos.para import Para, ones
+>>> from backends.jax.registry import register
+>>> register("doc.model.scale", lambda box, v: v[0] * v[1], cls="polynomial")
+>>> model = Model(Para(R(2), Box("doc.model.scale", R(2) * R(2), R(2)), {"w": ones}),
+...               jax.random.key(0))
+>>> model(jnp.array([1.0, 2.0]))
+Array([1., 2.], dtype=float32)
+>>> params, static = eqx.partition(model, eqx.is_array)
+>>> list(params.params)
+['w']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from backends.jax.params import _check_para, apply, batched, init, param_value
+
+__all__ = ["Model"]
+
+
+class Model(eqx.Module):
+    """The Equinox module of a Para ``p``: ``params`` (path -> array) and ``para`` (static).
+
+    ``Model(p, key)`` draws the parameters with ``init(p, key)``;
+    ``Model(p, params=...)`` wraps given ones (checked against ``p``).
+    """
+
+    params: dict[str, jax.Array]
+    para: Any = eqx.field(static=True)
+
+    def __init__(
+        self, p: Any, key: jax.Array | None = None, *, params: dict[str, Any] | None = None
+    ) -> None:
+        _check_para("Model", p)
+        if (key is None) == (params is None):
+            raise TypeError("Model(p, key) draws the parameters; Model(p, params=...) wraps them")
+        if params is None:
+            params = init(p, key)
+        else:
+            param_value(p, params)  # check paths and shapes now, with clear errors
+        self.para = p
+        self.params = dict(params)
+
+    def __call__(self, *xs: Any) -> Any:
+        """Run one example: ``apply(self.para, self.params, *xs)``."""
+        return apply(self.para, self.params, *xs)
+
+    def batch(self, xs: Any) -> Any:
+        """Run a batch along the leading axis of ``xs`` (``jax.vmap``)."""
+        return batched(self.para)(self.params, xs)
