@@ -39,7 +39,7 @@ _LANE = 10.0
 
 @dataclass(slots=True)
 class _Use:
-    leaf: int
+    source: Leaf | Derived  # a parameter leaf, or a constant (a frozen parameter)
     y: float
     to: tuple[str, int | float]  # ("x", absolute x relative to data) or ("box", index)
 
@@ -66,8 +66,8 @@ class Column:
         ]
         while stack:
             ref, y, half, depth, to = stack.pop()
-            if isinstance(ref, Leaf):
-                self.uses.append(_Use(ref.index, y, to))
+            if isinstance(ref, Leaf) or not ref.args:
+                self.uses.append(_Use(ref, y, to))
                 continue
             self.boxes.append(_Rebox(ref, y, half, depth, to))
             index = len(self.boxes) - 1
@@ -77,12 +77,15 @@ class Column:
                 ha = ref_half(a)
                 stack.append((a, yy + ha, ha, depth + 1, ("box", index)))
                 yy += 2 * ha
-        by_leaf: dict[int, list[_Use]] = {}
+        by_source: dict[Leaf | Derived, list[_Use]] = {}
         for u in self.uses:
-            by_leaf.setdefault(u.leaf, []).append(u)
-        self.by_leaf = by_leaf
-        self.tied = sorted(k for k, us in by_leaf.items() if len(us) > 1)
-        self.label_w = max((text_width(self.label(k)) for k in by_leaf), default=0.0)
+            by_source.setdefault(u.source, []).append(u)
+        for uses in by_source.values():
+            uses.sort(key=lambda u: u.y)
+        # sources top to bottom, by their first use
+        self.sources = sorted(by_source.items(), key=lambda kv: kv[1][0].y)
+        self.tied = [src for src, uses in self.sources if len(uses) > 1]
+        self.label_w = max((self._source_width(src) for src, _ in self.sources), default=0.0)
         self.box_w = max((self._box_width(b.ref) for b in self.boxes), default=0.0)
         self.depth = max((b.depth + 1 for b in self.boxes), default=0)
         self.width = self.label_w + 8 + len(self.tied) * _LANE + self.depth * (self.box_w + 22) + 22
@@ -92,6 +95,11 @@ class Column:
             path, ob = self.names[leaf]
             return f"{path} : {ob}"
         return f"p{leaf}"
+
+    def _source_width(self, src: Leaf | Derived) -> float:
+        if isinstance(src, Leaf):
+            return text_width(self.label(src.index))
+        return self._box_width(src)
 
     @staticmethod
     def _box_width(ref: Derived) -> float:
@@ -122,16 +130,32 @@ class Column:
         for i, b in enumerate(self.boxes):
             y = data_y + b.y
             out.append(("line", box_x[i] + self._box_width(b.ref), y, end(b.to), y, "param"))
-        for k, uses in sorted(self.by_leaf.items()):
-            uses = sorted(uses, key=lambda u: u.y)
+        for src, uses in self.sources:
             first = data_y + uses[0].y
-            out.append(("text", label_x, first + 3.5, self.label(k), "param", "end"))
-            if k not in self.tied:
-                out.append(("line", label_x + 4, first, end(uses[0].to), first, "param"))
+            if isinstance(src, Leaf):
+                out.append(("text", label_x, first + 3.5, self.label(src.index), "param", "end"))
+                start = label_x + 4
+            else:  # a constant: its box stands where a name would
+                bw, h = self._box_width(src), 18.0
+                out.append(
+                    (
+                        "box",
+                        label_x - bw,
+                        first - h / 2,
+                        bw,
+                        h,
+                        src.atom.label,
+                        src.atom.title,
+                        "param",
+                    )
+                )
+                start = label_x
+            if src not in self.tied:
+                out.append(("line", start, first, end(uses[0].to), first, "param"))
                 continue
-            lane = lane0 + self.tied.index(k) * _LANE
+            lane = lane0 + self.tied.index(src) * _LANE
             last = data_y + uses[-1].y
-            out.append(("line", label_x + 4, first, lane, first, "param"))
+            out.append(("line", start, first, lane, first, "param"))
             out.append(("line", lane, first, lane, last, "param"))
             for j, u in enumerate(uses):
                 y = data_y + u.y
