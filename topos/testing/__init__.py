@@ -1,0 +1,61 @@
+"""Hypothesis strategies and law suites, for this project's tests and for users'.
+
+``topos.testing.strategies`` draws objects, arrows between given objects and
+composable tuples; ``topos.testing.laws`` states the equations of each structure
+(category, cartesian, cocartesian, closed, Heyting, functor) once, as data, and
+checks them on any semantics: symbolically with ``topos.equal``, exactly in
+``topos.finite``, or numerically in a backend.
+
+>>> from topos.testing import Semantics, check_cartesian
+>>> check_cartesian(Semantics.symbolic())  # doctest: +SKIP
+"""
+
+from topos.testing.laws import (
+    THEORIES,
+    Law,
+    LawError,
+    Semantics,
+    Trial,
+    check,
+    check_boolean,
+    check_cartesian,
+    check_category,
+    check_closed,
+    check_cocartesian,
+    check_functor,
+    check_heyting,
+)
+from topos.testing.strategies import (
+    ATOMS,
+    arrows,
+    atoms,
+    boxes,
+    composable,
+    empty,
+    feasible,
+    objects,
+)
+
+__all__ = [
+    "ATOMS",
+    "THEORIES",
+    "Law",
+    "LawError",
+    "Semantics",
+    "Trial",
+    "arrows",
+    "atoms",
+    "boxes",
+    "check",
+    "check_boolean",
+    "check_cartesian",
+    "check_category",
+    "check_closed",
+    "check_cocartesian",
+    "check_functor",
+    "check_heyting",
+    "composable",
+    "empty",
+    "feasible",
+    "objects",
+]

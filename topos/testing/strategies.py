@@ -1,0 +1,377 @@
+"""Hypothesis strategies for objects and arrows of the free structure.
+
+``objects()`` draws objects built from small generating objects with products,
+coproducts, exponentials, ``One``, ``Zero`` and ``Omega``; ``arrows(dom, cod)``
+draws an arrow between two *given* objects, type-directed, so that every
+constructor shows up (boxes, identities, composites, pairs, copairs, projections,
+injections, copy, discard, swap, absurd, curry, ev, uncurry, tensors, sums and
+the maps of ``Omega``); ``composable(n)`` draws ``n`` arrows where each next
+domain is the previous codomain, so laws are tested on real composites.
+
+Generated arrows make sense in every model where the generating objects are
+non-empty: a sub-arrow ``X -> Y`` is only drawn when ``Y`` is not provably empty
+or ``X`` is (see ``feasible``), so a box never has to map a point into ``Zero``.
+
+>>> from hypothesis import given, settings
+>>> from topos import R
+>>> @settings(max_examples=20, derandomize=True)
+... @given(composable(3))
+... def chains(fs):
+...     f, g, h = fs
+...     assert f.cod == g.dom and g.cod == h.dom
+...     assert (f >> g) >> h == f >> (g >> h)
+>>> chains()
+>>> @settings(max_examples=20, derandomize=True)
+... @given(arrows(R(2) * R(3), R(3) * R(2)))
+... def typed(f):
+...     assert (f.dom, f.cod) == (R(2) * R(3), R(3) * R(2))
+>>> typed()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.strategies import DrawFn, SearchStrategy
+
+from topos import arrows as ar_
+from topos.arrows import Arrow, Box, Id, Logic
+from topos.errors import not_a
+from topos.objects import Coproduct, Exp, Fin, Ob, Omega, One, Product, R, Zero
+
+__all__ = [
+    "ATOMS",
+    "arrows",
+    "atoms",
+    "boxes",
+    "composable",
+    "empty",
+    "feasible",
+    "objects",
+]
+
+#: The generating objects ``atoms()`` draws from by default: small and varied.
+ATOMS: tuple[Ob, ...] = (R(1), R(2), R(3), R(2, 2), R(2, dtype="float64"), Fin(2), Fin(3, 2))
+
+_LOGIC_TYPES = [(op, Logic(op)) for op in ("true", "false", "conj", "disj", "implies", "neg")]
+
+
+def atoms(choices: Sequence[Ob] = ATOMS) -> SearchStrategy[Ob]:
+    """Generating objects (``R``, ``Fin``), drawn from ``choices``.
+
+    >>> atoms([R(1), R(2)])
+    sampled_from((R(1), R(2)))
+    """
+    for x in choices:
+        if not isinstance(x, Ob):
+            raise not_a("atoms", "objects", x)
+    return st.sampled_from(tuple(choices))
+
+
+_atoms = atoms  # ``objects`` takes a parameter of that name
+
+
+def objects(
+    max_depth: int = 2,
+    *,
+    atoms: SearchStrategy[Ob] | None = None,
+    products: bool = True,
+    coproducts: bool = True,
+    exponentials: bool = True,
+    constants: Sequence[Ob] = (One, Zero, Omega),
+) -> SearchStrategy[Ob]:
+    """Objects of nesting depth at most ``max_depth`` over ``atoms`` and ``constants``.
+
+    ``products``, ``coproducts`` and ``exponentials`` switch the constructors on
+    and off (a semantics without exponentials tests on the rest).
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True)
+    ... @given(objects(max_depth=1, coproducts=False, exponentials=False))
+    ... def no_sums(x):
+    ...     assert not isinstance(x, (Coproduct, Exp))
+    >>> no_sums()
+    """
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise ValueError(f"objects: max_depth must be a non-negative int, got {max_depth!r}")
+    base = _atoms() if atoms is None else atoms
+    if constants:
+        base = st.one_of(base, st.sampled_from(tuple(constants)))
+    out = base
+    for _ in range(max_depth):
+        sub = out
+        options = [base]
+        if products:
+            options.append(st.builds(Product, sub, sub))
+        if coproducts:
+            options.append(st.builds(Coproduct, sub, sub))
+        if exponentials:
+            options.append(st.builds(Exp, sub, sub))
+        out = st.one_of(*options)
+    return out
+
+
+_objects = objects  # ``composable`` takes a parameter of that name
+
+
+def empty(x: Ob) -> bool:
+    """Whether ``x`` is empty in every model where the generating objects are non-empty.
+
+    >>> empty(Zero), empty(R(2) * Zero), empty(Zero + Zero), empty(Zero ** Zero)
+    (True, True, True, False)
+    """
+    stack, todo = [x], []
+    while stack:  # post-order without recursion: objects may be deep
+        y = stack.pop()
+        todo.append(y)
+        if isinstance(y, (Product, Coproduct)):
+            stack += [y.left, y.right]
+        elif isinstance(y, Exp):
+            stack += [y.base, y.exponent]
+    out: dict[Ob, bool] = {}
+    for y in reversed(todo):
+        if isinstance(y, Product):
+            out[y] = out[y.left] or out[y.right]
+        elif isinstance(y, Coproduct):
+            out[y] = out[y.left] and out[y.right]
+        elif isinstance(y, Exp):
+            out[y] = out[y.base] and not out[y.exponent]
+        else:
+            out[y] = y == Zero
+    return out[x]
+
+
+def feasible(dom: Ob, cod: Ob) -> bool:
+    """Whether an arrow ``dom -> cod`` exists in every model with non-empty generators.
+
+    >>> feasible(R(1), Zero), feasible(Zero, R(1)), feasible(Zero * R(1), Zero)
+    (False, True, True)
+    """
+    return empty(dom) or not empty(cod)
+
+
+def boxes(
+    dom: Ob,
+    cod: Ob,
+    names: Sequence[str] = ("f", "g", "h"),
+    attrs: SearchStrategy[dict[str, Any]] | None = None,
+) -> SearchStrategy[Box]:
+    """Boxes ``dom -> cod`` with a name from ``names`` (so equal boxes recur).
+
+    >>> from hypothesis import given
+    >>> @given(boxes(R(1), R(2), names=["w"]))
+    ... def named(box):
+    ...     assert box == Box("w", R(1), R(2))
+    >>> named()
+    """
+    kwargs = st.just({}) if attrs is None else attrs
+    return st.builds(lambda n, kw: Box(n, dom, cod, **kw), st.sampled_from(tuple(names)), kwargs)
+
+
+def arrows(
+    dom: Ob,
+    cod: Ob,
+    *,
+    max_depth: int = 3,
+    names: Sequence[str] = ("f", "g", "h"),
+    attrs: SearchStrategy[dict[str, Any]] | None = None,
+) -> SearchStrategy[Arrow]:
+    """Arrows ``dom -> cod`` built from every constructor, nested at most ``max_depth``.
+
+    Boxes are named from ``names``, with keyword attributes drawn from ``attrs``
+    if given. If no arrow ``dom -> cod`` exists in non-empty models (``feasible``
+    is false), the only arrows drawn are boxes.
+
+    >>> from hypothesis import given, settings
+    >>> from topos import Omega
+    >>> @settings(max_examples=10, derandomize=True)
+    ... @given(arrows(R(1) + R(2), Omega, max_depth=2))
+    ... def into_omega(p):
+    ...     assert p.dom == R(1) + R(2) and p.cod == Omega
+    >>> into_omega()
+    """
+    _check_ob("arrows", dom, cod)
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise ValueError(f"arrows: max_depth must be a non-negative int, got {max_depth!r}")
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"arrows: names must be non-empty strings, got {names!r}")
+    return _Gen(tuple(names), attrs).arrow(dom, cod, max_depth)
+
+
+def composable(
+    n: int,
+    *,
+    objects: SearchStrategy[Ob] | None = None,
+    max_depth: int = 2,
+    names: Sequence[str] = ("f", "g", "h"),
+) -> SearchStrategy[tuple[Arrow, ...]]:
+    """Tuples of ``n`` arrows ``f1: X0 -> X1, f2: X1 -> X2, ...``, each next domain the
+    previous codomain, the objects drawn from ``objects`` (``objects(max_depth=1)``).
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10, derandomize=True)
+    ... @given(composable(2))
+    ... def pairs(fs):
+    ...     assert len(fs) == 2 and fs[0].cod == fs[1].dom
+    >>> pairs()
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"composable: n must be a positive int, got {n!r}")
+    obs = _objects(max_depth=1) if objects is None else objects
+    gen = _Gen(tuple(names), None)
+
+    @st.composite
+    def chain(draw: DrawFn) -> tuple[Arrow, ...]:
+        xs = [draw(obs)]
+        for _ in range(n):
+            xs.append(draw(obs.filter(_feasible_from(xs[-1]))))
+        return tuple(draw(gen.arrow(a, b, max_depth)) for a, b in zip(xs, xs[1:], strict=False))
+
+    return chain()
+
+
+def _feasible_from(x: Ob) -> Callable[[Ob], bool]:
+    return lambda y: feasible(x, y)
+
+
+def _check_ob(op: str, *xs: object) -> None:
+    for x in xs:
+        if not isinstance(x, Ob):
+            raise not_a(op, "an object (R, Fin, One, ...)", x)
+
+
+def _parts(x: Ob) -> list[Ob]:
+    if isinstance(x, (Product, Coproduct)):
+        return [x.left, x.right]
+    if isinstance(x, Exp):
+        return [x.base, x.exponent]
+    return []
+
+
+_Rule = Callable[[DrawFn], Arrow]
+
+
+def _const(f: Arrow) -> _Rule:
+    return lambda draw: f
+
+
+def _after(first: Arrow) -> Callable[[list[Arrow]], Arrow]:
+    return lambda fs: first >> fs[0]
+
+
+def _before(last: Arrow) -> Callable[[list[Arrow]], Arrow]:
+    return lambda fs: fs[0] >> last
+
+
+class _Gen:
+    """Type-directed generation: the rules that can build an arrow ``dom -> cod``."""
+
+    def __init__(self, names: tuple[str, ...], attrs: SearchStrategy[dict[str, Any]] | None):
+        self.names, self.attrs = names, attrs
+
+    def arrow(self, dom: Ob, cod: Ob, depth: int) -> SearchStrategy[Arrow]:
+        rules = self._leaves(dom, cod)
+        if depth > 0 and feasible(dom, cod):
+            rules += self._nodes(dom, cod, depth - 1)
+
+        @st.composite
+        def build(draw: DrawFn) -> Arrow:
+            return draw(st.sampled_from(rules))(draw)
+
+        return build()
+
+    def _box(self, dom: Ob, cod: Ob) -> _Rule:
+        return lambda draw: draw(boxes(dom, cod, self.names, self.attrs))
+
+    def _leaves(self, dom: Ob, cod: Ob) -> list[_Rule]:
+        """Arrows with no sub-arrows: structural maps that fit, and boxes."""
+        found: list[Arrow] = []
+        if dom == cod:
+            found.append(Id(dom))
+        if cod == One:
+            found.append(ar_.discard(dom))
+        if dom == Zero:
+            found.append(ar_.absurd(cod))
+        if cod == dom * dom:
+            found.append(ar_.copy(dom))
+        if isinstance(dom, Product):
+            a, b = dom.left, dom.right
+            found += [ar_.fst(a, b)] if a == cod else []
+            found += [ar_.snd(a, b)] if b == cod else []
+            found += [ar_.swap(a, b)] if cod == b * a else []
+            if a == cod**b:
+                found.append(ar_.ev(cod, b))
+        if isinstance(cod, Coproduct):
+            found += [ar_.inl(cod.left, cod.right)] if dom == cod.left else []
+            found += [ar_.inr(cod.left, cod.right)] if dom == cod.right else []
+        found += [op for _, op in _LOGIC_TYPES if (op.dom, op.cod) == (dom, cod)]
+        rules = [_const(f) for f in found]
+        if feasible(dom, cod) or not rules:
+            rules.append(self._box(dom, cod))
+        return rules
+
+    def _nodes(self, dom: Ob, cod: Ob, depth: int) -> list[_Rule]:
+        """Arrows built from sub-arrows, each of a feasible type, at ``depth``."""
+        rules: list[_Rule] = []
+
+        def add(combine: Callable[[list[Arrow]], Arrow], *types: tuple[Ob, Ob]) -> None:
+            if all(feasible(d, c) for d, c in types):
+                rules.append(self._rule(combine, types, depth))
+
+        # Middle objects and ev's arguments come from the types at hand, so a
+        # semantics sees no object much larger than those it was given.
+        pool = list(dict.fromkeys([dom, cod, *_parts(dom), *_parts(cod), One, Omega]))
+        mids = [m for m in pool if feasible(dom, m) and feasible(m, cod)]
+        rules.append(partial(self._via, dom=dom, cod=cod, mids=mids, depth=depth))
+        args = [a for a in pool if feasible(dom, a)]
+        rules.append(partial(self._ev, dom=dom, cod=cod, args=args, depth=depth))
+        if isinstance(cod, Product):
+            add(lambda fs: ar_.pair(fs[0], fs[1]), (dom, cod.left), (dom, cod.right))
+        if isinstance(dom, Product) and isinstance(cod, Product):
+            add(lambda fs: fs[0] * fs[1], (dom.left, cod.left), (dom.right, cod.right))
+        if isinstance(dom, Coproduct):
+            add(lambda fs: ar_.copair(fs[0], fs[1]), (dom.left, cod), (dom.right, cod))
+        if isinstance(dom, Coproduct) and isinstance(cod, Coproduct):
+            add(lambda fs: fs[0] + fs[1], (dom.left, cod.left), (dom.right, cod.right))
+        if isinstance(cod, Exp):
+            add(lambda fs: ar_.curry(fs[0]), (dom * cod.exponent, cod.base))
+        if isinstance(dom, Product):
+            x, a = dom.left, dom.right
+            add(lambda fs: ar_.uncurry(fs[0]), (x, cod**a))
+            add(_after(ar_.fst(x, a)), (x, cod))
+            add(_after(ar_.snd(x, a)), (a, cod))
+            add(_after(ar_.swap(x, a)), (a * x, cod))
+        if isinstance(cod, Coproduct):
+            add(_before(ar_.inl(cod.left, cod.right)), (dom, cod.left))
+            add(_before(ar_.inr(cod.left, cod.right)), (dom, cod.right))
+        add(_after(ar_.copy(dom)), (dom * dom, cod))
+        add(_after(ar_.discard(dom)), (One, cod))
+        if cod == Omega:
+            rules.append(partial(self._logic, dom=dom, depth=depth))
+        return rules
+
+    def _rule(
+        self, combine: Callable[[list[Arrow]], Arrow], types: tuple[tuple[Ob, Ob], ...], depth: int
+    ) -> _Rule:
+        return lambda draw: combine([draw(self.arrow(d, c, depth)) for d, c in types])
+
+    def _via(self, draw: DrawFn, *, dom: Ob, cod: Ob, mids: list[Ob], depth: int) -> Arrow:
+        m = draw(st.sampled_from(mids))
+        return draw(self.arrow(dom, m, depth)) >> draw(self.arrow(m, cod, depth))
+
+    def _ev(self, draw: DrawFn, *, dom: Ob, cod: Ob, args: list[Ob], depth: int) -> Arrow:
+        a = draw(st.sampled_from(args))
+        f, x = draw(self.arrow(dom, cod**a, depth)), draw(self.arrow(dom, a, depth))
+        return ar_.pair(f, x) >> ar_.ev(cod, a)
+
+    def _logic(self, draw: DrawFn, *, dom: Ob, depth: int) -> Arrow:
+        op = draw(st.sampled_from(["conj", "disj", "implies", "neg", "true", "false"]))
+        if op in ("true", "false"):
+            return ar_.discard(dom) >> Logic(op)
+        p = draw(self.arrow(dom, Omega, depth))
+        if op == "neg":
+            return p >> ar_.neg
+        return ar_.pair(p, draw(self.arrow(dom, Omega, depth))) >> Logic(op)
