@@ -177,7 +177,7 @@ class Arrow:
     def __reduce__(self) -> tuple[Any, ...]:
         from topos import serial
 
-        return (serial.loads, (serial.dumps(self),))  # type: ignore[attr-defined]
+        return (serial.loads, (serial.dumps(self),))
 
     def _repr_svg_(self) -> str:
         """The string diagram as SVG (``topos.draw.draw``), shown by Jupyter."""
