@@ -844,7 +844,8 @@ def _normalise_params(op: str, p: Ob, params: Any) -> tuple[Param, ...]:
 
 
 def _const_box(param: Param, value: Any = None) -> Box:
-    attrs: dict[str, Any] = {"path": param.path, "init": param.init}
+    # The initialiser as a plain tuple (kind, *args): box attributes stay JSON data.
+    attrs: dict[str, Any] = {"path": param.path, "init": (param.init.kind, *param.init.args)}
     if param.stacked:
         attrs["stacked"] = param.stacked
     if value is not None:
@@ -858,13 +859,13 @@ def _is_const(f: Arrow) -> bool:
         and f.name == "const"
         and f.dom == One
         and isinstance(f.attrs.get("path"), str)
-        and isinstance(f.attrs.get("init"), Init)
+        and isinstance(f.attrs.get("init"), tuple)
     )
 
 
 def _const_param(f: Box) -> Param:
     attrs = f.attrs
-    return Param(attrs["path"], f.cod, attrs["init"], attrs.get("stacked", 0))
+    return Param(attrs["path"], f.cod, Init(*attrs["init"]), attrs.get("stacked", 0))
 
 
 def _scan_consts(f: Arrow) -> tuple[Param, ...]:
@@ -1313,7 +1314,8 @@ class Para:
         """Freeze a parameter (or every parameter under a prefix): reparametrise along a constant.
 
         Each frozen leaf is replaced by a box ``const: One -> ob`` carrying its
-        ``path`` and ``init`` (and ``value``, when given), so it leaves
+        ``path``, ``init`` (as a tuple ``(kind, *args)``), ``stacked`` when
+        nonzero, and ``value`` when given, so it leaves
         ``parameters()`` and appears in ``constants()``. A backend reads the
         constant's value from ``value``, or else from the parameter dict by path.
 

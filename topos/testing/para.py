@@ -74,17 +74,26 @@ def parameter_objects(max_leaves: int = 3, atoms: Sequence[Ob] = PARA_ATOMS) -> 
     ...     assert len(factors(p)) <= 2
     >>> small()
     """
-    leaf = st.sampled_from((*atoms, One))
+    key = (max_leaves, tuple(atoms))
+    if key not in _TREES:  # strategies are built once: building them is what costs
+        _TREES[key] = _trees(max_leaves, st.sampled_from((*atoms, One)))
+    return _TREES[key]
 
-    @st.composite
-    def tree(draw: DrawFn, budget: int) -> Ob:
-        if budget <= 1 or not draw(st.booleans()):
-            out: Ob = draw(leaf)
-            return out
-        left = draw(st.integers(1, budget - 1))
-        return draw(tree(left)) * draw(tree(budget - left))
 
-    return st.integers(1, max_leaves).flatmap(tree)
+_TREES: dict[tuple[int, tuple[Ob, ...]], SearchStrategy[Ob]] = {}
+
+
+@st.composite
+def _tree(draw: DrawFn, budget: int, leaf: SearchStrategy[Ob]) -> Ob:
+    if budget <= 1 or not draw(st.booleans()):
+        out: Ob = draw(leaf)
+        return out
+    left = draw(st.integers(1, budget - 1))
+    return draw(_tree(left, leaf)) * draw(_tree(budget - left, leaf))
+
+
+def _trees(max_leaves: int, leaf: SearchStrategy[Ob]) -> SearchStrategy[Ob]:
+    return st.integers(1, max_leaves).flatmap(lambda n: _tree(n, leaf))
 
 
 def actegories(environments: SearchStrategy[Ob] | None = None) -> SearchStrategy[Actegory]:
