@@ -29,8 +29,9 @@ kind            fields
 ``pair``,
 ``copair``
 ``curry``       ``arrow`` (an arrow node out of a product)
-``para``        ``P`` (object node), ``arrow`` (arrow node), ``actegory`` (str),
-                ``params``: list of ``{"path", "ob", "init": {"kind", "args"}}``
+``para``        ``P`` (object node), ``arrow`` (arrow node), ``actegory``
+                (``{"kind": "cartesian"}`` or ``{"kind": "global", "E": i}``),
+                ``params``: list of ``{"path", "ob", "init": {"kind", "args"}, "stacked"}``
 ==============  =====================================================================
 
 A box attribute value is JSON: ``null``, booleans, ints, finite floats and
@@ -242,7 +243,7 @@ class _Writer:
             return {"kind": kind, "left": ref(x.left), "right": ref(x.right)}
         if kind == "curry":
             return {"kind": kind, "arrow": ref(x.arrow)}
-        return _para_node(x, ref)
+        return _para_node(x, ref, self._value)
 
     def _value(self, v: Any) -> Any:
         if v is None or isinstance(v, (bool, int, str)):
@@ -284,7 +285,8 @@ def _deps(x: Any) -> tuple[Any, ...]:
     if kind == "curry":
         return (x.arrow,)
     if kind == "para":
-        return (x.P, x.arrow, *(p.ob for p in x.parameters().values()))
+        extra = [x.actegory.E] if hasattr(x.actegory, "E") else []
+        return (x.P, x.arrow, *(p.ob for p in x.params), *extra)
     return ()
 
 
@@ -319,12 +321,24 @@ def _is_para(x: object) -> bool:
     return mod is not None and isinstance(x, mod.Para)
 
 
-def _para_node(x: Any, ref: Callable[[object], int]) -> dict[str, Any]:
+def _para_node(x: Any, ref: Callable[[object], int], value: Callable[[Any], Any]) -> dict[str, Any]:
+    mod = _para_module()
+    act = x.actegory
+    if act == mod.CARTESIAN:
+        actegory: dict[str, Any] = {"kind": "cartesian"}
+    elif isinstance(act, mod.Global):
+        actegory = {"kind": "global", "E": ref(act.E)}
+    else:
+        raise TypeError(f"dumps: cannot serialise the actegory {act!r} (cartesian or Global(E))")
     params = [
-        {"path": path, "ob": ref(p.ob), "init": {"kind": p.init.kind, "args": list(p.init.args)}}
-        for path, p in x.parameters().items()
+        {
+            "path": p.path,
+            "ob": ref(p.ob),
+            "init": {"kind": p.init.kind, "args": [value(a) for a in p.init.args]},
+            "stacked": p.stacked,
+        }
+        for p in x.params
     ]
-    actegory = getattr(x.actegory, "name", None)
     return {
         "kind": "para",
         "P": ref(x.P),
@@ -520,26 +534,44 @@ def _read_compose(f: _Fields) -> Arrow:
 
 def _read_para(f: _Fields) -> Any:
     mod = _para_module() or importlib.import_module("topos.para")
-    P, arrow = f.ob("P"), f.arrow("arrow")
+    P, arrow = f.ob("P"), f.arrow("arrow")  # noqa: N806 (the mathematical name)
+    act = f.node["actegory"]
+    if act == {"kind": "cartesian"}:
+        actegory = mod.CARTESIAN
+    elif isinstance(act, Mapping) and act.keys() == {"kind", "E"} and act["kind"] == "global":
+        actegory = mod.Global(f.check_ref("actegory.E", act["E"], Ob))
+    else:
+        raise _Bad(
+            'field \'actegory\': expected {"kind": "cartesian"} or {"kind": "global", "E": i},'
+            f" got {_show(act)}"
+        )
     entries = f.node["params"]
     if not isinstance(entries, list):
         raise _Bad(f"field 'params': expected a list, got {_show(entries)}")
-    params = []
-    for j, e in enumerate(entries):
-        where = f"params[{j}]"
-        if not isinstance(e, Mapping) or set(e) != {"path", "ob", "init"}:
-            raise _Bad(f'field {where!r}: expected {{"path", "ob", "init"}}, got {_show(e)}')
-        init = e["init"]
-        if not isinstance(init, Mapping) or set(init) != {"kind", "args"}:
-            raise _Bad(f'field {where}.init: expected {{"kind", "args"}}, got {_show(init)}')
-        if not isinstance(e["path"], str) or not isinstance(init["kind"], str):
-            raise _Bad(f"field {where!r}: path and init kind must be strings")
-        args = f.value(f"{where}.init.args", init["args"], 0)
-        if not isinstance(args, tuple):
-            raise _Bad(f"field {where}.init.args: expected a list, got {_show(init['args'])}")
-        ob = f.check_ref(f"{where}.ob", e["ob"], Ob)
-        params.append(mod.Param(e["path"], ob, mod.Init(init["kind"], *args)))
-    return mod.Para._from_json(P, arrow, params, f.node["actegory"])
+    params = [_read_param(f, f"params[{j}]", e, mod) for j, e in enumerate(entries)]
+    return mod.Para(P, arrow, params, actegory)
+
+
+def _read_param(f: _Fields, where: str, e: Any, mod: Any) -> Any:
+    keys = {"path", "ob", "init", "stacked"}
+    if not isinstance(e, Mapping) or e.keys() != keys:
+        raise _Bad(
+            f"field {where!r}: expected an object with fields {sorted(keys)}, got {_show(e)}"
+        )
+    init = e["init"]
+    if not isinstance(init, Mapping) or init.keys() != {"kind", "args"}:
+        raise _Bad(f'field \'{where}.init\': expected {{"kind", "args"}}, got {_show(init)}')
+    if not isinstance(e["path"], str):
+        raise _Bad(f"field '{where}.path': expected a string, got {_show(e['path'])}")
+    if not isinstance(init["kind"], str):
+        raise _Bad(f"field '{where}.init.kind': expected a string, got {_show(init['kind'])}")
+    if not isinstance(init["args"], list):
+        raise _Bad(f"field '{where}.init.args': expected a list, got {_show(init['args'])}")
+    if not _is_int(e["stacked"]):
+        raise _Bad(f"field '{where}.stacked': expected an int, got {_show(e['stacked'])}")
+    args = f.value(f"{where}.init.args", init["args"], 0)
+    ob = f.check_ref(f"{where}.ob", e["ob"], Ob)
+    return mod.Param(e["path"], ob, mod.Init(init["kind"], *args), e["stacked"])
 
 
 _READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
