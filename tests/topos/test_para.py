@@ -619,3 +619,17 @@ def test_a_chain_of_ten_thousand_layers() -> None:
     assert len(tied.parameters()) == n - 1
     assert net == (net >> Id(X)) and hash(net) == hash(net >> Id(X))
     assert sys.getrecursionlimit() <= 10_000  # nothing above needed a raised limit
+
+
+# ---------------------------------------------------------------------------------
+# The user guide's examples run
+
+
+def test_docs_para_md_examples_run() -> None:
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "para.md"
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
+    assert result.attempted > 40 and result.failed == 0
