@@ -470,3 +470,26 @@ def test_objects_of_product_type_become_several_wires() -> None:
     f = Box("f", (X * One) * Y, Product(Y, X))
     root = check_layout(draw(f))
     assert labels(root, "wire") == ["R(3)", "R(4)", "R(4)", "R(3)"]
+
+
+def test_para_over_a_global_input_keeps_the_global_wire_as_data() -> None:
+    from topos.para import Global, glorot_uniform
+
+    e, x, w = R(5, 5), R(5, 3), R(3, 3)
+    g = Global(e)
+    layer = Para(
+        w,
+        g.then(g.act_on(w, Box("propagate", e * x, x)), g.embed(Box("matmul", w * x, x))),
+        params={"w": glorot_uniform},
+        actegory=g,
+    )
+    root = check_layout(draw(layer.named("l1") >> layer.named("l2")))
+    assert labels(root, "param") == ["l1.w : R(3, 3)", "l2.w : R(3, 3)"]
+    assert labels(root, "wire")[:2] == ["R(5, 5)", "R(5, 3)"]  # the graph, then the input
+
+
+def test_an_alternative_without_wires_is_reached_by_a_dotted_line() -> None:
+    from topos import One
+
+    root = check_layout(draw(copair(Box("zero", One, X), Box("f", Y, X))))
+    assert len(elements_with(root, "wire", "unit")) == 1

@@ -78,12 +78,17 @@ def _subject(f: Any) -> tuple[Arrow, list[Kind], list[tuple[str, Ob]] | None, bo
     if not isinstance(arrow, Arrow) or not isinstance(params, Ob):
         raise not_a("draw", "an arrow or a Para", f)
     dom = arrow.dom
-    if not (isinstance(dom, Product) and dom.left == params):
-        # another actegory: its action is not a product, so draw every wire as data
+    before: Ob | None = None  # data wires left of the parameters (a global input)
+    if isinstance(dom, Product) and dom.left == params:
+        rest = dom.right  # P * A, the cartesian action
+    elif isinstance(dom, Product) and isinstance(dom.right, Product) and dom.right.left == params:
+        before, rest = dom.left, dom.right.right  # E * (P * A), as in topos.para.Global
+    else:  # an action that is not a product: every wire is data
         return arrow, [None] * len(wires(dom)), None, False
     n_p = len(wires(params))
-    kinds: list[Kind] = [Leaf(i) for i in range(n_p)]
-    kinds += [None] * len(wires(dom.right))
+    kinds: list[Kind] = [None] * (len(wires(before)) if before is not None else 0)
+    kinds += [Leaf(i) for i in range(n_p)]
+    kinds += [None] * len(wires(rest))
     names: list[tuple[str, Ob]] = []
     listing = getattr(f, "parameters", None)
     if callable(listing):

@@ -506,6 +506,8 @@ class _Ctx:
             inner = Block(b.w, ch, [], [], [], [])
             self._extend(inner, 0.0, dy, b, ch)
             out.place(x0 + bx, head, inner)
+            if not inner.ins and b.w > 0:  # this alternative carries no wire (One)
+                out.items.append(_curve(cx, 10.0, x0 + bx + b.w / 2, head, "unit"))
             for p, ob in zip(inner.ins, inner.in_obs, strict=True):
                 out.items.extend(_bend(cx, 10.0, x0 + bx + p, head, wire_kind(ob)))
                 if self.labels:

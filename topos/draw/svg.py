@@ -1,12 +1,16 @@
 """SVG text from a laid-out block: one walk adding up offsets, no recursion.
 
 Every element carries a ``class`` saying what it is, so tools and tests can read
-the drawing back: ``box`` (with a second class: ``box``, ``group``, ``repeat``,
-``small``, ``clasp``, ``param``), ``wire`` (``data``, ``fn`` for exponential
-wires, ``param``), ``dot`` (``copy``, ``discard``, ``split``, ``hollow``),
-``label`` (``wire``, ``box``, ``frame``, ``param``) and ``frame`` (``group``,
-``stack``, ``shadow``, ``bubble``, ``case``). Every box has
-``data-bbox="x y w h"``. Colours are attributes, not a stylesheet, so an SVG
+the drawing back:
+
+- ``box`` (second class ``box``, ``group``, ``repeat``, ``small``, ``clasp``, ``param``);
+- ``wire`` (``data``, ``fn`` for exponential wires, ``param``, ``unit``: the dotted
+  way into a case alternative that carries no wire);
+- ``dot`` (``copy``, ``discard``, ``split``, ``hollow``, ``tie``);
+- ``label`` (``wire``, ``box``, ``frame``, ``param``);
+- ``frame`` (``group``, ``stack``, ``shadow``, ``bubble``, ``case``).
+
+Every box has ``data-bbox="x y w h"``. Colours are attributes, not a stylesheet, so an SVG
 inlined in a notebook cannot restyle the page around it.
 
 >>> from topos.draw.layout import Block
@@ -29,6 +33,7 @@ _WIRE = {
     "data": 'stroke="#2d2d2d" stroke-width="1.4"',
     "fn": 'stroke="#7d3cc0" stroke-width="2.8"',
     "param": 'stroke="#d06a10" stroke-width="1.3"',
+    "unit": 'stroke="#8a8a8a" stroke-width="1" stroke-dasharray="2 2"',
 }
 _BOX = {
     "box": ('fill="#e8f0fb" stroke="#2f4d7e"', 4.0),
