@@ -1451,7 +1451,7 @@ def _merge_names(op: str, parts: Sequence[Para], extra: Sequence[str]) -> tuple[
         names = set()
     added: list[str] = []
     for part in rest:
-        added += part._names if len(part._names) == part._count else part._paths()
+        added += part._paths()  # in listing order, so the error names the first clash
     added += extra
     clash = [x for x in added if x in names]
     if not clash:
