@@ -255,66 +255,68 @@ def _mentions(t: Term, n: Term, side: int) -> bool:
 
 
 def _render(t: Term) -> str:
+    """The text of ``t``, streamed token by token (linear in the printed size)."""
     names: dict[tuple[int, str], str] = {}
-    cases = 0
     seen: set[int] = set()
     stack = [t]
-    while stack:  # name case variables in reading order
+    while stack:  # name the case variables in reading order
         x = stack.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if x.tag == "case":
-            n = x.args[0]
-            if (id(n), "left") not in names:
-                names[id(n), "left"] = f"l{cases}"
-                names[id(n), "right"] = f"r{cases}"
-                cases += 1
+        if x.tag == "case" and (id(x.args[0]), "left") not in names:
+            i = len(names) // 2
+            names[id(x.args[0]), "left"], names[id(x.args[0]), "right"] = f"l{i}", f"r{i}"
         stack.extend(reversed(x.args))
-    text: dict[int, str] = {}
-    todo: list[tuple[Term, bool]] = [(t, False)]
+    out: list[str] = []
+    todo: list[str | Term] = [t]
     while todo:
-        x, ready = todo.pop()
-        if id(x) in text:
-            continue
-        if not ready:
-            todo.append((x, True))
-            todo.extend((a, False) for a in reversed(x.args) if id(a) not in text)
-            continue
-        kids = [text[id(a)] if x.tag == "lam" else _paren(a, text[id(a)]) for a in x.args]
-        text[id(x)] = _show(x, kids, names)
-    return text[id(t)]
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            todo.extend(reversed(_tokens(item, names)))
+    return "".join(out)
 
 
-def _paren(t: Term, s: str) -> str:
-    return f"({s})" if t.tag in ("case", "lam") else s
+def _wrapped(t: Term) -> list[str | Term]:
+    return ["(", t, ")"] if t.tag in ("case", "lam") else [t]
 
 
-def _show(x: Term, kids: list[str], names: dict[tuple[int, str], str]) -> str:
-    tag = x.tag
+_PREFIX: Final = {"inl": "inl", "inr": "inr", "fst": "π₁", "snd": "π₂"}
+
+
+def _tokens(x: Term, names: dict[tuple[int, str], str]) -> list[str | Term]:
+    """How one node prints: strings, and sub-terms still to print."""
+    tag, args = x.tag, x.args
     if tag == "var":
-        return f"x{x.data}"
+        return [f"x{x.data}"]
     if tag in ("left", "right"):
-        return names.get((id(x.args[0]), tag), "?")
+        return [names.get((id(args[0]), tag), "?")]
     if tag == "unit":
-        return "()"
+        return ["()"]
     if tag == "bottom":
-        return "⊥"
+        return ["⊥"]
     if tag == "pair":
-        return f"⟨{kids[0]}, {kids[1]}⟩"
-    if tag in ("inl", "inr", "fst", "snd"):
-        return f"{ {'inl': 'inl', 'inr': 'inr', 'fst': 'π₁', 'snd': 'π₂'}[tag] }({kids[0]})"
+        return ["⟨", args[0], ", ", args[1], "⟩"]
+    if tag in _PREFIX:
+        return [f"{_PREFIX[tag]}(", args[0], ")"]
     if tag == "lam":
-        return f"λx{x.data}. {kids[0]}"
+        return [f"λx{x.data}. ", args[0]]
     if tag == "case":
-        n = x.args[0]
-        left, right = names[id(n), "left"], names[id(n), "right"]
-        return f"case {kids[0]} of inl {left} ⇒ {kids[1]} | inr {right} ⇒ {kids[2]}"
-    arg = "" if x.args[-1] is UNIT else kids[-1]
+        n, left, right = args
+        return [
+            "case ",
+            *_wrapped(n),
+            f" of inl {names[id(n), 'left']} ⇒ ",
+            *_wrapped(left),
+            f" | inr {names[id(n), 'right']} ⇒ ",
+            *_wrapped(right),
+        ]
+    arg: list[str | Term] = ["()"] if args[-1] is UNIT else ["(", args[-1], ")"]
     if tag == "app":
-        return f"{kids[0]}({arg})"
-    name = x.data.name if tag == "box" else x.data
-    return f"{name}({arg})"
+        return [*_wrapped(args[0]), *arg]
+    return [x.data.name if tag == "box" else x.data, *arg]
 
 
 # ---------------------------------------------------------------------------------
@@ -444,6 +446,18 @@ def _inhabited(ob: Ob) -> bool:
         else:
             hit = False
         _INHABITED[ob] = hit
+    return hit
+
+
+_BASE: dict[type, bool] = {}
+
+
+def _is_base(ob: Ob) -> bool:
+    """Whether ``ob`` is a generating object (``R``, ``Fin``, ``Omega`` ...): no structure."""
+    kind = type(ob)
+    hit = _BASE.get(kind)
+    if hit is None:
+        hit = _BASE[kind] = not issubclass(kind, Product | Unit | Coproduct | Empty | Exp)
     return hit
 
 
@@ -596,6 +610,8 @@ class _Normaliser:
     # -- reflection and reification ---------------------------------------------
     def reflect(self, n: Term, ob: Ob) -> Any:
         """The value of a neutral term ``n: ob`` (η-expanded lazily)."""
+        if _is_base(ob):
+            return n
         if isinstance(ob, Product):
             return (
                 self.reflect(self.term("fst", None, (n,)), ob.left),
@@ -612,7 +628,7 @@ class _Normaliser:
             return lambda a: self.reflect(
                 self.term("app", None, (n, self.reify(exponent, a))), base
             )
-        return n
+        raise AssertionError(ob)
 
     def reflect_var(self, v: Term, ob: Ob) -> Any:
         if _empty(ob):
@@ -621,6 +637,9 @@ class _Normaliser:
 
     def reify(self, ob: Ob, value: Any) -> Term:
         """The η-long normal term of a value of type ``ob``."""
+        if _is_base(ob):
+            assert isinstance(value, Term), value
+            return value
         if isinstance(ob, Product):
             return self.term(
                 "pair", None, (self.reify(ob.left, value[0]), self.reify(ob.right, value[1]))
@@ -633,10 +652,8 @@ class _Normaliser:
             return self.term("inl" if side == _LEFT else "inr", None, (self.reify(part, x),))
         if isinstance(ob, Empty):
             raise _Split(value.term, None)
-        if isinstance(ob, Exp):
-            return self.lam(ob, value)
-        assert isinstance(value, Term), value
-        return value
+        assert isinstance(ob, Exp), ob
+        return self.lam(ob, value)
 
     def lam(self, ob: Exp, fn: Callable[[Any], Any]) -> Term:
         level = self.depth + 1
@@ -669,7 +686,8 @@ class _Normaliser:
         if rule is None:
             if not isinstance(f, Box):
                 raise TypeError(
-                    f"normal_form: cannot normalise arrows of type {type(f).__name__}: {f}"
+                    f"normal_form: cannot normalise arrows of type {type(f).__name__}"
+                    " (not a constructor of topos.arrows)"
                 )
             rule = _eval_box
         return rule(self, f, x)

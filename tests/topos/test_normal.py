@@ -1,0 +1,716 @@
+"""Normal forms and ``equal``: the laws it decides, the ones it must not, and scale.
+
+Besides hand-written equations, hypothesis draws small well-typed terms (a
+generator of its own, covering every constructor), rewrites them by the laws of
+a bicartesian closed category, and checks (1) that ``equal`` sees every such
+rewrite and (2) soundness: whenever ``equal`` says yes, the two arrows agree in
+random finite-set models (an interpreter written here, independent of
+``topos.finite``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from topos import equal as exported_equal
+from topos.arrows import (
+    Absurd,
+    Arrow,
+    Box,
+    Compose,
+    Copair,
+    Copy,
+    Curry,
+    Discard,
+    Ev,
+    Fst,
+    Id,
+    Inl,
+    Inr,
+    Logic,
+    Pair,
+    Snd,
+    Sum,
+    Swap,
+    Tensor,
+    absurd,
+    assoc,
+    compose,
+    conj,
+    copair,
+    copy,
+    curry,
+    discard,
+    disj,
+    ev,
+    false,
+    fst,
+    implies,
+    inl,
+    inr,
+    neg,
+    pair,
+    snd,
+    swap,
+    true,
+    unassoc,
+    uncurry,
+)
+from topos.normal import Term, equal, normal_form
+from topos.objects import Coproduct, Empty, Exp, Ob, Omega, One, Product, R, Truth, Unit, Zero
+
+A, B, C, D, X = R(1), R(2), R(3), R(4), R(5)
+f, g, h = Box("f", A, B), Box("g", B, C), Box("h", C, D)
+f2 = Box("f2", A, C)
+m = Box("m", X * A, B)
+c = Box("c", X, B**A)
+
+
+def test_equal_is_exported_from_topos() -> None:
+    assert exported_equal is equal
+
+
+# ---------------------------------------------------------------------------------
+# Category and cartesian structure
+
+
+def test_category_laws() -> None:
+    assert equal((f >> g) >> h, f >> (g >> h))
+    assert equal(Id(A) >> f, f)
+    assert equal(f >> Id(B), f)
+
+
+def test_product_beta() -> None:
+    assert equal(pair(f, f2) >> fst(B, C), f)
+    assert equal(pair(f, f2) >> snd(B, C), f2)
+
+
+def test_product_eta() -> None:
+    assert equal(pair(fst(A, B), snd(A, B)), Id(A * B))
+    k = Box("k", X, A * B)
+    assert equal(pair(k >> fst(A, B), k >> snd(A, B)), k)
+
+
+def test_pair_naturality() -> None:
+    e = Box("e", X, A)
+    assert equal(e >> pair(f, f2), pair(e >> f, e >> f2))
+
+
+def test_unit_eta() -> None:
+    assert equal(f >> discard(B), discard(A))
+    assert equal(Box("u", A, One), discard(A))
+    assert equal(Id(One), discard(One))
+    assert equal(Box("p", One, A) >> discard(A), Id(One))
+
+
+def test_derived_maps() -> None:
+    assert equal(copy(A), pair(Id(A), Id(A)))
+    assert equal(swap(A, B), pair(snd(A, B), fst(A, B)))
+    assert equal(f * g, pair(fst(A, B) >> f, snd(A, B) >> g))
+    assert equal(swap(A, B) >> swap(B, A), Id(A * B))
+    assert equal(copy(A) >> swap(A, A), copy(A))
+    assert equal(copy(A) >> fst(A, A), Id(A))
+    assert equal(assoc(A, B, C) >> unassoc(A, B, C), Id((A * B) * C))
+    assert equal(unassoc(A, B, C) >> assoc(A, B, C), Id(A * (B * C)))
+
+
+def test_naturality_of_structure() -> None:
+    assert equal((f * g) >> swap(B, C), swap(A, B) >> (g * f))
+    assert equal(f >> copy(B), copy(A) >> (f * f))
+    assert equal((f * g) >> fst(B, C), fst(A, B) >> f)
+    assert equal((f * g) >> (g * h), (f >> g) * (g >> h))  # interchange
+
+
+# ---------------------------------------------------------------------------------
+# Closed structure
+
+
+def test_exp_beta() -> None:
+    assert equal(curry(m) * Id(A) >> ev(B, A), m)
+    assert equal(uncurry(curry(m)), m)
+
+
+def test_exp_eta() -> None:
+    assert equal(curry((c * Id(A)) >> ev(B, A)), c)
+    assert equal(curry(uncurry(c)), c)
+    assert equal(curry(ev(B, A)), Id(B**A))
+
+
+def test_curry_naturality() -> None:
+    e = Box("e", D, X)
+    assert equal(e >> curry(m), curry((e * Id(A)) >> m))
+
+
+def test_higher_order_beta() -> None:
+    # apply (λa. m(x, a)) to f'(x): curry then evaluate at a computed argument
+    a = Box("a", X, A)
+    assert equal(pair(curry(m), a) >> ev(B, A), pair(Id(X), a) >> m)
+    # twice: compose two functions internally
+    k = Box("k", X * B, B)
+    comp = pair(fst(X, A), m) >> k
+    assert equal(curry(comp) * Id(A) >> ev(B, A), comp)
+
+
+def test_exponential_of_products_and_unit() -> None:
+    q = Box("q", X * (A * B), C)
+    qq = assoc(X, A, B) >> q  # (X * A) * B -> C
+    assert equal(uncurry(uncurry(curry(curry(qq)))), qq)
+    assert equal(curry(qq) * Id(B) >> ev(C, B), qq)
+    assert equal(curry(curry(qq)), curry(curry(assoc(X, A, B) >> unassoc(X, A, B) >> qq)))
+    # maps into 1 ** A are all equal; functions out of One are their values
+    assert equal(curry(Box("u", X * A, One)), curry(discard(X * A)))
+    v = Box("v", X, B)
+    assert equal(curry(fst(X, One) >> v) * Id(One) >> ev(B, One), fst(X, One) >> v)
+
+
+# ---------------------------------------------------------------------------------
+# Coproducts
+
+
+def test_coproduct_beta() -> None:
+    k = Box("k", C, B)
+    assert equal(inl(A, C) >> copair(f, k), f)
+    assert equal(inr(A, C) >> copair(f, k), k)
+
+
+def test_coproduct_eta() -> None:
+    assert equal(copair(inl(A, C), inr(A, C)), Id(A + C))
+    u = Box("u", A + C, X)
+    assert equal(copair(inl(A, C) >> u, inr(A, C) >> u), u)
+
+
+def test_copair_naturality() -> None:
+    k = Box("k", D, B)
+    assert equal(copair(f, k) >> g, copair(f >> g, k >> g))
+
+
+def test_sum_is_derived() -> None:
+    k = Box("k", C, D)
+    assert equal(f + k, copair(f >> inl(B, D), k >> inr(B, D)))
+    j = Box("j", D, C)
+    assert equal((f + k) >> copair(g, j), copair(f >> g, k >> j))
+    assert equal(f >> inl(B, D), inl(A, C) >> (f + k))
+
+
+def test_commuting_conversions_on_box_outputs() -> None:
+    s1, s2 = Box("s1", A, B + B), Box("s2", A, B + B)
+    t, u = Box("t", B, C), Box("u", B, C)
+    case1, case2 = s1 >> copair(t, u), s2 >> copair(t, u)
+    # the order in which two independent cases are met does not matter
+    assert equal(pair(case1, case2), pair(case2, case1) >> swap(C, C))
+    # a case under a box argument moves out; a case moves out of a λ it does not use
+    assert equal(case1 >> h, s1 >> copair(t >> h, u >> h))
+    e = Box("e", One, B + B)
+    inside = curry(snd(A, X) >> discard(X) >> e >> copair(t, u))
+    outside = discard(A) >> e >> copair(curry(fst(B, X) >> t), curry(fst(B, X) >> u))
+    assert equal(inside, outside)
+    # repeated cases on the same neutral are merged; unused ones disappear
+    again = s1 >> copair(inl(B, B) >> copair(t, u), inr(B, B) >> copair(t, u))
+    assert equal(again, case1)
+    assert equal(pair(Id(A), s1) >> fst(A, B + B) >> f2, f2)
+    assert equal(s1 >> copair(t, t), s1 >> copair(t, t))
+    assert equal(s1 >> copair(discard(B), discard(B)), discard(A))
+
+
+def test_distributivity_isomorphism() -> None:
+    # A * (B + C) ≅ A * B + A * C, built from curry/ev (distributivity holds in a CCC)
+    to = swap(A, B + C) >> uncurry(
+        copair(curry(swap(B, A) >> inl(A * B, A * C)), curry(swap(C, A) >> inr(A * B, A * C)))
+    )
+    back = copair(Id(A) * inl(B, C), Id(A) * inr(B, C))
+    assert equal(to >> back, Id(A * (B + C)))
+    assert equal(back >> to, Id(A * B + A * C))
+
+
+def test_initial_object() -> None:
+    assert equal(Box("p", Zero, A), absurd(A))
+    assert equal(Box("p", Zero * A, B), Box("q", Zero * A, B))
+    assert equal(Box("p", A * (B * Zero), C), discard(A * (B * Zero)) >> Box("k", One, C))
+    assert equal(Box("p", Zero + Zero, A), Box("q", Zero + Zero, A))
+    assert equal(copair(f, discard(Zero) >> Box("k", One, B)), copair(f, absurd(B)))
+    assert equal(curry(Box("p", X * Zero, A)), curry(Box("q", X * Zero, A)))
+
+
+def test_eliminated_empty_neutral_is_bottom() -> None:
+    z = Box("z", A, Zero)
+    assert equal(z >> absurd(B), z >> absurd(B))
+    assert equal(z >> absurd(B) >> g, z >> absurd(C))
+    y = Box("y", A, B + Zero)
+    assert equal(y >> copair(Id(B), absurd(B)) >> g, y >> copair(g, absurd(C)))
+    assert equal(y >> copair(inl(B, Zero), absurd(B + Zero)) >> discard(B + Zero), discard(A))
+    # a term of type Zero that is built but never eliminated is still a plain β-redex
+    assert equal(pair(z, f) >> snd(Zero, B), f)
+
+
+# ---------------------------------------------------------------------------------
+# Soundness: things that must stay different
+
+
+def test_distinct_boxes_differ() -> None:
+    assert not equal(f, Box("f'", A, B))
+    assert not equal(f, Box("f", A, B, kind="linear"))
+    assert equal(Box("f", A, B, kind="linear"), Box("f", A, B, kind="linear"))
+    assert not equal(Box("f", A, B, n=1), Box("f", A, B, n=2))
+
+
+def test_structural_maps_differ() -> None:
+    assert not equal(fst(A, A), snd(A, A))
+    assert not equal(swap(A, A), Id(A * A))
+    assert not equal(inl(A, A), inr(A, A))
+    assert not equal(copair(inl(A, A), inr(A, A)), copair(inr(A, A), inl(A, A)))
+    assert not equal(copy(A) >> (f * f), pair(f, Box("f'", A, B)))
+    assert not equal(pair(f, f) >> fst(B, B), Box("f'", A, B))
+    assert not equal(curry(Box("m", X * A, B)), curry(Box("n", X * A, B)))
+    assert not equal(f >> g, Box("fg", A, C))
+
+
+def test_order_of_effects_in_cases_matters() -> None:
+    s = Box("s", A, B + B)
+    t, u = Box("t", B, C), Box("u", B, C)
+    assert not equal(s >> copair(t, u), s >> copair(u, t))
+    assert not equal(s >> copair(t, u), s >> copair(t, t))
+
+
+def test_logic_maps_are_uninterpreted() -> None:
+    assert not equal(true, false)
+    assert not equal(conj, disj)
+    assert not equal(neg >> neg, Id(Omega))
+    assert not equal(conj, swap(Omega, Omega) >> conj)
+    assert equal(copy(Omega) >> swap(Omega, Omega) >> implies, copy(Omega) >> implies)
+
+
+def test_different_types_are_never_equal() -> None:
+    assert not equal(Id(A), Id(B))
+    assert not equal(discard(A), discard(B))
+    assert not equal(absurd(A), absurd(B))
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(TypeError, match="equal: expected an arrow, got int 3"):
+        equal(3, f)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="equal: expected an arrow, got str"):
+        equal(f, "f")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="normal_form: expected an arrow"):
+        normal_form(None)  # type: ignore[arg-type]
+
+    class Weird(Arrow):
+        __slots__ = ()
+
+        def __init__(self) -> None:
+            self._init(A, A)
+
+    with pytest.raises(TypeError, match="cannot normalise arrows of type Weird"):
+        equal(Weird(), Weird() >> Box("b", A, A))
+
+
+# ---------------------------------------------------------------------------------
+# Normal forms as values
+
+
+def test_normal_form_is_a_canonical_hashable_value() -> None:
+    nf1 = normal_form(pair(f, f2) >> fst(B, C))
+    nf2 = normal_form(f)
+    assert nf1 == nf2 and hash(nf1) == hash(nf2)
+    assert nf1 != normal_form(Box("f'", A, B))
+    assert nf1 != normal_form(Id(A))
+    assert isinstance(nf1.term, Term) and nf1.dom == A and nf1.cod == B
+    assert {nf1: 1}[nf2] == 1
+    assert str(nf1) == "x0 : R(1) ⊢ f(x0) : R(2)"
+    assert "NormalForm" in repr(nf1) and "Term" in repr(nf1.term)
+    with pytest.raises(AttributeError):
+        nf1.term = nf2.term  # type: ignore[misc]
+
+
+def test_normal_form_prints_every_construct() -> None:
+    s = Box("s", A, B + Zero)
+    text = str(
+        normal_form(
+            pair(
+                fst(X, A) >> curry(m),
+                snd(X, A) >> s >> copair(inl(B, One) >> Id(B + One), absurd(B + One)),
+            )
+        )
+    )
+    assert text == (
+        "x0 : R(5) * R(1) ⊢ "
+        "case s(π₂(x0)) of inl l0 ⇒ ⟨λx1. m(⟨π₁(x0), x1⟩), inl(l0)⟩ | inr r0 ⇒ ⊥"
+        " : R(2) ** R(1) * (R(2) + One)"
+    )
+    assert str(normal_form(c * Id(A) >> ev(B, A) >> Box("e", B, One + A) >> Id(One + A))) == (
+        "x0 : R(5) * R(1) ⊢ case e(c(π₁(x0))(π₂(x0))) of inl l0 ⇒ inl(()) | inr r0 ⇒ inr(r0)"
+        " : One + R(1)"
+    )
+    assert str(normal_form(true >> neg)) == "x0 : One ⊢ neg(true()) : Omega"
+
+
+def test_terms_compare_structurally_across_normalisations() -> None:
+    chain = compose(*[Box(f"b{i}", A, A) for i in range(50)])
+    t1, t2 = normal_form(chain).term, normal_form(chain).term
+    assert t1 is not t2 and t1 == t2 and hash(t1) == hash(t2)
+    assert t1 != normal_form(Box("b0", A, A) >> chain).term
+    assert t1.scope == 0 and normal_form(curry(m)).term.args[0].scope == 1
+
+
+# ---------------------------------------------------------------------------------
+# Scale: no recursion along chains, linear time
+
+
+def test_long_chain_does_not_recurse() -> None:
+    n = 100_000
+    boxes = [Box(f"b{i}", A, A) for i in range(7)]
+    chain: Arrow = boxes[0]
+    for i in range(1, n):  # one >> at a time
+        chain = chain >> boxes[i % 7]
+    # equal by normalisation, not by the structural shortcut
+    assert equal(chain >> boxes[0], pair(chain, Id(A)) >> fst(A, A) >> boxes[0])
+    text = str(normal_form(chain))  # printing is iterative too
+    last = (n - 1) % 7
+    assert text.startswith(f"x0 : R(1) ⊢ b{last}(b{last - 1}(") and text.count("(") == n + 2
+
+
+def test_deep_higher_order_chain() -> None:
+    # each link goes through curry/ev: normalisation stays linear and loop-driven
+    link = pair(curry(fst(A, A) >> Box("k", A, A)), Id(A)) >> ev(A, A)
+    chain = compose(*[link] * 2_000)
+    assert equal(chain, compose(*[Box("k", A, A)] * 2_000))
+
+
+def test_shared_subterms_are_evaluated_once() -> None:
+    # t_{k+1} = ⟨t_k, t_k⟩ >> j : a DAG of 60 nodes whose tree has 2^60 leaves
+    j = Box("j", A * A, A)
+    t: Arrow = Box("b", A, A)
+    for _ in range(60):
+        t = pair(t, t) >> j
+    u: Arrow = Box("b", A, A)
+    for _ in range(60):
+        u = copy(A) >> (u * u) >> j
+    assert equal(t, u)
+
+
+# ---------------------------------------------------------------------------------
+# A finite-set semantics, for soundness
+
+
+class NoModel(Exception):
+    """The random interpretation needs an element of an empty set."""
+
+
+class Model:
+    """Finite sets for base objects (sizes per seed); boxes as hashed functions."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.cache: dict[Ob, list[Any]] = {}
+
+    def size(self, ob: Ob) -> int:
+        return 1 + zlib.crc32(f"{self.seed}:{ob!r}".encode()) % 2
+
+    def elems(self, ob: Ob) -> list[Any]:
+        hit = self.cache.get(ob)
+        if hit is not None:
+            return hit
+        out: list[Any]
+        if isinstance(ob, Unit):
+            out = [()]
+        elif isinstance(ob, Empty):
+            out = []
+        elif isinstance(ob, Truth):
+            out = [False, True]
+        elif isinstance(ob, Product):
+            out = list(itertools.product(self.elems(ob.left), self.elems(ob.right)))
+        elif isinstance(ob, Coproduct):
+            out = [(0, a) for a in self.elems(ob.left)] + [(1, b) for b in self.elems(ob.right)]
+        elif isinstance(ob, Exp):
+            n = len(self.elems(ob.exponent))
+            out = list(itertools.product(self.elems(ob.base), repeat=n))
+        else:
+            out = list(range(self.size(ob)))
+        self.cache[ob] = out
+        return out
+
+    def index(self, ob: Ob, x: Any) -> int:
+        return self.elems(ob).index(x)
+
+    def run(self, f: Arrow, x: Any) -> Any:
+        if isinstance(f, Compose):
+            for k in f.children:
+                x = self.run(k, x)
+            return x
+        if isinstance(f, Box):
+            cod = self.elems(f.cod)
+            if not cod:
+                raise NoModel
+            return cod[zlib.crc32(f"{self.seed}:{f!r}:{x!r}".encode()) % len(cod)]
+        rule = RULES[type(f)]
+        return rule(self, f, x)
+
+
+def _logic(model: Model, f: Any, x: Any) -> Any:
+    ops: dict[str, Callable[[Any], bool]] = {
+        "true": lambda _: True,
+        "false": lambda _: False,
+        "conj": lambda p: p[0] and p[1],
+        "disj": lambda p: p[0] or p[1],
+        "implies": lambda p: (not p[0]) or p[1],
+        "neg": lambda p: not p,
+    }
+    return ops[f.op](x)
+
+
+RULES: dict[type, Callable[[Model, Any, Any], Any]] = {
+    Id: lambda M, f, x: x,
+    Pair: lambda M, f, x: (M.run(f.left, x), M.run(f.right, x)),
+    Tensor: lambda M, f, x: (M.run(f.left, x[0]), M.run(f.right, x[1])),
+    Copair: lambda M, f, x: M.run(f.right if x[0] else f.left, x[1]),
+    Sum: lambda M, f, x: (x[0], M.run(f.right if x[0] else f.left, x[1])),
+    Fst: lambda M, f, x: x[0],
+    Snd: lambda M, f, x: x[1],
+    Copy: lambda M, f, x: (x, x),
+    Swap: lambda M, f, x: (x[1], x[0]),
+    Discard: lambda M, f, x: (),
+    Inl: lambda M, f, x: (0, x),
+    Inr: lambda M, f, x: (1, x),
+    Absurd: lambda M, f, x: pytest.fail("absurd reached an element"),
+    Ev: lambda M, f, x: x[0][M.index(f.obs[1], x[1])],
+    Curry: lambda M, f, x: tuple(
+        M.run(f.arrow, (x, a))
+        for a in M.elems(f.arrow.dom.right)  # type: ignore[attr-defined]
+    ),
+    Logic: _logic,
+}
+
+
+def agree(f1: Arrow, f2: Arrow, seeds: range = range(4)) -> bool:
+    """Whether f1 and f2 give the same function in every sampled model that exists."""
+    for seed in seeds:
+        model = Model(seed)
+        try:
+            if any(model.run(f1, x) != model.run(f2, x) for x in model.elems(f1.dom)):
+                return False
+        except NoModel:
+            continue
+    return True
+
+
+def test_model_tells_apart_what_equal_tells_apart() -> None:
+    assert not agree(fst(A, A), snd(A, A))
+    assert not agree(inl(A, A), inr(A, A))
+    assert agree(copy(A) >> swap(A, A), copy(A))
+    assert agree(curry(m) * Id(A) >> ev(B, A), m)
+
+
+# ---------------------------------------------------------------------------------
+# Generated terms
+
+BASES: list[Ob] = [A, B, Omega]
+SMALL: list[Ob] = [
+    A,
+    B,
+    One,
+    Omega,
+    A * B,
+    A + B,
+    A + One,
+    B**A,
+    A * (A + B),
+    (A + A) * B,
+    Zero,
+    A * Zero,
+    One + Zero,
+    (B + One) ** A,
+]
+NAMES = ["p", "q"]
+
+
+def objects() -> st.SearchStrategy[Ob]:
+    return st.sampled_from(SMALL)
+
+
+@st.composite
+def arrows(draw: st.DrawFn, dom: Ob, cod: Ob, size: int = 4) -> Arrow:
+    """A random arrow dom -> cod built from every constructor (at most ``size`` deep)."""
+    rules: list[Callable[[], Arrow]] = [lambda: Box(draw(st.sampled_from(NAMES)), dom, cod)]
+    if dom == cod:
+        rules.append(lambda: Id(dom))
+    if dom == Omega * Omega and cod == Omega:
+        rules.append(lambda: draw(st.sampled_from([conj, disj, implies])))
+    if dom == Omega and cod == Omega:
+        rules.append(lambda: neg)
+    if dom == One and cod == Omega:
+        rules.append(lambda: draw(st.sampled_from([true, false])))
+    if isinstance(cod, Unit):
+        rules.append(lambda: discard(dom))
+    if isinstance(dom, Empty):
+        rules.append(lambda: absurd(cod))
+    if size > 0:
+        n = size - 1
+
+        def sub(d: Ob, k: Ob) -> Arrow:
+            return draw(arrows(d, k, n))
+
+        if isinstance(cod, Product):
+            rules.append(lambda: pair(sub(dom, cod.left), sub(dom, cod.right)))
+        if isinstance(cod, Exp):
+            rules.append(lambda: curry(sub(dom * cod.exponent, cod.base)))
+        if isinstance(dom, Coproduct):
+            rules.append(lambda: copair(sub(dom.left, cod), sub(dom.right, cod)))
+        if isinstance(cod, Coproduct):
+            rules.append(lambda: sub(dom, cod.left) >> inl(cod.left, cod.right))
+            rules.append(lambda: sub(dom, cod.right) >> inr(cod.left, cod.right))
+        if isinstance(dom, Product):
+            rules.append(lambda: fst(dom.left, dom.right) >> sub(dom.left, cod))
+            rules.append(lambda: snd(dom.left, dom.right) >> sub(dom.right, cod))
+            rules.append(lambda: swap(dom.left, dom.right) >> sub(dom.right * dom.left, cod))
+        if isinstance(dom, Product) and isinstance(cod, Product):
+            rules.append(
+                lambda: sub(dom.left, cod.left) * sub(dom.right, cod.right)  # type: ignore[attr-defined]
+            )
+        if isinstance(dom, Coproduct) and isinstance(cod, Coproduct):
+            rules.append(
+                lambda: sub(dom.left, cod.left) + sub(dom.right, cod.right)  # type: ignore[attr-defined]
+            )
+        rules.append(lambda: copy(dom) >> sub(dom * dom, cod))
+
+        def through() -> Arrow:
+            mid = draw(objects())
+            return sub(dom, mid) >> sub(mid, cod)
+
+        def apply() -> Arrow:
+            a = draw(st.sampled_from([A, One, A + One]))
+            return pair(sub(dom, cod**a), sub(dom, a)) >> ev(cod, a)
+
+        rules.extend([through, apply])
+    return draw(st.sampled_from(rules))()
+
+
+def rebuild(f: Arrow, kids: list[Arrow]) -> Arrow:
+    """``f`` with its children replaced (same constructor)."""
+    if isinstance(f, Compose):
+        return compose(*kids)
+    if isinstance(f, Curry):
+        return curry(kids[0])
+    return type(f)(kids[0], kids[1])  # type: ignore[call-arg]
+
+
+@st.composite
+def rewrite(draw: st.DrawFn, f: Arrow, depth: int = 3) -> Arrow:
+    """An arrow equal to ``f`` by one law of bicartesian closed categories."""
+    dom, cod = f.dom, f.cod
+    kids = list(f.children)
+    if kids and depth > 0 and draw(st.booleans()):
+        i = draw(st.integers(0, len(kids) - 1))
+        kids[i] = draw(rewrite(kids[i], depth - 1))
+        return rebuild(f, kids)
+    laws: list[Callable[[], Arrow]] = [
+        lambda: Id(dom) >> f,
+        lambda: pair(f, draw(arrows(dom, A, 1))) >> fst(cod, A),
+        lambda: pair(draw(arrows(dom, B, 1)), f) >> snd(B, cod),
+        lambda: copy(dom) >> (f * discard(dom)) >> fst(cod, One),
+        # β for exponentials through One
+        lambda: (
+            pair(Id(dom), discard(dom)) >> (curry(fst(dom, One) >> f) * Id(One)) >> ev(cod, One)
+        ),
+        lambda: inl(dom, A) >> copair(f, draw(arrows(A, cod, 1))),
+        lambda: copy(dom) >> snd(dom, dom) >> f,
+    ]
+    if isinstance(cod, Product):
+        laws.append(lambda: pair(f >> fst(cod.left, cod.right), f >> snd(cod.left, cod.right)))
+        laws.append(lambda: f >> swap(cod.left, cod.right) >> swap(cod.right, cod.left))
+    if isinstance(cod, Unit):
+        laws.append(lambda: discard(dom))
+    if isinstance(cod, Exp):
+        laws.append(lambda: curry((f * Id(cod.exponent)) >> ev(cod.base, cod.exponent)))
+    if isinstance(dom, Coproduct):
+        left, right = inl(dom.left, dom.right), inr(dom.left, dom.right)
+        laws.append(lambda: copair(left >> f, right >> f))
+    if isinstance(cod, Coproduct):
+        laws.append(lambda: f >> copair(inl(cod.left, cod.right), inr(cod.left, cod.right)))
+    if isinstance(f, Copair):
+        laws.append(lambda: (f.left + f.right) >> copair(Id(cod), Id(cod)))
+    if isinstance(f, Tensor):
+        laws.append(lambda: pair(fst(*f.dom) >> f.left, snd(*f.dom) >> f.right))  # type: ignore[misc]
+    if isinstance(f, Compose) and len(kids) >= 2:
+        head, tail = kids[0], compose(*kids[1:])
+        if isinstance(head.cod, Coproduct) and isinstance(tail, Arrow):
+            laws.append(
+                lambda: head >> copair(inl(*head.cod) >> tail, inr(*head.cod) >> tail)  # type: ignore[misc]
+            )
+    return draw(st.sampled_from(laws))()
+
+
+@st.composite
+def mutate(draw: st.DrawFn, f: Arrow) -> Arrow:
+    """A nearby arrow of the same type that may or may not be equal to ``f``."""
+    if isinstance(f, Box):
+        return Box(draw(st.sampled_from(NAMES)), f.dom, f.cod)
+    kids = list(f.children)
+    if isinstance(f, Fst | Snd) and f.obs[0] == f.obs[1]:
+        return (snd if isinstance(f, Fst) else fst)(*f.obs)
+    if isinstance(f, Inl | Inr) and f.obs[0] == f.obs[1]:
+        return (inr if isinstance(f, Inl) else inl)(*f.obs)
+    if not kids:
+        return f
+    i = draw(st.integers(0, len(kids) - 1))
+    kids[i] = draw(mutate(kids[i]))
+    return rebuild(f, kids)
+
+
+@st.composite
+def typed_arrow(draw: st.DrawFn) -> Arrow:
+    return draw(arrows(draw(objects()), draw(objects())))
+
+
+@given(typed_arrow(), st.data())
+def test_every_law_is_decided(f0: Arrow, data: st.DataObject) -> None:
+    g0 = data.draw(rewrite(f0))
+    assert equal(f0, g0), f"{f0}  vs  {g0}\n{normal_form(f0)}\n{normal_form(g0)}"
+    assert normal_form(f0) == normal_form(g0)
+    assert agree(f0, g0)
+
+
+@given(typed_arrow(), st.data())
+def test_equal_is_sound(f0: Arrow, data: st.DataObject) -> None:
+    g0 = data.draw(mutate(f0))
+    if equal(f0, g0):
+        assert agree(f0, g0), f"{f0}  vs  {g0}"
+    else:
+        assert normal_form(f0) != normal_form(g0)
+
+
+@given(st.data())
+def test_generated_pairs_are_sound(data: st.DataObject) -> None:
+    dom, cod = data.draw(objects()), data.draw(objects())
+    f1, f2 = data.draw(arrows(dom, cod, 3)), data.draw(arrows(dom, cod, 3))
+    assume(f1 != f2)
+    if equal(f1, f2):
+        assert agree(f1, f2), f"{f1}  vs  {f2}"
+
+
+@given(typed_arrow(), typed_arrow())
+def test_swap_naturality_and_interchange(f0: Arrow, g0: Arrow) -> None:
+    assert equal((f0 * g0) >> swap(f0.cod, g0.cod), swap(f0.dom, g0.dom) >> (g0 * f0))
+    assert equal(f0 * g0, (f0 * Id(g0.dom)) >> (Id(f0.cod) * g0))
+    assert equal(pair(fst(f0.dom, g0.dom) >> f0, snd(f0.dom, g0.dom) >> g0), f0 * g0)
+    assert equal(copair(f0 >> inl(f0.cod, g0.cod), g0 >> inr(f0.cod, g0.cod)), f0 + g0)
+
+
+@given(st.data())
+def test_composable_triples(data: st.DataObject) -> None:
+    a, b, c_, d = (data.draw(objects()) for _ in range(4))
+    f1, f2, f3 = (
+        data.draw(arrows(a, b, 2)),
+        data.draw(arrows(b, c_, 2)),
+        data.draw(arrows(c_, d, 2)),
+    )
+    assert equal((f1 >> f2) >> f3, f1 >> (f2 >> f3))
+    x = data.draw(objects())
+    k = data.draw(arrows(x, a, 2))
+    assert equal(k >> pair(f1, f1 >> f2), pair(k >> f1, k >> f1 >> f2))
+    assert equal(curry(fst(a, x) >> f1) * Id(x) >> ev(b, x), fst(a, x) >> f1)
