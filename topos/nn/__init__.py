@@ -1,0 +1,84 @@
+"""The neural vocabulary as diagrams: few primitive boxes, layers built from them.
+
+- ``topos.nn.primitives``: the primitive boxes (``einsum``, ``add``, ``relu``,
+  ``gelu``, ``reduce_mean``, ``causal_mask``, ``gather`` ...), each with its class
+  in ``linear ⊂ pl ⊂ polynomial ⊂ smooth`` (``bilinear``: linear in each factor).
+- ``topos.nn.layers``: ``linear``, ``relu``, ``gelu``, ``tanh``, ``softmax``,
+  ``layer_norm``, ``embedding``, ``positional``, ``conv``, ``max_pool``, ``rnn``,
+  ``gcn``, ``mlp``, ``residual``: each a ``topos.para.Para`` with named,
+  initialised parameters.
+- ``topos.nn.transformer``: ``attention`` (choose ; ev), ``multi_head``,
+  ``transformer_block``, ``transformer``.
+
+Every layer is a Para ``P * A -> B`` whose arrow is made of primitives and
+structure only, so ``analyze`` can read it and any backend that implements the
+primitives runs it:
+
+>>> from topos import R, Fin
+>>> from topos.analysis import analyze
+>>> lm = transformer(vocab=65, seq=16, d=32, heads=4, layers=2)
+>>> (lm.dom, lm.cod), analyze(lm).lives_in
+((Fin(65, 16), R(16, 65)), 'topos completion')
+>>> analyze(mlp([4, 8, 2])).lives_in
+'PL pretopos'
+"""
+
+from topos.nn import primitives
+from topos.nn.layers import (
+    ACTIVATIONS,
+    SMALL,
+    STANDARD,
+    activation,
+    conv,
+    embedding,
+    embedding_cases,
+    gcn,
+    gelu,
+    grouped,
+    labels,
+    layer_norm,
+    linear,
+    max_pool,
+    mlp,
+    positional,
+    relu,
+    residual,
+    rnn,
+    softmax,
+    tanh,
+    weight,
+)
+from topos.nn.primitives import CLASSES, PRIMITIVES
+from topos.nn.transformer import attention, multi_head, transformer, transformer_block
+
+__all__ = [
+    "ACTIVATIONS",
+    "CLASSES",
+    "PRIMITIVES",
+    "SMALL",
+    "STANDARD",
+    "activation",
+    "attention",
+    "conv",
+    "embedding",
+    "embedding_cases",
+    "gcn",
+    "gelu",
+    "grouped",
+    "labels",
+    "layer_norm",
+    "linear",
+    "max_pool",
+    "mlp",
+    "multi_head",
+    "positional",
+    "primitives",
+    "relu",
+    "residual",
+    "rnn",
+    "softmax",
+    "tanh",
+    "transformer",
+    "transformer_block",
+    "weight",
+]

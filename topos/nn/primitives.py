@@ -1,0 +1,537 @@
+"""The primitive boxes of the neural vocabulary, each with its class of maps.
+
+Every primitive is a ``Box`` whose name says what it computes and whose ``cls``
+attribute places it in the chain of classes ``linear ⊂ pl ⊂ polynomial ⊂ smooth``
+(the analysis joins these over a diagram). Semantics are **per example** and
+stated once, in the docstring of the function that builds the box; a backend
+implements each name once (``backends/jax/nn_primitives.py``). Layers in
+``topos.nn`` are *built* from these boxes with the categorical structure.
+
+A bilinear primitive (``einsum``, ``mul``, ``conv``) has ``cls="bilinear"``: a
+map ``X * Y -> Z`` linear in each factor separately, so it is linear as a map of
+one factor whenever the other does not depend on the input (a parameter or a
+constant), and polynomial of degree 2 when both do (``topos.analysis`` resolves
+it per use). Its backend registration declares the worst case, ``polynomial``.
+
+>>> from topos import R, copy
+>>> x = R(4, 3)
+>>> print(einsum("si,io->so", x, R(3, 5)))
+einsum
+>>> einsum("si,io->so", x, R(3, 5)).cod, einsum("si,io->so", x, R(3, 5)).attrs["cls"]
+(R(4, 5), 'bilinear')
+>>> square = copy(x) >> mul(x, x)          # x ⊙ x: both operands input-dependent
+>>> [b.attrs["cls"] for b in (relu(x), gelu(x), reduce_max(x, -1), reduce_mean(x, -1))]
+['pl', 'smooth', 'pl', 'linear']
+>>> CLASSES == ("linear", "pl", "polynomial", "smooth")
+True
+
+Shapes are checked when a box is built, with the operation and both shapes named:
+
+>>> add(R(4, 3), R(5))
+Traceback (most recent call last):
+...
+topos.errors.TypeMismatch: add: shapes (4, 3) and (5,) do not broadcast
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from topos.arrows import Box
+from topos.errors import TypeMismatch, expected
+from topos.objects import Fin, Ob, One, R
+
+__all__ = [
+    "CLASSES",
+    "PRIMITIVES",
+    "add",
+    "broadcast",
+    "causal_mask",
+    "concat",
+    "full",
+    "conv",
+    "div",
+    "einsum",
+    "exp",
+    "gather",
+    "gelu",
+    "matmul",
+    "max_pool",
+    "mul",
+    "one_hot",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_sum",
+    "relu",
+    "reshape",
+    "rsqrt",
+    "scale",
+    "softmax",
+    "sub",
+    "take",
+    "tanh",
+    "transpose",
+]
+
+#: The classes of maps, from the smallest to the largest.
+CLASSES = ("linear", "pl", "polynomial", "smooth")
+
+#: Every primitive box name and its class; ``bilinear`` is linear in each factor.
+#: ``causal_mask`` is linear when it fills with 0 and pl otherwise (its box says which).
+PRIMITIVES: dict[str, str] = {
+    "einsum": "bilinear",
+    "mul": "bilinear",
+    "conv": "bilinear",
+    "add": "linear",
+    "sub": "linear",
+    "scale": "linear",
+    "full": "linear",
+    "reshape": "linear",
+    "transpose": "linear",
+    "broadcast": "linear",
+    "concat": "linear",
+    "take": "linear",
+    "gather": "linear",
+    "one_hot": "linear",
+    "reduce_sum": "linear",
+    "reduce_mean": "linear",
+    "causal_mask": "pl",
+    "relu": "pl",
+    "reduce_max": "pl",
+    "max_pool": "pl",
+    "div": "smooth",
+    "exp": "smooth",
+    "tanh": "smooth",
+    "gelu": "smooth",
+    "rsqrt": "smooth",
+    "softmax": "smooth",
+}
+
+
+def _real(op: str, x: object) -> R:
+    if not isinstance(x, R):
+        raise expected(op, "a real array object R(...)", x)
+    return x
+
+
+def _axis(op: str, x: R, axis: int) -> int:
+    n = len(x.shape)
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -n <= axis < n:
+        raise TypeMismatch(f"{op}: axis {axis!r} is out of range for {x!r}")
+    return axis % n
+
+
+def _same_dtype(op: str, a: R, b: R) -> str:
+    if a.dtype != b.dtype:
+        raise TypeMismatch(f"{op}: dtypes differ: {a!r} and {b!r}")
+    return a.dtype
+
+
+def _broadcast_shape(op: str, s: tuple[int, ...], t: tuple[int, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    for k in range(1, max(len(s), len(t)) + 1):
+        m = s[-k] if k <= len(s) else 1
+        n = t[-k] if k <= len(t) else 1
+        if m != n and 1 not in (m, n):
+            raise TypeMismatch(f"{op}: shapes {s} and {t} do not broadcast")
+        out.append(n if m == 1 else m)
+    return tuple(reversed(out))
+
+
+def _box(name: str, dom: Ob, cod: Ob, **attrs: Any) -> Box:
+    attrs.setdefault("cls", PRIMITIVES[name])
+    return Box(name, dom, cod, **attrs)
+
+
+# -- bilinear -----------------------------------------------------------------------
+
+
+def einsum(spec: str, a: Ob, b: Ob) -> Box:
+    """The contraction ``einsum(spec, x, y): a * b -> c`` of two arrays (bilinear).
+
+    ``spec`` is ``"ij,jk->ik"``-style with one letter per axis (no ellipsis);
+    letters of the output are kept, the others summed over. Matrix products,
+    batched matrix products and outer products are all this one primitive.
+
+    >>> einsum("hsd,htd->hst", R(2, 4, 8), R(2, 4, 8)).cod
+    R(2, 4, 4)
+    >>> einsum("ij,jk->ik", R(2, 3), R(4, 5))
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: einsum 'ij,jk->ik': axis j has size 3 in R(2, 3) and 4 in R(4, 5)
+    """
+    x, y = _real("einsum", a), _real("einsum", b)
+    op = f"einsum {spec!r}"
+    try:
+        ins, out = spec.replace(" ", "").split("->")
+        sa, sb = ins.split(",")
+    except ValueError:
+        raise TypeMismatch(f"{op}: expected a spec 'ab,bc->ac' with two operands") from None
+    sizes: dict[str, tuple[int, R]] = {}
+    for letters, ob in ((sa, x), (sb, y)):
+        if len(letters) != len(ob.shape) or len(set(letters)) != len(letters):
+            raise TypeMismatch(f"{op}: {letters!r} does not index the axes of {ob!r}")
+        for c, n in zip(letters, ob.shape, strict=True):
+            if c not in string.ascii_letters:
+                raise TypeMismatch(f"{op}: axis names must be letters, got {c!r}")
+            if c in sizes and sizes[c][0] != n:
+                raise TypeMismatch(
+                    f"{op}: axis {c} has size {sizes[c][0]} in {sizes[c][1]!r} and {n} in {ob!r}"
+                )
+            sizes[c] = (n, ob)
+    if len(set(out)) != len(out) or any(c not in sizes for c in out):
+        raise TypeMismatch(f"{op}: output {out!r} must name distinct axes of the operands")
+    cod = R(*(sizes[c][0] for c in out), dtype=_same_dtype(op, x, y))
+    return _box("einsum", x * y, cod, spec=f"{sa},{sb}->{out}")
+
+
+def matmul(a: Ob, b: Ob) -> Box:
+    """The matrix product ``x @ w`` of ``a = R(..., k)`` by ``b = R(k, n)``: an ``einsum``.
+
+    >>> matmul(R(4, 3), R(3, 5)).attrs["spec"], matmul(R(4, 3), R(3, 5)).cod
+    ('ai,io->ao', R(4, 5))
+    """
+    x, w = _real("matmul", a), _real("matmul", b)
+    if len(x.shape) < 1 or len(w.shape) != 2:
+        raise TypeMismatch(f"matmul: expected R(..., k) and R(k, n), got {x!r} and {w!r}")
+    lead = string.ascii_lowercase[: len(x.shape) - 1]
+    return einsum(f"{lead}i,io->{lead}o", x, w)
+
+
+def mul(a: Ob, b: Ob) -> Box:
+    """The elementwise product ``x ⊙ y`` with NumPy broadcasting (bilinear).
+
+    >>> mul(R(4, 3), R(3)).cod
+    R(4, 3)
+    """
+    x, y = _real("mul", a), _real("mul", b)
+    cod = R(*_broadcast_shape("mul", x.shape, y.shape), dtype=_same_dtype("mul", x, y))
+    return _box("mul", x * y, cod)
+
+
+def conv(a: Ob, b: Ob, stride: tuple[int, ...] | None = None, padding: str = "SAME") -> Box:
+    """Cross-correlation of ``x: R(*spatial, c_in)`` with ``w: R(*window, c_in, c_out)`` (bilinear).
+
+    ``out[p, o] = sum_{q, i} x[p * stride + q - pad, i] * w[q, i, o]`` over the window
+    ``q``, channels last, 1-D or 2-D; ``padding`` is ``"SAME"`` or ``"VALID"``.
+
+    >>> conv(R(8, 8, 1), R(3, 3, 1, 4)).cod, conv(R(10, 2), R(3, 2, 5), padding="VALID").cod
+    (R(8, 8, 4), R(8, 5))
+    """
+    x, w = _real("conv", a), _real("conv", b)
+    nd = len(x.shape) - 1
+    if nd not in (1, 2) or len(w.shape) != nd + 2 or w.shape[nd] != x.shape[-1]:
+        raise TypeMismatch(
+            f"conv: expected x = R(*spatial, c_in) with 1 or 2 spatial axes and"
+            f" w = R(*window, c_in, c_out), got {x!r} and {w!r}"
+        )
+    steps = tuple(stride) if stride is not None else (1,) * nd
+    if padding not in ("SAME", "VALID") or len(steps) != nd:
+        raise TypeMismatch(f"conv: padding must be 'SAME' or 'VALID' and stride {nd} ints")
+    out = _window_out("conv", x.shape[:nd], w.shape[:nd], steps, padding)
+    cod = R(*out, w.shape[-1], dtype=_same_dtype("conv", x, w))
+    return _box("conv", x * w, cod, stride=steps, padding=padding)
+
+
+def _window_out(
+    op: str, size: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...], padding: str
+) -> tuple[int, ...]:
+    if padding == "SAME":
+        return tuple(-(-n // s) for n, s in zip(size, stride, strict=True))
+    out = tuple((n - k) // s + 1 for n, k, s in zip(size, window, stride, strict=True))
+    if any(n < 1 for n in out):
+        raise TypeMismatch(f"{op}: window {window} is larger than the input {size}")
+    return out
+
+
+# -- linear -------------------------------------------------------------------------
+
+
+def _binary(name: str, a: Ob, b: Ob) -> Box:
+    x, y = _real(name, a), _real(name, b)
+    cod = R(*_broadcast_shape(name, x.shape, y.shape), dtype=_same_dtype(name, x, y))
+    return _box(name, x * y, cod)
+
+
+def add(a: Ob, b: Ob) -> Box:
+    """The sum ``x + y`` with NumPy broadcasting (linear).
+
+    >>> add(R(4, 3), R(3)).cod
+    R(4, 3)
+    """
+    return _binary("add", a, b)
+
+
+def sub(a: Ob, b: Ob) -> Box:
+    """The difference ``x - y`` with NumPy broadcasting (linear).
+
+    >>> sub(R(4, 3), R(4, 1)).cod
+    R(4, 3)
+    """
+    return _binary("sub", a, b)
+
+
+def scale(a: Ob, by: float) -> Box:
+    """Multiplication ``by * x`` by a constant number (linear).
+
+    >>> scale(R(3), 0.5).attrs["by"]
+    0.5
+    """
+    x = _real("scale", a)
+    return _box("scale", x, x, by=float(by))
+
+
+def full(ob: Ob, value: float) -> Box:
+    """The constant array ``One -> R(...)`` with every entry equal to ``value``.
+
+    Like a frozen parameter, a constant does not depend on the input; it counts as
+    linear (the analysis treats it as external).
+
+    >>> full(R(), 1e-5)
+    Box('full', One, R(), cls='linear', value=1e-05)
+    """
+    x = _real("full", ob)
+    return _box("full", One, x, value=float(value))
+
+
+def reshape(a: Ob, *shape: int) -> Box:
+    """The same entries in row-major order, viewed with another shape (linear).
+
+    >>> reshape(R(4, 6), 4, 2, 3).cod
+    R(4, 2, 3)
+    """
+    x = _real("reshape", a)
+    y = R(*shape, dtype=x.dtype)
+    if y.size != x.size:
+        raise TypeMismatch(f"reshape: {x!r} has {x.size} entries, {y!r} has {y.size}")
+    return _box("reshape", x, y, shape=tuple(shape))
+
+
+def transpose(a: Ob, perm: tuple[int, ...]) -> Box:
+    """The axes permuted: axis ``k`` of the result is axis ``perm[k]`` of ``x`` (linear).
+
+    >>> transpose(R(2, 3, 4), (2, 0, 1)).cod
+    R(4, 2, 3)
+    """
+    x = _real("transpose", a)
+    if sorted(perm) != list(range(len(x.shape))):
+        raise TypeMismatch(f"transpose: {tuple(perm)} is not a permutation of the axes of {x!r}")
+    return _box("transpose", x, R(*(x.shape[k] for k in perm), dtype=x.dtype), perm=tuple(perm))
+
+
+def broadcast(a: Ob, *shape: int) -> Box:
+    """``x`` repeated along new leading axes or axes of size 1, NumPy style (linear).
+
+    >>> broadcast(R(1, 3), 5, 4, 3).cod
+    R(5, 4, 3)
+    """
+    x = _real("broadcast", a)
+    out = _broadcast_shape("broadcast", x.shape, tuple(shape))
+    if out != tuple(shape):
+        raise TypeMismatch(f"broadcast: {x!r} does not broadcast to shape {tuple(shape)}")
+    return _box("broadcast", x, R(*shape, dtype=x.dtype), shape=tuple(shape))
+
+
+def concat(a: Ob, b: Ob, axis: int = -1) -> Box:
+    """The two arrays joined along ``axis`` (linear; the other axes must agree).
+
+    >>> concat(R(4, 2), R(4, 3)).cod
+    R(4, 5)
+    """
+    x, y = _real("concat", a), _real("concat", b)
+    k = _axis("concat", x, axis)
+    if len(x.shape) != len(y.shape) or any(
+        m != n for i, (m, n) in enumerate(zip(x.shape, y.shape, strict=True)) if i != k
+    ):
+        raise TypeMismatch(f"concat: {x!r} and {y!r} differ off axis {axis}")
+    shape = list(x.shape)
+    shape[k] += y.shape[k]
+    return _box("concat", x * y, R(*shape, dtype=_same_dtype("concat", x, y)), axis=k)
+
+
+def take(a: Ob, index: int, axis: int = 0) -> Box:
+    """The slice ``x[..., index, ...]`` at a fixed ``index`` of ``axis`` (linear).
+
+    >>> take(R(5, 3), 2).cod
+    R(3)
+    """
+    x = _real("take", a)
+    k = _axis("take", x, axis)
+    if not 0 <= index < x.shape[k]:
+        raise TypeMismatch(f"take: index {index} is out of range for axis {k} of {x!r}")
+    cod = R(*(n for i, n in enumerate(x.shape) if i != k), dtype=x.dtype)
+    return _box("take", x, cod, index=index, axis=k)
+
+
+def gather(table: Ob, labels: Ob) -> Box:
+    """Rows picked by labels, ``(t, ix) ↦ t[ix]``: ``R(V, *e) * Fin(V, *s) -> R(*s, *e)``.
+
+    For one label, ``Fin(V) ≅ One + ... + One``, and ``t ↦ t[i]`` is the ``i``-th
+    case of a copairing: linear in the table on each label (``nn.embedding``).
+
+    >>> gather(R(65, 8), Fin(65, 16)).cod
+    R(16, 8)
+    """
+    t = _real("gather", table)
+    if not isinstance(labels, Fin) or not t.shape or labels.n != t.shape[0]:
+        raise TypeMismatch(
+            f"gather: expected R(V, ...) and Fin(V, ...), got {table!r} and {labels!r}"
+        )
+    return _box("gather", t * labels, R(*labels.shape, *t.shape[1:], dtype=t.dtype))
+
+
+def one_hot(labels: Ob, dtype: str = "float32") -> Box:
+    """The indicator vectors ``Fin(V, *s) -> R(*s, V)``: label ``i`` goes to ``e_i``.
+
+    >>> one_hot(Fin(3, 4)).cod
+    R(4, 3)
+    """
+    if not isinstance(labels, Fin):
+        raise expected("one_hot", "a label object Fin(V, ...)", labels)
+    return _box("one_hot", labels, R(*labels.shape, labels.n, dtype=dtype))
+
+
+def _reduce(name: str, a: Ob, axis: int, keepdims: bool) -> Box:
+    x = _real(name, a)
+    k = _axis(name, x, axis)
+    shape = [1 if i == k else n for i, n in enumerate(x.shape) if keepdims or i != k]
+    return _box(name, x, R(*shape, dtype=x.dtype), axis=k, keepdims=bool(keepdims))
+
+
+def reduce_sum(a: Ob, axis: int = -1, keepdims: bool = False) -> Box:
+    """The sum over ``axis`` (linear).
+
+    >>> reduce_sum(R(4, 3), -1).cod, reduce_sum(R(4, 3), 0, keepdims=True).cod
+    (R(4), R(1, 3))
+    """
+    return _reduce("reduce_sum", a, axis, keepdims)
+
+
+def reduce_mean(a: Ob, axis: int = -1, keepdims: bool = False) -> Box:
+    """The mean over ``axis`` (linear).
+
+    >>> reduce_mean(R(4, 3), -1, keepdims=True).cod
+    R(4, 1)
+    """
+    return _reduce("reduce_mean", a, axis, keepdims)
+
+
+def reduce_max(a: Ob, axis: int = -1, keepdims: bool = False) -> Box:
+    """The maximum over ``axis`` (piecewise linear).
+
+    >>> reduce_max(R(4, 3)).attrs["cls"]
+    'pl'
+    """
+    return _reduce("reduce_max", a, axis, keepdims)
+
+
+def causal_mask(a: Ob, fill: float = -1e9) -> Box:
+    """Scores ``x[..., i, j]`` kept where ``j <= i`` and replaced by ``fill`` above the diagonal.
+
+    A projection plus a constant: linear when ``fill == 0``, piecewise linear
+    (affine) otherwise.
+
+    >>> causal_mask(R(2, 4, 4)).attrs["cls"], causal_mask(R(4, 4), fill=0.0).attrs["cls"]
+    ('pl', 'linear')
+    """
+    x = _real("causal_mask", a)
+    if len(x.shape) < 2 or x.shape[-1] != x.shape[-2]:
+        raise TypeMismatch(f"causal_mask: expected square scores R(..., n, n), got {x!r}")
+    return _box("causal_mask", x, x, fill=float(fill), cls="linear" if fill == 0 else "pl")
+
+
+def max_pool(a: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None = None) -> Box:
+    """The maximum over each window of ``x: R(*spatial, c)`` (piecewise linear, VALID padding).
+
+    >>> max_pool(R(8, 8, 4), (2, 2)).cod
+    R(4, 4, 4)
+    """
+    x = _real("max_pool", a)
+    nd = len(x.shape) - 1
+    win = tuple(window)
+    steps = tuple(stride) if stride is not None else win
+    if nd not in (1, 2) or len(win) != nd or len(steps) != nd:
+        raise TypeMismatch(
+            f"max_pool: expected R(*spatial, c) with 1 or 2 spatial axes and a window of"
+            f" that many ints, got {x!r} and {win}"
+        )
+    out = _window_out("max_pool", x.shape[:nd], win, steps, "VALID")
+    return _box("max_pool", x, R(*out, x.shape[-1], dtype=x.dtype), window=win, stride=steps)
+
+
+# -- nonlinear elementwise maps -----------------------------------------------------
+
+
+def _map(name: str, a: Ob) -> Box:
+    x = _real(name, a)
+    return _box(name, x, x)
+
+
+def relu(a: Ob) -> Box:
+    """``max(x, 0)`` elementwise (piecewise linear).
+
+    >>> relu(R(3)).dom, relu(R(3)).cod
+    (R(3), R(3))
+    """
+    return _map("relu", a)
+
+
+def gelu(a: Ob) -> Box:
+    """``x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`` elementwise: GELU, tanh form (smooth).
+
+    >>> gelu(R(3)).attrs["cls"]
+    'smooth'
+    """
+    return _map("gelu", a)
+
+
+def tanh(a: Ob) -> Box:
+    """``tanh(x)`` elementwise (smooth).
+
+    >>> tanh(R(3)).name
+    'tanh'
+    """
+    return _map("tanh", a)
+
+
+def exp(a: Ob) -> Box:
+    """``e^x`` elementwise (smooth).
+
+    >>> exp(R(3)).name
+    'exp'
+    """
+    return _map("exp", a)
+
+
+def rsqrt(a: Ob) -> Box:
+    """``1 / √x`` elementwise, for ``x > 0`` (smooth).
+
+    >>> rsqrt(R(3)).name
+    'rsqrt'
+    """
+    return _map("rsqrt", a)
+
+
+def div(a: Ob, b: Ob) -> Box:
+    """The quotient ``x / y`` with NumPy broadcasting, for ``y != 0`` (smooth, rational).
+
+    >>> div(R(4, 3), R(4, 1)).cod
+    R(4, 3)
+    """
+    return _binary("div", a, b)
+
+
+def softmax(a: Ob, axis: int = -1) -> Box:
+    """``e^x / Σ e^x`` along ``axis`` (smooth): the composite ``exp ; normalise``.
+
+    A primitive rather than its composite for speed only: the backend uses the
+    stable form ``e^(x - max x)`` with the maximum outside the gradient, as
+    hand-written models do; ``topos.nn.softmax(..., built=True)`` is the
+    composite of ``exp``, ``reduce_sum`` and ``div``, and tests check they agree.
+
+    >>> softmax(R(2, 4, 4)).attrs
+    {'axis': 2, 'cls': 'smooth'}
+    """
+    x = _real("softmax", a)
+    return _box("softmax", x, x, axis=_axis("softmax", x, axis))
