@@ -492,3 +492,33 @@ def _rules(dom: Ob, cod: Ob, depth: int, v: Vocabulary) -> dict[str, Callable[[s
     rules["ev"] = ev
     rules["copy"] = lambda draw: ar_.copy(dom) >> draw(d(dom * dom, cod))
     return rules
+
+
+# -- small trainable models from test boxes ----------------------------------------------
+
+
+def _affine(box: Box, v: Any) -> Any:
+    (w, b), x = v
+    return x @ w + b
+
+
+register("test.affine", _affine, cls="linear", replace=True)
+register("test.relu", lambda box, x: jnp.maximum(x, 0), cls="pl", replace=True)
+np_box("test.affine", _affine)
+np_box("test.relu", lambda box, x: np.maximum(x, 0))
+
+
+def affine(n_in: int, n_out: int) -> Any:
+    """A Para ``R(n_in) -> R(n_out)``: ``x @ w + b`` with ``w`` glorot, ``b`` zeros."""
+    from topos.para import Para, glorot_uniform, zeros
+
+    P = R(n_in, n_out) * R(n_out)
+    return Para(P, Box("test.affine", P * R(n_in), R(n_out)), {"w": glorot_uniform, "b": zeros})
+
+
+def mlp(*sizes: int) -> Any:
+    """``affine >> relu >> ... >> affine`` with layers named ``l0``, ``l1``, ..."""
+    net = affine(sizes[0], sizes[1]).named("l0")
+    for i, (a, b) in enumerate(zip(sizes[1:-1], sizes[2:], strict=True), start=1):
+        net = net >> Box("test.relu", R(a), R(a)) >> affine(a, b).named(f"l{i}")
+    return net

@@ -1,0 +1,223 @@
+"""fit: optax training, frozen paths, NaN detection, evaluation, exact checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from _jaxref import mlp
+
+from backends.jax import batched, fit, init, leaf_paths, load_checkpoint
+
+KEY = jax.random.key(0)
+NET = mlp(2, 8, 1)
+RUN = batched(NET)
+
+
+def loss(p: dict[str, jax.Array], batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    return jnp.mean((RUN(p, batch[0]) - batch[1]) ** 2)
+
+
+def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(step)  # a function of the step: resumable exactly
+    x = rng.uniform(-1, 1, size=(16, 2)).astype(np.float32)
+    return x, (x[:, :1] * x[:, 1:]).astype(np.float32)
+
+
+def bits(tree: Any) -> list[bytes]:
+    return [np.asarray(a).tobytes() for a in jax.tree.leaves(tree)]
+
+
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path: Path) -> None:
+    params = init(NET, KEY)
+    opt = optax.adam(1e-2)
+    full = fit(loss, params, batches, optimizer=opt, steps=12, progress=False)
+    path = tmp_path / "run.ckpt"
+    first = fit(loss, params, batches, optimizer=opt, steps=5, checkpoint=path, progress=False)
+    assert first.step == 5 and load_checkpoint(path)["step"] == 5
+    resumed = fit(
+        loss, params, batches, optimizer=opt, steps=12, checkpoint=path, resume=True, progress=False
+    )
+    assert resumed.step == 12
+    assert bits(resumed.params) == bits(full.params)
+    assert bits(resumed.opt_state) == bits(full.opt_state)
+    assert resumed.history == full.history
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically, nothing left behind
+
+
+def test_keyboard_interrupt_saves_a_checkpoint_to_resume_from(tmp_path: Path) -> None:
+    params = init(NET, KEY)
+    opt = optax.sgd(0.1, momentum=0.9)
+    full = fit(loss, params, batches, optimizer=opt, steps=10, progress=False)
+    path = tmp_path / "ck" / "state.npz"
+
+    def interrupted(step: int) -> Any:
+        if step == 7:
+            raise KeyboardInterrupt
+        return batches(step)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            loss,
+            params,
+            interrupted,
+            optimizer=opt,
+            steps=10,
+            checkpoint=path,
+            checkpoint_every=3,
+            progress=False,
+        )
+    assert load_checkpoint(path)["step"] == 7
+    resumed = fit(
+        loss, params, batches, optimizer=opt, steps=10, checkpoint=path, resume=True, progress=False
+    )
+    assert bits(resumed.params) == bits(full.params) and resumed.history == full.history
+
+
+def test_resume_without_a_checkpoint_starts_fresh_and_mismatches_are_refused(
+    tmp_path: Path,
+) -> None:
+    params = init(NET, KEY)
+    path = tmp_path / "none.ckpt"
+    fresh = fit(
+        loss,
+        params,
+        batches,
+        optimizer=optax.sgd(0.1),
+        steps=3,
+        checkpoint=path,
+        resume=True,
+        progress=False,
+    )
+    assert fresh.step == 3 and path.exists()
+    with pytest.raises(ValueError, match="the checkpoint .* is for parameters"):
+        fit(
+            loss,
+            params,
+            batches,
+            optimizer=optax.sgd(0.1),
+            steps=4,
+            checkpoint=path,
+            resume=True,
+            frozen=["l0"],
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="opt arrays in the checkpoint"):
+        fit(
+            loss,
+            params,
+            batches,
+            optimizer=optax.adam(0.1),
+            steps=4,
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )
+
+
+def test_frozen_paths_stay_bit_identical() -> None:
+    params = init(NET, KEY)
+    result = fit(
+        loss,
+        params,
+        batches,
+        optimizer=optax.adamw(1e-1, weight_decay=0.1),
+        steps=20,
+        frozen=["l0", "l1.b"],
+        progress=False,
+    )
+    for k in ("l0.w", "l0.b", "l1.b"):
+        assert np.asarray(result.params[k]).tobytes() == np.asarray(params[k]).tobytes()
+    assert not np.array_equal(result.params["l1.w"], params["l1.w"])
+    assert set(result.opt_state[0].mu) == {"l1.w"}  # the optimiser never sees frozen leaves
+    with pytest.raises(ValueError, match="frozen path 'l7' matches no parameter"):
+        fit(loss, params, batches, optimizer=optax.sgd(0.1), steps=1, frozen=["l7"])
+
+
+def test_the_callers_params_survive_donation() -> None:
+    params = init(NET, KEY)
+    before = bits(params)
+    fit(loss, params, batches, optimizer=optax.sgd(0.1), steps=3, progress=False)
+    assert bits(params) == before
+
+
+def test_a_nan_loss_names_the_first_bad_step() -> None:
+    def fragile(p: dict[str, jax.Array], batch: float) -> jax.Array:
+        return jnp.log(batch) + 0.0 * p["w"].sum()
+
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 6"):
+        fit(
+            fragile,
+            {"w": jnp.ones(2)},
+            lambda s: 1.0 if s < 6 else -1.0,
+            optimizer=optax.sgd(0.1),
+            steps=20,
+            log_every=10,
+            progress=False,
+        )
+    with pytest.raises(FloatingPointError, match="the loss is inf at step 2"):
+        fit(
+            lambda p, b: p["w"].sum() / b,
+            {"w": jnp.ones(2)},
+            lambda s: float(2 - s),
+            optimizer=optax.sgd(0.1),
+            steps=3,
+            log_every=0,
+            progress=False,
+        )
+
+
+def test_progress_and_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
+    params = init(NET, KEY)
+    x, y = batches(10_000)
+    result = fit(
+        loss,
+        params,
+        batches,
+        optimizer=optax.adam(1e-2),
+        steps=20,
+        log_every=10,
+        eval_fn=lambda p: loss(p, (x, y)),
+        eval_every=5,
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in err if "loss" in line] == ["10/20", "20/20"]
+    assert "steps/s" in err[-1] or "steps/s" in err[-2]
+    assert [e["step"] for e in result.history["eval"]] == [5, 10, 15, 20]
+    assert all(isinstance(e["value"], float) for e in result.history["eval"])
+    assert len(result.history["loss"]) == 20
+
+
+def test_argument_errors() -> None:
+    params = {"w": jnp.ones(2)}
+    with pytest.raises(TypeError, match="loss must return a scalar, got shape \\(2,\\)"):
+        fit(lambda p, b: p["w"], params, lambda s: 0, optimizer=optax.sgd(0.1), steps=1)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        fit(lambda p, b: p["w"].sum(), params, lambda s: 0, optimizer=optax.sgd(0.1), steps=-1)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint"):
+        fit(
+            lambda p, b: p["w"].sum(),
+            params,
+            lambda s: 0,
+            optimizer=optax.sgd(0.1),
+            steps=1,
+            resume=True,
+        )
+    with pytest.raises(TypeError, match=r"params\['n'\] is not an array"):
+        fit(
+            lambda p, b: p["w"].sum(),
+            {"w": jnp.ones(2), "n": 3},
+            lambda s: 0,
+            optimizer=optax.sgd(0.1),
+            steps=1,
+        )
+
+
+def test_leaf_paths_of_a_params_dict_are_its_keys() -> None:
+    params = init(NET, KEY)
+    assert sorted(leaf_paths(params)) == sorted(params)
