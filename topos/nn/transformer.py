@@ -58,14 +58,19 @@ def attention(
     heads: int = 1,
     *,
     causal: bool = False,
+    softmax: bool = True,
+    bias: bool = True,
     init: Init = glorot_uniform,
     name: str = "attn",
 ) -> Para:
     """Multi-head self-attention on ``R(seq, d)``, built as choose ; ev.
 
     Paths ``name.{q,k,v,o}.w: R(d, d)`` (``init``) and ``name.{q,k,v,o}.b: R(d)``
-    (zeros). Scores are scaled by ``1/√(d/heads)``; with ``causal=True`` position
-    ``i`` attends to ``j <= i`` only (the others get ``-1e9`` before the softmax).
+    (zeros; none with ``bias=False``). Scores are scaled by ``1/√(d/heads)``; with
+    ``causal=True`` position ``i`` attends to ``j <= i`` only (the others get
+    ``-1e9`` before the softmax). ``softmax=False`` is *linear attention*: the
+    scaled scores mix the values directly (masked positions get 0), a polynomial
+    of degree 3 in the input.
 
     >>> a = attention(4, 6, heads=2, causal=True, name="self")
     >>> [p for p in a.parameters()][::2]
@@ -80,7 +85,7 @@ def attention(
     x = R(seq, d)
 
     def project(which: str) -> Para:
-        lin = linear(d, d, lead=(seq,), init=init, name=which)
+        lin = linear(d, d, lead=(seq,), bias=bias, init=init, name=which)
         return lin if heads == 1 else lin >> P.reshape(x, seq, heads, dh)
 
     v = x if heads == 1 else R(seq, heads, dh)
@@ -93,14 +98,15 @@ def attention(
     a = scores.cod
     pattern = scores >> P.scale(a, 1.0 / math.sqrt(dh))
     if causal:
-        pattern = pattern >> P.causal_mask(a)
-    pattern = pattern >> P.softmax(a, -1)
+        pattern = pattern >> P.causal_mask(a, -1e9 if softmax else 0.0)
+    if softmax:
+        pattern = pattern >> P.softmax(a, -1)
     choose = grouped("choose", copy(x) >> (project("q") * project("k")) >> pattern, prefix=False)
     mixing = choose >> curry(group("mix", mix))
     out = copy(x) >> (mixing * project("v")) >> ev(v, v)
     if heads > 1:
         out = out >> P.reshape(v, seq, d)
-    return grouped(name, out >> linear(d, d, lead=(seq,), init=init, name="o"))
+    return grouped(name, out >> linear(d, d, lead=(seq,), bias=bias, init=init, name="o"))
 
 
 def multi_head(heads: list[Para], *, name: str = "mha") -> Para:

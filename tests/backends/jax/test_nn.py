@@ -75,7 +75,7 @@ def np_layer_norm(p: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndar
 
 
 def np_attention(
-    p: dict[str, np.ndarray], name: str, x: np.ndarray, heads: int, causal: bool
+    p: dict[str, np.ndarray], name: str, x: np.ndarray, heads: int, causal: bool, soft: bool = True
 ) -> np.ndarray:
     s, d = x.shape
     dh = d // heads
@@ -84,8 +84,8 @@ def np_attention(
     for h in range(heads):
         scores = q[:, h] @ k[:, h].T / math.sqrt(dh)
         if causal:
-            scores = np.where(np.tril(np.ones((s, s), bool)), scores, -1e9)
-        out[:, h] = np_softmax(scores) @ v[:, h]
+            scores = np.where(np.tril(np.ones((s, s), bool)), scores, -1e9 if soft else 0.0)
+        out[:, h] = (np_softmax(scores) if soft else scores) @ v[:, h]
     return np_linear(p, f"{name}.o", out.reshape(s, d))
 
 
@@ -286,6 +286,17 @@ def test_attention_agrees_with_numpy(heads: int, causal: bool) -> None:
     x = rand(4, 6)
     want = np_attention(f64(params), "at", x.astype(np.float64), heads, causal)
     close(apply(a, params, x), want)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_attention_agrees_with_numpy_and_is_cubic(bias: bool) -> None:
+    a = nn.attention(4, 6, 2, causal=True, softmax=False, bias=bias, name="at")
+    params = randomised(a)
+    x = rand(4, 6)
+    want = np_attention(f64(params), "at", x.astype(np.float64), 2, True, soft=False)
+    close(apply(a, params, x), want)
+    if not bias:  # homogeneous of degree 3: f(t x) = t^3 f(x)
+        close(apply(a, params, 2.0 * x), 8.0 * np.asarray(apply(a, params, x)), 1e-5)
 
 
 def test_multi_head_attention_is_the_product_of_its_heads() -> None:
