@@ -366,6 +366,12 @@ def _input_value(f: Any) -> tuple[Arrow, Any]:
     dom = arrow.dom
     if isinstance(dom, Product) and dom.left == params:
         return arrow, (_fill(params, _CONST), _fill(dom.right, _Base(True, 1)))
+    glob = getattr(getattr(f, "actegory", None), "E", None)  # Global(E): E * (P * A)
+    rest = dom.right if isinstance(dom, Product) and dom.left == glob else None
+    if isinstance(rest, Product) and rest.left == params:  # E is a global parameter
+        assert isinstance(glob, Ob)
+        inner = (_fill(params, _CONST), _fill(rest.right, _Base(True, 1)))
+        return arrow, (_fill(glob, _CONST), inner)
     return arrow, _fill(dom, _Base(True, 1))  # another actegory: everything counts as input
 
 
