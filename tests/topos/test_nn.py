@@ -319,6 +319,13 @@ def test_relu_networks_are_first_order_pl() -> None:
         assert (report.order, report.cls, report.lives_in) == ("first", "pl", "PL pretopos")
 
 
+def test_gcn_is_pl_with_the_adjacency_global_and_polynomial_with_it_as_input() -> None:
+    g = nn.gcn(5, 3, 4, name="g1") >> nn.gcn(5, 4, 2, name="g2")
+    report = analyze(g)
+    assert (report.order, report.cls, report.lives_in) == ("first", "pl", "PL pretopos")
+    assert analyze(g.as_cartesian()).cls == "polynomial"  # Â X with Â an input is bilinear
+
+
 def test_smooth_layers_are_first_order_smooth() -> None:
     for net in (nn.mlp([3, 4, 2], activation="gelu"), nn.layer_norm(4), nn.rnn(2, 3, 2)):
         report = analyze(net)
