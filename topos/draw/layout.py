@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Union
 
 from topos.draw.draft import (
@@ -106,16 +107,14 @@ def text_width(text: str, size: float = FONT) -> float:
     return units * size
 
 
-_LABELS: dict[Ob, float] = {}
+@lru_cache(maxsize=4096)
+def _ob_width(ob: Ob) -> float:
+    return text_width(str(ob))
 
 
 def label_width(ob: Ob, labels: bool = True) -> float:
     """The width of a wire's type label (0 when labels are off)."""
-    if not labels:
-        return 0.0
-    if ob not in _LABELS:
-        _LABELS[ob] = text_width(str(ob))
-    return _LABELS[ob]
+    return _ob_width(ob) if labels else 0.0
 
 
 # ---------------------------------------------------------------------------------
