@@ -56,12 +56,19 @@ An actegory is a first-class value: ``CARTESIAN`` (the default) and
 adjacency matrix shared by all layers of a graph network). Its unitor and
 multiplicator satisfy the triangle and pentagon laws:
 
->>> from topos import equal
->>> from topos import One, fst
+>>> from topos import equal, One, fst
+>>> P, Q, S = R(6), R(7), R(8)
 >>> for act in (CARTESIAN, Global(R(5, 5))):
-...     P = R(6)
-...     assert equal(act.then(act.multiplicator(P, One, A), act.act_on(P, act.unitor(A))),
+...     mu = act.multiplicator
+...     assert equal(act.then(mu(P, One, A), act.act_on(P, act.unitor(A))),   # triangle
 ...                  act.act_arrow(fst(P, One), A))
+...     assert equal(act.then(act.act_arrow(act.assoc_m(P, Q, S), A),         # pentagon
+...                           mu(P, Q * S, A), act.act_on(P, mu(Q, S, A))),
+...                  act.then(mu(P * Q, S, A), mu(P, Q, act.act(S, A))))
+
+Composition and tensor of Para run in amortised constant time (the parameter
+listing is computed lazily, without recursion), so a chain of 10,000 layers
+builds in about a second.
 """
 
 from __future__ import annotations
@@ -256,12 +263,6 @@ def _tensor(f: Arrow, g: Arrow) -> Arrow:
     if isinstance(f, Id) and isinstance(g, Id):
         return Id(f.dom * g.dom)
     return f * g
-
-
-def _pair(f: Arrow, g: Arrow) -> Arrow:
-    if f == g:  # ⟨f, f⟩ is f ; Δ: the diagonal, literally
-        return f >> copy(f.cod)
-    return pair(f, g)
 
 
 def _interchange(p: Ob, q: Ob, a: Ob, c: Ob) -> Arrow:
