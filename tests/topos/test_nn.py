@@ -298,6 +298,16 @@ def test_transformer_block_is_repeatable_and_names_are_checked() -> None:
         nn.linear(0, 2)
 
 
+def test_grouped_names_a_sub_diagram_and_refuses_frozen_parameters() -> None:
+    inner = nn.linear(2, 3, name="fc")
+    g = nn.grouped("enc", inner)
+    assert g.arrow.name == "enc" and g.arrow.attrs["body"] == inner.arrow
+    assert list(g.parameters()) == ["enc.fc.w", "enc.fc.b"]
+    assert list(nn.grouped("enc", inner, prefix=False).parameters()) == ["fc.w", "fc.b"]
+    with pytest.raises(ValueError, match="freeze after grouping"):
+        nn.grouped("enc", inner.freeze("fc.w"))
+
+
 def test_diagrams_round_trip_through_json() -> None:
     for p in (nn.transformer(11, 4, 8, 2, 2), nn.rnn(2, 3, 3), nn.conv((6, 6, 1), 2, (3, 3))):
         assert serial.loads(serial.dumps(p)) == p

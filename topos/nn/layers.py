@@ -119,6 +119,11 @@ def grouped(name: str, p: Para, *, prefix: bool = True) -> Para:
     ('enc', ['enc.w'])
     """
     _check_name("grouped", name)
+    if p.constants():
+        raise ValueError(
+            f"grouped({name!r}): the layer has frozen parameters {list(p.constants())};"
+            " freeze after grouping"
+        )
     inner = Para(p.P, group(name, p.arrow), params=p.params, actegory=p.actegory)
     return inner.named(name) if p.params and prefix else inner
 
@@ -452,20 +457,18 @@ def rnn(
     state = xs * h
     start = pair(Id(xs), discard(xs) >> P.full(h, 0.0))
     chain: Para | None = None
-    cell_params = None
+    cell: Para | None = None
     for t in range(steps):
         lin_x = linear(din, dh, init=init, name="x")
         lin_h = linear(dh, dh, bias=False, init=init, name="h")
         update = (P.take(xs, t, 0) >> lin_x) * lin_h >> P.add(h, h)
         cell = update >> _activation(activation, dh)
-        cell_params = cell.params
         step = pair(fst(xs, h), Id(state)) >> (Id(xs) * cell)
         step = step.named(str(t))
         chain = step if chain is None else chain >> step
-    assert chain is not None and cell_params is not None
+    assert chain is not None and cell is not None
     unrolled = start >> chain >> snd(xs, h)
-    p = cell_params[0].ob * cell_params[1].ob * cell_params[2].ob
-    shared = unrolled.reparam(_diagonal(p, unrolled.P), params=cell_params)
+    shared = unrolled.reparam(_diagonal(cell.P, unrolled.P), params=cell.params)
     return grouped(name, shared)
 
 
