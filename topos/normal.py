@@ -121,10 +121,16 @@ class Term:
 
     ``tag`` says what the node is (``"var"``, ``"box"``, ``"pair"``, ``"lam"``,
     ``"case"`` ...), ``data`` holds its non-term data (a level, a ``Box``, an op).
-    ``key`` is a structural hash (stable within a process), ``mask`` has bit
-    ``k`` set when something bound at scope ``k`` occurs free, and ``rank`` is the
-    nesting of the case variables it mentions. Terms built by one normaliser are
-    interned (``equal`` compares pointers); ``==`` compares structure in general.
+    Variables are de Bruijn levels: ``λ`` at level ``k`` binds ``x{k}``, and a
+    λ inside a box argument sits at the level of the argument's free variables,
+    so a sub-term is written the same wherever it was computed.
+
+    ``key`` is a structural hash (stable within a process); ``shape`` the same
+    hash blind to variable levels (it orders case splits); ``mask`` has bit ``k``
+    set when something bound at scope ``k`` occurs free; ``top`` is the highest
+    level occurring, bound or free; ``rank`` is the nesting of the case
+    variables it mentions. Terms built by one normaliser are interned (``equal``
+    compares pointers); ``==`` compares structure in general.
 
     >>> from topos.objects import R
     >>> from topos.arrows import Box
@@ -136,15 +142,26 @@ class Term:
     True
     """
 
-    __slots__ = ("tag", "data", "args", "key", "mask", "rank")
+    __slots__ = ("tag", "data", "args", "key", "shape", "mask", "top", "rank")
 
-    def __init__(self, tag: str, data: Any, args: tuple[Term, ...], key: int, mask: int, rank: int):
+    def __init__(
+        self,
+        tag: str,
+        data: Any,
+        args: tuple[Term, ...],
+        hashes: tuple[int, int],
+        mask: int,
+        top: int,
+        rank: int,
+    ) -> None:
         # Fields are Final (checked by mypy): a term never changes once interned.
         self.tag: Final[str] = tag
         self.data: Final[Any] = data
         self.args: Final[tuple[Term, ...]] = args
-        self.key: Final[int] = key
+        self.key: Final[int] = hashes[0]
+        self.shape: Final[int] = hashes[1]
         self.mask: Final[int] = mask
+        self.top: Final[int] = top
         self.rank: Final[int] = rank
 
     @property
@@ -183,24 +200,29 @@ def _same(a: Term, b: Term) -> bool:
 
 
 def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
+    blind = None if tag == "var" or tag == "lam" else data  # levels do not shape a term
     if not args:
-        key, mask, rank = hash((tag, data)), 0, 0
+        key, shape, mask, top, rank = hash((tag, data)), hash((tag, blind)), 0, 0, 0
     elif len(args) == 1:
         (a,) = args
-        key, mask, rank = hash((tag, data, a.key)), a.mask, a.rank
+        key, shape = hash((tag, data, a.key)), hash((tag, blind, a.shape))
+        mask, top, rank = a.mask, a.top, a.rank
     else:
         key = hash((tag, data, *[a.key for a in args]))
-        mask, rank = 0, 0
+        shape = hash((tag, blind, *[a.shape for a in args]))
+        mask, top, rank = 0, 0, 0
         for a in args:
             mask |= a.mask
+            top = max(top, a.top)
             rank = max(rank, a.rank)
     if tag == "var":
-        mask = 1 << data
+        mask, top = 1 << data, data
     elif tag == "left" or tag == "right":
         mask, rank = 1 << args[0].scope, args[0].rank + 1
     elif tag == "lam":
         mask &= (1 << data) - 1
-    return Term(tag, data, args, key, mask, rank)
+        top = max(top, data)
+    return Term(tag, data, args, (key, shape), mask, top, rank)
 
 
 UNIT: Final = _make("unit", None, ())
@@ -226,12 +248,34 @@ def _side_tag(side: int) -> str:
 
 
 def _precedes(a: Term, b: Term) -> bool:
-    """The canonical order on case scrutinees: by rank, then structure."""
+    """The canonical order on case scrutinees: by rank, shape, then variable levels.
+
+    Shifting the levels above some point (as box arguments are) keeps the order.
+    """
     if a.rank != b.rank:
         return a.rank < b.rank
-    if a.key != b.key:
-        return a.key < b.key
+    if a.shape != b.shape:
+        return a.shape < b.shape
+    la, lb = _levels(a), _levels(b)
+    if la != lb:
+        return la < lb
     return _render(a) < _render(b)
+
+
+def _levels(t: Term) -> list[int]:
+    """The variable levels in ``t``, in reading order (shared sub-terms once)."""
+    out: list[int] = []
+    seen: set[int] = set()
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x.tag == "var" or x.tag == "lam":
+            out.append(x.data)
+        stack.extend(reversed(x.args))
+    return out
 
 
 def _mentions(t: Term, n: Term, side: int) -> bool:
@@ -464,7 +508,8 @@ def _is_base(ob: Ob) -> bool:
 # ---------------------------------------------------------------------------------
 # Semantic values. A value of type
 #   One: ()      A * B: a 2-tuple      B ** A: a Python callable
-#   A + B: _Inj or _SumNeu             Zero: _ZeroNeu      R, Fin, Omega: a Term
+#   A + B: _Inj or _SumNeu             R, Fin, Omega: a Term
+# and any type: _Bot, what a term of type Zero computes (only in an inconsistent context).
 
 
 @final
@@ -486,11 +531,24 @@ class _SumNeu:
 
 
 @final
-class _ZeroNeu:
+class _Bot:
+    """The value of anything computed from a term ``term`` of type Zero.
+
+    It absorbs projections, applications and case analysis; the scope of
+    ``term`` becomes ⊥ only if the result is read back from it (so a discarded
+    one does not spoil β for products).
+    """
+
     __slots__ = ("term",)
 
     def __init__(self, term: Term) -> None:
         self.term = term
+
+    def __getitem__(self, index: int) -> _Bot:
+        return self
+
+    def __call__(self, argument: Any) -> _Bot:
+        return self
 
 
 class _Split(Exception):
@@ -622,12 +680,10 @@ class _Normaliser:
         if isinstance(ob, Coproduct):
             return _SumNeu(n, ob)
         if isinstance(ob, Empty):
-            return _ZeroNeu(n)
+            return _Bot(n)
         if isinstance(ob, Exp):
             base, exponent = ob.base, ob.exponent
-            return lambda a: self.reflect(
-                self.term("app", None, (n, self.reify(exponent, a))), base
-            )
+            return lambda a: self.neutral("app", n, exponent, a, base)
         raise AssertionError(ob)
 
     def reflect_var(self, v: Term, ob: Ob) -> Any:
@@ -637,6 +693,8 @@ class _Normaliser:
 
     def reify(self, ob: Ob, value: Any) -> Term:
         """The η-long normal term of a value of type ``ob``."""
+        if type(value) is _Bot:
+            raise _Split(value.term, None)
         if _is_base(ob):
             assert isinstance(value, Term), value
             return value
@@ -650,10 +708,52 @@ class _Normaliser:
             side, x = self.case(value)
             part = ob.left if side == _LEFT else ob.right
             return self.term("inl" if side == _LEFT else "inr", None, (self.reify(part, x),))
-        if isinstance(ob, Empty):
-            raise _Split(value.term, None)
         assert isinstance(ob, Exp), ob
         return self.lam(ob, value)
+
+    def neutral(self, tag: str, data: Any, dom: Ob, value: Any, cod: Ob) -> Any:
+        """The value of a box (or a neutral function) ``data: dom -> cod`` at ``value``."""
+        try:
+            argument = self.arg(dom, value)
+        except _Split as split:
+            if split.ob is not None:
+                raise
+            return _Bot(split.term)  # the box is strict in ⊥
+        if tag == "app":
+            return self.reflect(self.term(tag, None, (data, argument)), cod)
+        return self.reflect(self.term(tag, data, (argument,)), cod)
+
+    def arg(self, ob: Ob, value: Any) -> Term:
+        """The normal term of an argument of a box or of a neutral function.
+
+        Its λs are moved down to the level of its free variables, so that the
+        neutral it builds is the same term at whatever depth it was computed.
+        """
+        t = self.reify(ob, value)
+        depth = self.depth
+        if t.top > depth and t.scope < depth:
+            t = self.shift(t, depth, depth - t.scope)
+        return t
+
+    def shift(self, t: Term, above: int, by: int) -> Term:
+        """``t`` with every level above ``above`` lowered by ``by`` (iteratively)."""
+        done: dict[int, Term] = {}
+        stack: list[tuple[Term, bool]] = [(t, False)]
+        while stack:
+            x, ready = stack.pop()
+            if id(x) in done:
+                continue
+            if x.top <= above:
+                done[id(x)] = x
+            elif x.tag == "var":
+                done[id(x)] = self.term("var", x.data - by)
+            elif not ready:
+                stack.append((x, True))
+                stack.extend((a, False) for a in x.args)
+            else:
+                data = x.data - by if x.tag == "lam" else x.data
+                done[id(x)] = self.term(x.tag, data, tuple(done[id(a)] for a in x.args))
+        return done[id(t)]
 
     def lam(self, ob: Exp, fn: Callable[[Any], Any]) -> Term:
         level = self.depth + 1
@@ -718,6 +818,8 @@ class _Normaliser:
 
     def copair(self, f: Arrow, x: Any) -> Any:
         assert isinstance(f, Copair | Sum)
+        if type(x) is _Bot:
+            return x
         side, y = self.case(x)
         z = self.eval(f.left if side == _LEFT else f.right, y)
         return z if isinstance(f, Copair) else _Inj(side, z)
@@ -729,15 +831,11 @@ class _Normaliser:
 
 
 def _eval_box(nz: _Normaliser, f: Any, x: Any) -> Any:
-    return nz.reflect(nz.term("box", f, (nz.reify(f.dom, x),)), f.cod)
+    return nz.neutral("box", f, f.dom, x, f.cod)
 
 
 def _eval_logic(nz: _Normaliser, f: Any, x: Any) -> Any:
-    return nz.reflect(nz.term("logic", f.op, (nz.reify(f.dom, x),)), f.cod)
-
-
-def _eval_absurd(nz: _Normaliser, f: Any, x: Any) -> Any:
-    raise _Split(x.term, None)
+    return nz.neutral("logic", f.op, f.dom, x, f.cod)
 
 
 _Rule = Callable[[_Normaliser, Any, Any], Any]
@@ -759,7 +857,7 @@ _EVAL: Final[dict[type, _Rule]] = {
     Discard: lambda nz, f, x: (),
     Inl: lambda nz, f, x: _Inj(_LEFT, x),
     Inr: lambda nz, f, x: _Inj(_RIGHT, x),
-    Absurd: _eval_absurd,
+    Absurd: lambda nz, f, x: x,  # a value of type Zero is a _Bot
     Ev: lambda nz, f, x: x[0](x[1]),
     Logic: _eval_logic,
 }

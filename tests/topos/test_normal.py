@@ -219,6 +219,22 @@ def test_commuting_conversions_on_box_outputs() -> None:
     assert equal(s1 >> copair(discard(B), discard(B)), discard(A))
 
 
+def test_box_arguments_are_written_the_same_at_any_depth() -> None:
+    p = Box("p", B**A, B**A)
+    # p applied outside any λ, or inside the λ of the η-expansion: same term
+    assert equal(curry(p * Id(A) >> ev(B, A)), p)
+    # a higher-order box applied to a λ with case splits met in either order,
+    # once at depth 0 and once under an unrelated λ
+    s1, s2 = Box("s1", A, B + B), Box("s2", A, B + B)
+    t, u, j = Box("t", B, C), Box("u", B, C), Box("j", C * C, C)
+    case1, case2 = s1 >> copair(t, u), s2 >> copair(t, u)
+    big_p = Box("P", C**A, D)
+    one = curry(snd(X, A) >> pair(case1, case2) >> j) >> big_p
+    two = curry(snd(X, A) >> pair(case2, case1) >> swap(C, C) >> j) >> big_p
+    assert equal(one >> curry(fst(D, A)), curry(fst(X, A) >> two))
+    assert not equal(one, curry(snd(X, A) >> pair(case2, case1) >> j) >> big_p)
+
+
 def test_distributivity_isomorphism() -> None:
     # A * (B + C) ≅ A * B + A * C, built from curry/ev (distributivity holds in a CCC)
     to = swap(A, B + C) >> uncurry(
@@ -444,12 +460,38 @@ class Model:
                 x = self.run(k, x)
             return x
         if isinstance(f, Box):
-            cod = self.elems(f.cod)
-            if not cod:
-                raise NoModel
-            return cod[zlib.crc32(f"{self.seed}:{f!r}:{x!r}".encode()) % len(cod)]
+            return self.pick(f.cod, f"{f!r}:{x!r}")
         rule = RULES[type(f)]
         return rule(self, f, x)
+
+    def pick(self, ob: Ob, salt: str) -> Any:
+        """A pseudo-random element of ``ob`` determined by ``salt`` (no enumeration of
+        exponentials: a function is picked pointwise)."""
+        if isinstance(ob, Product):
+            return (self.pick(ob.left, salt + "<"), self.pick(ob.right, salt + ">"))
+        if isinstance(ob, Coproduct):
+            sides = [i for i, part in enumerate(ob) if self.inhabited(part)]
+            if not sides:
+                raise NoModel
+            side = sides[zlib.crc32(f"{self.seed}:{salt}:?".encode()) % len(sides)]
+            return (side, self.pick(ob.right if side else ob.left, salt + "|"))
+        if isinstance(ob, Exp):
+            return tuple(self.pick(ob.base, f"{salt}@{a!r}") for a in self.elems(ob.exponent))
+        if isinstance(ob, Empty):
+            raise NoModel
+        if isinstance(ob, Unit):
+            return ()
+        options = self.elems(ob)
+        return options[zlib.crc32(f"{self.seed}:{salt}".encode()) % len(options)]
+
+    def inhabited(self, ob: Ob) -> bool:
+        if isinstance(ob, Product):
+            return self.inhabited(ob.left) and self.inhabited(ob.right)
+        if isinstance(ob, Coproduct):
+            return self.inhabited(ob.left) or self.inhabited(ob.right)
+        if isinstance(ob, Exp):
+            return self.inhabited(ob.base) or not self.elems(ob.exponent)
+        return not isinstance(ob, Empty)
 
 
 def _logic(model: Model, f: Any, x: Any) -> Any:
