@@ -121,16 +121,18 @@ class Term:
 
     ``tag`` says what the node is (``"var"``, ``"box"``, ``"pair"``, ``"lam"``,
     ``"case"`` ...), ``data`` holds its non-term data (a level, a ``Box``, an op).
-    Variables are de Bruijn levels: ``λ`` at level ``k`` binds ``x{k}``, and a
-    λ inside a box argument sits at the level of the argument's free variables,
-    so a sub-term is written the same wherever it was computed.
+    Terms are locally nameless: a finished ``λ`` refers to its variable by a de
+    Bruijn index (``"bvar"``, the number of λs in between), and only variables
+    still being bound are levels (``"var"``; ``x0`` is the input). So a sub-term
+    is written the same at whatever depth it was computed. The variables bound
+    by ``case n`` are ``"left"``/``"right"`` nodes holding ``n`` as seen from
+    where they occur.
 
     ``key`` is a structural hash (stable within a process); ``shape`` the same
-    hash blind to variable levels (it orders case splits); ``mask`` has bit ``k``
-    set when something bound at scope ``k`` occurs free; ``top`` is the highest
-    level occurring, bound or free; ``rank`` is the nesting of the case
-    variables it mentions. Terms built by one normaliser are interned (``equal``
-    compares pointers); ``==`` compares structure in general.
+    hash blind to levels (it orders case splits); ``mask`` has bit ``k`` set
+    when something bound at level ``k`` occurs free; ``rank`` is the nesting of
+    the case variables it mentions. Terms built by one normaliser are interned
+    (``equal`` compares pointers); ``==`` compares structure in general.
 
     >>> from topos.objects import R
     >>> from topos.arrows import Box
@@ -142,7 +144,7 @@ class Term:
     True
     """
 
-    __slots__ = ("tag", "data", "args", "key", "shape", "mask", "top", "rank")
+    __slots__ = ("tag", "data", "args", "key", "shape", "mask", "rank")
 
     def __init__(
         self,
@@ -151,7 +153,6 @@ class Term:
         args: tuple[Term, ...],
         hashes: tuple[int, int],
         mask: int,
-        top: int,
         rank: int,
     ) -> None:
         # Fields are Final (checked by mypy): a term never changes once interned.
@@ -161,7 +162,6 @@ class Term:
         self.key: Final[int] = hashes[0]
         self.shape: Final[int] = hashes[1]
         self.mask: Final[int] = mask
-        self.top: Final[int] = top
         self.rank: Final[int] = rank
 
     @property
@@ -200,29 +200,25 @@ def _same(a: Term, b: Term) -> bool:
 
 
 def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
-    blind = None if tag == "var" or tag == "lam" else data  # levels do not shape a term
+    blind = None if tag == "var" else data  # levels do not shape a term
     if not args:
-        key, shape, mask, top, rank = hash((tag, data)), hash((tag, blind)), 0, 0, 0
+        key, shape, mask, rank = hash((tag, data)), hash((tag, blind)), 0, 0
     elif len(args) == 1:
         (a,) = args
         key, shape = hash((tag, data, a.key)), hash((tag, blind, a.shape))
-        mask, top, rank = a.mask, a.top, a.rank
+        mask, rank = a.mask, a.rank
     else:
         key = hash((tag, data, *[a.key for a in args]))
         shape = hash((tag, blind, *[a.shape for a in args]))
-        mask, top, rank = 0, 0, 0
+        mask, rank = 0, 0
         for a in args:
             mask |= a.mask
-            top = max(top, a.top)
             rank = max(rank, a.rank)
     if tag == "var":
-        mask, top = 1 << data, data
+        mask = 1 << data
     elif tag == "left" or tag == "right":
         mask, rank = 1 << args[0].scope, args[0].rank + 1
-    elif tag == "lam":
-        mask &= (1 << data) - 1
-        top = max(top, data)
-    return Term(tag, data, args, (key, shape), mask, top, rank)
+    return Term(tag, data, args, (key, shape), mask, rank)
 
 
 UNIT: Final = _make("unit", None, ())
@@ -272,7 +268,7 @@ def _levels(t: Term) -> list[int]:
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if x.tag == "var" or x.tag == "lam":
+        if x.tag == "var":
             out.append(x.data)
         stack.extend(reversed(x.args))
     return out
@@ -299,44 +295,89 @@ def _mentions(t: Term, n: Term, side: int) -> bool:
 
 
 def _render(t: Term) -> str:
-    """The text of ``t``, streamed token by token (linear in the printed size)."""
-    names: dict[tuple[int, str], str] = {}
-    seen: set[int] = set()
-    stack = [t]
-    while stack:  # name the case variables in reading order
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if x.tag == "case" and (id(x.args[0]), "left") not in names:
-            i = len(names) // 2
-            names[id(x.args[0]), "left"], names[id(x.args[0]), "right"] = f"l{i}", f"r{i}"
-        stack.extend(reversed(x.args))
+    """The text of ``t``, streamed token by token (linear in the printed size).
+
+    λs are named ``x1, x2 ...`` by depth (``x0`` is the input); the variables of
+    the ``i``-th case met are ``l{i}`` and ``r{i}``.
+    """
     out: list[str] = []
-    todo: list[str | Term] = [t]
+    binders: list[str] = []
+    cases: list[tuple[Term, int, str, str]] = []  # scrutinee, λ depth there, side, name
+    count = 0
+    todo: list[str | Term | tuple[Any, ...]] = [t]
     while todo:
         item = todo.pop()
         if isinstance(item, str):
             out.append(item)
+        elif isinstance(item, tuple):  # entering or leaving a binder
+            if item[0] == "bind":
+                binders.append(item[1])
+            elif item[0] == "case":
+                cases.append((item[1], len(binders), item[2], item[3]))
+            else:
+                (binders if item[0] == "unbind" else cases).pop()
+        elif item.tag == "lam":
+            name = f"x{len(binders) + 1}"
+            todo.extend([("unbind",), item.args[0], ("bind", name), f"λ{name}. "])
+        elif item.tag == "case":
+            n, left, right = item.args
+            tokens: list[str | Term | tuple[Any, ...]] = ["case ", *_wrapped(n)]
+            for tag, branch, name in (("left", left, f"l{count}"), ("right", right, f"r{count}")):
+                tokens.append(f" of inl {name} ⇒ " if tag == "left" else f" | inr {name} ⇒ ")
+                tokens.extend([("case", n, tag, name), *_wrapped(branch), ("uncase",)])
+            count += 1
+            todo.extend(reversed(tokens))
+        elif item.tag == "bvar":
+            i = item.data
+            out.append(binders[-1 - i] if i < len(binders) else f"#{i}")
+        elif item.tag in ("left", "right"):
+            out.append(_case_var(item, cases, len(binders)))
         else:
-            todo.extend(reversed(_tokens(item, names)))
+            todo.extend(reversed(_tokens(item)))
     return "".join(out)
 
 
-def _wrapped(t: Term) -> list[str | Term]:
+def _case_var(v: Term, cases: list[tuple[Term, int, str, str]], depth: int) -> str:
+    for n, at, tag, name in reversed(cases):
+        if tag == v.tag and _seen_as(v.args[0], n, depth - at):
+            return name
+    return f"{v.tag[0]}?"
+
+
+def _seen_as(m: Term, n: Term, delta: int) -> bool:
+    """Whether ``m`` is ``n`` seen from ``delta`` λs deeper (free indices shifted)."""
+    if delta == 0:
+        return m == n
+    seen: set[tuple[int, int, int]] = set()
+    stack = [(m, n, 0)]
+    while stack:
+        x, y, c = stack.pop()
+        if (id(x), id(y), c) in seen:
+            continue
+        seen.add((id(x), id(y), c))
+        if y.tag == "bvar" and y.data >= c:
+            if x.tag != "bvar" or x.data != y.data + delta:
+                return False
+            continue
+        if x.tag != y.tag or x.data != y.data or len(x.args) != len(y.args):
+            return False
+        inner = c + 1 if y.tag == "lam" else c
+        stack.extend((a, b, inner) for a, b in zip(x.args, y.args, strict=True))
+    return True
+
+
+def _wrapped(t: Term) -> list[str | Term | tuple[Any, ...]]:
     return ["(", t, ")"] if t.tag in ("case", "lam") else [t]
 
 
 _PREFIX: Final = {"inl": "inl", "inr": "inr", "fst": "π₁", "snd": "π₂"}
 
 
-def _tokens(x: Term, names: dict[tuple[int, str], str]) -> list[str | Term]:
-    """How one node prints: strings, and sub-terms still to print."""
+def _tokens(x: Term) -> list[str | Term | tuple[Any, ...]]:
+    """How a node other than a binder or a variable prints: strings and sub-terms."""
     tag, args = x.tag, x.args
     if tag == "var":
         return [f"x{x.data}"]
-    if tag in ("left", "right"):
-        return [names.get((id(args[0]), tag), "?")]
     if tag == "unit":
         return ["()"]
     if tag == "bottom":
@@ -345,19 +386,7 @@ def _tokens(x: Term, names: dict[tuple[int, str], str]) -> list[str | Term]:
         return ["⟨", args[0], ", ", args[1], "⟩"]
     if tag in _PREFIX:
         return [f"{_PREFIX[tag]}(", args[0], ")"]
-    if tag == "lam":
-        return [f"λx{x.data}. ", args[0]]
-    if tag == "case":
-        n, left, right = args
-        return [
-            "case ",
-            *_wrapped(n),
-            f" of inl {names[id(n), 'left']} ⇒ ",
-            *_wrapped(left),
-            f" | inr {names[id(n), 'right']} ⇒ ",
-            *_wrapped(right),
-        ]
-    arg: list[str | Term] = ["()"] if args[-1] is UNIT else ["(", args[-1], ")"]
+    arg: list[str | Term | tuple[Any, ...]] = ["()"] if args[-1] is UNIT else ["(", args[-1], ")"]
     if tag == "app":
         return [*_wrapped(args[0]), *arg]
     return [x.data.name if tag == "box" else x.data, *arg]
@@ -714,7 +743,7 @@ class _Normaliser:
     def neutral(self, tag: str, data: Any, dom: Ob, value: Any, cod: Ob) -> Any:
         """The value of a box (or a neutral function) ``data: dom -> cod`` at ``value``."""
         try:
-            argument = self.arg(dom, value)
+            argument = self.reify(dom, value)
         except _Split as split:
             if split.ob is not None:
                 raise
@@ -722,38 +751,6 @@ class _Normaliser:
         if tag == "app":
             return self.reflect(self.term(tag, None, (data, argument)), cod)
         return self.reflect(self.term(tag, data, (argument,)), cod)
-
-    def arg(self, ob: Ob, value: Any) -> Term:
-        """The normal term of an argument of a box or of a neutral function.
-
-        Its λs are moved down to the level of its free variables, so that the
-        neutral it builds is the same term at whatever depth it was computed.
-        """
-        t = self.reify(ob, value)
-        depth = self.depth
-        if t.top > depth and t.scope < depth:
-            t = self.shift(t, depth, depth - t.scope)
-        return t
-
-    def shift(self, t: Term, above: int, by: int) -> Term:
-        """``t`` with every level above ``above`` lowered by ``by`` (iteratively)."""
-        done: dict[int, Term] = {}
-        stack: list[tuple[Term, bool]] = [(t, False)]
-        while stack:
-            x, ready = stack.pop()
-            if id(x) in done:
-                continue
-            if x.top <= above:
-                done[id(x)] = x
-            elif x.tag == "var":
-                done[id(x)] = self.term("var", x.data - by)
-            elif not ready:
-                stack.append((x, True))
-                stack.extend((a, False) for a in x.args)
-            else:
-                data = x.data - by if x.tag == "lam" else x.data
-                done[id(x)] = self.term(x.tag, data, tuple(done[id(a)] for a in x.args))
-        return done[id(t)]
 
     def lam(self, ob: Exp, fn: Callable[[Any], Any]) -> Term:
         level = self.depth + 1
@@ -763,9 +760,32 @@ class _Normaliser:
 
         self.depth = level
         try:
-            return self.term("lam", level, (self.region(body),))
+            return self.term("lam", None, (self.close(self.region(body), level),))
         finally:
             self.depth = level - 1
+
+    def close(self, body: Term, level: int) -> Term:
+        """``body`` with the variable of ``level`` made a de Bruijn index (iteratively)."""
+        bit = 1 << level
+        done: dict[tuple[int, int], Term] = {}
+        stack: list[tuple[Term, int, bool]] = [(body, 0, False)]
+        while stack:
+            x, k, ready = stack.pop()
+            key = (id(x), k)
+            if key in done:
+                continue
+            if not x.mask & bit:
+                done[key] = x
+            elif x.tag == "var":
+                done[key] = self.term("bvar", k)
+            elif not ready:
+                inner = k + 1 if x.tag == "lam" else k
+                stack.append((x, k, True))
+                stack.extend((a, inner, False) for a in x.args)
+            else:
+                inner = k + 1 if x.tag == "lam" else k
+                done[key] = self.term(x.tag, x.data, tuple(done[id(a), inner] for a in x.args))
+        return done[id(body), 0]
 
     def case(self, value: Any) -> tuple[int, Any]:
         """Which side a value of sum type is on, splitting a neutral if undecided."""

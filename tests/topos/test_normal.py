@@ -371,7 +371,8 @@ def test_terms_compare_structurally_across_normalisations() -> None:
     t1, t2 = normal_form(chain).term, normal_form(chain).term
     assert t1 is not t2 and t1 == t2 and hash(t1) == hash(t2)
     assert t1 != normal_form(Box("b0", A, A) >> chain).term
-    assert t1.scope == 0 and normal_form(curry(m)).term.args[0].scope == 1
+    body = normal_form(curry(m)).term.args[0]  # locally nameless: the λ's variable is #0
+    assert t1.scope == 0 and str(body) == "m(⟨x0, #0⟩)" and body.scope == 0
 
 
 # ---------------------------------------------------------------------------------
