@@ -3,9 +3,10 @@
 An arrow ``f: A -> B`` is read as a term ``x0 : A ⊢ t : B`` of the simply typed
 λ-calculus with products, unit, sums, the empty type and one constant per box,
 and normalised by evaluation: the arrow is run on a symbolic input and the result
-is read back (*reified*) at its type, η-long. Two arrows are equal iff their
-normal forms are the same hash-consed term, so ``equal`` is a pointer comparison
-after two linear-time normalisations.
+is read back (*reified*) at its type, η-long. Terms are hash-consed and locally
+nameless (a finished λ refers to its variable by a de Bruijn index), so equal
+normal forms are one object and ``equal`` is a pointer comparison after two
+linear-time normalisations.
 
 **Decided (complete).** The cartesian closed fragment, βη: products, ``One``
 and exponentials, with boxes as uninterpreted constants (equal iff same name,
@@ -28,16 +29,23 @@ types and attributes, compared with ``==``):
 
 **Coproducts.** β and η for ``copair``/``inl``/``inr`` (``Sum`` is its derived
 form ``copair(f >> inl, g >> inr)``), and the commuting conversions of case
-analysis: a case split on a term of sum type (an input, a λ-bound variable, or
-the output of a box or of an applied function) is hoisted to the outermost
-scope where its variables are bound, repeated splits on the same term are
-merged, splits whose branches agree are dropped, and the splits of one scope are
-put in a canonical order (a reduced ordered decision diagram). Anything out of
-an *empty* type is equal to anything else of its type: ``Zero``, a product with
-an empty factor, a sum of two empties, ``B ** A`` with ``B`` empty and ``A``
-inhabited; a branch of a case split whose bound variable is empty, or in which
-a term of type ``Zero`` is eliminated (``absurd``), is ``⊥`` and is dropped
-when the other branch does not use its variable.
+analysis. A case split on a term of sum type (the input, a λ- or case-bound
+variable, or the output of a box or of a neutral function) is placed at the
+outermost position where its variables are bound: above pairs, injections, box
+applications and the λs that do not bind them. Below a split the term stays
+decided (repeated splits merge); a split whose branches agree is dropped; the
+splits of one scope come in a canonical order (a reduced ordered decision
+diagram: by the nesting of the case variables they use, then a structural hash
+blind to variable levels, then the levels).
+
+**Empty types.** Anything out of an empty type (``Zero``, a product with an
+empty factor, a sum of two empties, ``B ** A`` with ``B`` empty and ``A``
+inhabited) equals anything else of its type: a λ or a case branch binding a
+variable of empty type is ``⊥``. A term of type ``Zero`` that is computed (a
+box or function into ``Zero``, applied) absorbs whatever is built from it; if
+the result is read from it, its scope is ``⊥`` too, and a ``⊥`` branch next to
+a branch that ignores its variable is dropped. One that is discarded changes
+nothing, so β for products holds around it.
 
 >>> k = Box("k", C, B)
 >>> assert equal(inl(A, C) >> copair(f, k), f)                # β for sums
@@ -47,21 +55,21 @@ when the other branch does not use its variable.
 >>> assert equal(Box("p", Zero * A, B), Box("q", Zero * A, B))   # initial object
 >>> assert not equal(inl(A, A), inr(A, A))
 
-**Not decided** (``equal`` answers ``False``, which may be wrong, never ``True``
-wrongly). (1) Inconsistency that the term does not eliminate: a box into
-``Zero`` (or any empty type) whose output is never case-analysed, or a
-function into an empty type never applied, does not make its context ``⊥``
-(a box ``One -> Zero`` collapses every model, which is not detected).
-(2) ``⊥`` branches are only dropped next to a branch that ignores its variable;
-equations needing a smarter use of such "don't care" branches are missed.
-(3) Equations needing a case split that neither side performs, beyond η (the
-problem that makes full βη with sums hard; see Scherer, *Deciding
+**Not decided** (``equal`` answers ``False`` where it could say ``True``; it
+never says ``True`` wrongly). (1) Inconsistency the result does not read: a
+context holding a term of an empty type equates all arrows out of it, but only
+arrows whose result reads that term become ``⊥`` (``pair(z, f) >> snd`` equals
+``f`` but not ``pair(z, g) >> snd`` for another ``g``), and a box into ``Zero``
+that is never applied collapses nothing (a box ``One -> Zero`` collapses every
+model). (2) ``⊥`` branches are used as "don't care" only next to a branch that
+ignores its variable. (3) Equations needing case splits that neither side
+performs, beyond the ones above (full βη with sums needs a search for them:
+Lindley, *Extensional rewriting with sums*, TLCA 2007; Scherer, *Deciding
 equivalence with sums and the empty type*, POPL 2017). (4) ``Logic`` maps
 (``conj``, ``neg`` ...) are uninterpreted constants: no Heyting algebra laws.
 (5) ``Fin(n)`` and ``Omega`` are base types, not identified with ``One + ...``.
-The order of splits compares a structural hash (``Term.key``) and then the
-printed term, so it is total and the same for every pair of arrows compared
-in one process.
+The order of splits is total (ties in the hash fall back to the printed
+term) and the same for all arrows compared in one process.
 
 ``normal_form(f)`` gives the canonical value (hashable; ``str`` prints it):
 

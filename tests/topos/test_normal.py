@@ -364,6 +364,13 @@ def test_normal_form_prints_every_construct() -> None:
         " : One + R(1)"
     )
     assert str(normal_form(true >> neg)) == "x0 : One ⊢ neg(true()) : Omega"
+    # a case variable used under a λ inside its branch, and a λ inside a box argument
+    s2, t2, u2 = Box("s", A, B + B), Box("t2", B * A, C), Box("u2", B * A, C)
+    lam = curry(snd(X, A) >> s2 >> copair(curry(t2), curry(u2)))
+    assert str(normal_form(lam >> Box("P", (C**A) ** A, X))) == (
+        "x0 : R(5) ⊢ P(λx1. case s(x1) of inl l0 ⇒ (λx2. t2(⟨l0, x2⟩))"
+        " | inr r0 ⇒ (λx2. u2(⟨r0, x2⟩))) : R(5)"
+    )
 
 
 def test_terms_compare_structurally_across_normalisations() -> None:
