@@ -96,9 +96,14 @@ class Witness:
     arrow: Arrow = field(repr=False)
     path: Path
 
+    @property
+    def where(self) -> str:
+        """The named sub-diagrams (layers) enclosing the witness, outermost first."""
+        return " > ".join(step for step in self.path if isinstance(step, str))
+
     def __str__(self) -> str:
-        where = "/".join(str(step) for step in self.path) or "(root)"
-        return f"{self.kind}: {self.reason}, at {where}"
+        at = "/".join(str(step) for step in self.path) or "(root)"
+        return f"{self.kind}: {self.reason}, at {at}"
 
 
 @dataclass(frozen=True)

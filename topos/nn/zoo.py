@@ -163,7 +163,7 @@ class Row:
         if not self.report.witnesses:
             return ""
         w = self.report.witnesses[0]
-        return f"{w.kind}: {w.arrow} at {'/'.join(map(str, w.path))}"
+        return f"{w.kind}: {w.arrow} in {w.where or 'the top level'}"
 
 
 def _count(p: Para) -> int:
