@@ -186,7 +186,7 @@ def check(x: Ob, value: Any, where: str = "input") -> None:
         if isinstance(ob, (R, Fin, Truth)):
             _check_array(ob, v, at)
         elif isinstance(ob, Unit):
-            if v != ():
+            if not (isinstance(v, tuple) and len(v) == 0):
                 raise TypeError(f"{at}: expected () for One, got {describe(v)}")
         elif isinstance(ob, Empty):
             if v is not None:
