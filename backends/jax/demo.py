@@ -57,6 +57,7 @@ __all__ = [
     "evaluate_bits",
     "load_corpus",
     "make_batches",
+    "make_optimizer",
     "run",
     "sampler",
     "stdlib_path",
@@ -375,8 +376,9 @@ def sampler(
 # The run
 
 
-# Settings a resumed run takes from the run it resumes (the model and its data).
+# Settings that fix the model and its data: a resumed run cannot change them.
 _FIXED = ("d_model", "layers", "heads", "seq", "batch", "lr", "seed", "corpus")
+_FIXED += ("train_chars", "val_chars")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,14 +456,21 @@ def _settings(given: DemoConfig | dict[str, Any]) -> DemoConfig:
     if not cfg.resume:
         return cfg.check()
     saved = _load_state(Path(cfg.out))["config"]
+    if not _checkpoint(Path(cfg.out)).exists():
+        raise DemoError(
+            f"nothing to resume in {cfg.out!r}: the run stopped before its first checkpoint;"
+            " run 'topos demo' without --resume"
+        )
     for name in _FIXED:
         if name in given and given[name] != saved.get(name):
             raise DemoError(
                 f"--{name.replace('_', '-')} {given[name]} differs from the run being resumed"
                 f" ({saved.get(name)}); leave it out, or start a new run with another --out"
             )
-    keep = {k: v for k, v in saved.items() if k in _FIXED}
-    return dataclasses.replace(cfg, **keep).check()
+    known = {f.name for f in dataclasses.fields(DemoConfig)}
+    # The saved run's settings, then the ones given now (e.g. more --steps).
+    merged = {k: v for k, v in saved.items() if k in known} | dict(given)
+    return DemoConfig(**merged).check()
 
 
 def _state_file(out: Path) -> Path:
@@ -498,7 +507,8 @@ def _save_state(out: Path, cfg: DemoConfig, vocab: Vocab) -> None:
         raise DemoError(f"cannot write to the output folder {str(out)!r}: {err}") from None
 
 
-def _optimizer(cfg: DemoConfig) -> Any:
+def make_optimizer(cfg: DemoConfig) -> Any:
+    """The demo's optimizer: clipping, then adamw with linear warmup and cosine decay."""
     import optax
 
     warmup = min(100, max(1, cfg.steps // 10))
@@ -558,6 +568,9 @@ def run(given: DemoConfig | dict[str, Any], stdout: TextIO | None = None) -> Dem
     batches = make_batches(train_ids, cfg.seq, cfg.batch, cfg.seed)
     windows = eval_windows(val_ids, cfg.seq, cfg.eval_windows)
     _save_state(out, cfg, vocab)
+    if not cfg.resume and _checkpoint(out).exists():
+        _checkpoint(out).unlink()  # a new run: the old checkpoint belongs to another model
+        say(f"new run in {out}: the previous checkpoint there is replaced")
     return _train(cfg, vocab, batches, windows, unigram, out, started, say)
 
 
@@ -602,7 +615,7 @@ def _train(
             loss,
             params,
             batches,
-            optimizer=_optimizer(cfg),
+            optimizer=make_optimizer(cfg),
             steps=cfg.steps,
             checkpoint=str(checkpoint),
             checkpoint_every=cfg.checkpoint_every,
@@ -610,6 +623,8 @@ def _train(
             log_every=cfg.log_every,
         )
     except KeyboardInterrupt:
+        if not checkpoint.exists():
+            raise Interrupted("No checkpoint was written yet; nothing to resume.") from None
         raise Interrupted(
             f"The checkpoint is in {checkpoint}; continue with: topos demo --resume --out {out}"
         ) from None

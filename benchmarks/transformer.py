@@ -1,0 +1,639 @@
+"""The diagram-compiled transformer side by side with hand-written Equinox and Flax NNX.
+
+    .venv/bin/python benchmarks/transformer.py            # writes benchmarks/results.md
+    .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
+
+One process, at the demo's default size (``backends.jax.demo.DemoConfig``), on the
+demo's data (the Python standard library's source):
+
+1. **train step**: every idiomatic variant of each baseline (``baselines.py``: flat
+   ``jax.jit`` or the library's own ``eqx.filter_jit`` / ``nnx.jit``; blocks under a
+   scan or a Python loop) and the diagram model (``topos.nn.transformer`` through
+   ``backends.jax.batched``, stepped by the same flattened ``jax.jit`` over
+   ``(params, opt_state, batch)`` with donated buffers as ``backends.jax.fit``),
+   run interleaved round by round; each step timed to completion. Median step time
+   and its ratio to each library's fastest variant;
+2. **first call** (build the step, trace, compile, run once), repeated on fresh
+   models, with trace+lower and XLA compile split for the flat-jit variants;
+3. **cost**: ``cost_analysis()`` flops and optimised-HLO instruction counts of the
+   train step;
+4. **depth sweep**: trace and compile time of the train step at 2, 8 and 24 layers
+   (the diagram's ``repeat`` is one ``lax.scan``);
+5. **DSL costs**: building, analysing (and drawing) the 24-layer diagram; chains of
+   1,000 / 10,000 / 100,000 boxes built one ``>>`` at a time, analysed and traced;
+6. **learning parity**: the same steps on the same batches from the same
+   initialisation scheme (each library draws its own values), validation bits/char.
+
+Timings on a shared machine are noisy: the comparison is the ratio of medians of
+interleaved runs, never an absolute number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+for path in (HERE, HERE.parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from baselines import (  # noqa: E402
+    Config,
+    EqxTransformer,
+    NnxTransformer,
+    count_params,
+    cross_entropy,
+    eqx_train_step,
+    nnx_train_step,
+)
+from flax import nnx  # noqa: E402
+
+from backends.jax import batched, compile, init  # noqa: E402
+from backends.jax.demo import (  # noqa: E402
+    DemoConfig,
+    Vocab,
+    eval_windows,
+    evaluate_bits,
+    load_corpus,
+    make_batches,
+    make_optimizer,
+    unigram_bits,
+)
+from topos import nn  # noqa: E402
+from topos.analysis import analyze  # noqa: E402
+
+Batch = tuple[Any, Any]
+Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    cfg: Config
+    batch: int  # sequences per step
+    every_variant: bool  # all idiomatic variants, or the flat scan ones only
+    rounds: int  # interleaved timing rounds
+    per_round: int  # steps per variant per round
+    first_calls: int  # extra fresh first-call measurements per chosen variant
+    depths: tuple[int, ...]
+    depth_baselines: bool  # also sweep the Equinox baselines
+    chains: tuple[int, ...]
+    parity_steps: int
+    train_chars: int
+    val_chars: int
+    eval_windows: int
+
+
+def full_plan(vocab: int) -> Plan:
+    """The demo's default size; every variant; the sweeps of issue 6."""
+    d = DemoConfig()
+    cfg = Config(vocab, d.seq, d.d_model, d.heads, d.layers)
+    chains = (1_000, 10_000, 100_000)
+    return Plan(
+        cfg, d.batch, True, 8, 5, 3, (2, 8, 24), True, chains, 300, d.train_chars, d.val_chars, 256
+    )
+
+
+def quick_plan(vocab: int) -> Plan:
+    """A smoke test: tiny model, the three flat-jit variants, a few steps."""
+    cfg = Config(vocab, 8, 16, 2, 2)
+    return Plan(cfg, 2, False, 2, 2, 0, (1, 2), False, (100, 1_000), 3, 100_000, 10_000, 4)
+
+
+# ---------------------------------------------------------------------------------
+# The variants
+
+
+def diagram_train_step(p: Any, params: Any, tx: Any) -> tuple[Step, Any, Any]:
+    """The diagram model's train step: the flattened jit of ``backends.jax.fit``."""
+    logits = batched(p)
+
+    def loss(params: Any, batch: Batch) -> Any:
+        tokens, targets = batch
+        return cross_entropy(logits(params, tokens), targets)
+
+    def step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, Any]:
+        value, grads = jax.value_and_grad(loss)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return jax.jit(step, donate_argnums=(0, 1)), params, tx.init(params)
+
+
+@dataclasses.dataclass
+class Variant:
+    """A model and a way to step it: ``new()`` (untimed) then ``prepare(model)``."""
+
+    name: str
+    library: str  # "topos", "equinox" or "nnx"
+    new: Callable[[], Any]
+    prepare: Callable[[Any], tuple[Step, Any, Any]]
+    flat: bool  # the step is one plain jax.jit over (params, opt_state, batch)
+    scan: bool  # the blocks run under a scan
+
+    def params(self, model: Any) -> Any:
+        """The trainable arrays of a fresh ``model`` as the flat step takes them."""
+        if self.library == "topos":
+            return model[1]
+        if self.library == "equinox":
+            return eqx.partition(model, eqx.is_array)[0]
+        return nnx.split(model, nnx.Param)[1]
+
+    def logits(self, model: Any) -> Callable[[Any, Any], Any]:
+        """``(params, tokens (b, seq)) -> logits`` for the flat step's params."""
+        if self.library == "topos":
+            return batched(model[0])
+        if self.library == "equinox":
+            static = eqx.partition(model, eqx.is_array)[1]
+            return lambda params, x: jax.vmap(eqx.combine(params, static))(x)
+        graphdef = nnx.split(model, nnx.Param)[0]
+        return lambda params, x: nnx.merge(graphdef, params)(x)
+
+
+def variants(cfg: Config, tx: Any, *, every: bool = True, seed: int = 0) -> list[Variant]:
+    """The diagram model first, then the idiomatic variants of both baselines."""
+
+    def diagram_new() -> Any:
+        p = nn.transformer(cfg.vocab, cfg.seq, cfg.d, cfg.heads, cfg.layers, cfg.mlp_ratio)
+        return p, init(p, jax.random.key(seed))
+
+    out = [
+        Variant(
+            "topos (diagram, repeat)",
+            "topos",
+            diagram_new,
+            lambda m: diagram_train_step(m[0], m[1], tx),
+            flat=True,
+            scan=True,
+        )
+    ]
+    for scan in (True, False) if every else (True,):
+        for flat in (True, False) if every else (True,):
+            layers = "scan" if scan else "loop"
+            out.append(
+                Variant(
+                    f"equinox ({layers}, {'jax.jit' if flat else 'eqx.filter_jit'})",
+                    "equinox",
+                    lambda scan=scan: EqxTransformer(cfg, jax.random.key(seed), scan=scan),
+                    lambda m, flat=flat: eqx_train_step(m, tx, flat=flat),
+                    flat=flat,
+                    scan=scan,
+                )
+            )
+            out.append(
+                Variant(
+                    f"flax nnx ({layers}, {'jax.jit' if flat else 'nnx.jit'})",
+                    "nnx",
+                    lambda scan=scan: NnxTransformer(cfg, seed=seed, scan=scan),
+                    lambda m, flat=flat: nnx_train_step(m, tx, flat=flat),
+                    flat=flat,
+                    scan=scan,
+                )
+            )
+    return out
+
+
+def _ready(model: Any) -> None:
+    tree = nnx.state(model) if isinstance(model, nnx.Module) else model
+    jax.block_until_ready([x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)])
+
+
+@dataclasses.dataclass
+class Live:
+    """A variant being stepped: its compiled step function and current state."""
+
+    variant: Variant
+    model: Any  # the model it was built from (static structure, logits)
+    step: Step
+    state: Any
+    opt: Any
+    first_call: float
+    times: list[float] = dataclasses.field(default_factory=list)
+
+    def run(self, batches: list[Batch], record: bool = True) -> Any:
+        loss = None
+        for batch in batches:
+            t = time.perf_counter()
+            self.state, self.opt, loss = self.step(self.state, self.opt, batch)
+            loss.block_until_ready()
+            if record:
+                self.times.append(time.perf_counter() - t)
+        return loss
+
+
+def start(v: Variant, batch: Batch) -> Live:
+    """Build ``v`` and time its first call: prepare (step, optimizer state) + one step."""
+    model = v.new()
+    _ready(model)
+    t = time.perf_counter()
+    step, state, opt = v.prepare(model)
+    state, opt, loss = step(state, opt, batch)
+    loss.block_until_ready()
+    return Live(v, model, step, state, opt, time.perf_counter() - t)
+
+
+# ---------------------------------------------------------------------------------
+# Cost and HLO
+
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?[%\w.\-]+\s+=\s+(.*)$")
+_OPCODE = re.compile(r"\s*([a-z][\w\-]*)\(")
+
+
+def _skip_type(text: str) -> str:
+    """``text`` after its leading HLO shape (a tuple in parentheses, or one token)."""
+    if not text.startswith("("):
+        return text.split(" ", 1)[1] if " " in text else ""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return text[i + 1 :]
+    return ""
+
+
+def hlo_ops(text: str) -> collections.Counter[str]:
+    """Instruction opcodes of an HLO module's text (fused computations included).
+
+    >>> hlo_ops("ENTRY %m {\n  %p = f32[2]{0} parameter(0)\n"
+    ...         "  ROOT %w = (s32[], /*index=1*/f32[2]{0}) while(%t), body=%b\n}")
+    Counter({'parameter': 1, 'while': 1})
+    """
+    ops: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        m = _INSTRUCTION.match(line)
+        if m:
+            op = _OPCODE.match(_skip_type(m.group(1)))
+            if op:
+                ops[op.group(1)] += 1
+    return ops
+
+
+def _flops(compiled: Any) -> float:
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0]
+    return float(cost.get("flops", float("nan")))
+
+
+@dataclasses.dataclass
+class Lowered:
+    trace_s: float
+    compile_s: float
+    flops: float
+    ops: collections.Counter[str]
+
+
+def lower(step: Any, state: Any, opt: Any, batch: Batch) -> Lowered:
+    """Trace+lower and compile a flat jitted step (cached if it ran already)."""
+    t = time.perf_counter()
+    lowered = step.lower(state, opt, batch)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    return Lowered(t1 - t, t2 - t1, _flops(compiled), hlo_ops(compiled.as_text()))
+
+
+def lower_fresh(v: Variant, batch: Batch) -> Lowered:
+    """Trace+lower and compile the flat train step of ``v`` built on a fresh model."""
+    step, state, opt = v.prepare(v.new())
+    return lower(step, state, opt, batch)
+
+
+# ---------------------------------------------------------------------------------
+# Sections
+
+
+class Report:
+    """Markdown lines, echoed to stdout as they come."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        self.lines.append(line)
+        print(line, flush=True)
+
+    def table(self, head: list[str], rows: list[list[Any]]) -> None:
+        self("| " + " | ".join(head) + " |")
+        self("|" + "|".join("---" for _ in head) + "|")
+        for row in rows:
+            self("| " + " | ".join(str(c) for c in row) + " |")
+        self()
+
+
+def _ms(x: float) -> str:
+    return f"{1000 * x:.1f} ms"
+
+
+def _s(x: float) -> str:
+    return f"{x:.2f} s"
+
+
+@dataclasses.dataclass
+class Steps:
+    """What the train-step section leaves for the others."""
+
+    lives: dict[str, Live]
+    medians: dict[str, float]
+    best: dict[str, str]  # library -> its fastest variant
+
+    @property
+    def diagram(self) -> Live:
+        return next(iter(self.lives.values()))
+
+
+def section_steps(say: Report, plan: Plan, vs: list[Variant], batches: list[Batch]) -> Steps:
+    say("## Train step (interleaved)")
+    say()
+    lives = {}
+    for v in vs:
+        lives[v.name] = start(v, batches[0])
+        lives[v.name].run(batches[1:3], record=False)  # warm up
+    names = list(lives)
+    for r in range(plan.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            lives[name].run(batches[: plan.per_round])
+    medians = {n: statistics.median(lv.times) for n, lv in lives.items()}
+    best = {
+        lib: min((n for n in names if lives[n].variant.library == lib), key=medians.__getitem__)
+        for lib in ("equinox", "nnx")
+    }
+    diagram = medians[names[0]]
+    rows = []
+    for n in sorted(names, key=medians.__getitem__):
+        q1, q3 = np.percentile(lives[n].times, [25, 75])
+        ratio = f"{diagram / medians[n]:.3f}"
+        rows.append([n, _ms(medians[n]), f"{_ms(q1)} - {_ms(q3)}", ratio, _s(lives[n].first_call)])
+    say(
+        f"{plan.rounds} rounds x {plan.per_round} steps per variant, interleaved (each step"
+        f" timed to completion); batch {plan.batch} x {plan.cfg.seq} tokens; the demo's"
+        " optimizer (clipping + adamw, warmup and cosine decay). Median and interquartile"
+        " range of the step times; ratio < 1 means topos is faster."
+    )
+    say()
+    say.table(["variant", "median step", "IQR", "topos / this", "first call"], rows)
+    faster = min(best.values(), key=medians.__getitem__)
+    say(
+        f"**Step ratio** topos / fastest Equinox ({best['equinox']}):"
+        f" **{diagram / medians[best['equinox']]:.3f}**; topos / fastest NNX ({best['nnx']}):"
+        f" **{diagram / medians[best['nnx']]:.3f}**; topos / the faster baseline:"
+        f" **{diagram / medians[faster]:.3f}** (target <= 1.00)."
+    )
+    say()
+    return Steps(lives, medians, best)
+
+
+def section_first_call(say: Report, plan: Plan, steps: Steps, batch: Batch) -> None:
+    say("## First call (build the step, trace, compile, run once)")
+    say()
+    chosen = [steps.diagram.variant.name, steps.best["equinox"], steps.best["nnx"]]
+    firsts = {n: [steps.lives[n].first_call] for n in chosen}
+    for _ in range(plan.first_calls):
+        for n in chosen:
+            firsts[n].append(start(steps.lives[n].variant, batch).first_call)
+    diagram = statistics.median(firsts[chosen[0]])
+    rows = []
+    for n in chosen:
+        med = statistics.median(firsts[n])
+        rows.append([n, _s(med), ", ".join(f"{x:.2f}" for x in firsts[n]), f"{diagram / med:.3f}"])
+    say(
+        f"Median of {len(firsts[chosen[0]])} fresh builds each (the first in the train-step"
+        " section, then interleaved), for topos and each library's fastest variant."
+    )
+    say()
+    say.table(["variant", "median first call", "runs (s)", "topos / this"], rows)
+    best = min(statistics.median(firsts[n]) for n in chosen[1:])
+    say(
+        f"**First-call ratio** topos / the faster baseline: **{diagram / best:.3f}**"
+        " (target <= 1.1)."
+    )
+    say()
+
+
+def section_cost(say: Report, steps: Steps, batch: Batch) -> None:
+    say("## Cost analysis and optimised HLO of the train step")
+    say()
+    flat = [lv for lv in steps.lives.values() if lv.variant.flat]
+    low = {lv.variant.name: lower(lv.step, lv.state, lv.opt, batch) for lv in flat}
+    name0 = flat[0].variant.name
+    diagram = low[name0]
+    keys = ["fusion", "dot", "while", "dynamic-slice", "copy", "transpose", "custom-call"]
+    rows = []
+    for name, lo in low.items():
+        rows.append(
+            [name, f"{lo.flops:,.0f}", f"{lo.flops / diagram.flops:.4f}", sum(lo.ops.values())]
+            + [lo.ops.get(k, 0) for k in keys]
+        )
+    say(
+        "XLA's `cost_analysis()` counts a while loop's body once, so flops compare between"
+        " variants with the same loop structure (topos's `repeat` and the baselines' scans);"
+        " the loop variants unroll every layer."
+    )
+    say()
+    say.table(["variant (flat jax.jit)", "flops", "/ topos", "HLO instructions", *keys], rows)
+    scans = [n for n in low if n != name0 and steps.lives[n].variant.scan]
+    worst = max(abs(diagram.flops / low[n].flops - 1) for n in scans)
+    say(f"**Flops**: topos is within **{100 * worst:.2f}%** of the scan baselines (target 1%).")
+    say()
+    ref = low[scans[0]].ops
+    diff = [
+        f"{k} {diagram.ops.get(k, 0)}/{ref.get(k, 0)}"
+        for k in sorted(set(diagram.ops) | set(ref))
+        if diagram.ops.get(k, 0) != ref.get(k, 0)
+    ]
+    say(f"Opcode counts that differ, topos / {scans[0]}: " + (", ".join(diff) or "none") + ".")
+    say()
+
+
+def section_depth(say: Report, plan: Plan, tx: Any, batch: Batch) -> None:
+    say("## Depth sweep: trace and compile time of the train step")
+    say()
+    rows = []
+    took: dict[str, dict[int, float]] = collections.defaultdict(dict)
+    for depth in plan.depths:
+        cfg = dataclasses.replace(plan.cfg, layers=depth)
+        vs = [v for v in variants(cfg, tx) if v.flat and v.library != "nnx"]
+        for v in vs if plan.depth_baselines else vs[:1]:
+            lo = lower_fresh(v, batch)
+            took[v.name][depth] = lo.trace_s + lo.compile_s
+            rows.append([v.name, depth, _s(lo.trace_s), _s(lo.compile_s), f"{lo.flops:,.0f}"])
+    say("Fresh models; trace+lower (`jit(step).lower`) and XLA compile (`.compile()`).")
+    say()
+    say.table(["variant", "layers", "trace+lower", "XLA compile", "flops (loop body once)"], rows)
+    lo_d, hi_d = plan.depths[0], plan.depths[-1]
+    for name, at in took.items():
+        say(f"- {name}: {hi_d} layers / {lo_d} layers = **{at[hi_d] / at[lo_d]:.2f}x**")
+    say()
+    say(f"(target for topos: {hi_d} layers <= 1.5x the {lo_d}-layer trace + compile time)")
+    say()
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def section_dsl(say: Report, plan: Plan) -> None:
+    say("## DSL costs")
+    say()
+    cfg = dataclasses.replace(plan.cfg, layers=plan.depths[-1])
+    n = cfg.layers
+    rows = []
+    t = time.perf_counter()
+    p = nn.transformer(cfg.vocab, cfg.seq, cfg.d, cfg.heads, cfg.layers)
+    rows.append([f"build nn.transformer, {n} layers", _s(time.perf_counter() - t)])
+    rows.append([f"analyze it ({n} layers)", _s(_timed(lambda: analyze(p)))])
+    try:
+        from topos.draw import draw
+    except ImportError:
+        rows.append(["draw it", "topos.draw not available"])
+    else:
+        rows.append([f"draw it ({n} layers, depth 2)", _s(_timed(lambda: draw(p, depth=2)))])
+    rows.append(["interpret it into JAX (`backends.jax.batched`)", _s(_timed(lambda: batched(p)))])
+    from topos.nn.primitives import relu
+    from topos.objects import R
+
+    box = relu(R(8))
+    for size in plan.chains:
+        t = time.perf_counter()
+        chain = box
+        for _ in range(size - 1):
+            chain = chain >> box
+        rows.append(
+            [f"chain of {size:,} boxes: build one >> at a time", _s(time.perf_counter() - t)]
+        )
+        rows.append([f"chain of {size:,} boxes: analyze", _s(_timed(lambda c=chain: analyze(c)))])
+        trace = _timed(lambda c=chain: jax.make_jaxpr(compile(c))(jnp.zeros(8)))
+        rows.append([f"chain of {size:,} boxes: compile + trace to a jaxpr", _s(trace)])
+    say.table(["operation", "time"], rows)
+
+
+def section_parity(
+    say: Report, plan: Plan, steps: Steps, data: tuple[np.ndarray, np.ndarray], seed: int = 0
+) -> None:
+    say("## Learning parity")
+    say()
+    train_ids, val_ids = data
+    cfg = plan.cfg
+    batches = make_batches(train_ids, cfg.seq, plan.batch, seed)
+    windows = eval_windows(val_ids, cfg.seq, plan.eval_windows)
+    rows, bits = [], {}
+    chosen = [lv for lv in steps.lives.values() if lv.variant.flat and lv.variant.scan]
+    for lv in chosen:
+        v = lv.variant
+        model = v.new()  # fresh initial values, the same compiled step
+        state = v.params(model)
+        opt = plan_tx(plan).init(state)
+        t = time.perf_counter()
+        loss = None
+        for i in range(plan.parity_steps):
+            state, opt, loss = lv.step(state, opt, tuple(jnp.asarray(a) for a in batches(i)))
+        assert loss is not None
+        loss.block_until_ready()
+        elapsed = time.perf_counter() - t
+        bits[v.name] = evaluate_bits(v.logits(model), state, windows, plan.batch)
+        rows.append([v.name, f"{bits[v.name]:.4f}", f"{float(loss) / np.log(2):.4f}", _s(elapsed)])
+    say(
+        f"{plan.parity_steps} steps of batch {plan.batch} x {cfg.seq} on the same batches"
+        f" (the demo's data and optimizer); validation bits/char on {len(windows[0])} windows"
+        " of the held-out files. Each model draws its own initial values from the same"
+        " initialisation scheme."
+    )
+    say()
+    say.table(["model", "validation bits/char", "last train loss (bits)", "train time"], rows)
+    diagram = bits[chosen[0].variant.name]
+    worst = max(abs(diagram / b - 1) for n, b in bits.items() if n != chosen[0].variant.name)
+    say(
+        f"**Parity**: topos's validation loss is within **{100 * worst:.2f}%** of each"
+        " baseline's (target 2%)."
+    )
+    say()
+
+
+def plan_tx(plan: Plan) -> Any:
+    """The optimizer every variant trains with: the demo's, scheduled over the parity run."""
+    return make_optimizer(DemoConfig(steps=plan.parity_steps))
+
+
+# ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke test")
+    parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to write")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    make_plan = quick_plan if args.quick else full_plan
+    probe = make_plan(0)
+    corpus = load_corpus(None, probe.train_chars, probe.val_chars)
+    vocab = Vocab.build(corpus.train)
+    train_ids, val_ids = vocab.encode(corpus.train), vocab.encode(corpus.val)
+    plan = make_plan(len(vocab))
+    cfg = plan.cfg
+    say = Report()
+    p = nn.transformer(cfg.vocab, cfg.seq, cfg.d, cfg.heads, cfg.layers)
+    n_diagram = sum(math.prod(param.ob.shape) for param in p.parameters().values())
+    say("# Benchmarks: the diagram-compiled transformer vs hand-written Equinox and Flax NNX")
+    say()
+    say(f"Command: `.venv/bin/python benchmarks/transformer.py{' --quick' if args.quick else ''}`")
+    say()
+    say(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, JAX on"
+        f" {jax.devices()[0].platform}; jax {jax.__version__}, equinox {eqx.__version__},"
+        f" flax {_version('flax')}, optax {optax.__version__}; Python {platform.python_version()}."
+    )
+    say()
+    say(
+        f"Model{'' if args.quick else ' (the demo defaults)'}: vocab {cfg.vocab}, seq {cfg.seq},"
+        f" d {cfg.d}, heads {cfg.heads}, layers {cfg.layers}, mlp x{cfg.mlp_ratio}; parameters:"
+        f" {n_diagram:,} (topos), {count_params(EqxTransformer(cfg, jax.random.key(0))):,}"
+        f" (Equinox), {count_params(NnxTransformer(cfg)):,} (NNX), {cfg.n_params():,} (contract)."
+    )
+    say()
+    say(
+        f"Data: {corpus.describe()}; unigram baseline"
+        f" {unigram_bits(train_ids, val_ids, len(vocab)):.3f} bits/char."
+    )
+    say()
+    batch_fn = make_batches(train_ids, cfg.seq, plan.batch, 1)
+    batches = [tuple(jnp.asarray(a) for a in batch_fn(i)) for i in range(max(plan.per_round, 3))]
+    tx = plan_tx(plan)
+    steps = section_steps(say, plan, variants(cfg, tx, every=plan.every_variant), batches)
+    section_first_call(say, plan, steps, batches[0])
+    section_cost(say, steps, batches[0])
+    section_parity(say, plan, steps, (train_ids, val_ids))
+    section_depth(say, plan, tx, batches[0])
+    section_dsl(say, plan)
+    say(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
+    Path(args.out).write_text("\n".join(say.lines) + "\n")
+    return 0
+
+
+def _version(module: str) -> str:
+    from importlib.metadata import version
+
+    return version(module)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
