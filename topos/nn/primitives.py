@@ -190,12 +190,12 @@ def matmul(a: Ob, b: Ob) -> Box:
     """The matrix product ``x @ w`` of ``a = R(..., k)`` by ``b = R(k, n)``: an ``einsum``.
 
     >>> matmul(R(4, 3), R(3, 5)).attrs["spec"], matmul(R(4, 3), R(3, 5)).cod
-    ('ai,io->ao', R(4, 5))
+    ('Ai,io->Ao', R(4, 5))
     """
     x, w = _real("matmul", a), _real("matmul", b)
     if len(x.shape) < 1 or len(w.shape) != 2:
         raise TypeMismatch(f"matmul: expected R(..., k) and R(k, n), got {x!r} and {w!r}")
-    lead = string.ascii_lowercase[: len(x.shape) - 1]
+    lead = string.ascii_uppercase[: len(x.shape) - 1]  # never clashes with i, o
     return einsum(f"{lead}i,io->{lead}o", x, w)
 
 
