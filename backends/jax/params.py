@@ -138,8 +138,20 @@ def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
     True
     """
     _check_para("init", p)
+    paths, draw_all = _initialiser(p)
+    drawn = draw_all(key)
+    return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
+    """One jitted function drawing every parameter (one compilation, not one per leaf)."""
     wanted = {**p.parameters(), **_unvalued_constants(p)}
-    return {path: _draw(path, param, path_key(key, path)) for path, param in wanted.items()}
+
+    def draw_all(key: jax.Array) -> dict[str, jax.Array]:
+        return {path: _draw(path, param, path_key(key, path)) for path, param in wanted.items()}
+
+    return list(wanted), jax.jit(draw_all)
 
 
 def _check_para(op: str, p: Any) -> None:

@@ -60,6 +60,11 @@ def test_random_initialisers_have_their_distribution() -> None:
     assert -limit <= g.min() < -0.98 * limit and 0.98 * limit < g.max() <= limit
 
 
+def test_init_lists_the_paths_in_parameter_order() -> None:
+    net = mlp(3, 4, 2)
+    assert list(init(net, KEY)) == list(net.parameters()) == ["l0.w", "l0.b", "l1.w", "l1.b"]
+
+
 def test_init_respects_the_dtype_of_the_leaf() -> None:
     w = init(one_leaf(R(2, dtype="bfloat16"), normal(1.0)), KEY)["w"]
     assert w.dtype == jnp.bfloat16
