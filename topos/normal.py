@@ -492,42 +492,41 @@ def equal(f: Arrow, g: Arrow) -> bool:
 # ---------------------------------------------------------------------------------
 # Types: emptiness (isomorphic to Zero in every model) and inhabitation.
 
-_EMPTY: dict[Ob, bool] = {}
-_INHABITED: dict[Ob, bool] = {}
+_KNOWN: dict[Ob, tuple[bool, bool]] = {}  # ob -> (empty, inhabited)
 
 
 def _empty(ob: Ob) -> bool:
-    hit = _EMPTY.get(ob)
-    if hit is None:
-        if isinstance(ob, Empty):
-            hit = True
-        elif isinstance(ob, Product):
-            hit = _empty(ob.left) or _empty(ob.right)
-        elif isinstance(ob, Coproduct):
-            hit = _empty(ob.left) and _empty(ob.right)
-        elif isinstance(ob, Exp):
-            hit = _empty(ob.base) and _inhabited(ob.exponent)
-        else:
-            hit = False
-        _EMPTY[ob] = hit
-    return hit
+    """Whether ``ob`` is isomorphic to ``Zero`` in every model."""
+    return _classify(ob)[0]
 
 
-def _inhabited(ob: Ob) -> bool:
-    hit = _INHABITED.get(ob)
-    if hit is None:
-        if isinstance(ob, Unit):
-            hit = True
-        elif isinstance(ob, Product):
-            hit = _inhabited(ob.left) and _inhabited(ob.right)
-        elif isinstance(ob, Coproduct):
-            hit = _inhabited(ob.left) or _inhabited(ob.right)
-        elif isinstance(ob, Exp):
-            hit = _inhabited(ob.base) or _empty(ob.exponent)
+def _classify(ob: Ob) -> tuple[bool, bool]:
+    """(empty, inhabited) for ``ob``: iteratively, as types may be 10,000 deep."""
+    hit = _KNOWN.get(ob)
+    if hit is not None:
+        return hit
+    stack: list[tuple[Ob, bool]] = [(ob, False)]
+    while stack:
+        x, ready = stack.pop()
+        if x in _KNOWN:
+            continue
+        parts = (x.left, x.right) if isinstance(x, Product | Coproduct) else ()
+        if isinstance(x, Exp):
+            parts = (x.base, x.exponent)
+        if not ready and parts:
+            stack.append((x, True))
+            stack.extend((y, False) for y in parts if y not in _KNOWN)
+            continue
+        (e1, i1), (e2, i2) = [_KNOWN[y] for y in parts] or [(False, False)] * 2
+        if isinstance(x, Product):
+            _KNOWN[x] = (e1 or e2, i1 and i2)
+        elif isinstance(x, Coproduct):
+            _KNOWN[x] = (e1 and e2, i1 or i2)
+        elif isinstance(x, Exp):  # base ** exponent
+            _KNOWN[x] = (e1 and i2, i1 or e2)
         else:
-            hit = False
-        _INHABITED[ob] = hit
-    return hit
+            _KNOWN[x] = (isinstance(x, Empty), isinstance(x, Unit))
+    return _KNOWN[ob]
 
 
 _BASE: dict[type, bool] = {}
@@ -707,21 +706,33 @@ class _Normaliser:
         """The value of a neutral term ``n: ob`` (η-expanded lazily)."""
         if _is_base(ob):
             return n
-        if isinstance(ob, Product):
-            return (
-                self.reflect(self.term("fst", None, (n,)), ob.left),
-                self.reflect(self.term("snd", None, (n,)), ob.right),
-            )
+        if not isinstance(ob, Product):
+            return self.reflect_one(n, ob)
+        out: list[Any] = []  # a product tree may be deep: walk it with a stack
+        todo: list[tuple[Term, Ob, bool]] = [(n, ob, False)]
+        while todo:
+            m, t, ready = todo.pop()
+            if ready:
+                right = out.pop()
+                out.append((out.pop(), right))
+            elif isinstance(t, Product):
+                todo.append((m, t, True))
+                todo.append((self.term("snd", None, (m,)), t.right, False))
+                todo.append((self.term("fst", None, (m,)), t.left, False))
+            else:
+                out.append(m if _is_base(t) else self.reflect_one(m, t))
+        return out[0]
+
+    def reflect_one(self, n: Term, ob: Ob) -> Any:
         if isinstance(ob, Unit):
             return ()
         if isinstance(ob, Coproduct):
             return _SumNeu(n, ob)
         if isinstance(ob, Empty):
             return _Bot(n)
-        if isinstance(ob, Exp):
-            base, exponent = ob.base, ob.exponent
-            return lambda a: self.neutral("app", n, exponent, a, base)
-        raise AssertionError(ob)
+        assert isinstance(ob, Exp), ob
+        base, exponent = ob.base, ob.exponent
+        return lambda a: self.neutral("app", n, exponent, a, base)
 
     def reflect_var(self, v: Term, ob: Ob) -> Any:
         if _empty(ob):
@@ -735,10 +746,26 @@ class _Normaliser:
         if _is_base(ob):
             assert isinstance(value, Term), value
             return value
-        if isinstance(ob, Product):
-            return self.term(
-                "pair", None, (self.reify(ob.left, value[0]), self.reify(ob.right, value[1]))
-            )
+        if not isinstance(ob, Product):
+            return self.reify_one(ob, value)
+        out: list[Term] = []  # a product tree may be deep: walk it with a stack
+        todo: list[tuple[Ob, Any, bool]] = [(ob, value, False)]
+        while todo:
+            t, v, ready = todo.pop()
+            if type(v) is _Bot:
+                raise _Split(v.term, None)
+            if ready:
+                right = out.pop()
+                out.append(self.term("pair", None, (out.pop(), right)))
+            elif isinstance(t, Product):
+                todo.append((t, v, True))
+                todo.append((t.right, v[1], False))
+                todo.append((t.left, v[0], False))
+            else:
+                out.append(v if _is_base(t) else self.reify_one(t, v))
+        return out[0]
+
+    def reify_one(self, ob: Ob, value: Any) -> Term:
         if isinstance(ob, Unit):
             return UNIT
         if isinstance(ob, Coproduct):
@@ -809,75 +836,92 @@ class _Normaliser:
 
     # -- evaluation ---------------------------------------------------------------
     def eval(self, f: Arrow, x: Any) -> Any:
-        """The value of ``f`` at ``x``."""
-        rule = _EVAL.get(type(f))
-        if rule is None:
-            if not isinstance(f, Box):
-                raise TypeError(
-                    f"normal_form: cannot normalise arrows of type {type(f).__name__}"
-                    " (not a constructor of topos.arrows)"
-                )
-            rule = _eval_box
-        return rule(self, f, x)
+        """The value of ``f`` at ``x``.
 
-    def shared(self, f: Arrow, x: Any, rule: Callable[[Arrow, Any], Any]) -> Any:
-        """``rule(f, x)`` memoised per run, so shared sub-arrows are evaluated once."""
-        key = (id(f), id(x))
-        hit = self.memo.get(key)
-        if hit is None:
-            hit = self.memo[key] = (f, x, rule(f, x))
-        return hit[2]
+        A stack machine: nesting of compositions, pairs and tensors (a Para of
+        thousands of layers) costs no Python recursion. Composites are memoised
+        per run, so a sub-arrow shared in the diagram is evaluated once per value.
+        """
+        out: list[Any] = []
+        todo: list[tuple[Any, ...]] = [(_RUN, f, x)]
+        memo = self.memo
+        while todo:
+            task = todo.pop()
+            op = task[0]
+            if op is _RUN:
+                _, g, v = task
+                kind = type(g)
+                rule = _LEAF.get(kind)
+                if rule is not None:
+                    out.append(rule(self, g, v))
+                    continue
+                if kind not in _COMPOSITE:
+                    out.append(self.leaf(g, v))
+                    continue
+                hit = memo.get((id(g), id(v)))
+                if hit is not None:
+                    out.append(hit[2])
+                    continue
+                todo.append((_KEEP, g, v))
+                self.expand(g, v, todo, out)
+            elif op is _KEEP:  # the value of a composite: remember it
+                _, g, v = task
+                memo[id(g), id(v)] = (g, v, out[-1])
+            elif op is _THEN:  # the next link of a chain, on the last value
+                _, links, i = task
+                if i < len(links):
+                    todo.append((_THEN, links, i + 1))
+                    todo.append((_RUN, links[i], out.pop()))
+            elif op is _PAIR:
+                right = out.pop()
+                out.append((out.pop(), right))
+            else:  # _WRAP: the injection of a Sum
+                out.append(_Inj(task[1], out.pop()))
+        return out[0]
 
-    def chain(self, f: Arrow, x: Any) -> Any:
-        links = self.chains.get(id(f))
-        if links is None:
-            links = self.chains[id(f)] = (f, f.children)
-        for g in links[1]:
-            x = self.eval(g, x)
-        return x
+    def expand(self, g: Arrow, v: Any, todo: list[tuple[Any, ...]], out: list[Any]) -> None:
+        """Schedule the parts of a composite ``g`` at ``v``."""
+        if isinstance(g, Compose):
+            links = self.chains.get(id(g))
+            if links is None:
+                links = self.chains[id(g)] = (g, g.children)
+            todo.append((_THEN, links[1], 1))
+            todo.append((_RUN, links[1][0], v))
+        elif isinstance(g, Pair):
+            todo.extend([(_PAIR,), (_RUN, g.right, v), (_RUN, g.left, v)])
+        elif isinstance(g, Tensor):
+            todo.extend([(_PAIR,), (_RUN, g.right, v[1]), (_RUN, g.left, v[0])])
+        elif isinstance(g, Copair | Sum):
+            if type(v) is _Bot:
+                out.append(v)
+                return
+            side, y = self.case(v)
+            if isinstance(g, Sum):
+                todo.append((_WRAP, side))
+            todo.append((_RUN, g.left if side == _LEFT else g.right, y))
+        else:
+            assert isinstance(g, Curry)
+            m = g.arrow
+            out.append(lambda a: self.eval(m, (v, a)))
 
-    def pair(self, f: Arrow, x: Any) -> Any:
-        assert isinstance(f, Pair)
-        return (self.eval(f.left, x), self.eval(f.right, x))
-
-    def tensor(self, f: Arrow, x: Any) -> Any:
-        assert isinstance(f, Tensor)
-        return (self.eval(f.left, x[0]), self.eval(f.right, x[1]))
-
-    def copair(self, f: Arrow, x: Any) -> Any:
-        assert isinstance(f, Copair | Sum)
-        if type(x) is _Bot:
-            return x
-        side, y = self.case(x)
-        z = self.eval(f.left if side == _LEFT else f.right, y)
-        return z if isinstance(f, Copair) else _Inj(side, z)
-
-    def curry(self, f: Arrow, x: Any) -> Any:
-        assert isinstance(f, Curry)
-        m = f.arrow
-        return lambda a: self.eval(m, (x, a))
-
-
-def _eval_box(nz: _Normaliser, f: Any, x: Any) -> Any:
-    return nz.neutral("box", f, f.dom, x, f.cod)
-
-
-def _eval_logic(nz: _Normaliser, f: Any, x: Any) -> Any:
-    return nz.neutral("logic", f.op, f.dom, x, f.cod)
+    def leaf(self, g: Arrow, v: Any) -> Any:
+        if isinstance(g, Box):
+            return self.neutral("box", g, g.dom, v, g.cod)
+        raise TypeError(
+            f"normal_form: cannot normalise arrows of type {type(g).__name__}"
+            " (not a constructor of topos.arrows)"
+        )
 
 
-_Rule = Callable[[_Normaliser, Any, Any], Any]
+# Tasks of the evaluation machine.
+_RUN, _KEEP, _THEN, _PAIR, _WRAP = "run", "keep", "then", "pair", "wrap"
+_COMPOSITE: Final = frozenset({Compose, Pair, Tensor, Copair, Sum, Curry})
 
-# How each constructor acts on values; composite constructors are memoised per run.
-_EVAL: Final[dict[type, _Rule]] = {
-    Box: _eval_box,
+# How each non-composite constructor acts on values.
+_LEAF: Final[dict[type, Callable[[_Normaliser, Any, Any], Any]]] = {
+    Box: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
+    Logic: lambda nz, f, x: nz.neutral("logic", f.op, f.dom, x, f.cod),
     Id: lambda nz, f, x: x,
-    Compose: lambda nz, f, x: nz.shared(f, x, nz.chain),
-    Pair: lambda nz, f, x: nz.shared(f, x, nz.pair),
-    Tensor: lambda nz, f, x: nz.shared(f, x, nz.tensor),
-    Copair: lambda nz, f, x: nz.shared(f, x, nz.copair),
-    Sum: lambda nz, f, x: nz.shared(f, x, nz.copair),
-    Curry: lambda nz, f, x: nz.shared(f, x, nz.curry),
     Fst: lambda nz, f, x: x[0],
     Snd: lambda nz, f, x: x[1],
     Copy: lambda nz, f, x: (x, x),
@@ -887,7 +931,6 @@ _EVAL: Final[dict[type, _Rule]] = {
     Inr: lambda nz, f, x: _Inj(_RIGHT, x),
     Absurd: lambda nz, f, x: x,  # a value of type Zero is a _Bot
     Ev: lambda nz, f, x: x[0](x[1]),
-    Logic: _eval_logic,
 }
 
 

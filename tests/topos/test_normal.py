@@ -399,6 +399,25 @@ def test_long_chain_does_not_recurse() -> None:
     assert text.startswith(f"x0 : R(1) ⊢ b{last}(b{last - 1}(") and text.count("(") == n + 2
 
 
+def test_deep_nesting_does_not_recurse() -> None:
+    # a Para of thousands of layers nests pairs inside compositions inside pairs ...
+    j = Box("j", A * A, A)
+    t: Arrow = Box("b", A, A)
+    u: Arrow = Box("b", A, A)
+    for _ in range(3_000):
+        t = pair(t, Id(A)) >> j
+        u = copy(A) >> (u * Id(A)) >> j
+    assert equal(t, u)
+    assert not equal(t, t >> Box("b", A, A))
+    # ... and its parameter object is a product 3,000 deep
+    deep = A
+    for _ in range(3_000):
+        deep = deep * A
+    assert equal(Id(deep), pair(fst(deep.left, A), snd(deep.left, A)))  # type: ignore[attr-defined]
+    assert not equal(Id(deep), Box("q", deep, deep))
+    assert equal(Box("z", deep * Zero, A), Box("y", deep * Zero, A))
+
+
 def test_deep_higher_order_chain() -> None:
     # each link goes through curry/ev: normalisation stays linear and loop-driven
     link = pair(curry(fst(A, A) >> Box("k", A, A)), Id(A)) >> ev(A, A)
