@@ -33,6 +33,7 @@ from topos.testing.strategies import (
     composable,
     empty,
     feasible,
+    feasible_from,
     objects,
 )
 
@@ -57,5 +58,6 @@ __all__ = [
     "composable",
     "empty",
     "feasible",
+    "feasible_from",
     "objects",
 ]

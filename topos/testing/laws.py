@@ -86,7 +86,9 @@ class Semantics:
     - ``category``: the target ``Category``; the laws that compare with the
       target's own operations (``functor``, and ``category`` on the target) need it;
     - ``objects``: the objects the laws range over (``objects(max_depth=1)``);
-    - ``max_depth``, ``names``: for the arrows drawn (see ``strategies.arrows``).
+    - ``max_depth``, ``names``, ``exponentials``, ``coproducts``, ``logic``: for the
+      arrows drawn (see ``strategies.arrows``); switch off what the semantics lacks or
+      where it is costly (the default objects follow ``exponentials`` and ``coproducts``).
 
     ``Semantics.of(functor)`` takes the category from the functor,
     ``Semantics.random(make)`` draws a fresh model ``make(seed)`` for each example
@@ -106,6 +108,9 @@ class Semantics:
         objects: SearchStrategy[Ob] | None = None,
         max_depth: int = 2,
         names: Sequence[str] = ("f", "g", "h"),
+        exponentials: bool = True,
+        coproducts: bool = True,
+        logic: bool = True,
         ob_eq: Callable[[Any, Any], bool] = operator.eq,
         name: str = "",
     ) -> None:
@@ -119,8 +124,13 @@ class Semantics:
         self.models = st.just((interpret, category))
         self.eq, self.ob_eq = eq, ob_eq
         self.has_category = category is not None
-        self.objects = gen.objects(max_depth=1) if objects is None else objects
+        if objects is None:
+            objects = gen.objects(max_depth=1, exponentials=exponentials, coproducts=coproducts)
+        self.objects = objects
         self.max_depth, self.names = max_depth, tuple(names)
+        self.exponentials, self.coproducts, self.logic = exponentials, coproducts, logic
+        switches = {"exponentials": exponentials, "coproducts": coproducts, "logic": logic}
+        self.features = frozenset(k for k, on in switches.items() if on)
         self.name = name or getattr(interpret, "__name__", type(interpret).__name__)
 
     def __repr__(self) -> str:
@@ -130,14 +140,16 @@ class Semantics:
     def of(
         cls, functor: Functor[Any, Any], eq: Callable[[Any, Any], bool] = operator.eq, **kw: Any
     ) -> Semantics:
-        """The semantics of a ``Functor``: its images, compared by ``eq``, in ``functor.cod``.
+        """The semantics of a ``Functor``: its images, compared by ``eq``, in ``functor.cod``
+        (or in the ``category`` given).
 
         >>> from topos.functor import Free, Functor
         >>> Semantics.of(Functor(ob=lambda x: x, ar=lambda b: b, cod=Free()), name="id")
         Semantics('id')
         """
         kw.setdefault("name", f"Functor into {type(functor.cod).__name__}")
-        return cls(functor, eq, category=functor.cod, **kw)
+        kw.setdefault("category", functor.cod)
+        return cls(functor, eq, **kw)
 
     @classmethod
     def random(
@@ -150,6 +162,8 @@ class Semantics:
     ) -> Semantics:
         """A fresh model ``make(seed)`` for each example (both sides in the same model).
 
+        The target category is each model's ``cod``, unless ``category`` is given.
+
         >>> from topos.finite import random_model
         >>> Semantics.random(lambda seed: random_model(seed, max_size=2), name="finite sets")
         Semantics('finite sets')
@@ -157,8 +171,9 @@ class Semantics:
         seeds = st.integers(0, 2**16) if seeds is None else seeds
         first = make(0)
         kw.setdefault("name", f"random models in {type(first.cod).__name__}")
-        out = cls(first, eq, category=first.cod, **kw)
-        out.models = seeds.map(make).map(lambda F: (F, F.cod))
+        category = kw.pop("category", None)
+        out = cls(first, eq, category=first.cod if category is None else category, **kw)
+        out.models = seeds.map(_Model(make, category))
         return out
 
     @classmethod
@@ -176,6 +191,22 @@ class Semantics:
 
 def _identity(x: Any) -> Any:
     return x
+
+
+class _Model:
+    """``seed -> (make(seed), its target)``, a named callable for ``map``."""
+
+    def __init__(
+        self, make: Callable[[int], Functor[Any, Any]], category: Category[Any, Any] | None
+    ) -> None:
+        self.make, self.category = make, category
+
+    def __call__(self, seed: int) -> tuple[Functor[Any, Any], Category[Any, Any]]:
+        functor = self.make(seed)
+        return functor, functor.cod if self.category is None else self.category
+
+    def __repr__(self) -> str:
+        return f"models({getattr(self.make, '__name__', self.make)!r})"
 
 
 class Trial:
@@ -207,13 +238,22 @@ class Trial:
     def ob(self, src: Ob | None = None) -> Ob:
         """An object; with ``src``, one that ``src`` has arrows into (``feasible``)."""
         obs = self.semantics.objects
-        out: Ob = self.draw(obs if src is None else obs.filter(lambda y: gen.feasible(src, y)))
+        out: Ob = self.draw(obs if src is None else gen.feasible_from(obs, src))
         return out
 
     def arrow(self, dom: Ob, cod: Ob) -> Arrow:
         """An arrow ``dom -> cod`` drawn by ``strategies.arrows``."""
         sem = self.semantics
-        out: Arrow = self.draw(gen.arrows(dom, cod, max_depth=sem.max_depth, names=sem.names))
+        arrows = gen.arrows(
+            dom,
+            cod,
+            max_depth=sem.max_depth,
+            names=sem.names,
+            exponentials=sem.exponentials,
+            coproducts=sem.coproducts,
+            logic=sem.logic,
+        )
+        out: Arrow = self.draw(arrows)
         return out
 
     def omegas(self, n: int) -> tuple[Arrow, ...]:
@@ -228,6 +268,8 @@ class Law:
 
     The sides are free arrows, interpreted by the semantics, unless ``target``
     is true: then they are images already, built with the target category.
+    ``needs`` names the structure the law is about, among ``"exponentials"``,
+    ``"coproducts"`` and ``"logic"``: a semantics that switches one off skips it.
     """
 
     theory: str
@@ -235,19 +277,24 @@ class Law:
     statement: str
     sides: Callable[[Trial], tuple[Any, Any]]
     target: bool = False
+    needs: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         return f"{self.theory}.{self.name}: {self.statement}"
 
 
 _LAWS: dict[str, list[Law]] = {}
+_NEEDS = {"cocartesian": "coproducts", "closed": "exponentials", "heyting": "logic"}
+_NEEDS["boolean"] = "logic"
 
 
 def _law(
-    theory: str, name: str, statement: str, *, target: bool = False
+    theory: str, name: str, statement: str, *, target: bool = False, needs: str = ""
 ) -> Callable[[Callable[[Trial], tuple[Any, Any]]], Callable[[Trial], tuple[Any, Any]]]:
+    features = frozenset(x for x in (needs, _NEEDS.get(theory, "")) if x)
+
     def register(sides: Callable[[Trial], tuple[Any, Any]]) -> Callable[[Trial], tuple[Any, Any]]:
-        _LAWS.setdefault(theory, []).append(Law(theory, name, statement, sides, target))
+        _LAWS.setdefault(theory, []).append(Law(theory, name, statement, sides, target, features))
         return sides
 
     return register
@@ -480,6 +527,7 @@ _heyting(
     lambda p, q, r: (_op("disj", _op("disj", p, q), r), _op("disj", p, _op("disj", q, r))),
 )
 _heyting("disj_unit", "p ∨ ⊥ = p", 1, lambda p: (_op("disj", p, _const("false", p)), p))
+_heyting("disj_idem", "p ∨ p = p", 1, lambda p: (_op("disj", p, p), p))
 _heyting("absorb_conj", "p ∧ (p ∨ q) = p", 2, lambda p, q: (_op("conj", p, _op("disj", p, q)), p))
 _heyting("absorb_disj", "p ∨ (p ∧ q) = p", 2, lambda p, q: (_op("disj", p, _op("conj", p, q)), p))
 _heyting(
@@ -529,8 +577,10 @@ def _double_negation(t: Trial) -> tuple[Arrow, Arrow]:
 # functor: each constructor is interpreted by the target's operation
 
 
-def _functor(name: str, statement: str) -> Callable[[Callable[[Trial], tuple[Any, Any]]], Any]:
-    return _law("functor", name, statement, target=True)
+def _functor(
+    name: str, statement: str, needs: str = ""
+) -> Callable[[Callable[[Trial], tuple[Any, Any]]], Any]:
+    return _law("functor", name, statement, target=True, needs=needs)
 
 
 @_functor("compose", "F(f >> g) = compose([F(f), F(g)])")
@@ -560,40 +610,44 @@ def _f_tensor(t: Trial) -> tuple[Any, Any]:
     return t(f * g), t.cat.tensor(t(f), t(g), t(a), t(c))
 
 
-@_functor("copair", "F(copair(f, g)) = copair(F(f), F(g))")
+@_functor("copair", "F(copair(f, g)) = copair(F(f), F(g))", "coproducts")
 def _f_copair(t: Trial) -> tuple[Any, Any]:
     f, g = _cofork(t)
     return t(ar_.copair(f, g)), t.cat.copair(t(f), t(g))
 
 
-@_functor("sum", "F(f + g) = sum(F(f), F(g))")
+@_functor("sum", "F(f + g) = sum(F(f), F(g))", "coproducts")
 def _f_sum(t: Trial) -> tuple[Any, Any]:
     a, c = t.ob(), t.ob()
     f, g = t.arrow(a, t.ob(a)), t.arrow(c, t.ob(c))
     return t(f + g), t.cat.sum(t(f), t(g), t(f.cod), t(g.cod))
 
 
-@_functor("curry", "F(curry(m)) = curry(F(m))")
+@_functor("curry", "F(curry(m)) = curry(F(m))", "exponentials")
 def _f_curry(t: Trial) -> tuple[Any, Any]:
     x, a = t.ob(), t.ob()
     m = t.arrow(x * a, t.ob(x * a))
     return t(ar_.curry(m)), t.cat.curry(t(m), t(x), t(a), t(m.cod))
 
 
-_STRUCTURE: list[tuple[str, Callable[[Trial, Ob, Ob], tuple[Any, Any]]]] = [
-    ("fst", lambda t, a, b: (t(ar_.fst(a, b)), t.cat.fst(t(a), t(b)))),
-    ("snd", lambda t, a, b: (t(ar_.snd(a, b)), t.cat.snd(t(a), t(b)))),
-    ("swap", lambda t, a, b: (t(ar_.swap(a, b)), t.cat.swap(t(a), t(b)))),
-    ("copy", lambda t, a, b: (t(ar_.copy(a)), t.cat.copy(t(a)))),
-    ("discard", lambda t, a, b: (t(ar_.discard(a)), t.cat.discard(t(a)))),
-    ("inl", lambda t, a, b: (t(ar_.inl(a, b)), t.cat.inl(t(a), t(b)))),
-    ("inr", lambda t, a, b: (t(ar_.inr(a, b)), t.cat.inr(t(a), t(b)))),
-    ("absurd", lambda t, a, b: (t(ar_.absurd(a)), t.cat.absurd(t(a)))),
-    ("ev", lambda t, a, b: (t(ar_.ev(a, b)), t.cat.ev(t(a), t(b)))),
-    ("product", lambda t, a, b: (t(a * b), t.cat.product(t(a), t(b)))),
-    ("coproduct", lambda t, a, b: (t(a + b), t.cat.coproduct(t(a), t(b)))),
-    ("exp", lambda t, a, b: (t(a**b), t.cat.exp(t(a), t(b)))),
+_STRUCTURE: list[tuple[str, str, Callable[[Trial, Ob, Ob], tuple[Any, Any]]]] = [
+    ("fst", "", lambda t, a, b: (t(ar_.fst(a, b)), t.cat.fst(t(a), t(b)))),
+    ("snd", "", lambda t, a, b: (t(ar_.snd(a, b)), t.cat.snd(t(a), t(b)))),
+    ("swap", "", lambda t, a, b: (t(ar_.swap(a, b)), t.cat.swap(t(a), t(b)))),
+    ("copy", "", lambda t, a, b: (t(ar_.copy(a)), t.cat.copy(t(a)))),
+    ("discard", "", lambda t, a, b: (t(ar_.discard(a)), t.cat.discard(t(a)))),
+    ("inl", "coproducts", lambda t, a, b: (t(ar_.inl(a, b)), t.cat.inl(t(a), t(b)))),
+    ("inr", "coproducts", lambda t, a, b: (t(ar_.inr(a, b)), t.cat.inr(t(a), t(b)))),
+    ("absurd", "coproducts", lambda t, a, b: (t(ar_.absurd(a)), t.cat.absurd(t(a)))),
+    ("ev", "exponentials", lambda t, a, b: (t(ar_.ev(a, b)), t.cat.ev(t(a), t(b)))),
+    ("product", "", lambda t, a, b: (t(a * b), t.cat.product(t(a), t(b)))),
+    ("coproduct", "coproducts", lambda t, a, b: (t(a + b), t.cat.coproduct(t(a), t(b)))),
+    ("exp", "exponentials", lambda t, a, b: (t(a**b), t.cat.exp(t(a), t(b)))),
+    ("one", "", lambda t, a, b: (t(One), t.cat.one())),
+    ("zero", "coproducts", lambda t, a, b: (t(Zero), t.cat.zero())),
+    ("omega", "logic", lambda t, a, b: (t(Omega), t.cat.omega())),
 ]
+_OBJECT_LAWS = {"product", "coproduct", "exp", "one", "zero", "omega"}
 
 
 def _on_two_objects(
@@ -602,29 +656,24 @@ def _on_two_objects(
     return lambda t: sides(t, t.ob(), t.ob())
 
 
-for _name, _sides in _STRUCTURE:
-    _what = "object" if _name in ("product", "coproduct", "exp") else "map"
-    _functor(_name, f"F of the structural {_what} {_name}(A, B) is the target's {_name}")(
+for _name, _needs, _sides in _STRUCTURE:
+    _what = "object" if _name in _OBJECT_LAWS else "map"
+    _functor(_name, f"F of the structural {_what} {_name} is the target's {_name}", _needs)(
         _on_two_objects(_sides)
     )
 
 
-@_functor("logic", "F(op) = logic(op) for the maps of Omega")
+_OPS = st.sampled_from(["true", "false", "conj", "disj", "implies", "neg"])
+
+
+@_functor("logic", "F(op) = logic(op) for the maps of Omega", "logic")
 def _f_logic(t: Trial) -> tuple[Any, Any]:
-    op = t.draw(st.sampled_from(["true", "false", "conj", "disj", "implies", "neg"]))
+    op = t.draw(_OPS)
     return t(Logic(op)), t.cat.logic(op)
-
-
-@_functor("omega", "F(Omega) = omega(), F(One) = one(), F(Zero) = zero()")
-def _f_constants(t: Trial) -> tuple[Any, Any]:
-    cat = t.cat
-    return (t(Omega), t(One), t(Zero)), (cat.omega(), cat.one(), cat.zero())
 
 
 #: The laws of each theory, in order: ``THEORIES["cartesian"]`` ...
 THEORIES: dict[str, tuple[Law, ...]] = {k: tuple(v) for k, v in _LAWS.items()}
-
-_OBJECT_LAWS = {"product", "coproduct", "exp", "omega"}
 
 
 # ---------------------------------------------------------------------------------
@@ -639,7 +688,8 @@ def check(
 ) -> list[str]:
     """Check laws (a theory name, a ``Law``, or a list of them) as hypothesis properties.
 
-    Laws that need the target category are skipped when ``semantics`` has none.
+    Laws that need the target category are skipped when ``semantics`` has none, and
+    so are those about structure it switched off (``Law.needs``).
     Returns the names of the laws checked; raises ``LawError`` on the first that
     fails, after hypothesis has shrunk the instance. Don't call it from inside a
     ``@given`` test (hypothesis does not nest).
@@ -654,7 +704,7 @@ def check(
         raise TypeError(f"check: expected a Semantics, got {type(semantics).__name__}")
     done = []
     for law in _resolve(laws):
-        if law.target and not semantics.has_category:
+        if (law.target and not semantics.has_category) or law.needs - semantics.features:
             continue
         _run(semantics, law, settings)
         done.append(f"{law.theory}.{law.name}")
@@ -685,10 +735,11 @@ def _run(semantics: Semantics, law: Law, settings: hypothesis.settings | None) -
             left, right = t(lhs), t(rhs)
         same = semantics.ob_eq if law.target and law.name in _OBJECT_LAWS else semantics.eq
         if not same(left, right):
-            shown = "" if law.target else f"\n  lhs: {short(lhs, 300)}\n  rhs: {short(rhs, 300)}"
+            shown = "" if law.target else f"\n  lhs: {_show(lhs)}\n  rhs: {_show(rhs)}"
             raise LawError(
                 f"{law} fails in {semantics.name}{shown}\n"
-                f"  interpreted lhs: {short(left, 300)}\n  interpreted rhs: {short(right, 300)}"
+                f"  interpreted lhs: {short(repr(left), 300)}\n"
+                f"  interpreted rhs: {short(repr(right), 300)}"
             )
 
     prop.__name__ = prop.__qualname__ = f"{law.theory}_{law.name}"  # hypothesis's database key
@@ -696,7 +747,13 @@ def _run(semantics: Semantics, law: Law, settings: hypothesis.settings | None) -
     # message already shows the instance, so it is left out.
     base = hypothesis.settings() if settings is None else settings
     phases = tuple(p for p in base.phases if p is not hypothesis.Phase.explain)
-    hypothesis.settings(base, phases=phases)(hypothesis.given(st.data())(prop))()
+    # One failure, the first law broken, reads better than a group of them.
+    run = hypothesis.settings(base, phases=phases, report_multiple_bugs=False)
+    run(hypothesis.given(st.data())(prop))()
+
+
+def _show(f: Arrow) -> str:
+    return f"{short(repr(f), 400)}\n       : {f.dom} -> {f.cod}"
 
 
 def check_category(semantics: Semantics, **kw: Any) -> list[str]:

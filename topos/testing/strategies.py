@@ -31,7 +31,7 @@ or ``X`` is (see ``feasible``), so a box never has to map a point into ``Zero``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from hypothesis import strategies as st
@@ -50,12 +50,14 @@ __all__ = [
     "composable",
     "empty",
     "feasible",
+    "feasible_from",
     "objects",
 ]
 
 #: The generating objects ``atoms()`` draws from by default: small and varied.
 ATOMS: tuple[Ob, ...] = (R(1), R(2), R(3), R(2, 2), R(2, dtype="float64"), Fin(2), Fin(3, 2))
 
+_LOGIC_OPS = st.sampled_from(["conj", "disj", "implies", "neg", "true", "false"])
 _LOGIC_TYPES = [(op, Logic(op)) for op in ("true", "false", "conj", "disj", "implies", "neg")]
 
 
@@ -117,6 +119,7 @@ def objects(
 _objects = objects  # ``composable`` takes a parameter of that name
 
 
+@lru_cache(maxsize=4096)
 def empty(x: Ob) -> bool:
     """Whether ``x`` is empty in every model where the generating objects are non-empty.
 
@@ -168,7 +171,20 @@ def boxes(
     >>> named()
     """
     kwargs = st.just({}) if attrs is None else attrs
-    return st.builds(lambda n, kw: Box(n, dom, cod, **kw), st.sampled_from(tuple(names)), kwargs)
+    return st.builds(_Boxes(dom, cod), st.sampled_from(tuple(names)), kwargs)
+
+
+class _Boxes:
+    """``Box(name, dom, cod, **attrs)`` as a named callable (hypothesis inspects lambdas)."""
+
+    def __init__(self, dom: Ob, cod: Ob) -> None:
+        self.dom, self.cod = dom, cod
+
+    def __call__(self, name: str, attrs: dict[str, Any]) -> Box:
+        return Box(name, self.dom, self.cod, **attrs)
+
+    def __repr__(self) -> str:
+        return f"Box(..., {self.dom!r}, {self.cod!r})"
 
 
 def arrows(
@@ -178,12 +194,18 @@ def arrows(
     max_depth: int = 3,
     names: Sequence[str] = ("f", "g", "h"),
     attrs: SearchStrategy[dict[str, Any]] | None = None,
+    exponentials: bool = True,
+    coproducts: bool = True,
+    logic: bool = True,
 ) -> SearchStrategy[Arrow]:
     """Arrows ``dom -> cod`` built from every constructor, nested at most ``max_depth``.
 
     Boxes are named from ``names``, with keyword attributes drawn from ``attrs``
     if given. If no arrow ``dom -> cod`` exists in non-empty models (``feasible``
-    is false), the only arrows drawn are boxes.
+    is false), the only arrows drawn are boxes. ``exponentials=False`` leaves out
+    curry, uncurry and ev, ``coproducts=False`` copair, sum and the injections,
+    ``logic=False`` the maps of ``Omega`` (for a semantics without them, or where
+    they are costly), except where the given types call for them.
 
     >>> from hypothesis import given, settings
     >>> from topos import Omega
@@ -198,7 +220,8 @@ def arrows(
         raise ValueError(f"arrows: max_depth must be a non-negative int, got {max_depth!r}")
     if not names or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"arrows: names must be non-empty strings, got {names!r}")
-    return _Gen(tuple(names), attrs).arrow(dom, cod, max_depth)
+    gen = _generator(tuple(names), attrs, exponentials, coproducts, logic)
+    return gen.arrow(dom, cod, max_depth)
 
 
 def composable(
@@ -207,9 +230,13 @@ def composable(
     objects: SearchStrategy[Ob] | None = None,
     max_depth: int = 2,
     names: Sequence[str] = ("f", "g", "h"),
+    exponentials: bool = True,
+    coproducts: bool = True,
+    logic: bool = True,
 ) -> SearchStrategy[tuple[Arrow, ...]]:
     """Tuples of ``n`` arrows ``f1: X0 -> X1, f2: X1 -> X2, ...``, each next domain the
-    previous codomain, the objects drawn from ``objects`` (``objects(max_depth=1)``).
+    previous codomain, the objects drawn from ``objects`` (``objects(max_depth=1)``);
+    the other options are those of ``arrows``.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=10, derandomize=True)
@@ -221,20 +248,48 @@ def composable(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"composable: n must be a positive int, got {n!r}")
     obs = _objects(max_depth=1) if objects is None else objects
-    gen = _Gen(tuple(names), None)
+    gen = _generator(tuple(names), None, exponentials, coproducts, logic)
 
     @st.composite
     def chain(draw: DrawFn) -> tuple[Arrow, ...]:
         xs = [draw(obs)]
         for _ in range(n):
-            xs.append(draw(obs.filter(_feasible_from(xs[-1]))))
+            xs.append(draw(feasible_from(obs, xs[-1])))
         return tuple(draw(gen.arrow(a, b, max_depth)) for a, b in zip(xs, xs[1:], strict=False))
 
     return chain()
 
 
-def _feasible_from(x: Ob) -> Callable[[Ob], bool]:
-    return lambda y: feasible(x, y)
+_FEASIBLE: dict[tuple[SearchStrategy[Ob], Ob], SearchStrategy[Ob]] = {}
+
+
+def feasible_from(objects: SearchStrategy[Ob], x: Ob) -> SearchStrategy[Ob]:
+    """The objects of ``objects`` that ``x`` has arrows into (``feasible(x, y)``).
+
+    >>> from hypothesis import given
+    >>> @given(feasible_from(st.sampled_from([Zero, R(1)]), R(2)))
+    ... def test(y):
+    ...     assert y == R(1)
+    >>> test()
+    """
+    key = (objects, x)
+    if key not in _FEASIBLE:  # strategies are cached: building one costs hypothesis work
+        if len(_FEASIBLE) > 10_000:
+            _FEASIBLE.clear()
+        _FEASIBLE[key] = objects.filter(_FeasibleFrom(x))
+    return _FEASIBLE[key]
+
+
+class _FeasibleFrom:
+    # A callable object, not a lambda: hypothesis parses lambdas passed to filter.
+    def __init__(self, x: Ob) -> None:
+        self.x = x
+
+    def __call__(self, y: Ob) -> bool:
+        return feasible(self.x, y)
+
+    def __repr__(self) -> str:
+        return f"feasible_from({self.x!r})"
 
 
 def _check_ob(op: str, *xs: object) -> None:
@@ -266,25 +321,74 @@ def _before(last: Arrow) -> Callable[[list[Arrow]], Arrow]:
     return lambda fs: fs[0] >> last
 
 
+@lru_cache(maxsize=256)
+def _index(n: int) -> SearchStrategy[int]:
+    return st.integers(0, n - 1)
+
+
+def _pick(draw: DrawFn, n: int) -> int:
+    """An index below ``n`` (shrinking towards 0, the simplest choice)."""
+    return 0 if n == 1 else draw(_index(n))
+
+
+@st.composite
+def _arrow_strategy(draw: DrawFn, gen: _Gen, dom: Ob, cod: Ob, depth: int) -> Arrow:
+    # One composite for all types (defining a composite per type costs hypothesis work).
+    return gen.draw(draw, dom, cod, depth)
+
+
+@lru_cache(maxsize=64)
+def _generator(
+    names: tuple[str, ...],
+    attrs: SearchStrategy[dict[str, Any]] | None,
+    exponentials: bool = True,
+    coproducts: bool = True,
+    logic: bool = True,
+) -> _Gen:
+    return _Gen(names, attrs, exponentials, coproducts, logic)
+
+
 class _Gen:
     """Type-directed generation: the rules that can build an arrow ``dom -> cod``."""
 
-    def __init__(self, names: tuple[str, ...], attrs: SearchStrategy[dict[str, Any]] | None):
-        self.names, self.attrs = names, attrs
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        attrs: SearchStrategy[dict[str, Any]] | None,
+        exponentials: bool,
+        coproducts: bool,
+        logic: bool,
+    ) -> None:
+        self.names, self.attrs = st.sampled_from(names), attrs
+        self.exponentials, self.coproducts, self.logic = exponentials, coproducts, logic
+        self.rules: dict[tuple[Ob, Ob, int], list[_Rule]] = {}
+        self.strategies: dict[tuple[Ob, Ob, int], SearchStrategy[Arrow]] = {}
 
     def arrow(self, dom: Ob, cod: Ob, depth: int) -> SearchStrategy[Arrow]:
-        rules = self._leaves(dom, cod)
-        if depth > 0 and feasible(dom, cod):
-            rules += self._nodes(dom, cod, depth - 1)
+        key = (dom, cod, depth)
+        if key not in self.strategies:
+            self.strategies[key] = _arrow_strategy(self, dom, cod, depth)
+        return self.strategies[key]
 
-        @st.composite
-        def build(draw: DrawFn) -> Arrow:
-            return draw(st.sampled_from(rules))(draw)
-
-        return build()
+    def draw(self, draw: DrawFn, dom: Ob, cod: Ob, depth: int) -> Arrow:
+        """Draw an arrow ``dom -> cod``: choose a rule that fits the types, then its parts."""
+        key = (dom, cod, depth)
+        rules = self.rules.get(key)
+        if rules is None:  # the rules depend on the types only: build them once
+            rules = self._leaves(dom, cod)
+            if depth > 0 and feasible(dom, cod):
+                rules += self._nodes(dom, cod, depth - 1)
+            if len(self.rules) > 10_000:
+                self.rules.clear()
+            self.rules[key] = rules
+        return rules[_pick(draw, len(rules))](draw)
 
     def _box(self, dom: Ob, cod: Ob) -> _Rule:
-        return lambda draw: draw(boxes(dom, cod, self.names, self.attrs))
+        def box(draw: DrawFn) -> Arrow:
+            attrs = {} if self.attrs is None else draw(self.attrs)
+            return Box(draw(self.names), dom, cod, **attrs)
+
+        return box
 
     def _leaves(self, dom: Ob, cod: Ob) -> list[_Rule]:
         """Arrows with no sub-arrows: structural maps that fit, and boxes."""
@@ -323,55 +427,60 @@ class _Gen:
 
         # Middle objects and ev's arguments come from the types at hand, so a
         # semantics sees no object much larger than those it was given.
-        pool = list(dict.fromkeys([dom, cod, *_parts(dom), *_parts(cod), One, Omega]))
+        extra = [One, Omega] if self.logic else [One]
+        pool = list(dict.fromkeys([dom, cod, *_parts(dom), *_parts(cod), *extra]))
         mids = [m for m in pool if feasible(dom, m) and feasible(m, cod)]
         rules.append(partial(self._via, dom=dom, cod=cod, mids=mids, depth=depth))
-        args = [a for a in pool if feasible(dom, a)]
-        rules.append(partial(self._ev, dom=dom, cod=cod, args=args, depth=depth))
+        if self.exponentials:
+            # not an exponential itself: (B ** A) ** (B ** A) is astronomically large in
+            # every finite semantics; higher-order ev still comes from the given types
+            args = [a for a in pool if feasible(dom, a) and not isinstance(a, Exp)]
+            rules.append(partial(self._ev, dom=dom, cod=cod, args=args, depth=depth))
         if isinstance(cod, Product):
             add(lambda fs: ar_.pair(fs[0], fs[1]), (dom, cod.left), (dom, cod.right))
         if isinstance(dom, Product) and isinstance(cod, Product):
             add(lambda fs: fs[0] * fs[1], (dom.left, cod.left), (dom.right, cod.right))
-        if isinstance(dom, Coproduct):
+        if isinstance(dom, Coproduct) and self.coproducts:
             add(lambda fs: ar_.copair(fs[0], fs[1]), (dom.left, cod), (dom.right, cod))
-        if isinstance(dom, Coproduct) and isinstance(cod, Coproduct):
+        if isinstance(dom, Coproduct) and isinstance(cod, Coproduct) and self.coproducts:
             add(lambda fs: fs[0] + fs[1], (dom.left, cod.left), (dom.right, cod.right))
-        if isinstance(cod, Exp):
+        if isinstance(cod, Exp) and self.exponentials:
             add(lambda fs: ar_.curry(fs[0]), (dom * cod.exponent, cod.base))
+        if isinstance(dom, Product) and self.exponentials and not isinstance(dom.right, Exp):
+            add(lambda fs: ar_.uncurry(fs[0]), (dom.left, cod**dom.right))
         if isinstance(dom, Product):
             x, a = dom.left, dom.right
-            add(lambda fs: ar_.uncurry(fs[0]), (x, cod**a))
             add(_after(ar_.fst(x, a)), (x, cod))
             add(_after(ar_.snd(x, a)), (a, cod))
             add(_after(ar_.swap(x, a)), (a * x, cod))
-        if isinstance(cod, Coproduct):
+        if isinstance(cod, Coproduct) and self.coproducts:
             add(_before(ar_.inl(cod.left, cod.right)), (dom, cod.left))
             add(_before(ar_.inr(cod.left, cod.right)), (dom, cod.right))
         add(_after(ar_.copy(dom)), (dom * dom, cod))
         add(_after(ar_.discard(dom)), (One, cod))
-        if cod == Omega:
+        if cod == Omega and self.logic:
             rules.append(partial(self._logic, dom=dom, depth=depth))
         return rules
 
     def _rule(
         self, combine: Callable[[list[Arrow]], Arrow], types: tuple[tuple[Ob, Ob], ...], depth: int
     ) -> _Rule:
-        return lambda draw: combine([draw(self.arrow(d, c, depth)) for d, c in types])
+        return lambda draw: combine([self.draw(draw, d, c, depth) for d, c in types])
 
     def _via(self, draw: DrawFn, *, dom: Ob, cod: Ob, mids: list[Ob], depth: int) -> Arrow:
-        m = draw(st.sampled_from(mids))
-        return draw(self.arrow(dom, m, depth)) >> draw(self.arrow(m, cod, depth))
+        m = mids[_pick(draw, len(mids))]
+        return self.draw(draw, dom, m, depth) >> self.draw(draw, m, cod, depth)
 
     def _ev(self, draw: DrawFn, *, dom: Ob, cod: Ob, args: list[Ob], depth: int) -> Arrow:
-        a = draw(st.sampled_from(args))
-        f, x = draw(self.arrow(dom, cod**a, depth)), draw(self.arrow(dom, a, depth))
+        a = args[_pick(draw, len(args))]
+        f, x = self.draw(draw, dom, cod**a, depth), self.draw(draw, dom, a, depth)
         return ar_.pair(f, x) >> ar_.ev(cod, a)
 
     def _logic(self, draw: DrawFn, *, dom: Ob, depth: int) -> Arrow:
-        op = draw(st.sampled_from(["conj", "disj", "implies", "neg", "true", "false"]))
+        op = draw(_LOGIC_OPS)
         if op in ("true", "false"):
             return ar_.discard(dom) >> Logic(op)
-        p = draw(self.arrow(dom, Omega, depth))
+        p = self.draw(draw, dom, Omega, depth)
         if op == "neg":
             return p >> ar_.neg
-        return ar_.pair(p, draw(self.arrow(dom, Omega, depth))) >> Logic(op)
+        return ar_.pair(p, self.draw(draw, dom, Omega, depth)) >> Logic(op)

@@ -1,0 +1,375 @@
+"""JSON round trips of objects, arrows and Para; the schema; errors naming node and field."""
+
+import json
+import math
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from topos import Box, Fin, Id, Omega, One, R, compose, curry, fst, pair
+from topos.arrows import Compose, fold
+from topos.para import Global, Para, glorot_uniform, normal, repeat, zeros
+from topos.serial import VERSION, dumps, from_json, loads, to_json
+from topos.testing import arrows, composable, objects
+
+# Box attributes: every JSON-able hashable kind, nested in tuples, objects and arrows.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+)
+values = st.recursive(
+    st.one_of(scalars, objects(max_depth=1)),
+    lambda inner: st.lists(inner, max_size=3).map(tuple),
+    max_leaves=6,
+)
+attrs = st.dictionaries(st.sampled_from(["kind", "scale", "axes", "body", "eps"]), values)
+
+
+def same(x: object, y: object) -> bool:
+    """Equality that also holds for NaN attributes (NaN != NaN as a float)."""
+    return x == y or dumps(x) == dumps(y)
+
+
+@given(objects(max_depth=3))
+def test_objects_round_trip(x):
+    assert loads(dumps(x)) == x
+    assert from_json(json.loads(json.dumps(to_json(x)))) == x
+
+
+@given(objects(max_depth=1), objects(max_depth=1), st.data())
+def test_arrows_round_trip(a, b, data):
+    f = data.draw(arrows(a, b, attrs=attrs))
+    g = loads(dumps(f))
+    assert same(g, f)
+    assert (g.dom, g.cod) == (f.dom, f.cod)
+    assert str(g) == str(f)
+
+
+@given(composable(3))
+def test_composites_round_trip(fs):
+    chain = compose(*fs)
+    assert loads(dumps(chain)) == chain
+    assert loads(dumps(pair(chain, chain))) == pair(chain, chain)
+
+
+@given(values)
+def test_attribute_values_round_trip(v):
+    box = Box("f", R(1), R(1), v=v)
+    back = loads(dumps(box)).attrs["v"]
+    assert type(back) is type(v)
+    assert back == v or dumps(Box("f", R(1), R(1), v=back)) == dumps(box)
+
+
+def test_arrows_inside_attributes_round_trip():
+    A = R(3)
+    body = Box("h", A, A, scale=0.5) >> Box("k", A, A)
+    rep = Box("repeat", R(4, 3) * A, A, body=body, n=4, nested=(body, (A, One)))
+    back = loads(dumps(rep))
+    assert back == rep and back.attrs["body"] == body
+    assert isinstance(back.attrs["nested"][0], Compose)
+
+
+def test_non_finite_floats_are_tagged_and_text_is_strict_json():
+    box = Box("f", R(1), R(1), lo=-math.inf, hi=math.inf, bad=math.nan)
+    text = dumps(box)
+    assert "Infinity" not in text and "NaN" not in text
+    attrs = json.loads(text)["nodes"][-1]["attrs"]
+    assert attrs == {"bad": {"float": "nan"}, "hi": {"float": "inf"}, "lo": {"float": "-inf"}}
+    back = loads(text).attrs
+    assert math.isnan(back["bad"]) and back["hi"] == math.inf and back["lo"] == -math.inf
+
+
+def test_schema_of_each_kind():
+    A, B = R(2), Fin(5, 3)
+    f = Box("f", A, B, k=1)
+    doc = to_json(curry(Box("m", A * B, Omega)) >> Box("g", Omega**B, One))
+    assert doc["topos"] == VERSION == 1
+    kinds = [n["kind"] for n in doc["nodes"]]
+    assert kinds[doc["root"]] == "compose"
+    assert {"R", "Fin", "product", "exp", "Omega", "One", "box", "curry", "compose"} <= set(kinds)
+    for node in doc["nodes"]:  # references point to earlier nodes only
+        for key in ("left", "right", "dom", "cod", "base", "exponent", "arrow"):
+            if key in node:
+                assert node[key] < doc["nodes"].index(node)
+    assert to_json(f)["nodes"][-1] == {
+        "kind": "box",
+        "name": "f",
+        "dom": 0,
+        "cod": 1,
+        "attrs": {"k": 1},
+    }
+    assert to_json(Fin(5, 3))["nodes"] == [{"kind": "Fin", "n": 5, "shape": [3]}]
+    assert to_json(fst(A, B))["nodes"][-1] == {"kind": "fst", "obs": [0, 1]}
+
+
+def test_shared_parts_are_stored_once():
+    A = R(3)
+    big = R(7) * (R(8) + R(9) ** R(10))
+    f = Box("f", big, big)
+    g = pair(f >> f, f) >> fst(big, big)
+    doc = to_json(pair(g, g))
+    # one node per distinct object and arrow: big's 7 objects, f, f >> f, pair, fst, g, top
+    assert len(doc["nodes"]) == 7 + 6
+    assert sum(1 for n in doc["nodes"] if n["kind"] == "box") == 1
+    assert to_json(A * A)["nodes"] == [
+        to_json(A)["nodes"][0],
+        {"kind": "product", "left": 0, "right": 0},
+    ]
+
+
+def test_identities_inside_a_chain_survive():
+    A = R(2)
+    f = Box("f", A, A)
+    chain = Compose(Compose(Id(A), f), Id(A))  # built without >>, which drops identities
+    back = loads(dumps(chain))
+    assert back == chain and back != f
+    assert [type(x).__name__ for x in back.children] == ["Id", "Box", "Id"]
+
+
+def test_a_chain_of_100000_boxes_round_trips():
+    A = R(3)
+    chain = Box("f0", A, A)
+    for i in range(1, 100_000):
+        chain = chain >> Box(f"f{i}", A, A)
+    text = dumps(chain)
+    back = loads(text)
+    assert back == chain and hash(back) == hash(chain)
+    assert fold(back, lambda node, kids: 1 + sum(kids)) == 100_001
+    doc = json.loads(text)
+    assert len(doc["nodes"]) == 100_001 + 1  # R(3), the boxes, one compose node
+    assert pickle.loads(pickle.dumps(chain)) == chain
+
+
+def test_para_round_trips():
+    A, B, C = R(3), R(4), R(2)
+    f = Para(R(3, 4), Box("matmul", R(3, 4) * A, B), params={"w": glorot_uniform})
+    g = Para(
+        R(4, 2) * R(2),
+        Box("affine", (R(4, 2) * R(2)) * B, C),
+        params={"w": normal(0.02), "b": zeros},
+    )
+    net = f.named("l1") >> Box("relu", B, B) >> g.named("l2")
+    block = Para(R(3, 3), Box("matmul", R(3, 3) * A, A), params={"w": normal(0.1)})
+    E, X, W = R(5, 5), R(5, 3), R(3, 3)
+    G = Global(E)
+    layer = Para(
+        W,
+        G.then(G.act_on(W, Box("propagate", E * X, X)), G.embed(Box("matmul", W * X, X))),
+        params={"w": glorot_uniform},
+        actegory=G,
+    )
+    for p in [f, net, net.freeze("l1.w"), repeat(block, 4), layer.named("a") >> layer.named("b")]:
+        back = loads(dumps(p))
+        assert back == p
+        assert back.parameters() == p.parameters() and back.constants() == p.constants()
+        assert back.actegory == p.actegory
+    doc = to_json(repeat(block, 4))
+    top = doc["nodes"][doc["root"]]
+    assert top["kind"] == "para" and top["actegory"] == {"kind": "cartesian"}
+    assert top["params"][0]["init"] == {"kind": "normal", "args": [0.1]}
+    assert top["params"][0]["stacked"] == 1
+
+
+def test_dumps_rejects_what_json_cannot_hold():
+    with pytest.raises(TypeError, match=r"box 'f': attribute table = frozenset"):
+        dumps(Box("f", R(1), R(1), table=frozenset({1})))
+    with pytest.raises(TypeError, match="cannot serialise int 3"):
+        dumps(3)
+
+
+def test_dumps_indent_is_readable_and_loads():
+    f = Box("f", R(1), R(2))
+    text = dumps(f, indent=2)
+    assert "\n" in text and loads(text) == f
+
+
+# -- malformed and ill-typed documents: ValueError naming the node and the field ------------
+
+R3 = {"kind": "R", "shape": [3], "dtype": "float32"}
+R4 = {"kind": "R", "shape": [4], "dtype": "float32"}
+
+
+def doc(*nodes, root=None):
+    return {"topos": 1, "nodes": list(nodes), "root": len(nodes) - 1 if root is None else root}
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ([1], "document: expected a JSON object, got list"),
+        ({"topos": 1, "nodes": [R3]}, "document: missing field 'root'"),
+        ({"topos": 1, "nodes": [R3], "root": 0, "x": 1}, "document: unexpected field 'x'"),
+        ({"topos": 2, "nodes": [R3], "root": 0}, "field 'topos': .* schema version 1, got 2"),
+        ({"topos": True, "nodes": [R3], "root": 0}, "field 'topos'"),
+        ({"topos": 1, "nodes": [], "root": 0}, "field 'nodes': expected a non-empty list"),
+        (doc(R3, root=1), "field 'root': expected a node index 0 to 0, got 1"),
+        (doc(R3, root="0"), "field 'root'"),
+        (doc(5), "node 0: expected a JSON object, got 5"),
+        (doc({"kind": "tensorr"}), "node 0: field 'kind': unknown kind 'tensorr'"),
+        (doc({"shape": [3]}), "node 0: field 'kind': unknown kind None"),
+        (doc({"kind": "R", "shape": [3]}), r"node 0 \(R\): missing field 'dtype'"),
+        (doc({**R3, "size": 3}), r"node 0 \(R\): unexpected field 'size'"),
+        (doc({**R3, "shape": [3.0]}), r"node 0 \(R\): field 'shape': expected a list of ints"),
+        (doc({**R3, "shape": [-1]}), r"node 0 \(R\): ill-typed: R: shape entries"),
+        (doc({**R3, "dtype": "int8"}), r"node 0 \(R\): ill-typed: R: dtype must be one of"),
+        (
+            doc({"kind": "Fin", "n": "5", "shape": []}),
+            r"node 0 \(Fin\): field 'n': expected an int",
+        ),
+        (
+            doc(R3, {"kind": "product", "left": 0, "right": 1}),
+            r"node 1 \(product\): field 'right': expected the index of an earlier node \(0 to 0\)",
+        ),
+        (
+            doc({"kind": "product", "left": 0, "right": 0}),
+            r"node 0 \(product\): field 'left': expected the index of an earlier node \(none yet\)",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": True, "attrs": {}}),
+            r"node 1 \(box\): field 'cod': expected the index of an earlier node",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": 7, "dom": 0, "cod": 0, "attrs": {}}),
+            r"node 1 \(box\): field 'name': expected a string, got 7",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "", "dom": 0, "cod": 0, "attrs": {}}),
+            r"node 1 \(box\): ill-typed: Box: name must be a non-empty string",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": []}),
+            r"node 1 \(box\): field 'attrs': expected a JSON object",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {"k": {"x": 1}}}),
+            r"node 1 \(box\): field 'attrs.k': expected null, a bool, number",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {"k": {"node": 5}}}),
+            r"node 1 \(box\): field 'attrs.k': expected the index of an earlier node",
+        ),
+        (
+            doc(
+                R3,
+                {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {"k": {"float": "1e9"}}},
+            ),
+            r"node 1 \(box\): field 'attrs.k'",
+        ),
+        (
+            doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {"name": 1}}),
+            r"node 1 \(box\): ill-typed: .*name",
+        ),
+        (
+            doc(
+                R3,
+                {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {}},
+                {"kind": "product", "left": 0, "right": 1},
+            ),
+            r"node 2 \(product\): field 'right': node 1 is an arrow, expected an object",
+        ),
+        (
+            doc(R3, {"kind": "curry", "arrow": 0}),
+            r"node 1 \(curry\): field 'arrow': node 0 is an object, expected an arrow",
+        ),
+        (
+            doc(R3, {"kind": "fst", "obs": [0]}),
+            r"node 1 \(fst\): field 'obs': expected a list of 2 node indices, got \[0\]",
+        ),
+        (
+            doc(R3, {"kind": "id", "obs": ["a"]}),
+            r"node 1 \(id\): field 'obs\[0\]': expected the index of an earlier node",
+        ),
+        (
+            doc({"kind": "logic", "op": "xor"}),
+            r"node 0 \(logic\): ill-typed: Logic: unknown connective 'xor'",
+        ),
+        (
+            doc(
+                R3,
+                R4,
+                {"kind": "box", "name": "f", "dom": 0, "cod": 1, "attrs": {}},
+                {"kind": "compose", "arrows": [2, 2]},
+            ),
+            r"node 3 \(compose\): ill-typed: f >> f: codomain R\(4\) does not match domain R\(3\)",
+        ),
+        (
+            doc(R3, {"kind": "id", "obs": [0]}, {"kind": "compose", "arrows": [1]}),
+            r"node 2 \(compose\): field 'arrows': a composite lists at least 2 arrows, got 1",
+        ),
+        (
+            doc(
+                R3,
+                R4,
+                {"kind": "box", "name": "f", "dom": 0, "cod": 1, "attrs": {}},
+                {"kind": "box", "name": "g", "dom": 0, "cod": 0, "attrs": {}},
+                {"kind": "pair", "left": 2, "right": 3},
+                {"kind": "copair", "left": 2, "right": 3},
+            ),
+            r"node 5 \(copair\): ill-typed: copair\(f, g\): codomain R\(4\) of the first",
+        ),
+        (
+            doc(R3, {"kind": "id", "obs": [0]}, {"kind": "curry", "arrow": 1}),
+            r"node 2 \(curry\): ill-typed: curry\(id\): expected an arrow out of a product",
+        ),
+    ],
+)
+def test_malformed_documents_name_the_node_and_field(document, message):
+    with pytest.raises(ValueError, match=message):
+        from_json(document)
+
+
+def test_malformed_para_documents():
+    p = Para(R(2), Box("f", R(2) * R(3), R(3)), params={"w": zeros})
+    good = to_json(p)
+    top = good["root"]
+
+    def broken(**changes):
+        d = json.loads(json.dumps(good))
+        d["nodes"][top].update(changes)
+        return d
+
+    param = good["nodes"][top]["params"][0]
+    with pytest.raises(ValueError, match=r"\(para\): field 'actegory'"):
+        from_json(broken(actegory={"kind": "monoidal"}))
+    with pytest.raises(ValueError, match=r"\(para\): field 'params': expected a list"):
+        from_json(broken(params={}))
+    with pytest.raises(ValueError, match=r"field 'params\[0\]': expected an object with fields"):
+        from_json(broken(params=[{"path": "w"}]))
+    with pytest.raises(ValueError, match=r"field 'params\[0\].init.args': expected a list"):
+        from_json(broken(params=[{**param, "init": {"kind": "zeros", "args": 0}}]))
+    with pytest.raises(ValueError, match=r"\(para\): ill-typed: Init: unknown kind 'gaussian'"):
+        from_json(broken(params=[{**param, "init": {"kind": "gaussian", "args": []}}]))
+    with pytest.raises(ValueError, match=r"\(para\): ill-typed: .*declared R\(3\)"):
+        from_json(broken(params=[{**param, "ob": 1}]))  # node 1 is R(3), the leaf is R(2)
+    with pytest.raises(ValueError, match=r"field 'params\[0\].ob': node 3 is an arrow"):
+        from_json(broken(params=[{**param, "ob": 3}]))
+
+
+def test_loads_errors():
+    with pytest.raises(ValueError, match="loads: not JSON"):
+        loads("{")
+    with pytest.raises(ValueError, match="loads: not JSON: nested too deeply"):
+        loads("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TypeError, match="loads: expected a JSON string, got dict"):
+        loads({"topos": 1})  # type: ignore[arg-type]
+    deep = doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {"k": [[[0]]]}})
+    assert loads(json.dumps(deep)).attrs["k"] == (((0,),),)
+    nested = "[" * 200 + "]" * 200
+    text = json.dumps(doc(R3, {"kind": "box", "name": "f", "dom": 0, "cod": 0, "attrs": {}}))
+    with pytest.raises(ValueError, match="field 'attrs.k': nested deeper than 100"):
+        loads(text.replace('"attrs": {}', f'"attrs": {{"k": {nested}}}'))
+
+
+def test_loading_never_evaluates_code():
+    evil = doc({"kind": "R", "shape": [3], "dtype": "__import__('os').system('false')"})
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        from_json(evil)
+    text = json.dumps(
+        doc(R3, {"kind": "box", "name": "__import__('os')", "dom": 0, "cod": 0, "attrs": {}})
+    )
+    assert loads(text).name == "__import__('os')"  # a name is data, never run
