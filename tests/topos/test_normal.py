@@ -219,6 +219,24 @@ def test_commuting_conversions_on_box_outputs() -> None:
     assert equal(s1 >> copair(discard(B), discard(B)), discard(A))
 
 
+def test_split_order_is_canonical() -> None:
+    # three case analyses (one nested in another's branch) met in all six orders
+    s1, s3, s4 = (Box(n, A, B + B) for n in ("s1", "s3", "s4"))
+    s2 = Box("s2", B, B + B)
+    t, u = Box("t", B, C), Box("u", B, C)
+    parts = [s1 >> copair(s2 >> copair(t, u), u), s3 >> copair(t, u), s4 >> copair(u, t)]
+    forms = set()
+    for order in itertools.permutations(range(3)):
+        a, b, c_ = (parts[i] for i in order)
+        where = {
+            order[0]: fst(C * C, C) >> fst(C, C),
+            order[1]: fst(C * C, C) >> snd(C, C),
+            order[2]: snd(C * C, C),
+        }
+        forms.add(normal_form(pair(pair(a, b), c_) >> pair(pair(where[0], where[1]), where[2])))
+    assert len(forms) == 1
+
+
 def test_box_arguments_are_written_the_same_at_any_depth() -> None:
     p = Box("p", B**A, B**A)
     # p applied outside any λ, or inside the λ of the η-expansion: same term
