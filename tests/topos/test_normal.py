@@ -723,12 +723,20 @@ def rewrite(draw: st.DrawFn, f: Arrow, depth: int = 3) -> Arrow:
         laws.append(lambda: (f.left + f.right) >> copair(Id(cod), Id(cod)))
     if isinstance(f, Tensor):
         laws.append(lambda: pair(fst(*f.dom) >> f.left, snd(*f.dom) >> f.right))  # type: ignore[misc]
+    if isinstance(f, Sum):
+        laws.append(lambda: copair(f.left >> inl(*cod), f.right >> inr(*cod)))  # type: ignore[misc]
     if isinstance(f, Compose) and len(kids) >= 2:
         head, tail = kids[0], compose(*kids[1:])
-        if isinstance(head.cod, Coproduct) and isinstance(tail, Arrow):
+        prefix, last = compose(*kids[:-1]), kids[-1]
+        if isinstance(head.cod, Coproduct):  # η for sums in the middle of a chain
             laws.append(
                 lambda: head >> copair(inl(*head.cod) >> tail, inr(*head.cod) >> tail)  # type: ignore[misc]
             )
+        if isinstance(head, Copair):  # naturality of copair
+            laws.append(lambda: copair(head.left >> tail, head.right >> tail))
+        if isinstance(last, Curry):  # naturality of curry
+            a = last.cod.exponent  # type: ignore[attr-defined]
+            laws.append(lambda: curry((prefix * Id(a)) >> last.arrow))
     return draw(st.sampled_from(laws))()
 
 
