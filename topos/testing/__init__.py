@@ -6,8 +6,19 @@ composable tuples; ``topos.testing.laws`` states the equations of each structure
 checks them on any semantics: symbolically with ``topos.equal``, exactly in
 ``topos.finite``, or numerically in a backend.
 
->>> from topos.testing import Semantics, check_cartesian
->>> check_cartesian(Semantics.symbolic())  # doctest: +SKIP
+Strategies feed your own properties; a law suite runs on your own semantics:
+
+>>> from hypothesis import given, settings
+>>> from topos.testing import Semantics, check_closed, composable
+>>> @settings(max_examples=10, derandomize=True)
+... @given(composable(2))
+... def test_chains(fs):
+...     assert fs[0].cod == fs[1].dom
+>>> test_chains()
+>>> check_closed(Semantics.symbolic(), settings=settings(max_examples=5, database=None))
+['closed.ev_beta', 'closed.curry_eta', 'closed.curry_natural', 'closed.uncurry']
+
+Strategies and law suites for actegories and ``Para`` are in ``topos.testing.para``.
 """
 
 from topos.testing.laws import (

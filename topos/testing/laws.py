@@ -19,7 +19,11 @@ sides. ``THEORIES`` lists the laws of each structure:
 A ``Semantics`` says how to interpret objects and arrows and when two images
 are equal; ``check(semantics, theory)`` (or ``check_category(semantics)`` ...)
 runs each law as a hypothesis property and raises ``LawError`` with the law,
-the instance and both sides when one fails. Call it from a test:
+the instance and both sides when one fails. A semantics without some structure
+(a category of piecewise-linear maps has no exponentials) switches it off,
+``Semantics(..., exponentials=False)``: laws about it are skipped and the arrows
+drawn do without it. For floating point, pass an ``eq`` with a tolerance. Call
+it from a test:
 
 >>> from hypothesis import settings
 >>> from topos.finite import random_model
