@@ -122,6 +122,32 @@ class Ob:
     def __pow__(self, other: Ob) -> Exp:
         return Exp(self, other)
 
+    def _operands(self) -> tuple[tuple[Ob, int], ...]:
+        """For a composite object: each operand with the precedence it needs unbracketed."""
+        return ()
+
+    def __repr__(self) -> str:
+        # Iterative: parameter objects of deep models nest thousands of products deep.
+        text: dict[int, str] = {}
+        stack: list[tuple[Ob, bool]] = [(self, False)]
+        while stack:
+            x, ready = stack.pop()
+            ops = x._operands()
+            if not ops:
+                text[id(x)] = x._leaf_repr()
+            elif ready:
+                parts = [f"({text[id(y)]})" if y._prec < p else text[id(y)] for y, p in ops]
+                text[id(x)] = f" {x._symbol} ".join(parts)
+            else:
+                stack.append((x, True))
+                stack.extend((y, False) for y, _ in ops if id(y) not in text)
+        return text[id(self)]
+
+    def _leaf_repr(self) -> str:
+        raise NotImplementedError
+
+    _symbol: ClassVar[str] = ""
+
     def __str__(self) -> str:
         return repr(self)
 
@@ -174,7 +200,7 @@ class R(Ob):
             out *= n
         return out
 
-    def __repr__(self) -> str:
+    def _leaf_repr(self) -> str:
         args = [str(n) for n in self.shape]
         if self.dtype != "float32":
             args.append(f"dtype={self.dtype!r}")
@@ -205,7 +231,7 @@ class Fin(Ob):
     def _fields(self) -> tuple[Any, ...]:
         return (self.n, self.shape)
 
-    def __repr__(self) -> str:
+    def _leaf_repr(self) -> str:
         return f"Fin({', '.join(str(k) for k in (self.n, *self.shape))})"
 
 
@@ -226,7 +252,7 @@ class _Constant(Ob):
     def _fields(self) -> tuple[Any, ...]:
         return ()
 
-    def __repr__(self) -> str:
+    def _leaf_repr(self) -> str:
         return self._name
 
 
@@ -260,8 +286,6 @@ class _Binary(Ob):
     __slots__ = ("left", "right")
     left: Ob
     right: Ob
-    _op: ClassVar[str]
-    _right_assoc: ClassVar[bool] = False
 
     def __init__(self, left: Ob, right: Ob) -> None:
         for side in (left, right):
@@ -278,14 +302,8 @@ class _Binary(Ob):
         yield self.left
         yield self.right
 
-    def __repr__(self) -> str:
-        lp = self._prec + (1 if self._right_assoc else 0)
-        rp = self._prec + (0 if self._right_assoc else 1)
-        return f"{_paren(self.left, lp)} {self._op} {_paren(self.right, rp)}"
-
-
-def _paren(x: Ob, prec: int) -> str:
-    return f"({x!r})" if x._prec < prec else repr(x)
+    def _operands(self) -> tuple[tuple[Ob, int], ...]:
+        return ((self.left, self._prec), (self.right, self._prec + 1))
 
 
 class Product(_Binary):
@@ -293,7 +311,7 @@ class Product(_Binary):
 
     __slots__ = ()
     _prec = _MUL
-    _op = "*"
+    _symbol = "*"
 
 
 class Coproduct(_Binary):
@@ -301,7 +319,7 @@ class Coproduct(_Binary):
 
     __slots__ = ()
     _prec = _ADD
-    _op = "+"
+    _symbol = "+"
 
 
 class Exp(Ob):
@@ -315,6 +333,7 @@ class Exp(Ob):
     base: Ob
     exponent: Ob
     _prec = _POW
+    _symbol = "**"
 
     def __init__(self, base: Ob, exponent: Ob) -> None:
         for side in (base, exponent):
@@ -327,8 +346,8 @@ class Exp(Ob):
     def _fields(self) -> tuple[Any, ...]:
         return (self.base, self.exponent)
 
-    def __repr__(self) -> str:
-        return f"{_paren(self.base, _POW + 1)} ** {_paren(self.exponent, _POW)}"
+    def _operands(self) -> tuple[tuple[Ob, int], ...]:
+        return ((self.base, _POW + 1), (self.exponent, _POW))
 
 
 def factors(x: Ob) -> list[Ob]:
