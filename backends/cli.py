@@ -132,6 +132,9 @@ def _demo(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         print(f"\n{PROG}: interrupted. {stop}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # outside training (reading, evaluating, sampling)
+        print(f"\n{PROG}: interrupted.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -25,7 +25,9 @@ Each library gets its fastest idiomatic train step: the library's own
 donated buffers). The optimizer is ``optax.adamw`` everywhere.
 
 >>> import jax
->>> cfg = Config(vocab=11, seq=8, d=16, heads=2, layers=2)
+>>> cfg = TINY
+>>> cfg
+Config(vocab=11, seq=8, d=16, heads=2, layers=2, mlp_ratio=4)
 >>> model = EqxTransformer(cfg, jax.random.key(0))
 >>> count_params(model) == cfg.n_params()
 True
@@ -52,6 +54,7 @@ import optax
 from flax import nnx
 
 __all__ = [
+    "TINY",
     "Config",
     "EqxBlock",
     "EqxTransformer",
@@ -104,6 +107,10 @@ class Config:
         )
 
 
+#: The tiny size of the examples and tests.
+TINY = Config(vocab=11, seq=8, d=16, heads=2, layers=2)
+
+
 def cross_entropy(logits: Array, targets: Array) -> Array:
     """Mean next-token cross-entropy in nats over every position.
 
@@ -114,16 +121,18 @@ def cross_entropy(logits: Array, targets: Array) -> Array:
 
 
 def count_params(model: Any) -> int:
-    """The number of trainable scalars of an Equinox or NNX model.
+    """The number of trainable scalars of an Equinox or NNX model (or of its
+    ``eqx.filter_eval_shape`` / ``nnx.eval_shape``).
 
-    >>> count_params(EqxTransformer(Config(5, 4, 8, 2, 1), jax.random.key(0)))
-    1005
+    >>> count_params(EqxTransformer(TINY, jax.random.key(0))) == TINY.n_params()
+    True
     """
     if isinstance(model, nnx.Module):
         leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
     else:
-        leaves = jax.tree.leaves(eqx.filter(model, eqx.is_array))
-    return sum(int(x.size) for x in leaves)
+        leaves = jax.tree.leaves(model)
+    # Arrays, or their shapes under eval_shape (jax.ShapeDtypeStruct).
+    return sum(math.prod(x.shape) for x in leaves if hasattr(x, "shape"))
 
 
 def _layer_norm(x: Array, scale: Array, bias: Array) -> Array:
@@ -200,10 +209,9 @@ class EqxTransformer(eqx.Module):
     layer axis (built with ``eqx.filter_vmap``) and run under ``jax.lax.scan``;
     with ``scan=False`` they are a tuple of blocks run by a Python loop.
 
-    >>> cfg = Config(vocab=7, seq=4, d=8, heads=2, layers=3)
-    >>> m = EqxTransformer(cfg, jax.random.key(1), scan=False)
-    >>> s = EqxTransformer(cfg, jax.random.key(1), scan=True)
-    >>> bool(jnp.allclose(m(jnp.arange(4)), s(jnp.arange(4)), atol=1e-5))
+    >>> m = EqxTransformer(TINY, jax.random.key(1), scan=False)
+    >>> s = EqxTransformer(TINY, jax.random.key(1), scan=True)
+    >>> bool(jnp.allclose(m(jnp.arange(8)), s(jnp.arange(8)), atol=1e-5))
     True
     """
 
@@ -259,12 +267,14 @@ def eqx_train_step(
     ``eqx.combine(state, static)``). ``flat=False``: ``eqx.filter_jit`` with
     ``donate="all-except-first"`` over the whole model; ``state`` is the model.
 
-    >>> cfg = Config(vocab=5, seq=4, d=8, heads=2, layers=1)
-    >>> model = EqxTransformer(cfg, jax.random.key(0))
-    >>> step, state, opt = eqx_train_step(model, optax.adamw(1e-2))
-    >>> batch = (jnp.zeros((2, 4), "int32"), jnp.ones((2, 4), "int32"))
-    >>> state, opt, loss = step(state, opt, batch)
-    >>> bool(loss > 0)
+    >>> model = EqxTransformer(TINY, jax.random.key(0))
+    >>> step, state, opt = eqx_train_step(model, optax.adam(1e-2))
+    >>> batch = (jnp.zeros((2, 8), "int32"), jnp.ones((2, 8), "int32"))
+    >>> losses = []
+    >>> for _ in range(5):
+    ...     state, opt, loss = step(state, opt, batch)
+    ...     losses.append(float(loss))
+    >>> losses[-1] < losses[0]
     True
     """
     params, static = eqx.partition(model, eqx.is_array)
@@ -336,10 +346,8 @@ class NnxTransformer(nnx.Module):
     With ``scan=True`` the blocks are built stacked with ``nnx.vmap`` and run with
     ``nnx.scan``; with ``scan=False`` they are an ``nnx.List`` run by a Python loop.
 
-    >>> cfg = Config(vocab=7, seq=4, d=8, heads=2, layers=3)
-    >>> a = NnxTransformer(cfg, seed=1, scan=True)
-    >>> a(jnp.zeros((2, 4), "int32")).shape
-    (2, 4, 7)
+    >>> NnxTransformer(TINY, seed=1, scan=True)(jnp.zeros((2, 8), "int32")).shape
+    (2, 8, 11)
     """
 
     def __init__(self, cfg: Config, *, seed: int = 0, scan: bool = True) -> None:
@@ -397,13 +405,13 @@ def nnx_train_step(
     ``flat=False``: ``nnx.jit`` with ``nnx.Optimizer`` (the NNX tutorial's step);
     ``state`` is the model and the optimizer state is the ``nnx.Optimizer``.
 
-    >>> cfg = Config(vocab=5, seq=4, d=8, heads=2, layers=1)
-    >>> batch = (jnp.zeros((2, 4), "int32"), jnp.ones((2, 4), "int32"))
-    >>> for flat in (True, False):
-    ...     step, state, opt = nnx_train_step(NnxTransformer(cfg), optax.adamw(1e-2), flat=flat)
+    >>> batch = (jnp.zeros((2, 8), "int32"), jnp.ones((2, 8), "int32"))
+    >>> step, state, opt = nnx_train_step(NnxTransformer(TINY), optax.adam(1e-2))
+    >>> losses = []
+    >>> for _ in range(5):
     ...     state, opt, loss = step(state, opt, batch)
-    ...     print(bool(loss > 0))
-    True
+    ...     losses.append(float(loss))
+    >>> losses[-1] < losses[0]
     True
     """
     if flat:
@@ -474,13 +482,13 @@ def load_params(model: Any, params: dict[str, Array]) -> Any:
     Equinox models are returned anew; NNX models are updated in place and returned.
     Used to check that the baselines and the diagram compute the same function.
 
-    >>> cfg = Config(vocab=5, seq=4, d=8, heads=2, layers=2)
+    >>> cfg = TINY
     >>> src = EqxTransformer(cfg, jax.random.key(0))
     >>> params = {p: getattr(src, f) for f, p in TOP_PATHS.items()}
     >>> params |= {f"blocks.{p}": getattr(src.blocks, f) for f, p in BLOCK_PATHS.items()}
     >>> loop = load_params(EqxTransformer(cfg, jax.random.key(1), scan=False), params)
     >>> nnx_model = load_params(NnxTransformer(cfg, seed=1, scan=False), params)
-    >>> x = jnp.arange(4)
+    >>> x = jnp.arange(8)
     >>> bool(jnp.allclose(src(x), loop(x), atol=1e-5))
     True
     >>> bool(jnp.allclose(src(x), nnx_model(x[None])[0], atol=1e-5))

@@ -115,7 +115,7 @@ def full_plan(vocab: int) -> Plan:
 def quick_plan(vocab: int) -> Plan:
     """A smoke test: tiny model, the three flat-jit variants, a few steps."""
     cfg = Config(vocab, 8, 16, 2, 2)
-    return Plan(cfg, 2, False, 2, 2, 0, (1, 2), False, (100, 1_000), 3, 100_000, 10_000, 4)
+    return Plan(cfg, 2, False, 2, 2, 0, (1, 2), False, (10, 100), 3, 100_000, 10_000, 4)
 
 
 # ---------------------------------------------------------------------------------
