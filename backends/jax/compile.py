@@ -48,7 +48,13 @@ __all__ = ["Compiled", "Fn", "JaxCategory", "compile", "interpret"]
 
 
 class Fn:
-    """An arrow of ``JaxCategory``: ``fn`` on per-example values, from ``dom`` to ``cod``."""
+    """An arrow of ``JaxCategory``: ``fn`` on per-example values, from ``dom`` to ``cod``.
+
+    >>> from topos import R
+    >>> double = Fn(lambda x: 2 * x, R(2), R(2))
+    >>> double(3.0), double
+    (6.0, Fn(R(2) -> R(2)))
+    """
 
     __slots__ = ("fn", "dom", "cod")
 
@@ -75,7 +81,15 @@ _FALSE, _TRUE = (lambda: jnp.zeros((), bool)), (lambda: jnp.ones((), bool))
 
 
 class JaxCategory(Category[Ob, Fn]):
-    """Per-example JAX functions; objects are represented as in ``backends.jax.values``."""
+    """Per-example JAX functions; objects are represented as in ``backends.jax.values``.
+
+    >>> from topos import R
+    >>> C = JaxCategory()
+    >>> C.compose([C.copy(R(2)), C.swap(R(2), R(2))])(1.0)
+    (1.0, 1.0)
+    >>> C.curry(C.fst(R(1), R(2)), R(1), R(2), R(1))("x")("a")
+    'x'
+    """
 
     # -- objects: the topos objects themselves describe the representation ----
     def one(self) -> Ob:
@@ -232,6 +246,10 @@ class Compiled:
     The input is checked against the domain first (at trace time under
     ``jax.jit``, so the check costs nothing at run time). For a batch, use
     ``jax.vmap(compiled)``.
+
+    >>> from topos import R, copy
+    >>> compile(copy(R(1))).arrow == copy(R(1))
+    True
     """
 
     __slots__ = ("arrow", "fn", "__name__", "__qualname__", "__weakref__")

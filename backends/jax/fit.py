@@ -57,7 +57,11 @@ _FORMAT = "topos.fit/1"
 class FitResult(NamedTuple):
     """What ``fit`` returns: final ``params`` (same structure as given), optimiser
     state (over the trainable leaves, path -> array), the number of ``step``s done,
-    and ``history``: ``{"loss": [loss at step 0, 1, ...], "eval": [{"step", "value"}]}``."""
+    and ``history``: ``{"loss": [loss at step 0, 1, ...], "eval": [{"step", "value"}]}``.
+
+    >>> FitResult._fields
+    ('params', 'opt_state', 'step', 'history')
+    """
 
     params: Any
     opt_state: Any
@@ -147,7 +151,16 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by ``fit``: ``{"step", "paths", "history", "train", "opt",
-    "frozen", ...}`` with the arrays as NumPy arrays, exactly as saved."""
+    "frozen", ...}`` with the arrays as NumPy arrays, exactly as saved.
+
+    >>> import tempfile, jax.numpy as jnp, optax
+    >>> path = Path(tempfile.mkdtemp()) / "run.ckpt"
+    >>> _ = fit(lambda p, b: (p["w"] ** 2).sum(), {"w": jnp.ones(2)}, lambda s: 0,
+    ...         optimizer=optax.sgd(0.1), steps=3, checkpoint=path, progress=False)
+    >>> ck = load_checkpoint(path)
+    >>> ck["step"], ck["paths"], [round(v, 3) for v in ck["train"][0].tolist()]
+    (3, ['w'], [0.512, 0.512])
+    """
     with np.load(Path(path)) as data:
         meta = json.loads(data["meta"].tobytes().decode())
         if meta.get("format") != _FORMAT:

@@ -36,6 +36,13 @@ class Model(eqx.Module):
 
     ``Model(p, key)`` draws the parameters with ``init(p, key)``;
     ``Model(p, params=...)`` wraps given ones (checked against ``p``).
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, Box
+    >>> from topos.para import Para
+    >>> p = Para(R(2), Box("doc.model.scale", R(2) * R(2), R(2)), ["w"])
+    >>> Model(p, params={"w": jnp.full(2, 3.0)})(jnp.ones(2))
+    Array([3., 3.], dtype=float32)
     """
 
     params: dict[str, jax.Array]

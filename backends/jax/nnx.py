@@ -31,7 +31,15 @@ __all__ = ["ParaModule", "to_nnx"]
 
 
 class ParaModule(nnx.Module):
-    """An NNX module running the Para ``para`` with the ``nnx.Param``s in ``params``."""
+    """An NNX module running the Para ``para`` with the ``nnx.Param``s in ``params``.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, Box
+    >>> from topos.para import Para
+    >>> p = Para(R(2), Box("doc.nnx.scale", R(2) * R(2), R(2)), ["w"])
+    >>> ParaModule(p, {"w": jnp.full(2, 3.0)})(jnp.ones(2))
+    Array([3., 3.], dtype=float32)
+    """
 
     def __init__(self, p: Any, params: dict[str, Any]) -> None:
         _check_para("to_nnx", p)
@@ -56,6 +64,13 @@ def to_nnx(p: Any, rngs: nnx.Rngs | jax.Array) -> ParaModule:
     """The Flax NNX module of the Para ``p``, parameters drawn from ``rngs.params()``.
 
     ``rngs`` may also be a JAX key; the values equal ``init(p, key)`` for that key.
+
+    >>> import jax
+    >>> from topos import R, Box
+    >>> from topos.para import Para
+    >>> p = Para(R(2), Box("doc.nnx.scale", R(2) * R(2), R(2)), ["w"])
+    >>> list(to_nnx(p, jax.random.key(0)).values())
+    ['w']
     """
     key = rngs.params() if isinstance(rngs, nnx.Rngs) else rngs
     return ParaModule(p, init(p, key))

@@ -46,6 +46,11 @@ def path_key(key: jax.Array, path: str) -> jax.Array:
     """The key a parameter path draws from: ``key`` folded with a stable hash of ``path``.
 
     Stable across processes and Python versions (not Python's ``hash``).
+
+    >>> import jax
+    >>> k = jax.random.key(0)
+    >>> bool((jax.random.key_data(path_key(k, "a")) != jax.random.key_data(path_key(k, "b"))).any())
+    True
     """
     return jax.random.fold_in(key, _stable_hash(path))
 
@@ -74,6 +79,11 @@ def init_array(init: Any, shape: tuple[int, ...], dtype: Any, key: jax.Array) ->
     ``glorot_uniform``: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (fans from
     the last two axes, times the receptive field); ``zeros``; ``ones``;
     ``constant(value)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos.para import constant
+    >>> init_array(constant(0.5), (2,), jnp.float32, jax.random.key(0))
+    Array([0.5, 0.5], dtype=float32)
     """
     kind, args = _init_kind(init)
     if kind == "normal":
@@ -210,7 +220,16 @@ def _check_leaf(path: str, ob: Ob, value: Any) -> None:
 
 
 def param_value(p: Any, params: Mapping[str, Any]) -> Any:
-    """The value of ``p.P`` built from the path-keyed ``params`` (checked first)."""
+    """The value of ``p.P`` built from the path-keyed ``params`` (checked first).
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, Box
+    >>> from topos.para import Para
+    >>> p = Para(R(2) * R(3), Box("f", (R(2) * R(3)) * R(1), R(1)), ["a", "b"])
+    >>> a, b = param_value(p, {"a": jnp.zeros(2), "b": jnp.ones(3)})
+    >>> a.shape, b.shape
+    ((2,), (3,))
+    """
     _check_params(p, params)
     return p.unflatten(params)
 
@@ -268,7 +287,14 @@ _register_structural("const", _const)
 
 
 def cartesian(p: Any) -> Any:
-    """``p`` over the cartesian actegory (``Global(E)`` Para then take ``(e, x)`` inputs)."""
+    """``p`` over the cartesian actegory (``Global(E)`` Para then take ``(e, x)`` inputs).
+
+    >>> from topos import R, Box
+    >>> from topos.para import Global, Para
+    >>> g = Para(R(2), Box("f", R(2, 2) * (R(2) * R(2)), R(2)), ["w"], actegory=Global(R(2, 2)))
+    >>> cartesian(g).dom
+    R(2, 2) * R(2)
+    """
     if getattr(p, "actegory", None) is None or getattr(p.actegory, "name", "") == "cartesian":
         return p
     as_cartesian = getattr(p, "as_cartesian", None)

@@ -40,12 +40,21 @@ CLASSES = ("linear", "pl", "polynomial", "smooth")
 
 
 class UnregisteredBox(LookupError):
-    """A box has no JAX implementation. (Not a ``KeyError``: its message is the point.)"""
+    """A box has no JAX implementation. (Not a ``KeyError``: its message is the point.)
+
+    >>> issubclass(UnregisteredBox, KeyError), issubclass(UnregisteredBox, LookupError)
+    (False, True)
+    """
 
 
 @dataclass(frozen=True)
 class Primitive:
-    """A registered box: its name, its forward map ``fn(box, x)`` and its class."""
+    """A registered box: its name, its forward map ``fn(box, x)`` and its class.
+
+    >>> register("doc.prim.neg", lambda box, x: -x, cls="linear")
+    >>> registered()["doc.prim.neg"].cls
+    'linear'
+    """
 
     name: str
     fn: Callable[[Box, Any], Any]
@@ -104,7 +113,12 @@ def _qualname(fn: Any) -> str:
 
 
 def lookup(box: Box) -> Primitive:
-    """The primitive registered for ``box.name``; ``UnregisteredBox`` if none."""
+    """The primitive registered for ``box.name``; ``UnregisteredBox`` if none.
+
+    >>> from topos import Box, R
+    >>> lookup(Box("repeat", R(1) * R(1), R(1), body=None, n=1)).name
+    'repeat'
+    """
     prim = _REGISTRY.get(box.name)
     if prim is None:
         raise UnregisteredBox(
@@ -116,5 +130,9 @@ def lookup(box: Box) -> Primitive:
 
 
 def registered() -> dict[str, Primitive]:
-    """A snapshot of the registry: name -> ``Primitive``."""
+    """A snapshot of the registry: name -> ``Primitive``.
+
+    >>> {"repeat", "const"} <= set(registered())
+    True
+    """
     return dict(_REGISTRY)
