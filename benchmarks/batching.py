@@ -9,7 +9,7 @@ pass and for a training step (value and gradient):
 
 - the number of instructions of the optimised HLO (``compile().as_text()``);
 - XLA's flops estimate;
-- the median wall time of the jitted function.
+- the wall time of the jitted function (minimum and median over interleaved runs).
 
     .venv/bin/python benchmarks/batching.py [--batch 16 --seq 64 --d 128 --heads 4]
 
@@ -75,16 +75,6 @@ def flops(compiled: Any) -> float:
     return float((cost[0] if isinstance(cost, list) else cost).get("flops", 0.0))
 
 
-def median_time(fn: Callable[..., Any], *args: Any, repeats: int = 20) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def variants(seq: int, d: int, heads: int) -> tuple[Any, dict[str, Callable[..., Any]]]:
     """The block's parameters and the two batched forward functions ``(params, xs) -> ys``."""
     block = transformer_block(seq, d, heads)
@@ -95,24 +85,39 @@ def variants(seq: int, d: int, heads: int) -> tuple[Any, dict[str, Callable[...,
 
 
 def measure(batch: int, seq: int, d: int, heads: int, repeats: int = 20) -> list[dict[str, Any]]:
+    """Compile both variants, then time them interleaved (fair under a shared machine)."""
     block, fns = variants(seq, d, heads)
     params = init(block, jax.random.key(0))
     xs = jax.random.normal(jax.random.key(1), (batch, seq, d))
-    rows = []
+    rows, runs = [], {}
     for name, fn in fns.items():
         fwd = jax.jit(fn)
         step = jax.jit(jax.value_and_grad(lambda p, x, fn=fn: jnp.mean(fn(p, x) ** 2)))
         cf, cs = fwd.lower(params, xs).compile(), step.lower(params, xs).compile()
+        runs[name] = {"fwd": cf, "step": cs}
         rows.append(
             {
                 "variant": name,
                 "fwd HLO instr": instructions(cf),
                 "step HLO instr": instructions(cs),
                 "fwd GFLOP": flops(cf) / 1e9,
-                "fwd ms": 1e3 * median_time(fwd, params, xs, repeats=repeats),
-                "step ms": 1e3 * median_time(step, params, xs, repeats=repeats),
             }
         )
+    times: dict[tuple[str, str], list[float]] = {}
+    for compiled in runs.values():  # warm up
+        for fn in compiled.values():
+            jax.block_until_ready(fn(params, xs))
+    for _ in range(repeats):
+        for name, compiled in runs.items():
+            for kind, fn in compiled.items():
+                t = time.perf_counter()
+                jax.block_until_ready(fn(params, xs))
+                times.setdefault((name, kind), []).append(time.perf_counter() - t)
+    for row in rows:
+        for kind in ("fwd", "step"):
+            ts = times[(row["variant"], kind)]
+            row[f"{kind} ms (min)"] = 1e3 * min(ts)
+            row[f"{kind} ms (median)"] = 1e3 * statistics.median(ts)
     return rows
 
 
