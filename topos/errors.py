@@ -13,6 +13,7 @@ topos.errors.TypeMismatch: f >> f: codomain R(4) does not match domain R(3)
 from __future__ import annotations
 
 __all__ = [
+    "TooLarge",
     "TypeMismatch",
     "compose_mismatch",
     "expected",
@@ -24,6 +25,7 @@ __all__ = [
     "outside_codomain",
     "short",
     "too_large",
+    "too_many",
 ]
 
 
@@ -77,9 +79,13 @@ def not_in_domain(op: str, x: object, dom: object) -> ValueError:
     return ValueError(f"{op}: {x!r} is not in the domain {dom}")
 
 
-def too_large(what: object, size: int, limit: int) -> ValueError:
+class TooLarge(ValueError):
+    """A finite set too large to enumerate (exponentials grow as ``|B| ** |A|``)."""
+
+
+def too_large(what: object, size: int, limit: int) -> TooLarge:
     """The error for enumerating a finite set with more than ``limit`` elements."""
-    return ValueError(
+    return TooLarge(
         f"{short(what)} has {size} elements, more than the {limit} that can be enumerated;"
         " use smaller sets (exponentials grow as |B| ** |A|)"
     )
@@ -100,4 +106,12 @@ def not_functorial(
     return ValueError(
         f"{op}: restriction is not functorial at {f!r} >> {g!r} and the element {x!r}:"
         f" step by step gives {left!r}, the composite gives {right!r}"
+    )
+
+
+def too_many(what: str, limit: int) -> TooLarge:
+    """The error for a lazily enumerated set found to exceed ``limit`` elements."""
+    return TooLarge(
+        f"{what} has more than {limit} elements, too many to enumerate;"
+        " use smaller objects (exponentials grow fast)"
     )

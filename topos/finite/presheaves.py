@@ -56,12 +56,13 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from typing import Any
 
 from topos.arrows import Box
-from topos.errors import compose_mismatch, not_a, not_functorial, not_natural
+from topos.errors import compose_mismatch, not_a, not_functorial, not_natural, short, too_many
 from topos.finite.sets import FinSet, Function
 from topos.functor import Category, Functor
 from topos.objects import Ob
 
 __all__ = [
+    "MAX_ELEMENTS",
     "FiniteCategory",
     "Nat",
     "Presheaf",
@@ -307,7 +308,8 @@ class Presheaf:
 
     ``restrict`` maps each non-identity arrow ``f: c -> d`` to a table (or
     function) ``F[d] -> F[c]``; it may also be one function ``(f, x) -> x·f``.
-    Totality, codomains and functoriality are checked.
+    Totality, codomains and functoriality are checked. (Presheaves built by
+    ``Presheaves`` are lazy: their sets and restrictions are computed on demand.)
 
     >>> C = sierpinski()
     >>> F = Presheaf(C, {0: ["a", "b"], 1: ["u"]}, {"0≤1": {"u": "a"}})
@@ -319,10 +321,13 @@ class Presheaf:
     ValueError: Function F(0≤1): 'u' -> 'z' lands outside the codomain {'a'}
     """
 
-    __slots__ = ("category", "_sets", "_restrict")
+    __slots__ = ("category", "_sets", "_restrict", "_sets_rule", "_act_rule", "_parts")
     category: FiniteCategory
     _sets: dict[Hashable, FinSet]
     _restrict: dict[Hashable, dict[Any, Any]]
+    _sets_rule: Callable[[Hashable], FinSet] | None
+    _act_rule: Callable[[Any, Hashable], Any] | None
+    _parts: tuple[Any, ...] | None
 
     def __init__(
         self,
@@ -338,66 +343,84 @@ class Presheaf:
             c, d = category.dom(f), category.cod(f)
             table = _restriction_table(category, restrict, f)
             maps[f] = dict(Function(fsets[d], fsets[c], table, name=f"F({f})").table)
-        self._set(category, fsets, maps)
+        self._set(category, fsets, maps, None, None, None)
         self._check_functorial()
 
     @classmethod
-    def _make(
+    def _lazy(
         cls,
         category: FiniteCategory,
-        sets: dict[Hashable, FinSet],
-        maps: dict[Hashable, dict[Any, Any]],
+        sets: Callable[[Hashable], FinSet],
+        act: Callable[[Any, Hashable], Any],
+        parts: tuple[Any, ...],
     ) -> Presheaf:
+        """A presheaf computed on demand; ``parts`` names its construction (see ``_same``)."""
         out = object.__new__(cls)
-        out._set(category, sets, maps)
+        out._set(category, {}, {f: {} for f in category.arrows}, sets, act, parts)
         return out
 
-    def _set(self, category: FiniteCategory, sets: Any, maps: Any) -> None:
+    def _set(self, category: FiniteCategory, *fields: Any) -> None:
         object.__setattr__(self, "category", category)
-        object.__setattr__(self, "_sets", sets)
-        object.__setattr__(self, "_restrict", maps)
+        for name, value in zip(self.__slots__[1:], fields, strict=True):
+            object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Presheaf is immutable")
 
-    def _check_functorial(self) -> None:
+    def _functoriality_failure(self) -> tuple[Any, ...] | None:
         C = self.category
         for (f, g), fg in C._comp.items():
-            for x in self._sets[C.cod(g)]:
+            for x in self[C.cod(g)]:
                 step, whole = self.act(self.act(x, g), f), self.act(x, fg)
                 if step != whole:
-                    raise not_functorial("Presheaf", f, g, x, step, whole)
+                    return (f, g, x, step, whole)
+        return None
+
+    def _check_functorial(self) -> None:
+        failure = self._functoriality_failure()
+        if failure is not None:
+            raise not_functorial("Presheaf", *failure)
 
     def is_functorial(self) -> bool:
         """Whether ``x·id = x`` and ``(x·g)·f = x·(f >> g)`` for all composable arrows."""
         C = self.category
-        identities = all(self.act(x, C.id(c)) == x for c in C.objects for x in self._sets[c])
-        try:
-            self._check_functorial()
-        except ValueError:
-            return False
-        return identities
+        identities = all(self.act(x, C.id(c)) == x for c in C.objects for x in self[c])
+        return identities and self._functoriality_failure() is None
 
     # -- the presheaf -----------------------------------------------------------------
     def __getitem__(self, c: Hashable) -> FinSet:
         """The set ``F[c]``."""
-        try:
-            return self._sets[c]
-        except KeyError:
-            raise KeyError(f"Presheaf: {c!r} is not an object of {self.category!r}") from None
+        found = self._sets.get(c)
+        if found is not None:
+            return found
+        if self._sets_rule is None or c not in self.category.objects:
+            raise KeyError(f"Presheaf: {c!r} is not an object of {self.category!r}")
+        found = self._sets[c] = self._sets_rule(c)
+        return found
 
     def act(self, x: Any, f: Hashable) -> Any:
         """The restriction ``x·f`` of ``x ∈ F[cod f]`` along ``f``, an element of ``F[dom f]``."""
-        return self._restrict[f][x]
+        table = self._restrict[f]
+        if x in table:
+            return table[x]
+        if self._act_rule is None:
+            raise KeyError(f"Presheaf: {x!r} is not an element at the codomain of {f!r}")
+        y = table[x] = self._act_rule(x, f)
+        return y
 
     def map(self, f: Hashable) -> Function:
         """The restriction along ``f: c -> d`` as a ``Function`` ``F[d] -> F[c]``."""
         C = self.category
-        return Function(self[C.cod(f)], self[C.dom(f)], self._restrict[f], name=f"F({f})")
+        dom, cod = self[C.cod(f)], self[C.dom(f)]
+        return Function(dom, cod, {x: self.act(x, f) for x in dom}, name=f"F({f})")
 
     def size(self) -> int:
         """The number of elements over all objects."""
-        return sum(len(s) for s in self._sets.values())
+        return sum(len(self[c]) for c in self.category.objects)
+
+    def _tables(self) -> dict[Hashable, dict[Any, Any]]:
+        C = self.category
+        return {f: {x: self.act(x, f) for x in self[C.cod(f)]} for f in C.arrows}
 
     # -- values -----------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -405,24 +428,39 @@ class Presheaf:
             return True
         if not isinstance(other, Presheaf):
             return NotImplemented
-        return (
-            self.category == other.category
-            and self._sets == other._sets
-            and self._restrict == other._restrict
-        )
+        if _same(self._parts, other._parts):
+            return True
+        C = self.category
+        if C != other.category or any(self[c] != other[c] for c in C.objects):
+            return False
+        return all(self.act(x, f) == other.act(x, f) for f in C.arrows for x in self[C.cod(f)])
 
     def __hash__(self) -> int:
-        return hash(tuple(len(s) for s in self._sets.values()))
+        # Only the category is cheap for every representation (lazy ones included).
+        return hash(("Presheaf", self.category))
 
     def __repr__(self) -> str:
         C = self.category
-        sets = {c: list(s) for c, s in self._sets.items()}
+        sets = {c: list(self[c]) for c in C.objects}
         identities = {C.id(c) for c in C.objects}
-        maps = {f: m for f, m in self._restrict.items() if f not in identities}
+        maps = {f: m for f, m in self._tables().items() if f not in identities}
         return f"Presheaf({C!r}, {sets!r}, {maps!r})"
 
     def __str__(self) -> str:
-        return "⟨" + ", ".join(f"{c}: {s}" for c, s in self._sets.items()) + "⟩"
+        parts = self._parts
+        if parts is None or parts[0] == "Δ":
+            return "⟨" + ", ".join(f"{c}: {self[c]}" for c in self.category.objects) + "⟩"
+        op, *args = parts
+        if op in ("*", "+", "**"):
+            return f"({args[0]} {op} {args[1]})"
+        return f"{op}({', '.join(map(repr, args))})" if args else str(op)
+
+
+def _same(p: tuple[Any, ...] | None, q: tuple[Any, ...] | None) -> bool:
+    """Whether two constructions are the same: same operation on the same operands."""
+    if p is None or q is None or len(p) != len(q):
+        return False
+    return all(a is b if isinstance(a, Presheaf) else a == b for a, b in zip(p, q, strict=True))
 
 
 def _set_of(sets: Mapping[Hashable, Iterable[Hashable]], c: Hashable) -> FinSet:
@@ -457,7 +495,8 @@ class Nat:
 
     ``components`` maps each object ``c`` to a table (or function) ``F[c] -> G[c]``;
     it may also be one function ``(c, x) -> α_c(x)``. Naturality is checked unless
-    ``check=False`` (then ``is_natural()`` tells).
+    ``check=False`` (then ``is_natural()`` tells). Transformations built by
+    ``Presheaves`` are lazy: a component value is computed when asked for.
 
     >>> C = sierpinski()
     >>> F = Presheaf(C, {0: ["a", "b"], 1: ["u"]}, {"0≤1": {"u": "a"}})
@@ -471,10 +510,11 @@ class Nat:
     gives 1, mapping then restricting gives 0
     """
 
-    __slots__ = ("dom", "cod", "_components", "_hash")
+    __slots__ = ("dom", "cod", "_components", "_rule", "_hash")
     dom: Presheaf
     cod: Presheaf
     _components: dict[Hashable, dict[Any, Any]]
+    _rule: Callable[[Hashable, Any], Any] | None
     _hash: int | None
 
     def __init__(
@@ -494,20 +534,27 @@ class Nat:
         for c in dom.category.objects:
             table = _component(components, c)
             comps[c] = dict(Function(dom[c], cod[c], table, name=f"Nat at {c!r}").table)
-        self._set(dom, cod, comps)
+        self._set(dom, cod, comps, None)
         if check:
             self.check_natural()
 
     @classmethod
     def _make(cls, dom: Presheaf, cod: Presheaf, comps: dict[Hashable, dict[Any, Any]]) -> Nat:
         out = object.__new__(cls)
-        out._set(dom, cod, comps)
+        out._set(dom, cod, comps, None)
         return out
 
-    def _set(self, dom: Presheaf, cod: Presheaf, comps: Any) -> None:
+    @classmethod
+    def _lazy(cls, dom: Presheaf, cod: Presheaf, rule: Callable[[Hashable, Any], Any]) -> Nat:
+        out = object.__new__(cls)
+        out._set(dom, cod, {c: {} for c in dom.category.objects}, rule)
+        return out
+
+    def _set(self, dom: Presheaf, cod: Presheaf, comps: Any, rule: Any) -> None:
         object.__setattr__(self, "dom", dom)
         object.__setattr__(self, "cod", cod)
         object.__setattr__(self, "_components", comps)
+        object.__setattr__(self, "_rule", rule)
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -515,21 +562,40 @@ class Nat:
 
     def __call__(self, c: Hashable, x: Any) -> Any:
         """The component at ``c`` applied to ``x ∈ dom[c]``."""
-        return self._components[c][x]
+        table = self._components[c]
+        if x in table:
+            return table[x]
+        if self._rule is None:
+            raise KeyError(f"Nat: {x!r} is not in the domain at {c!r}")
+        y = table[x] = self._rule(c, x)
+        return y
+
+    def _full(self) -> dict[Hashable, dict[Any, Any]]:
+        for c in self.dom.category.objects:
+            for x in self.dom[c]:
+                self(c, x)
+        return self._components
 
     def component(self, c: Hashable) -> Function:
         """The component ``α_c: dom[c] -> cod[c]`` as a ``Function``."""
-        return Function(self.dom[c], self.cod[c], self._components[c], name=f"Nat at {c!r}")
+        table = {x: self(c, x) for x in self.dom[c]}
+        return Function(self.dom[c], self.cod[c], table, name=f"Nat at {c!r}")
 
-    def check_natural(self) -> Nat:
-        """Raise a ``ValueError`` naming an arrow and an element where naturality fails."""
+    def _naturality_failure(self) -> tuple[Any, ...] | None:
         C, F, G = self.dom.category, self.dom, self.cod
         for f in C.arrows:
             c, d = C.dom(f), C.cod(f)
             for x in F[d]:
                 left, right = self(c, F.act(x, f)), G.act(self(d, x), f)
                 if left != right:
-                    raise not_natural("Nat", f, x, left, right)
+                    return (f, x, left, right)
+        return None
+
+    def check_natural(self) -> Nat:
+        """Raise a ``ValueError`` naming an arrow and an element where naturality fails."""
+        failure = self._naturality_failure()
+        if failure is not None:
+            raise not_natural("Nat", *failure)
         return self
 
     def is_natural(self) -> bool:
@@ -539,32 +605,24 @@ class Nat:
         >>> S.logic("implies").is_natural()
         True
         """
-        try:
-            self.check_natural()
-        except ValueError:
-            return False
-        return True
+        return self._naturality_failure() is None
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
         if not isinstance(other, Nat):
             return NotImplemented
-        return (
-            self.dom == other.dom
-            and self.cod == other.cod
-            and self._components == other._components
-        )
+        return self.dom == other.dom and self.cod == other.cod and self._full() == other._full()
 
     def __hash__(self) -> int:
         if self._hash is None:
-            key = frozenset((c, frozenset(t.items())) for c, t in self._components.items())
+            key = frozenset((c, frozenset(t.items())) for c, t in self._full().items())
             object.__setattr__(self, "_hash", hash(key))
         assert self._hash is not None
         return self._hash
 
     def __repr__(self) -> str:
-        return f"Nat({self.dom!r}, {self.cod!r}, {self._components!r})"
+        return f"Nat({self.dom!r}, {self.cod!r}, {self._full()!r})"
 
     def __str__(self) -> str:
         return f"{self.dom} ⇒ {self.cod}"
@@ -617,23 +675,41 @@ def nat_transformations(
         for b, xb in new:
             del assign[b][xb]
 
-    def search(i: int) -> Iterator[Nat]:
+    def open_from(i: int) -> int:  # the next element whose value is not yet fixed
         while i < len(items) and items[i][1] in assign[items[i][0]]:
             i += 1
-        if i == len(items):
-            yield Nat._make(dom, cod, {c: dict(t) for c, t in assign.items()})
-            return
-        c, x = items[i]
-        choices = list(cod[c])
-        if rng is not None:
-            rng.shuffle(choices)
-        for y in choices:
-            new = fix(c, x, y)
-            if new is not None:
-                yield from search(i + 1)
-                undo(new)
+        return i
 
-    return search(0)
+    def choices(i: int) -> Iterator[Any]:
+        out = list(cod[items[i][0]])
+        if rng is not None:
+            rng.shuffle(out)
+        return iter(out)
+
+    def search() -> Iterator[Nat]:
+        # Depth-first, with an explicit stack (a domain may have thousands of elements):
+        # a frame is [position, remaining choices, what the current choice fixed].
+        i = open_from(0)
+        stack: list[list[Any]] = [[i, choices(i), None]] if i < len(items) else []
+        if not stack:
+            yield Nat._make(dom, cod, {c: dict(t) for c, t in assign.items()})
+        while stack:
+            frame = stack[-1]
+            if frame[2] is not None:
+                undo(frame[2])
+                frame[2] = None
+            c, x = items[frame[0]]
+            frame[2] = next((new for y in frame[1] if (new := fix(c, x, y)) is not None), None)
+            if frame[2] is None:
+                stack.pop()
+                continue
+            j = open_from(frame[0] + 1)
+            if j < len(items):
+                stack.append([j, choices(j), None])
+            else:
+                yield Nat._make(dom, cod, {c: dict(t) for c, t in assign.items()})
+
+    return search()
 
 
 # ---------------------------------------------------------------------------------
@@ -643,7 +719,11 @@ def nat_transformations(
 class Presheaves(Category[Presheaf, Nat]):
     """The topos of presheaves on a finite category, as a ``Category`` for functors.
 
-    Constructions are cached, so the image of an object is built once per instance.
+    Everything is lazy: a constructed presheaf computes a set ``F[c]`` or a
+    restriction when first asked, and a transformation computes a value when
+    applied, so an exponential is enumerated only if something iterates over it.
+    Constructions are cached per category (keyed by the operands' identity), so the
+    image of an object is one Python object and comparing it with itself is free.
 
     >>> S = Presheaves(sierpinski())
     >>> y1 = S.yoneda(1)
@@ -651,6 +731,8 @@ class Presheaves(Category[Presheaf, Nat]):
     >>> [len(E[c]) for c in (0, 1)]
     [2, 3]
     >>> S.compose([S.copy(y1), S.fst(y1, y1)]) == S.id(y1)
+    True
+    >>> S.exp(E, E) is S.exp(E, E)
     True
     """
 
@@ -669,20 +751,19 @@ class Presheaves(Category[Presheaf, Nat]):
     def __hash__(self) -> int:
         return hash(("Presheaves", self.category))
 
-    def _cached(self, key: Hashable, build: Callable[[], Presheaf]) -> Presheaf:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return self._cache[key]
-
-    def _pointwise(
+    def _build(
         self,
+        parts: tuple[Any, ...],
         sets: Callable[[Hashable], Iterable[Any]],
         act: Callable[[Any, Hashable], Any],
     ) -> Presheaf:
-        C = self.category
-        fsets = {c: FinSet(sets(c)) for c in C.objects}
-        maps = {f: {x: act(x, f) for x in fsets[C.cod(f)]} for f in C.arrows}
-        return Presheaf._make(C, fsets, maps)
+        """The presheaf ``parts`` names (cached), with sets and restrictions on demand."""
+        key = tuple(("id", id(p)) if isinstance(p, Presheaf) else p for p in parts)
+        found = self._cache.get(key)
+        if found is None:
+            built = Presheaf._lazy(self.category, lambda c: _bounded(sets(c), built, c), act, parts)
+            self._cache[key] = found = built  # its _parts keep the operands (and ids) alive
+        return found
 
     # -- special presheaves -----------------------------------------------------------
     def yoneda(self, c: Hashable) -> Presheaf:
@@ -693,9 +774,7 @@ class Presheaves(Category[Presheaf, Nat]):
         """
         C = self.category
         C.id(c)  # checks that c is an object
-        return self._cached(
-            ("y", c), lambda: self._pointwise(lambda b: C.hom(b, c), lambda h, g: C.then(g, h))
-        )
+        return self._build(("y", c), lambda b: C.hom(b, c), lambda h, g: C.then(g, h))
 
     def constant(self, elements: Iterable[Hashable]) -> Presheaf:
         """The constant presheaf ``Δ S``: the same set everywhere, identity restrictions.
@@ -704,7 +783,7 @@ class Presheaves(Category[Presheaf, Nat]):
         FinSet(['a', 'b'])
         """
         s = elements if isinstance(elements, FinSet) else FinSet(elements)
-        return self._cached(("Δ", repr(s)), lambda: self._pointwise(lambda c: s, lambda x, f: x))
+        return self._build(("Δ", repr(s)), lambda c: s, lambda x, f: x)
 
     # -- objects ----------------------------------------------------------------------
     def one(self) -> Presheaf:
@@ -714,12 +793,10 @@ class Presheaves(Category[Presheaf, Nat]):
         return self.constant([])
 
     def product(self, a: Presheaf, b: Presheaf) -> Presheaf:
-        return self._cached(
+        return self._build(
             ("*", a, b),
-            lambda: self._pointwise(
-                lambda c: itertools.product(a[c], b[c]),
-                lambda p, f: (a.act(p[0], f), b.act(p[1], f)),
-            ),
+            lambda c: itertools.product(a[c], b[c]),
+            lambda p, f: (a.act(p[0], f), b.act(p[1], f)),
         )
 
     def coproduct(self, a: Presheaf, b: Presheaf) -> Presheaf:
@@ -730,53 +807,44 @@ class Presheaves(Category[Presheaf, Nat]):
         def act(t: Any, f: Hashable) -> Any:
             return (t[0], (b if t[0] else a).act(t[1], f))
 
-        return self._cached(("+", a, b), lambda: self._pointwise(sets, act))
+        return self._build(("+", a, b), sets, act)
 
     def _yoneda_times(self, c: Hashable, a: Presheaf) -> Presheaf:
         return self.product(self.yoneda(c), a)
 
     def exp(self, base: Presheaf, exponent: Presheaf) -> Presheaf:
-        """``(base ^ exponent)(c) = Nat(y c × exponent, base)``; restriction precomposes."""
-        return self._cached(("**", base, exponent), lambda: self._exp(base, exponent))
+        """``(base ^ exponent)(c) = Nat(y c × exponent, base)``; restriction precomposes.
 
-    def _exp(self, base: Presheaf, exponent: Presheaf) -> Presheaf:
+        An element ``θ`` at ``c`` restricts along ``f: c' -> c`` to
+        ``(h, a) ↦ θ(h >> f, a)``.
+        """
         C = self.category
-        sets = {
-            c: FinSet(nat_transformations(self._yoneda_times(c, exponent), base)) for c in C.objects
-        }
-        canonical = {c: {t: t for t in s} for c, s in sets.items()}
-        maps: dict[Hashable, dict[Any, Any]] = {}
-        for f in C.arrows:
-            c, d = C.dom(f), C.cod(f)
-            yc = self._yoneda_times(c, exponent)
-            maps[f] = {t: canonical[c][self._restrict_nat(t, f, yc)] for t in sets[d]}
-        return Presheaf._make(C, sets, maps)
 
-    def _restrict_nat(self, t: Nat, f: Hashable, yc: Presheaf) -> Nat:
-        """θ·f for θ ∈ Nat(y d × A, B) and f: c -> d: (h, a) ↦ θ(h >> f, a)."""
-        C = self.category
-        comps = {b: {(h, a): t(b, (C.then(h, f), a)) for h, a in yc[b]} for b in C.objects}
-        return Nat._make(yc, t.cod, comps)
+        def sets(c: Hashable) -> Iterator[Nat]:
+            return nat_transformations(self._yoneda_times(c, exponent), base)
+
+        def act(t: Nat, f: Hashable) -> Nat:
+            yc = self._yoneda_times(C.dom(f), exponent)
+            comps = {e: {(h, a): t(e, (C.then(h, f), a)) for h, a in yc[e]} for e in C.objects}
+            return Nat._make(yc, base, comps)
+
+        return self._build(("**", base, exponent), sets, act)
 
     def omega(self) -> Presheaf:
         """The subobject classifier: ``Omega(c)`` is the set of sieves on ``c``.
 
         A sieve is a frozenset of arrow names into ``c``, closed under precomposition.
         """
-        return self._cached("Ω", self._omega)
-
-    def _omega(self) -> Presheaf:
         C = self.category
 
         def act(s: frozenset[Hashable], f: Hashable) -> frozenset[Hashable]:
             return frozenset(h for h in C.into(C.dom(f)) if C.then(h, f) in s)
 
-        return self._pointwise(lambda c: _sieves(C, c), act)
+        return self._build(("Ω",), lambda c: _sieves(C, c), act)
 
     # -- category ---------------------------------------------------------------------
     def _nat(self, dom: Presheaf, cod: Presheaf, fn: Callable[[Hashable, Any], Any]) -> Nat:
-        comps = {c: {x: fn(c, x) for x in dom[c]} for c in self.category.objects}
-        return Nat._make(dom, cod, comps)
+        return Nat._lazy(dom, cod, fn)
 
     def id(self, a: Presheaf) -> Nat:
         return self._nat(a, a, lambda c, x: x)
@@ -839,19 +907,14 @@ class Presheaves(Category[Presheaf, Nat]):
     def curry(self, m: Nat, x: Presheaf, a: Presheaf, b: Presheaf) -> Nat:
         """Λm: x ⇒ b^a, sending u ∈ x(c) to θ with θ_e(h, v) = m_e(u·h, v)."""
         _check_nats("Presheaves.curry", m)
-        C, E = self.category, self.exp(b, a)
-        index = {c: {t: t for t in E[c]} for c in C.objects}
+        C = self.category
 
         def transpose(c: Hashable, u: Any) -> Nat:
             yc = self._yoneda_times(c, a)
             comps = {e: {(h, v): m(e, (x.act(u, h), v)) for h, v in yc[e]} for e in C.objects}
-            theta = Nat._make(yc, b, comps)
-            if theta not in index[c]:
-                raise ValueError(f"Presheaves.curry: {m} is not natural")
-            found: Nat = index[c][theta]
-            return found
+            return Nat._make(yc, b, comps)
 
-        return self._nat(x, E, transpose)
+        return self._nat(x, self.exp(b, a), transpose)
 
     def ev(self, b: Presheaf, a: Presheaf) -> Nat:
         """ev: b^a × a ⇒ b, (θ, v) ↦ θ_c(id_c, v)."""
@@ -890,6 +953,19 @@ class Presheaves(Category[Presheaf, Nat]):
 @functools.lru_cache(maxsize=64)
 def _cache_for(category: FiniteCategory) -> dict[Hashable, Presheaf]:
     return {}
+
+
+#: The most elements a constructed presheaf enumerates at one object.
+MAX_ELEMENTS = 20_000
+
+
+def _bounded(items: Iterable[Any], presheaf: Presheaf, c: Hashable) -> FinSet:
+    out: list[Any] = []
+    for x in items:
+        out.append(x)
+        if len(out) > MAX_ELEMENTS:
+            raise too_many(f"the presheaf {short(str(presheaf), 80)} at {c!r}", MAX_ELEMENTS)
+    return FinSet(out)
 
 
 def _check_nats(op: str, *fs: object) -> None:
@@ -1148,8 +1224,7 @@ def random_presheaf_model(
         if box in fixed_ar:
             boxes[box] = fixed_ar[box]
             return boxes[box]
-        rng = random.Random(f"{seed}|{box!r}")
-        found = next(nat_transformations(dom, cod, rng), None)
+        found = _random_nat(topos, dom, cod, random.Random(f"{seed}|{box!r}"))
         if found is None:
             raise ValueError(
                 f"random_presheaf_model: no natural transformation {box!r}: {dom} ⇒ {cod}"
@@ -1159,3 +1234,17 @@ def random_presheaf_model(
 
     functor = Functor(ob=on_ob, ar=on_ar, cod=topos)
     return functor
+
+
+def _random_nat(topos: Presheaves, dom: Presheaf, cod: Presheaf, rng: random.Random) -> Nat | None:
+    """A random transformation ``dom ⇒ cod``, or None; into exponentials and products it is
+    built from its transpose and its projections, so no exponential is enumerated."""
+    parts = cod._parts
+    if parts is not None and parts[0] == "**":
+        base, exponent = parts[1], parts[2]
+        m = _random_nat(topos, topos.product(dom, exponent), base, rng)
+        return None if m is None else topos.curry(m, dom, exponent, base)
+    if parts is not None and parts[0] == "*":
+        f, g = (_random_nat(topos, dom, side, rng) for side in parts[1:])
+        return None if f is None or g is None else topos.pair(f, g)
+    return next(nat_transformations(dom, cod, rng), None)

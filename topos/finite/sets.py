@@ -54,12 +54,15 @@ from topos.errors import (
     not_in_domain,
     not_total,
     outside_codomain,
+    short,
     too_large,
+    too_many,
 )
 from topos.functor import Category, Functor
 from topos.objects import Fin, Ob
 
 __all__ = [
+    "HUGE",
     "MAX_ENUMERATION",
     "CoproductSet",
     "FinSet",
@@ -74,6 +77,9 @@ __all__ = [
 
 #: The most elements a lazy set (e.g. a function set ``B ** A``) will enumerate.
 MAX_ENUMERATION = 1_000_000
+
+#: Sizes are exact below this bound; above it a set only knows it is at least this big.
+HUGE = 2**64
 
 # Printing precedence, as for objects: ** binds tighter than *, which binds tighter than +.
 _ATOM, _POW, _MUL, _ADD = 4, 3, 2, 1
@@ -119,8 +125,8 @@ class FinSet:
     def elements(self) -> tuple[Any, ...]:
         """The elements, in order (enumerated on first use for lazy sets)."""
         if self._elements is None:
-            if len(self) > MAX_ENUMERATION:
-                raise too_large(self, len(self), MAX_ENUMERATION)
+            if self._count() > MAX_ENUMERATION:
+                raise self._too_big(MAX_ENUMERATION)
             object.__setattr__(self, "_elements", tuple(self._enumerate()))
         assert self._elements is not None
         return self._elements
@@ -128,8 +134,28 @@ class FinSet:
     def _enumerate(self) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _count(self) -> int:
+        """The number of elements, or ``HUGE`` if there are at least that many."""
+        return min(len(self.elements), HUGE)
+
+    @property
+    def size(self) -> int:
+        """The number of elements (``ValueError`` past ``HUGE``), without enumerating.
+
+        >>> (FinSet([0, 1]) ** FinSet(range(10))).size
+        1024
+        """
+        n = self._count()
+        if n >= HUGE:
+            raise self._too_big(HUGE - 1)
+        return n
+
+    def _too_big(self, limit: int) -> ValueError:
+        n = self._count()
+        return too_large(self, n, limit) if n < HUGE else too_many(short(self), limit)
+
     def __len__(self) -> int:
-        return len(self.elements)
+        return self.size
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.elements)
@@ -157,7 +183,7 @@ class FinSet:
         key = self._structure()
         if key is not None and key == other._structure():
             return True
-        return len(self) == len(other) and all(x in other for x in self)
+        return self._count() == other._count() and all(x in other for x in self)
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -165,7 +191,7 @@ class FinSet:
 
     def __hash__(self) -> int:
         # The size is the only invariant cheap for every representation of a set.
-        return hash(("FinSet", len(self)))
+        return hash(("FinSet", self._count()))
 
     def __mul__(self, other: FinSet) -> ProductSet:
         return ProductSet(self, other)
@@ -210,8 +236,8 @@ class ProductSet(FinSet):
     def _enumerate(self) -> Iterator[Any]:
         return itertools.product(self.left.elements, self.right.elements)
 
-    def __len__(self) -> int:
-        return len(self.left) * len(self.right)
+    def _count(self) -> int:
+        return min(self.left._count() * self.right._count(), HUGE)
 
     def __contains__(self, x: object) -> bool:
         return isinstance(x, tuple) and len(x) == 2 and x[0] in self.left and x[1] in self.right
@@ -250,8 +276,8 @@ class CoproductSet(FinSet):
         yield from ((False, a) for a in self.left.elements)
         yield from ((True, b) for b in self.right.elements)
 
-    def __len__(self) -> int:
-        return len(self.left) + len(self.right)
+    def _count(self) -> int:
+        return min(self.left._count() + self.right._count(), HUGE)
 
     def __contains__(self, x: object) -> bool:
         if not (isinstance(x, tuple) and len(x) == 2 and x[0] in (False, True)):
@@ -295,8 +321,11 @@ class FunctionSet(FinSet):
         for outs in itertools.product(cod.elements, repeat=len(dom)):
             yield Function._trusted(dom, cod, dict(zip(dom.elements, outs, strict=True)))
 
-    def __len__(self) -> int:
-        return int(len(self.base) ** len(self.exponent))
+    def _count(self) -> int:
+        b, e = self.base._count(), self.exponent._count()
+        if b <= 1 or e == 0:
+            return 1 if e == 0 else b
+        return HUGE if e >= 64 else min(b**e, HUGE)
 
     def __contains__(self, x: object) -> bool:
         if not isinstance(x, Function) or x.dom != self.exponent or x.cod != self.base:
@@ -467,8 +496,7 @@ class Function:
         return f"Function({self.dom!r}, {self.cod!r}, {dict(self.table)!r}{extra})"
 
     def __str__(self) -> str:
-        name = f"{self.name}: " if self.name else ""
-        return f"{name}{self.dom} -> {self.cod}"
+        return self.name or f"({self.dom} -> {self.cod})"
 
 
 class Sets(Category[FinSet, Function]):
@@ -717,17 +745,17 @@ def random_element(s: FinSet, rng: random.Random) -> Any:
     ...
     ValueError: random_element: the set {} is empty
     """
-    if len(s) == 0:
+    if s._count() == 0:
         raise ValueError(f"random_element: the set {s} is empty")
     if isinstance(s, ProductSet):
         return (random_element(s.left, rng), random_element(s.right, rng))
     if isinstance(s, CoproductSet):
-        right = rng.randrange(len(s)) >= len(s.left)
+        right = rng.randrange(s._count()) >= s.left._count()
         return (right, random_element(s.right if right else s.left, rng))
     if isinstance(s, FunctionSet):
         table = {a: random_element(s.base, rng) for a in s.exponent.elements}
         return Function._trusted(s.exponent, s.base, table)
-    return s.elements[rng.randrange(len(s))]
+    return s.elements[rng.randrange(s._count())]
 
 
 def random_model(
@@ -781,7 +809,7 @@ def random_model(
         if box in fixed_ar:
             out = _as_function(box, fixed_ar[box], dom, cod)
         else:
-            if len(cod) == 0 and len(dom) > 0:
+            if cod._count() == 0 and dom._count() > 0:
                 raise ValueError(
                     f"random_model: no function {box!r} from the non-empty set {dom}"
                     f" into the empty set {cod}"
