@@ -303,6 +303,14 @@ def compile(f: Arrow) -> Compiled:  # noqa: A001 - the contract's name
     return Compiled(f, fn)
 
 
+#: A ``repeat`` of at most this many layers is unrolled (``lax.scan(unroll=True)``):
+#: XLA then fuses across layers, and the train step of the demo's 2-layer
+#: transformer runs ~20% faster on CPU than under a rolled loop, as fast as a
+#: hand-written Python loop over layers (``benchmarks/transformer.py``). Deeper
+#: stacks stay one rolled ``lax.scan``, so compile time stays flat in depth.
+UNROLL_MAX = 4
+
+
 def _repeat(box: Box, x: Any) -> Any:
     """``Box("repeat", P_stacked * A, A, body=..., n=...)``: scan the body over the layers."""
     body, n = box.attrs["body"], box.attrs["n"]
@@ -312,7 +320,7 @@ def _repeat(box: Box, x: Any) -> Any:
     def layer(carry: Any, p: Any) -> tuple[Any, None]:
         return step((p, carry)), None
 
-    out, _ = jax.lax.scan(layer, a, stacked, length=n)
+    out, _ = jax.lax.scan(layer, a, stacked, length=n, unroll=n <= UNROLL_MAX)
     return out
 
 

@@ -6,9 +6,10 @@
    this machine (``sysconfig.get_paths()["stdlib"]``) or of ``--corpus``, in a fixed
    pseudo-random order (sorted by a hash of their relative path, so the selection
    spreads over the whole library and is the same on every run); every tenth file
-   goes to the held-out validation text, the rest to training, each cut at a fixed
-   number of characters. ``site-packages``, test suites and ``__pycache__`` are
-   skipped;
+   goes to the held-out validation text, the rest to training; each file gives at
+   most 20,000 characters and each side is cut at a fixed number of characters
+   (3,000,000 and 300,000). ``site-packages``, test suites, ``__pycache__`` and the
+   generated codec tables of ``encodings`` are skipped;
 2. **vocabulary** (``Vocab``): the characters seen in the training text, with the
    rare ones (fewer than one in 100,000) sharing id 0;
 3. **model**: ``topos.nn.transformer(vocab, seq, d, heads, layers)``, a Para
@@ -77,9 +78,11 @@ __all__ = [
 RARE = 1e-5
 #: The character shown for id 0 (rare or unseen characters).
 UNKNOWN = "\ufffd"
+#: The most characters one file contributes to the corpus.
+FILE_CHARS = 20_000
 #: Suffixes of the files read from a corpus folder.
 SUFFIXES = (".py",)
-_SKIP_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__", "test", "tests"})
+_SKIP_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__", "test", "tests", "encodings"})
 
 
 class DemoError(ValueError):
@@ -167,12 +170,16 @@ def _read(path: Path) -> str:
         raise CorpusError(f"cannot read {str(path)!r}: {err.strerror or err}") from None
 
 
-def load_corpus(root: Path | None, train_chars: int, val_chars: int) -> Corpus:
+def load_corpus(
+    root: Path | None, train_chars: int, val_chars: int, file_chars: int = FILE_CHARS
+) -> Corpus:
     """Read the corpus: every tenth file (in ``corpus_files`` order) is validation.
 
-    With fewer than ten files the last one is the validation file. Each side is cut
-    at its character budget. Raises ``CorpusError`` (one line) when the folder is
-    missing, holds no readable file, or either side ends up empty.
+    With fewer than ten files the last one is the validation file. Each file gives
+    at most its first ``file_chars`` characters (so a few huge modules do not make
+    up a side), and each side is cut at its character budget. Raises
+    ``CorpusError`` (one line) when the folder is missing, holds no readable file,
+    or either side ends up empty.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -200,7 +207,7 @@ def load_corpus(root: Path | None, train_chars: int, val_chars: int) -> Corpus:
             if all(sizes[s] >= budget[s] for s in (True, False)):
                 break
             continue
-        text = _read(path)[: budget[side] - sizes[side]]
+        text = _read(path)[: min(file_chars, budget[side] - sizes[side])]
         if text.strip():
             parts[side].append(text)
             sizes[side] += len(text)
@@ -408,7 +415,7 @@ class DemoConfig:
     heads: int = 4
     seq: int = 128
     batch: int = 32
-    lr: float = 3e-3
+    lr: float = 6e-3
     seed: int = 0
     out: str = "runs/demo"
     resume: bool = False
@@ -567,9 +574,8 @@ def run(given: DemoConfig | dict[str, Any], stdout: TextIO | None = None) -> Dem
     started = time.perf_counter()
     cfg = _settings(given)
     out = Path(cfg.out)
-    corpus = load_corpus(
-        None if cfg.corpus is None else Path(cfg.corpus), cfg.train_chars, cfg.val_chars
-    )
+    root = None if cfg.corpus is None else Path(cfg.corpus)
+    corpus = load_corpus(root, cfg.train_chars, cfg.val_chars)
     say(corpus.describe())
     vocab = Vocab(tuple(_load_state(out)["vocab"])) if cfg.resume else Vocab.build(corpus.train)
     train_ids, val_ids = vocab.encode(corpus.train), vocab.encode(corpus.val)

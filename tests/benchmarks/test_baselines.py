@@ -129,6 +129,22 @@ def test_library_jit_train_steps_reduce_the_loss(library: str) -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
+@pytest.mark.parametrize("extra", [0, 1])
+def test_repeat_unrolls_small_stacks_and_scans_deep_ones(extra: int) -> None:
+    """The lowering the benchmark chose: unrolled up to UNROLL_MAX layers, a loop beyond."""
+    from backends.jax.compile import UNROLL_MAX
+
+    layers = UNROLL_MAX + extra
+    cfg = baselines.Config(vocab=5, seq=4, d=8, heads=2, layers=layers, mlp_ratio=1)
+    p = nn.transformer(cfg.vocab, cfg.seq, cfg.d, cfg.heads, cfg.layers, cfg.mlp_ratio)
+    params = {
+        k: jnp.zeros(math.prod(q.ob.shape)).reshape(q.ob.shape) for k, q in p.parameters().items()
+    }
+    tokens = jnp.zeros((2, cfg.seq), jnp.int32)
+    hlo = jax.jit(batched(p)).lower(params, tokens).compile().as_text()
+    assert (" while(" in hlo) == bool(extra)
+
+
 def test_quick_benchmark_writes_its_report(tmp_path: Path) -> None:
     bench = _bench()
     out = tmp_path / "results.md"
@@ -150,6 +166,8 @@ def test_quick_benchmark_writes_its_report(tmp_path: Path) -> None:
 
 def test_hlo_opcode_counter() -> None:
     bench = _bench()
+    result = doctest.testmod(bench)
+    assert result.attempted > 0 and result.failed == 0
     text = jax.jit(lambda x: jnp.tanh(x @ x.T).sum()).lower(jnp.ones((3, 4))).compile().as_text()
     ops = bench.hlo_ops(text)
     assert ops["parameter"] >= 1 and sum(ops.values()) >= 3
