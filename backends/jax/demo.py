@@ -415,7 +415,7 @@ class DemoConfig:
     heads: int = 4
     seq: int = 128
     batch: int = 32
-    lr: float = 6e-3
+    lr: float = 3e-3
     seed: int = 0
     out: str = "runs/demo"
     resume: bool = False
