@@ -540,7 +540,10 @@ def section_dsl(say: Report, plan: Plan) -> None:
         rows.append(["draw it", "topos.draw not available"])
     else:
         rows.append([f"draw it ({n} layers, depth 2)", _s(_timed(lambda: draw(p, depth=2)))])
-    rows.append(["interpret it into JAX (`backends.jax.batched`)", _s(_timed(lambda: batched(p)))])
+    shapes = {k: jax.ShapeDtypeStruct(q.ob.shape, jnp.float32) for k, q in p.parameters().items()}
+    tokens = jax.ShapeDtypeStruct((plan.batch, cfg.seq), jnp.int32)
+    trace = _timed(lambda: jax.make_jaxpr(batched(p))(shapes, tokens))
+    rows.append(["interpret it into JAX and trace its batched forward pass", _s(trace)])
     from topos.nn.primitives import relu
     from topos.objects import R
 
@@ -649,7 +652,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     say()
     say(
-        f"Data: {corpus.describe()}; unigram baseline"
+        f"Data: the source of the Python {platform.python_version()} standard library (the"
+        f" demo's corpus): {len(corpus.train):,} training characters from"
+        f" {corpus.train_files} files, {len(corpus.val):,} validation characters from"
+        f" {corpus.val_files} held-out files; unigram baseline"
         f" {unigram_bits(train_ids, val_ids, len(vocab)):.3f} bits/char."
     )
     say()
