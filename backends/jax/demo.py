@@ -82,7 +82,9 @@ UNKNOWN = "\ufffd"
 FILE_CHARS = 20_000
 #: Suffixes of the files read from a corpus folder.
 SUFFIXES = (".py",)
-_SKIP_DIRS = frozenset({"site-packages", "dist-packages", "__pycache__", "test", "tests", "encodings"})
+_SKIP_DIRS = frozenset(
+    {"site-packages", "dist-packages", "__pycache__", "test", "tests", "encodings"}
+)
 
 
 class DemoError(ValueError):
