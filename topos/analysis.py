@@ -22,8 +22,8 @@ reports:
 
 A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 (backends declare their primitives), else it is unknown and counted as smooth, with
-a witness saying so. Boxes carrying ``body=<arrow>`` (named sub-diagrams, and
-``repeat``) are analysed through their body.
+a witness saying so. Groups (``topos.arrows.Group``) are analysed through their
+body, a ``Repeat`` by iterating its body to a fixpoint, and constants are constant.
 
 >>> from topos import R, Box, pair, curry, ev, copy, Id
 >>> X = R(4)
@@ -40,7 +40,7 @@ Self-attention shape: the input chooses a linear map on sequences, ``ev`` applie
 >>> report.order, report.cls, report.lives_in
 ('higher', 'smooth', 'topos completion')
 >>> print(report.witnesses[0])
-order: ev applies a function that depends on the input, at 2
+order: ev applies a function that depends on the input, in the top level
 
 Linear attention (no softmax) is polynomial of degree 3:
 
@@ -58,6 +58,7 @@ from typing import Any
 
 from topos import arrows as ar_
 from topos.arrows import Arrow, Box
+from topos.errors import short
 from topos.objects import Coproduct, Exp, Ob, Product, Unit
 
 __all__ = ["CLASSES", "Analysis", "Witness", "analyze", "declare", "declared", "locate"]
@@ -102,8 +103,7 @@ class Witness:
         return " > ".join(step for step in self.path if isinstance(step, str))
 
     def __str__(self) -> str:
-        at = "/".join(str(step) for step in self.path) or "(root)"
-        return f"{self.kind}: {self.reason}, at {at}"
+        return f"{self.kind}: {self.reason}, in {self.where or 'the top level'}"
 
 
 @dataclass(frozen=True)
@@ -302,14 +302,21 @@ class _Run:
             self.see("smooth", f, path, "ev of an opaque function")
         return _fill(f.cod, _Base(dep, None if dep else 0))
 
+    # named sub-diagrams, stacks of layers, constants
+    def _group(self, f: ar_.Group, x: Any, path: Path) -> Any:
+        return self.run(f.body, x, (*path, f.name))
+
+    def _layer(self, f: ar_.Layer, x: Any, path: Path) -> Any:
+        if _depends(x):
+            self.see("linear", f, path, "slice of a stack")
+        return _fill(f.cod, _Base(_depends(x), _degree(x)))
+
+    def _const(self, f: ar_.Const, x: Any, path: Path) -> Any:
+        return _fill(f.cod, _CONST)
+
     # generators
     def _box(self, f: Box, x: Any, path: Path) -> Any:
         attrs = f.attrs
-        body = attrs.get("body")
-        if isinstance(body, Arrow) and f.name == "repeat":
-            return self._repeat(f, body, x, path)
-        if isinstance(body, Arrow):
-            return self.run(body, x, (*path, f.name))
         if not _depends(x):
             return _fill(f.cod, _CONST)
         cls = attrs.get("cls") or declared(f.name)
@@ -348,16 +355,14 @@ class _Run:
             deg = ga if da else gb
         return _fill(f.cod, _Base(True, deg))
 
-    def _repeat(self, f: Box, body: Arrow, x: Any, path: Path) -> Any:
+    def _repeat(self, f: ar_.Repeat, x: Any, path: Path) -> Any:
         params, state = x
-        n = int(f.attrs.get("n", 1))
-        for _ in range(
-            max(1, min(n, 4))
-        ):  # dependence is monotone: a few rounds reach the fixpoint
-            new = self.run(body, (params, state), (*path, "body"))
+        layer = _fill(f.params, _Base(_depends(params), _degree(params)))
+        for _ in range(min(f.n, 4)):  # dependence is monotone: a few rounds reach the fixpoint
+            new = self.run(f.body, (layer, state), (*path, "body"))
             if new == state:
                 break
-            state = _join(state, new) if n > 1 else new
+            state = _join(state, new) if f.n > 1 else new
         return state
 
 
@@ -408,7 +413,7 @@ def locate(f: Arrow, path: Path) -> Arrow:
     """The sub-diagram of ``f`` at ``path`` (as reported by a witness).
 
     Integer steps index ``children`` (a composite's flattened chain); a string step
-    enters the body of a named box (``"body"`` for ``repeat``).
+    enters the body of a group (its name) or of a ``Repeat`` (``"body"``).
 
     >>> from topos import R, Box, pair
     >>> f, g = Box("f", R(1), R(1)), Box("g", R(1), R(1))
@@ -419,9 +424,8 @@ def locate(f: Arrow, path: Path) -> Arrow:
     for step in path:
         if isinstance(step, int):
             node = node.children[step]
+        elif isinstance(node, (ar_.Group, ar_.Repeat)):
+            node = node.body
         else:
-            body = node.attrs.get("body") if isinstance(node, Box) else None
-            if not isinstance(body, Arrow):
-                raise KeyError(f"locate: {node} has no body to enter at step {step!r}")
-            node = body
+            raise KeyError(f"locate: {short(node)} has no body to enter at step {step!r}")
     return node

@@ -48,24 +48,29 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from topos.errors import TypeMismatch, compose_mismatch, expected, not_a, short
-from topos.objects import Exp, Ob, Omega, One, Product, Zero
+from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero
 
 __all__ = [
     "Absurd",
     "Arrow",
+    "ArrayData",
     "Box",
     "Compose",
+    "Const",
     "Copair",
     "Copy",
     "Curry",
     "Discard",
     "Ev",
     "Fst",
+    "Group",
     "Id",
     "Inl",
     "Inr",
+    "Layer",
     "Logic",
     "Pair",
+    "Repeat",
     "Snd",
     "Sum",
     "Swap",
@@ -83,6 +88,7 @@ __all__ = [
     "false",
     "fold",
     "fst",
+    "group",
     "implies",
     "inl",
     "inr",
@@ -90,6 +96,7 @@ __all__ = [
     "pair",
     "short",
     "snd",
+    "stacked",
     "swap",
     "true",
     "uncurry",
@@ -224,16 +231,25 @@ def _structural_eq(a: Arrow, b: Arrow) -> bool:
     return True
 
 
-def fold(arrow: Arrow, fn: Callable[[Arrow, list[T]], T]) -> T:
+def fold(
+    arrow: Arrow,
+    fn: Callable[[Arrow, list[T]], T],
+    *,
+    enter: Callable[[Arrow], bool] | None = None,
+) -> T:
     """Evaluate ``fn(node, [results of node.children])`` bottom-up, without recursion.
 
     Shared sub-arrows are visited once. A ``Compose`` node receives the results
-    of its whole flattened chain, so long chains cost linear time.
+    of its whole flattened chain, so long chains cost linear time. Nodes for which
+    ``enter(node)`` is false are not descended into (``fn`` gets no results).
 
     >>> from topos.objects import R
     >>> f = Box("f", R(1), R(1))
     >>> fold(f >> f >> f, lambda node, kids: 1 + sum(kids))
     4
+    >>> fold(group("g", f >> f) >> f, lambda node, kids: 1 + sum(kids),
+    ...      enter=lambda node: not isinstance(node, Group))
+    3
     """
     memo: dict[int, T] = {}
     kids: dict[int, tuple[Arrow, ...]] = {}
@@ -246,7 +262,7 @@ def fold(arrow: Arrow, fn: Callable[[Arrow, list[T]], T]) -> T:
         if ready:
             memo[key] = fn(node, [memo[id(c)] for c in kids[key]])
             continue
-        children = node.children
+        children = node.children if enter is None or enter(node) else ()
         kids[key] = children
         stack.append((node, True))
         stack.extend((c, False) for c in reversed(children) if id(c) not in memo)
@@ -741,3 +757,314 @@ def unassoc(a: Ob, b: Ob, c: Ob) -> Arrow:
     """The inverse associator ``A * (B * C) -> (A * B) * C``."""
     bc = b * c
     return pair(pair(fst(a, bc), snd(a, bc) >> fst(b, c)), snd(a, bc) >> snd(b, c))
+
+
+# ---------------------------------------------------------------------------------
+# Structure as constructors: named sub-diagrams, stacks of layers, constants.
+#
+# Each has a default meaning in every ``topos.functor.Category`` (a group is its
+# body, a repeat its unrolling), so functors, ``equal`` and the finite semantics
+# need no special cases; drawing, the analysis and the JAX backend override the
+# default where they can do better (a frame, a fixpoint, a ``lax.scan``).
+
+
+def _check_attrs(op: str, attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    for key, value in attrs.items():
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"{op}: attribute {key}={value!r} is not hashable (use tuples instead of lists)"
+            ) from None
+    return tuple(sorted(attrs.items()))
+
+
+class Group(Arrow):
+    """A named sub-diagram: ``group(name, body)`` *is* ``body`` with a name on it.
+
+    It has the body's type, every semantics interprets it as its body, and
+    ``equal`` sees through it; drawing shows it as a frame and the analysis
+    names the witnesses it contains by it. Attributes are documentation.
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> f = Box("f", R(2), R(2))
+    >>> blk = group("block", f >> f, role="mlp")
+    >>> blk, str(blk), blk.body == f >> f
+    (group('block', Box('f', R(2), R(2)) >> Box('f', R(2), R(2)), role='mlp'), 'block', True)
+    >>> equal(blk, f >> f), blk == f >> f
+    (True, False)
+    """
+
+    __slots__ = ("name", "body", "_attrs")
+    name: str
+    body: Arrow
+    _attrs: tuple[tuple[str, Any], ...]
+
+    def __init__(self, name: str, body: Arrow, **attrs: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"group: name must be a non-empty string, got {name!r}")
+        if not isinstance(body, Arrow):
+            raise not_a(f"group({name!r})", "an arrow as the body", body)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "_attrs", _check_attrs(f"group({name!r})", attrs))
+        self._init(body.dom, body.cod)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The keyword attributes, as a fresh dict."""
+        return dict(self._attrs)
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.name, self._attrs)
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        return (self.body,)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        if show is str:
+            return self.name
+        extra = "".join(f", {k}={v!r}" for k, v in self._attrs)
+        return f"group({self.name!r}, {parts[0][0]}{extra})"
+
+
+def group(name: str, body: Arrow, **attrs: Any) -> Group:
+    """The named sub-diagram ``name`` standing for ``body``. See ``Group``."""
+    return Group(name, body, **attrs)
+
+
+def stacked(x: Ob, n: int) -> Ob:
+    """The object of ``n`` stacked copies of the parameter object ``x``.
+
+    Each ``R(*s)`` leaf becomes ``R(n, *s)`` (an array with a leading layer axis,
+    isomorphic to the ``n``-fold product); ``One`` leaves stay ``One``.
+
+    >>> from topos.objects import R, One
+    >>> stacked(R(4, 4) * (R(4) * One), 3)
+    R(3, 4, 4) * (R(3, 4) * One)
+    >>> stacked(Omega, 3)
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: stacked(Omega, 3): expected parameter leaves R(...) or One, got Omega
+    """
+    _check_ob("stacked", x)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeError(f"stacked: n must be an int >= 1, got {n!r}")
+    done: list[Ob] = []
+    stack: list[tuple[Ob, bool]] = [(x, False)]
+    while stack:
+        y, ready = stack.pop()
+        if ready:
+            right, left = done.pop(), done.pop()
+            done.append(left * right)
+        elif isinstance(y, Product):
+            stack += [(y, True), (y.right, False), (y.left, False)]
+        elif isinstance(y, Unit):
+            done.append(y)
+        elif isinstance(y, R):
+            done.append(R(n, *y.shape, dtype=y.dtype))
+        else:
+            raise expected(f"stacked({short(x)}, {n})", "parameter leaves R(...) or One", y)
+    return done[0]
+
+
+class Layer(Arrow):
+    """``Layer(p, n, i): stacked(p, n) -> p``, the ``i``-th slice of a stack of parameters.
+
+    The unrolling of a ``Repeat`` feeds layer ``i`` its slice through it.
+
+    >>> from topos.objects import R
+    >>> Layer(R(4) * R(2), 3, 1).dom, str(Layer(R(4), 3, 1))
+    (R(3, 4) * R(3, 2), 'layer[1]')
+    """
+
+    __slots__ = ("ob", "n", "index")
+    ob: Ob
+    n: int
+    index: int
+
+    def __init__(self, ob: Ob, n: int, index: int) -> None:
+        dom = stacked(ob, n)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise TypeError(f"Layer: index must be an int in [0, {n}), got {index!r}")
+        object.__setattr__(self, "ob", ob)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "index", index)
+        self._init(dom, ob)
+
+    @property
+    def name(self) -> str:
+        return f"layer[{self.index}]"
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.ob, self.n, self.index)
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        return self.name if show is str else f"Layer({self.ob!r}, {self.n}, {self.index})"
+
+
+class Repeat(Arrow):
+    """``Repeat(body, n)``: the ``n``-fold composite of ``body: P * A -> A``, parameters stacked.
+
+    Its type is ``stacked(P, n) * A -> A``: layer ``i`` reads slice ``i`` of each
+    parameter. Every semantics interprets it as its unrolling (``unroll()``); the
+    JAX backend runs it as a ``lax.scan``.
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> body = Box("layer", R(2, 2) * R(2), R(2))
+    >>> deep = Repeat(body, 3)
+    >>> deep.dom, str(deep), deep.n
+    (R(3, 2, 2) * R(2), 'layer×3', 3)
+    >>> equal(deep, deep.unroll())
+    True
+    """
+
+    __slots__ = ("body", "n")
+    body: Arrow
+    n: int
+
+    def __init__(self, body: Arrow, n: int) -> None:
+        _check_arrow("Repeat", body)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TypeError(f"Repeat: n must be an int >= 1, got {n!r}")
+        dom = body.dom
+        if not isinstance(dom, Product) or dom.right != body.cod:
+            raise expected(
+                f"Repeat({short(body)}, {n})", f"a body P * A -> A with A = {body.cod!r}", dom
+            )
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "n", n)
+        self._init(stacked(dom.left, n) * dom.right, body.cod)
+
+    @property
+    def params(self) -> Ob:
+        """The parameter object ``P`` of one layer."""
+        dom = self.body.dom
+        assert isinstance(dom, Product)
+        return dom.left
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.n,)
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        return (self.body,)
+
+    def unroll(self) -> Arrow:
+        """The explicit composite: ``⟨layer[i] ∘ π₁, state⟩ ; body`` for each ``i``, in order."""
+        p, a, n = self.params, self.cod, self.n
+        s = stacked(p, n)
+        steps = [pair(fst(s, a) >> Layer(p, n, i), snd(s, a)) >> self.body for i in range(n)]
+        return compose(*(pair(fst(s, a), step) for step in steps[:-1]), steps[-1])
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        if show is str:
+            return f"{_wrap(parts[0], _ATOM)}×{self.n}"
+        return f"Repeat({parts[0][0]}, {self.n})"
+
+
+class ArrayData:
+    """An array-valued constant held by content: shape, dtype and raw bytes (C order).
+
+    Equality and hashing use a digest of the bytes, so a 1024×64 table is stored
+    once and compared in constant time; backends turn it into an array.
+
+    >>> a = ArrayData((2,), "float32", bytes(8))
+    >>> a == ArrayData((2,), "float32", bytes(8)), a.nbytes, a
+    (True, 8, ArrayData((2,), 'float32', <8 bytes ...>))
+    """
+
+    __slots__ = ("shape", "dtype", "data", "digest")
+    shape: tuple[int, ...]
+    dtype: str
+    data: bytes
+    digest: str
+
+    def __init__(self, shape: tuple[int, ...], dtype: str, data: bytes) -> None:
+        import hashlib
+
+        shape = tuple(shape)
+        if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in shape):
+            raise TypeError(f"ArrayData: shape must be non-negative ints, got {shape!r}")
+        if not isinstance(data, bytes):
+            raise TypeError(f"ArrayData: data must be bytes, got {type(data).__name__}")
+        digest = hashlib.sha256(repr((shape, dtype)).encode() + data).hexdigest()
+        for k, v in (("shape", shape), ("dtype", dtype), ("data", data), ("digest", digest)):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("ArrayData is immutable")
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArrayData) and self.digest == other.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def __repr__(self) -> str:
+        return (
+            f"ArrayData({self.shape!r}, {self.dtype!r}, <{self.nbytes} bytes {self.digest[:8]}...>)"
+        )
+
+
+class Const(Arrow):
+    """A constant ``One -> cod``: a global element whose value is an opaque, hashable handle.
+
+    The value is a literal (a number, a boolean, nested tuples of them), an
+    ``ArrayData`` held by content, or a reference a library defines (``topos.para``
+    freezes a parameter as a ``Frozen`` reference read by path). Semantics give
+    it meaning; a functor's ``ar`` map may too, like a generator's.
+
+    >>> from topos.objects import R
+    >>> c = Const(R(2), (1.0, 2.0), name="bias")
+    >>> c, str(c), c.dom
+    (Const(R(2), (1.0, 2.0), name='bias'), 'bias', One)
+    """
+
+    __slots__ = ("value", "name")
+    value: Any
+    name: str
+
+    def __init__(self, cod: Ob, value: Any, name: str = "const") -> None:
+        _check_ob("Const", cod)
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"Const: the value must be hashable (a number, tuples, ArrayData), got"
+                f" {type(value).__name__}"
+            ) from None
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Const: name must be a non-empty string, got {name!r}")
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "name", name)
+        self._init(One, cod)
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.cod, _typed(self.value), self.name)
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        if show is str:
+            return self.name
+        extra = "" if self.name == "const" else f", name={self.name!r}"
+        return f"Const({self.cod!r}, {self.value!r}{extra})"
+
+
+def _typed(value: Any) -> Any:
+    """A key telling ``1``, ``1.0`` and ``True`` apart (they are different constants)."""
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    if isinstance(value, (bool, int, float, complex, str)):
+        return (type(value).__name__, value)
+    return value

@@ -35,7 +35,7 @@ from topos import arrows as ar_
 from topos.arrows import Arrow, Box, fold
 from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Omega, One, Product, R, Truth, Unit, Zero
 
-__all__ = ["Category", "Free", "Functor"]
+__all__ = ["Category", "Free", "FreeObjects", "Functor"]
 
 ObT = TypeVar("ObT")
 ArT = TypeVar("ArT")
@@ -132,9 +132,45 @@ class Category(Generic[ObT, ArT]):
         """The map of ``Omega`` named ``op``: true, false, conj, disj, implies, neg."""
         raise NotImplementedError(f"{type(self).__name__} has no subobject classifier")
 
+    # -- structure as constructors (topos.arrows.Group, Repeat, Layer, Const) ----
+    def group(self, body: ArT, name: str, attrs: Mapping[str, Any]) -> ArT:
+        """A named sub-diagram: by default, its body."""
+        return body
 
-class Free(Category[Ob, Arrow]):
-    """The free structure itself, as a target: functors into it substitute boxes."""
+    def repeat(self, body: ArT, n: int, p: ObT, a: ObT) -> ArT:
+        """``Repeat(body, n)`` with ``body: p * a -> a``.
+
+        Return ``NotImplemented`` (the default) and the functor interprets the
+        unrolling ``Repeat.unroll()`` instead, slices through ``layer``.
+        """
+        return NotImplemented  # type: ignore[no-any-return]
+
+    def layer(self, p: ObT, n: int, index: int) -> ArT:
+        """Slice ``index`` of ``n`` stacked copies of the parameter object ``p``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot slice stacked parameters (layer {index} of {n}):"
+            " give Layer arrows an image in the functor's ar map, or define"
+            f" {type(self).__name__}.layer"
+        )
+
+    def const(self, node: ar_.Const, cod: ObT) -> ArT:
+        """The constant ``node: One -> cod`` (its ``value`` is an opaque handle)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no meaning for the constant {node!r}: give it an image"
+            f" in the functor's ar map, or define {type(self).__name__}.const"
+        )
+
+
+class FreeObjects(Category[Ob, ArT]):
+    """A category whose objects are the objects of the free structure themselves.
+
+    For semantics where an object already says how its values look (the free
+    structure, the JAX backend): structure on objects is the objects' own.
+
+    >>> from topos import R
+    >>> FreeObjects().product(R(2), R(3)), FreeObjects().exp(R(2), R(3))
+    (R(2) * R(3), R(2) ** R(3))
+    """
 
     def one(self) -> Ob:
         return One
@@ -153,6 +189,10 @@ class Free(Category[Ob, Arrow]):
 
     def omega(self) -> Ob:
         return Omega
+
+
+class Free(FreeObjects[Arrow]):
+    """The free structure itself, as a target: functors into it substitute boxes."""
 
     def id(self, a: Ob) -> Arrow:
         return ar_.Id(a)
@@ -205,9 +245,21 @@ class Free(Category[Ob, Arrow]):
     def logic(self, op: str) -> Arrow:
         return ar_.Logic(op)
 
+    def group(self, body: Arrow, name: str, attrs: Mapping[str, Any]) -> Arrow:
+        return ar_.Group(name, body, **attrs)
+
+    def repeat(self, body: Arrow, n: int, p: Ob, a: Ob) -> Arrow:
+        return ar_.Repeat(body, n)
+
+    def layer(self, p: Ob, n: int, index: int) -> Arrow:
+        return ar_.Layer(p, n, index)
+
+    def const(self, node: ar_.Const, cod: Ob) -> Arrow:
+        return ar_.Const(cod, node.value, node.name)
+
 
 ObMap = Mapping[Ob, Any] | Callable[[Ob], Any]
-ArMap = Mapping[Box, Any] | Callable[[Box], Any]
+ArMap = Mapping[Any, Any] | Callable[[Any], Any]
 
 
 class Functor(Generic[ObT, ArT]):
@@ -215,7 +267,18 @@ class Functor(Generic[ObT, ArT]):
 
     ``ob`` maps generating objects (``R``, ``Fin``) and ``ar`` maps boxes; each is a
     mapping or a function. Structural objects and arrows are interpreted by ``cod``.
-    ArT generator without an image raises a ``KeyError`` naming it.
+    A box without an image raises a ``KeyError`` naming it. Constants (``Const``)
+    and slices of stacked parameters (``Layer``) are taken from ``ar`` when it has
+    an image for them (a mapping containing them, a function not raising
+    ``KeyError``), else from ``cod``. Groups are their bodies and repeats their
+    unrollings unless ``cod`` says otherwise:
+
+    >>> from topos import R, Box
+    >>> from topos.arrows import Repeat, group
+    >>> f = Box("f", R(2) * R(3), R(3))
+    >>> F = Functor(ob=lambda x: x, ar=lambda b: b, cod=Free())
+    >>> F(group("blk", f)) == group("blk", f), F(Repeat(f, 2)) == Repeat(f, 2)
+    (True, True)
     """
 
     def __init__(self, ob: ObMap, ar: ArMap, cod: Category[ObT, ArT]) -> None:
@@ -272,10 +335,31 @@ class Functor(Generic[ObT, ArT]):
         """The image of an arrow, computed bottom-up over the diagram."""
         return fold(f, self._step)
 
+    def _image(self, node: Arrow) -> Any:
+        """The ``ar`` map's image of a constant or a slice, or ``_NONE``."""
+        table = self.ar_map
+        if isinstance(table, Mapping):
+            return table.get(node, _NONE)
+        try:
+            return table(node)
+        except KeyError:
+            return _NONE
+
     def _step(self, node: Arrow, kids: list[Any]) -> Any:
         c, ob = self.cod, self.on_object
         if isinstance(node, Box):
             return self._generator(self.ar_map, node, "box")
+        if isinstance(node, ar_.Group):
+            return c.group(kids[0], node.name, node.attrs)
+        if isinstance(node, ar_.Repeat):
+            out = c.repeat(kids[0], node.n, ob(node.params), ob(node.cod))
+            return self.on_arrow(node.unroll()) if out is NotImplemented else out
+        if isinstance(node, ar_.Layer):
+            image = self._image(node)
+            return c.layer(ob(node.ob), node.n, node.index) if image is _NONE else image
+        if isinstance(node, ar_.Const):
+            image = self._image(node)
+            return c.const(node, ob(node.cod)) if image is _NONE else image
         if isinstance(node, ar_.Compose):
             return c.compose(kids)
         if isinstance(node, ar_.Logic):
@@ -298,6 +382,8 @@ class Functor(Generic[ObT, ArT]):
         assert isinstance(node, ar_._Structural)
         return getattr(c, structural)(*(ob(x) for x in node.obs))
 
+
+_NONE = object()  # no image in the ar map
 
 _STRUCTURAL: dict[type, str] = {
     ar_.Id: "id",

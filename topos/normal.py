@@ -95,17 +95,21 @@ from topos.arrows import (
     Arrow,
     Box,
     Compose,
+    Const,
     Copair,
     Copy,
     Curry,
     Discard,
     Ev,
     Fst,
+    Group,
     Id,
     Inl,
     Inr,
+    Layer,
     Logic,
     Pair,
+    Repeat,
     Snd,
     Sum,
     Swap,
@@ -615,6 +619,7 @@ class _Normaliser:
         self.decisions: dict[int, int] = {}  # id(scrutinee) -> side
         self.memo: dict[tuple[int, int], tuple[Arrow, Any, Any]] = {}
         self.chains: dict[int, tuple[Arrow, tuple[Arrow, ...]]] = {}
+        self.unrolled: dict[int, tuple[Repeat, Arrow]] = {}
         self.joins: dict[tuple[Term, Term, Term], Term] = {}
 
     def run(self, f: Arrow) -> Term:
@@ -887,6 +892,13 @@ class _Normaliser:
                 links = self.chains[id(g)] = (g, g.children)
             todo.append((_THEN, links[1], 1))
             todo.append((_RUN, links[1][0], v))
+        elif isinstance(g, Group):  # a named sub-diagram is its body
+            todo.append((_RUN, g.body, v))
+        elif isinstance(g, Repeat):  # a stack of layers is its unrolling
+            unrolled = self.unrolled.get(id(g))
+            if unrolled is None:
+                unrolled = self.unrolled[id(g)] = (g, g.unroll())
+            todo.append((_RUN, unrolled[1], v))
         elif isinstance(g, Pair):
             todo.extend([(_PAIR,), (_RUN, g.right, v), (_RUN, g.left, v)])
         elif isinstance(g, Tensor):
@@ -915,12 +927,14 @@ class _Normaliser:
 
 # Tasks of the evaluation machine.
 _RUN, _KEEP, _THEN, _PAIR, _WRAP = "run", "keep", "then", "pair", "wrap"
-_COMPOSITE: Final = frozenset({Compose, Pair, Tensor, Copair, Sum, Curry})
+_COMPOSITE: Final = frozenset({Compose, Pair, Tensor, Copair, Sum, Curry, Group, Repeat})
 
 # How each non-composite constructor acts on values.
 _LEAF: Final[dict[type, Callable[[_Normaliser, Any, Any], Any]]] = {
     Box: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
     Logic: lambda nz, f, x: nz.neutral("logic", f.op, f.dom, x, f.cod),
+    Const: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
+    Layer: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
     Id: lambda nz, f, x: x,
     Fst: lambda nz, f, x: x[0],
     Snd: lambda nz, f, x: x[1],

@@ -78,15 +78,31 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from topos import arrows as ar_
-from topos.arrows import Arrow, Box, Id, assoc, compose, copy, discard, fold, fst, pair, snd, swap
+from topos.arrows import (
+    Arrow,
+    Const,
+    Id,
+    Repeat,
+    assoc,
+    compose,
+    copy,
+    discard,
+    fold,
+    fst,
+    pair,
+    snd,
+    stacked,
+    swap,
+)
 from topos.errors import TypeMismatch, not_a, short
-from topos.objects import Ob, One, Product, R, Unit
+from topos.objects import Ob, One, Product, R, Unit, factors
 
 __all__ = [
     "CARTESIAN",
     "DEFAULT_INIT",
     "Actegory",
     "Cartesian",
+    "Frozen",
     "Global",
     "Init",
     "Param",
@@ -638,27 +654,13 @@ class Global(Actegory):
 # Parameter trees
 
 
-def _leaves(x: Ob) -> list[Ob]:
-    """All leaves of a product tree (One included), left to right, without recursion."""
-    out: list[Ob] = []
-    stack = [x]
-    while stack:
-        y = stack.pop()
-        if isinstance(y, Product):
-            stack.append(y.right)
-            stack.append(y.left)
-        else:
-            out.append(y)
-    return out
-
-
 def parameter_leaves(x: Ob) -> list[Ob]:
     """The parameter leaves of a product tree, left to right (``One`` is not one).
 
     >>> parameter_leaves((R(1) * One) * (R(2) * R(3)))
     [R(1), R(2), R(3)]
     """
-    return [y for y in _leaves(x) if not isinstance(y, Unit)]
+    return [y for y in factors(x) if not isinstance(y, Unit)]
 
 
 _param_leaves = parameter_leaves
@@ -844,29 +846,35 @@ def _normalise_params(op: str, p: Ob, params: Any) -> tuple[Param, ...]:
     return tuple(out)
 
 
-def _const_box(param: Param, value: Any = None) -> Box:
-    # The initialiser as a plain tuple (kind, *args): box attributes stay JSON data.
-    attrs: dict[str, Any] = {"path": param.path, "init": (param.init.kind, *param.init.args)}
-    if param.stacked:
-        attrs["stacked"] = param.stacked
-    if value is not None:
-        attrs["value"] = value
-    return Box("const", One, param.ob, **attrs)
+@dataclass(frozen=True)
+class Frozen:
+    """The value of a frozen parameter, as a ``Const``: read by ``path``, or ``value``.
+
+    ``init`` and ``stacked`` say how the parameter was declared (a backend draws
+    an unvalued frozen parameter like a trainable one); ``value``, when given, is
+    the constant itself (a literal or ``topos.arrows.ArrayData``).
+
+    >>> Frozen("enc.w", normal(0.02))
+    Frozen(path='enc.w', init=normal(0.02), stacked=0, value=None)
+    """
+
+    path: str
+    init: Init
+    stacked: int = 0
+    value: Hashable | None = None
+
+
+def _const_box(param: Param, value: Any = None) -> Const:
+    return Const(param.ob, Frozen(param.path, param.init, param.stacked, value), param.path)
 
 
 def _is_const(f: Arrow) -> bool:
-    return (
-        isinstance(f, Box)
-        and f.name == "const"
-        and f.dom == One
-        and isinstance(f.attrs.get("path"), str)
-        and isinstance(f.attrs.get("init"), tuple)
-    )
+    return isinstance(f, Const) and isinstance(f.value, Frozen)
 
 
-def _const_param(f: Box) -> Param:
-    attrs = f.attrs
-    return Param(attrs["path"], f.cod, Init(*attrs["init"]), attrs.get("stacked", 0))
+def _const_param(f: Const) -> Param:
+    ref: Frozen = f.value
+    return Param(ref.path, f.cod, ref.init, ref.stacked)
 
 
 def _scan_consts(f: Arrow) -> tuple[Param, ...]:
@@ -874,7 +882,7 @@ def _scan_consts(f: Arrow) -> tuple[Param, ...]:
 
     def step(node: Arrow, kids: list[Sequence[Param]]) -> Sequence[Param]:
         if _is_const(node):
-            assert isinstance(node, Box)
+            assert isinstance(node, Const)
             return (_const_param(node),)
         return tuple(c for kid in kids for c in kid)
 
@@ -1103,8 +1111,8 @@ class Para:
         arrow = actegory.para_lift(f)
         return Para._make(One, arrow, f.dom, actegory, consts=_scan_consts(f), op="Para.lift")
 
-    def named(self, prefix: str) -> Para:
-        """Every path prefixed with ``prefix + "."`` (frozen constants too).
+    def named(self, prefix: str, *, constants: bool = True) -> Para:
+        """Every path prefixed with ``prefix + "."`` (frozen constants too, unless told not to).
 
         >>> lin = Para(R(3, 4), Box("matmul", R(3, 4) * R(3), R(4)), ["w"])
         >>> list(lin.named("block0").named("model").parameters())
@@ -1114,14 +1122,14 @@ class Para:
             raise TypeError(f"named: prefix must be a non-empty string, got {prefix!r}")
         params, consts = self._lists()
         arrow = self.arrow
-        if consts:
+        if consts and constants:
             from topos.functor import Free, Functor
 
-            def rename(box: Box) -> Arrow:
-                if not _is_const(box):
-                    return box
-                value = box.attrs.get("value")
-                return _const_box(_const_param(box).renamed(f"{prefix}.{box.attrs['path']}"), value)
+            def rename(node: Arrow) -> Arrow:
+                if not isinstance(node, Const) or not _is_const(node):
+                    return node
+                ref: Frozen = node.value
+                return _const_box(_const_param(node).renamed(f"{prefix}.{ref.path}"), ref.value)
 
             arrow = Functor(ob=lambda x: x, ar=rename, cod=Free())(arrow)
         return Para._make(
@@ -1130,7 +1138,7 @@ class Para:
             self.dom,
             self.actegory,
             own=tuple(x.renamed(f"{prefix}.{x.path}") for x in params),
-            consts=tuple(x.renamed(f"{prefix}.{x.path}") for x in consts),
+            consts=tuple(x.renamed(f"{prefix}.{x.path}") for x in consts) if constants else consts,
             op=f"named({prefix!r})",
         )
 
@@ -1314,11 +1322,11 @@ class Para:
     def freeze(self, path: str, value: Hashable | None = None) -> Para:
         """Freeze a parameter (or every parameter under a prefix): reparametrise along a constant.
 
-        Each frozen leaf is replaced by a box ``const: One -> ob`` carrying its
-        ``path``, ``init`` (as a tuple ``(kind, *args)``), ``stacked`` when
-        nonzero, and ``value`` when given, so it leaves
-        ``parameters()`` and appears in ``constants()``. A backend reads the
-        constant's value from ``value``, or else from the parameter dict by path.
+        Each frozen leaf is replaced by a constant ``Const(ob, Frozen(path, init,
+        stacked, value))``, so it leaves ``parameters()`` and appears in
+        ``constants()``. A backend reads the constant's value from ``value``, or
+        else from the parameter dict by path. Frozen parameters may sit inside
+        groups and repeats (a repeated block shares them across its layers).
 
         >>> net = Para(R(2) * R(2), Box("f", (R(2) * R(2)) * R(1), R(1)), ["enc.w", "dec.w"])
         >>> list(net.freeze("enc").parameters()), list(net.freeze("enc").constants())
@@ -1332,8 +1340,8 @@ class Para:
                 hash(value)
             except TypeError:
                 raise TypeError(
-                    f"freeze({path!r}): the value must be hashable (nested tuples), got"
-                    f" {type(value).__name__}"
+                    f"freeze({path!r}): the value must be hashable (nested tuples or"
+                    f" topos.arrows.ArrayData), got {type(value).__name__}"
                 ) from None
         out = self
         for name in paths:
@@ -1541,17 +1549,17 @@ def repeat(block: Para, n: int) -> Para:
     """The ``n``-fold composite of an endomorphism ``block: A -> A``, parameters stacked.
 
     Each parameter leaf ``R(*s)`` becomes ``R(n, *s)`` (same path, same init per
-    slice, ``stacked`` one more); the arrow is one box
-    ``Box("repeat", P_stacked * A, A, body=block.arrow, n=n)``, which a backend runs
-    as a scan and the analysis reads through ``body``. ``unroll`` gives the explicit
-    composite it must agree with.
+    slice, ``stacked`` one more); the arrow is ``Repeat(block.arrow, n)``
+    (``topos.arrows``), which a backend runs as a scan and every other semantics
+    as its unrolling. Constants and frozen parameters inside the block are shared
+    by all layers (not stacked). ``unroll`` gives the explicit composite.
 
     >>> blk = Para(R(4, 4), Box("matmul", R(4, 4) * R(4), R(4)), {"w": normal(0.02)})
     >>> deep = repeat(blk, 3)
     >>> deep.parameters()["w"]
     Param('w', R(3, 4, 4), normal(0.02), stacked=1)
-    >>> deep.arrow.name, deep.arrow.attrs["n"]
-    ('repeat', 3)
+    >>> type(deep.arrow).__name__, deep.arrow.n
+    ('Repeat', 3)
     """
     if not isinstance(block, Para):
         raise not_a("repeat", "a Para", block)
@@ -1563,58 +1571,42 @@ def repeat(block: Para, n: int) -> Para:
         raise TypeMismatch(
             f"repeat: the block must be an endomorphism A -> A, got {block.dom!r} -> {block.cod!r}"
         )
-    if block.constants():
-        raise ValueError(
-            f"repeat: the block has frozen parameters {list(block.constants())};"
-            " freeze after repeating"
-        )
     params = block.params
-
-    def stack(i: int, leaf: Ob) -> Ob:
+    for x, leaf in zip(params, _param_leaves(block.P), strict=True):
         if not isinstance(leaf, R):
             raise TypeMismatch(
-                f"repeat: parameter {params[i].path!r} is {leaf!r};"
-                " only R(...) leaves can be stacked"
+                f"repeat: parameter {x.path!r} is {leaf!r}; only R(...) leaves can be stacked"
             )
-        return R(n, *leaf.shape, dtype=leaf.dtype)
-
-    p = _map_leaves(block.P, stack)
+    p = stacked(block.P, n)
     own = tuple(
         Param(x.path, leaf, x.init, x.stacked + 1)
         for x, leaf in zip(params, _param_leaves(p), strict=True)
     )
-    arrow = Box("repeat", p * block.dom, block.dom, body=block.arrow, n=n)
-    return Para._make(p, arrow, block.dom, CARTESIAN, own=own, op="repeat")
+    arrow = Repeat(block.arrow, n)
+    consts = tuple(block.constants().values())
+    return Para._make(p, arrow, block.dom, CARTESIAN, own=own, consts=consts, op="repeat")
 
 
 def unroll(p: Para) -> Para:
     """The explicit composite ``b.named("0") >> ... >> b.named(str(n-1))`` of ``repeat(b, n)``.
 
-    Slice ``i`` of the stacked parameter ``path`` is the parameter ``f"{i}.{path}"``.
+    Slice ``i`` of the stacked parameter ``path`` is the parameter ``f"{i}.{path}"``;
+    frozen parameters of the block stay shared (their paths unchanged).
 
     >>> blk = Para(R(4, 4), Box("matmul", R(4, 4) * R(4), R(4)), {"w": normal(0.02)})
     >>> list(unroll(repeat(blk, 3)).parameters())
     ['0.w', '1.w', '2.w']
     """
     f = p.arrow
-    body, n = (f.attrs.get("body"), f.attrs.get("n")) if isinstance(f, Box) else (None, None)
-    if not (
-        isinstance(f, Box)
-        and f.name == "repeat"
-        and isinstance(body, Arrow)
-        and isinstance(n, int)
-        and f.dom == p.P * p.dom
-    ):
+    if not (isinstance(p, Para) and isinstance(f, Repeat) and f.dom == p.P * p.dom):
         raise TypeError(f"unroll: expected a Para built by repeat(block, n), got {short(p)}")
-
-    def unstack(i: int, leaf: Ob) -> Ob:
-        assert isinstance(leaf, R)
-        return R(*leaf.shape[1:], dtype=leaf.dtype)
-
-    q = _map_leaves(p.P, unstack)
-    own = tuple(Param(x.path, unstack(0, x.ob), x.init, x.stacked - 1) for x in p.params)
-    block = Para._make(q, body, p.dom, CARTESIAN, own=own, op="unroll")
-    out = block.named("0")
-    for i in range(1, n):
-        out = out >> block.named(str(i))
+    q = f.params
+    own = tuple(
+        Param(x.path, leaf, x.init, x.stacked - 1)
+        for x, leaf in zip(p.params, _param_leaves(q), strict=True)
+    )
+    block = Para._make(q, f.body, p.dom, CARTESIAN, own=own, consts=_scan_consts(f.body))
+    out = block.named("0", constants=False)
+    for i in range(1, f.n):
+        out = out >> block.named(str(i), constants=False)
     return out

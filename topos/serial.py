@@ -1,12 +1,12 @@
 """JSON for objects and arrows: a versioned schema with a node table.
 
-A document is ``{"topos": 1, "nodes": [...], "root": k}``. Each node is a JSON
+A document is ``{"topos": 2, "nodes": [...], "root": k}``. Each node is a JSON
 object with a ``"kind"``; the fields that refer to other objects or arrows hold
 the index of an *earlier* node, so the table is in dependency order, shared
 sub-diagrams are stored once, and loading is one forward pass (no recursion,
 no cycles). ``root`` is the index of the value the document stands for.
 
-Node kinds (version 1), by the public constructor they stand for:
+Node kinds (version 2), by the public constructor they stand for:
 
 ==============  =====================================================================
 kind            fields
@@ -29,6 +29,10 @@ kind            fields
 ``pair``,
 ``copair``
 ``curry``       ``arrow`` (an arrow node out of a product)
+``group``       ``name`` (str), ``body`` (arrow node), ``attrs``: ``Group(name, body, **attrs)``
+``repeat``      ``body`` (arrow node), ``n`` (int): ``Repeat(body, n)``
+``layer``       ``ob`` (object node), ``n``, ``index`` (ints): ``Layer(ob, n, index)``
+``const``       ``cod`` (object node), ``name`` (str), ``value``: ``Const(cod, value, name)``
 ``para``        ``P`` (object node), ``arrow`` (arrow node), ``actegory``
                 (``{"kind": "cartesian"}`` or ``{"kind": "global", "E": i}``),
                 ``params``: list of ``{"path", "ob", "init": {"kind", "args"}, "stacked"}``
@@ -36,24 +40,32 @@ kind            fields
 
 A box attribute value is JSON: ``null``, booleans, ints, finite floats and
 strings as themselves, a tuple as a list, an object or arrow as ``{"node": i}``
-and a non-finite float as ``{"float": "nan" | "inf" | "-inf"}``.
+and a non-finite float as ``{"float": "nan" | "inf" | "-inf"}``. A constant's
+value may also be ``{"array": {"shape", "dtype", "base64"}}`` (``ArrayData``) or
+``{"frozen": {"path", "init", "stacked", "value"}}`` (a frozen parameter).
+
+Version 1 documents (before groups, repeats and constants were constructors)
+still load: their ``Box(name, .., body=g)``, ``Box("repeat", .., body=g, n=k)``
+and ``Box("const", .., path=.., init=..)`` nodes become ``Group``, ``Repeat`` and
+``Const``.
 
 Every object and arrow round-trips, equal to itself:
 
->>> from topos import Box, R, Fin, One, Omega, pair, curry, fst, Id, compose
+>>> from topos import Box, R, Fin, One, Omega, pair, curry, fst, snd, Id, compose
 >>> A, B = R(3), Fin(5, 2)
 >>> f = Box("f", A, B, scale=0.5, axes=(0, 1))
 >>> g = pair(f, Box("g", A, Omega)) >> fst(B, Omega)
 >>> loads(dumps(g)) == g and loads(dumps(A * B + Omega)) == A * B + Omega
 True
->>> m = curry(Box("repeat", R(2) * A, A, body=Id(A) >> Box("h", A, A), n=3))
+>>> from topos.arrows import Repeat, group
+>>> m = curry(Repeat(group("blk", snd(R(2), A) >> Box("h", A, A)), 3))
 >>> loads(dumps(m)) == m
 True
 
 The document of a small object reads as the schema says:
 
 >>> dumps(R(3) * One)
-'{"topos":1,"nodes":[{"kind":"R","shape":[3],"dtype":"float32"},{"kind":"One"},\
+'{"topos":2,"nodes":[{"kind":"R","shape":[3],"dtype":"float32"},{"kind":"One"},\
 {"kind":"product","left":0,"right":1}],"root":2}'
 
 A long chain is one ``compose`` node; shared parts are stored once:
@@ -66,7 +78,7 @@ A long chain is one ``compose`` node; shared parts are stored once:
 Loading never evaluates code; malformed or ill-typed documents raise a
 ``ValueError`` naming the node and the field:
 
->>> loads('{"topos": 1, "nodes": [{"kind": "R", "shape": [3], "dtype": "float32"},'
+>>> loads('{"topos": 2, "nodes": [{"kind": "R", "shape": [3], "dtype": "float32"},'
 ...       ' {"kind": "box", "name": "f", "dom": 0, "cod": 2, "attrs": {}}], "root": 1}')
 Traceback (most recent call last):
 ...
@@ -75,6 +87,7 @@ ValueError: node 1 (box): field 'cod': expected the index of an earlier node (0 
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import math
@@ -88,8 +101,9 @@ from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Uni
 
 __all__ = ["VERSION", "dumps", "from_json", "loads", "to_json"]
 
-#: The schema version written by ``to_json`` and the only one ``from_json`` reads.
-VERSION = 1
+#: The schema version written by ``to_json``; ``from_json`` reads it and version 1.
+VERSION = 2
+_READABLE = (1, 2)
 
 _STRUCTURAL: dict[str, tuple[type[ar_._Structural], int]] = {
     "id": (ar_.Id, 1),
@@ -119,6 +133,10 @@ _KIND_OF: dict[type, str] = {
     Curry: "curry",
     Logic: "logic",
     Box: "box",
+    ar_.Group: "group",
+    ar_.Repeat: "repeat",
+    ar_.Layer: "layer",
+    ar_.Const: "const",
     R: "R",
     Fin: "Fin",
     Unit: "One",
@@ -175,7 +193,7 @@ def to_json(x: object) -> dict[str, Any]:
 
     >>> from topos import R
     >>> to_json(R(2))
-    {'topos': 1, 'nodes': [{'kind': 'R', 'shape': [2], 'dtype': 'float32'}], 'root': 0}
+    {'topos': 2, 'nodes': [{'kind': 'R', 'shape': [2], 'dtype': 'float32'}], 'root': 0}
     """
     writer = _Writer()
     root = writer.add(x)
@@ -243,6 +261,15 @@ class _Writer:
             return {"kind": kind, "left": ref(x.left), "right": ref(x.right)}
         if kind == "curry":
             return {"kind": kind, "arrow": ref(x.arrow)}
+        if kind == "group":
+            attrs = {k: self._value(v) for k, v in x._attrs}
+            return {"kind": kind, "name": x.name, "body": ref(x.body), "attrs": attrs}
+        if kind == "repeat":
+            return {"kind": kind, "body": ref(x.body), "n": x.n}
+        if kind == "layer":
+            return {"kind": kind, "ob": ref(x.ob), "n": x.n, "index": x.index}
+        if kind == "const":
+            return {"kind": kind, "cod": ref(x.cod), "name": x.name, "value": self._value(x.value)}
         return _para_node(x, ref, self._value)
 
     def _value(self, v: Any) -> Any:
@@ -252,6 +279,18 @@ class _Writer:
             return v if math.isfinite(v) else {"float": repr(v)}
         if isinstance(v, tuple):
             return [self._value(w) for w in v]
+        if isinstance(v, ar_.ArrayData):
+            data = base64.b64encode(v.data).decode("ascii")
+            return {"array": {"shape": list(v.shape), "dtype": v.dtype, "base64": data}}
+        if _is_frozen(v):
+            init = {"kind": v.init.kind, "args": [self._value(a) for a in v.init.args]}
+            ref = {
+                "path": v.path,
+                "init": init,
+                "stacked": v.stacked,
+                "value": self._value(v.value),
+            }
+            return {"frozen": ref}
         return {"node": self.index[v]}
 
 
@@ -284,6 +323,17 @@ def _deps(x: Any) -> tuple[Any, ...]:
         return x.children  # type: ignore[no-any-return]
     if kind == "curry":
         return (x.arrow,)
+    if kind in ("group", "repeat"):
+        found = [x.body]
+        for key, v in getattr(x, "_attrs", ()):
+            _collect(v, found, f"group {x.name!r}: attribute {key}")
+        return tuple(found)
+    if kind == "layer":
+        return (x.ob,)
+    if kind == "const":
+        found = [x.cod]
+        _collect(x.value, found, f"constant {x.name!r}: value")
+        return tuple(found)
     if kind == "para":
         extra = [x.actegory.E] if hasattr(x.actegory, "E") else []
         return (x.P, x.arrow, *(p.ob for p in x.params), *extra)
@@ -301,6 +351,11 @@ def _collect(v: object, found: list[object], where: str) -> None:
         for w in v:
             _collect(w, found, where)
         return
+    if isinstance(v, ar_.ArrayData):
+        return
+    if _is_frozen(v):
+        _collect(v.value, found, where)
+        return
     raise TypeError(
         f"dumps: {where} = {v!r} is a {type(v).__name__}; JSON holds None, bool, int,"
         " float, str, tuples of them, objects and arrows"
@@ -313,6 +368,11 @@ def _collect(v: object, found: list[object], where: str) -> None:
 
 def _para_module() -> Any:
     return sys.modules.get("topos.para")
+
+
+def _is_frozen(x: object) -> bool:
+    mod = _para_module()
+    return mod is not None and isinstance(x, mod.Frozen)
 
 
 def _is_para(x: object) -> bool:
@@ -362,10 +422,10 @@ def from_json(doc: Any) -> Any:
     >>> from topos import R, Box
     >>> from_json(to_json(Box("f", R(2), R(2)) >> Box("g", R(2), R(1))))
     Box('f', R(2), R(2)) >> Box('g', R(2), R(1))
-    >>> from_json({"topos": 2, "nodes": [], "root": 0})
+    >>> from_json({"topos": 3, "nodes": [], "root": 0})
     Traceback (most recent call last):
     ...
-    ValueError: field 'topos': this version of topos reads schema version 1, got 2
+    ValueError: field 'topos': this version of topos reads schema versions 1 and 2, got 3
     """
     if not isinstance(doc, Mapping):
         raise ValueError(f"document: expected a JSON object, got {type(doc).__name__}")
@@ -375,17 +435,18 @@ def from_json(doc: Any) -> Any:
     for name in ("topos", "nodes", "root"):
         if name not in doc:
             raise ValueError(f"document: missing field {name!r}")
-    if not _is_int(doc["topos"]) or doc["topos"] != VERSION:
+    version = doc["topos"]
+    if not _is_int(version) or version not in _READABLE:
         raise ValueError(
-            f"field 'topos': this version of topos reads schema version {VERSION},"
-            f" got {doc['topos']!r}"
+            f"field 'topos': this version of topos reads schema versions"
+            f" {' and '.join(map(str, _READABLE))}, got {version!r}"
         )
     nodes = doc["nodes"]
     if not isinstance(nodes, list) or not nodes:
         raise ValueError(f"field 'nodes': expected a non-empty list, got {_show(nodes)}")
     values: list[Any] = []
     for i, node in enumerate(nodes):
-        values.append(_read(i, node, values))
+        values.append(_read(i, node, values, version))
     root = doc["root"]
     if not _is_int(root) or not 0 <= root < len(values):
         raise ValueError(
@@ -394,14 +455,16 @@ def from_json(doc: Any) -> Any:
     return values[root]
 
 
-def _read(i: int, node: Any, values: list[Any]) -> Any:
+def _read(i: int, node: Any, values: list[Any], version: int = VERSION) -> Any:
     if not isinstance(node, Mapping):
         raise ValueError(f"node {i}: expected a JSON object, got {_show(node)}")
     kind = node.get("kind")
-    spec = _READERS.get(kind) if isinstance(kind, str) else None
+    readers = _READERS if version == VERSION else _READERS_V1
+    spec = readers.get(kind) if isinstance(kind, str) else None
     if spec is None:
         raise ValueError(
-            f"node {i}: field 'kind': unknown kind {kind!r}, expected one of {sorted(_READERS)}"
+            f"node {i}: field 'kind': unknown kind {kind!r} in schema version {version},"
+            f" expected one of {sorted(readers)}"
         )
     fields, build = spec
     try:
@@ -489,10 +552,53 @@ class _Fields:
             return self.check_ref(where, v["node"], (Ob, Arrow))
         if isinstance(v, Mapping) and set(v) == {"float"} and v["float"] in _NON_FINITE:
             return _NON_FINITE[v["float"]]
+        if isinstance(v, Mapping) and set(v) == {"array"}:
+            return self.array(where, v["array"])
+        if isinstance(v, Mapping) and set(v) == {"frozen"}:
+            return self.frozen(where, v["frozen"], depth)
         raise _Bad(
             f"field {where!r}: expected null, a bool, number, string, list,"
             f' {{"node": i}} or {{"float": "nan" | "inf" | "-inf"}}, got {_show(v)}'
         )
+
+    def array(self, where: str, v: Any) -> ar_.ArrayData:
+        if not isinstance(v, Mapping) or v.keys() != {"shape", "dtype", "base64"}:
+            raise _Bad(
+                f"field {where!r}: expected an array {{shape, dtype, base64}}, got {_show(v)}"
+            )
+        shape, dtype, data = v["shape"], v["dtype"], v["base64"]
+        if not isinstance(shape, list) or not all(_is_int(k) and k >= 0 for k in shape):
+            raise _Bad(f"field '{where}.shape': expected a list of ints, got {_show(shape)}")
+        if not isinstance(dtype, str) or not isinstance(data, str):
+            raise _Bad(f"field {where!r}: dtype and base64 must be strings")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise _Bad(f"field '{where}.base64': not base64") from None
+        return ar_.ArrayData(tuple(shape), dtype, raw)
+
+    def frozen(self, where: str, v: Any, depth: int) -> Any:
+        mod = _para_module() or importlib.import_module("topos.para")
+        keys = {"path", "init", "stacked", "value"}
+        if not isinstance(v, Mapping) or v.keys() != keys:
+            raise _Bad(
+                f"field {where!r}: expected a frozen parameter {sorted(keys)}, got {_show(v)}"
+            )
+        init = _read_init(self, f"{where}.init", v["init"], mod)
+        if not isinstance(v["path"], str) or not _is_int(v["stacked"]):
+            raise _Bad(f"field {where!r}: path must be a string and stacked an int")
+        value = self.value(f"{where}.value", v["value"], depth + 1)
+        return mod.Frozen(v["path"], init, v["stacked"], value)
+
+
+def _read_init(f: _Fields, where: str, init: Any, mod: Any) -> Any:
+    if not isinstance(init, Mapping) or init.keys() != {"kind", "args"}:
+        raise _Bad(f'field \'{where}\': expected {{"kind", "args"}}, got {_show(init)}')
+    if not isinstance(init["kind"], str):
+        raise _Bad(f"field '{where}.kind': expected a string, got {_show(init['kind'])}")
+    if not isinstance(init["args"], list):
+        raise _Bad(f"field '{where}.args': expected a list, got {_show(init['args'])}")
+    return mod.Init(init["kind"], *f.value(f"{where}.args", init["args"], 0))
 
 
 def _is_int(v: object) -> bool:
@@ -558,20 +664,13 @@ def _read_param(f: _Fields, where: str, e: Any, mod: Any) -> Any:
         raise _Bad(
             f"field {where!r}: expected an object with fields {sorted(keys)}, got {_show(e)}"
         )
-    init = e["init"]
-    if not isinstance(init, Mapping) or init.keys() != {"kind", "args"}:
-        raise _Bad(f'field \'{where}.init\': expected {{"kind", "args"}}, got {_show(init)}')
     if not isinstance(e["path"], str):
         raise _Bad(f"field '{where}.path': expected a string, got {_show(e['path'])}")
-    if not isinstance(init["kind"], str):
-        raise _Bad(f"field '{where}.init.kind': expected a string, got {_show(init['kind'])}")
-    if not isinstance(init["args"], list):
-        raise _Bad(f"field '{where}.init.args': expected a list, got {_show(init['args'])}")
+    init = _read_init(f, f"{where}.init", e["init"], mod)
     if not _is_int(e["stacked"]):
         raise _Bad(f"field '{where}.stacked': expected an int, got {_show(e['stacked'])}")
-    args = f.value(f"{where}.init.args", init["args"], 0)
     ob = f.check_ref(f"{where}.ob", e["ob"], Ob)
-    return mod.Param(e["path"], ob, mod.Init(init["kind"], *args), e["stacked"])
+    return mod.Param(e["path"], ob, init, e["stacked"])
 
 
 _READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
@@ -592,9 +691,52 @@ _READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
     "compose": (("arrows",), _read_compose),
     **{kind: (("left", "right"), _read_binary(kind)) for kind in _BINARY},
     "curry": (("arrow",), lambda f: Curry(f.arrow("arrow"))),
+    "group": (
+        ("name", "body", "attrs"),
+        lambda f: ar_.Group(f.string("name"), f.arrow("body"), **f.attrs("attrs")),
+    ),
+    "repeat": (("body", "n"), lambda f: ar_.Repeat(f.arrow("body"), f.integer("n"))),
+    "layer": (
+        ("ob", "n", "index"),
+        lambda f: ar_.Layer(f.ob("ob"), f.integer("n"), f.integer("index")),
+    ),
+    "const": (
+        ("cod", "name", "value"),
+        lambda f: ar_.Const(f.ob("cod"), f.value("value", f.node["value"], 0), f.string("name")),
+    ),
     "para": (("P", "arrow", "actegory", "params"), _read_para),
 }
+
+
+def _read_box_v1(f: _Fields) -> Arrow:
+    """A version-1 box: named sub-diagrams, repeats and constants were boxes then."""
+    name, attrs = f.string("name"), f.attrs("attrs")
+    dom, cod = f.ob("dom"), f.ob("cod")
+    body = attrs.pop("body", None)
+    if name == "repeat" and isinstance(body, Arrow):
+        out: Arrow = ar_.Repeat(body, attrs["n"])
+    elif isinstance(body, Arrow):
+        out = ar_.Group(name, body, **attrs)
+    elif name == "const" and isinstance(attrs.get("path"), str) and "init" in attrs:
+        mod = _para_module() or importlib.import_module("topos.para")
+        kind, *args = attrs["init"]
+        ref = mod.Frozen(
+            attrs["path"], mod.Init(kind, *args), attrs.get("stacked", 0), attrs.get("value")
+        )
+        out = ar_.Const(cod, ref, attrs["path"])
+    else:
+        return Box(name, dom, cod, **attrs)
+    if (out.dom, out.cod) != (dom, cod):
+        raise _Bad(
+            f"box {name!r}: its body has type {out.dom!r} -> {out.cod!r}, not {dom!r} -> {cod!r}"
+        )
+    return out
+
+
 # Each kind's complete set of keys, "kind" included.
 _READERS: dict[str, tuple[frozenset[str], Callable[[_Fields], Any]]] = {
     kind: (frozenset(("kind", *fields)), build) for kind, (fields, build) in _READERS_SPEC.items()
 }
+_V2_ONLY = ("group", "repeat", "layer", "const")
+_READERS_V1 = {k: v for k, v in _READERS.items() if k not in _V2_ONLY}
+_READERS_V1["box"] = (_READERS["box"][0], _read_box_v1)

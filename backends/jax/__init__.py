@@ -17,7 +17,7 @@ Array([2., 2., 2.], dtype=float32)
 import importlib
 import importlib.util
 
-from backends.jax.compile import Compiled, Fn, JaxCategory, compile, interpret
+from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, interpret
 from backends.jax.fit import FitResult, fit, leaf_paths, load_checkpoint
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
@@ -39,6 +39,7 @@ __all__ = [
     "batched",
     "check",
     "compile",
+    "constant",
     "fit",
     "init",
     "init_array",

@@ -32,19 +32,21 @@ True
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from backends.jax.registry import _REGISTRY, UnregisteredBox, _register_structural, lookup
-from backends.jax.values import check, select, zeros
-from topos.arrows import Arrow, Box
-from topos.functor import Category, Functor
+from backends.jax.registry import UnregisteredBox, lookup
+from backends.jax.values import check, dtype_of, select, zeros
+from topos.arrows import ArrayData, Arrow, Box, Const
+from topos.functor import FreeObjects, Functor
 from topos.objects import Empty, Exp, Ob, Omega, One, Zero
 
-__all__ = ["Compiled", "Fn", "JaxCategory", "compile", "interpret"]
+__all__ = ["CONSTANTS", "Compiled", "Fn", "JaxCategory", "compile", "constant", "interpret"]
 
 
 class Fn:
@@ -80,7 +82,7 @@ def _chain(fns: Sequence[Fn]) -> Callable[[Any], Any]:
 _FALSE, _TRUE = (lambda: jnp.zeros((), bool)), (lambda: jnp.ones((), bool))
 
 
-class JaxCategory(Category[Ob, Fn]):
+class JaxCategory(FreeObjects[Fn]):
     """Per-example JAX functions; objects are represented as in ``backends.jax.values``.
 
     >>> from topos import R
@@ -92,24 +94,6 @@ class JaxCategory(Category[Ob, Fn]):
     """
 
     # -- objects: the topos objects themselves describe the representation ----
-    def one(self) -> Ob:
-        return One
-
-    def zero(self) -> Ob:
-        return Zero
-
-    def product(self, a: Ob, b: Ob) -> Ob:
-        return a * b
-
-    def coproduct(self, a: Ob, b: Ob) -> Ob:
-        return a + b
-
-    def exp(self, base: Ob, exponent: Ob) -> Ob:
-        return base**exponent
-
-    def omega(self) -> Ob:
-        return Omega
-
     # -- category -----------------------------------------------------------------
     def id(self, a: Ob) -> Fn:
         return Fn(lambda x: x, a, a)
@@ -191,6 +175,30 @@ class JaxCategory(Category[Ob, Fn]):
         fn, dom = _LOGIC[op]
         return Fn(fn, dom, Omega)
 
+    # -- stacks of layers: a scan; constants: arrays ---------------------------------
+    def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
+        step = body.fn
+
+        def run(x: Any) -> Any:
+            def layer(carry: Any, params: Any) -> tuple[Any, None]:
+                return step((params, carry)), None
+
+            out, _ = jax.lax.scan(layer, x[1], x[0], length=n, unroll=n <= UNROLL_MAX)
+            return out
+
+        return Fn(run, body.dom, a)
+
+    def layer(self, p: Ob, n: int, index: int) -> Fn:
+        return Fn(lambda x: jax.tree.map(lambda leaf: leaf[index], x), p, p)
+
+    def const(self, node: Const, cod: Ob) -> Fn:
+        value = node.value
+        ref = getattr(value, "path", None)  # a frozen parameter of topos.para
+        if ref is not None and getattr(value, "value", None) is None:
+            return Fn(lambda _: _frozen(ref, cod), One, cod)
+        literal = value.value if ref is not None else value
+        return Fn(lambda _: _literal(literal, cod), One, cod)
+
 
 _LOGIC: dict[str, tuple[Callable[[Any], Any], Ob]] = {
     "true": (lambda _: _TRUE(), One),
@@ -202,15 +210,69 @@ _LOGIC: dict[str, tuple[Callable[[Any], Any], Ob]] = {
 }
 
 
+#: The parameter dict of the ``apply`` in progress: frozen parameters are read from it.
+CONSTANTS: ContextVar[Mapping[str, Any] | None] = ContextVar("topos_constants", default=None)
+
+
+def _frozen(path: str, cod: Ob) -> Any:
+    """A frozen parameter without a value: ``params[path]``, with no gradient."""
+    values = CONSTANTS.get()
+    if values is None or path not in values:
+        raise KeyError(
+            f"the frozen parameter {path!r} ({cod!r}) has no value: run the Para with"
+            f" apply(p, params, x) and params[{path!r}], or freeze it with a value"
+        )
+    return jax.lax.stop_gradient(values[path])
+
+
+@functools.lru_cache(maxsize=256)
+def _host_array(data: ArrayData) -> np.ndarray:
+    return np.frombuffer(data.data, dtype=np.dtype(data.dtype)).reshape(data.shape)
+
+
+def _literal(value: Any, cod: Ob) -> Any:
+    """A constant's value as an array of ``cod``'s dtype and shape."""
+    if isinstance(value, ArrayData):
+        return jnp.asarray(_host_array(value), dtype_of(cod))
+    return jnp.asarray(value, dtype_of(cod))
+
+
+def constant(value: Any, name: str = "const", dtype: str = "float32") -> Const:
+    """A ``Const`` holding an array by content (``topos.arrows.ArrayData``).
+
+    The array is stored once, as bytes with a digest: building a 1024×64 table is
+    a copy, and comparing two constants compares digests. It may sit inside groups
+    and repeats (shared by every layer).
+
+    >>> import numpy as np
+    >>> from topos import R
+    >>> table = constant(np.arange(6.0).reshape(2, 3), name="table")
+    >>> table.cod, str(table)
+    (R(2, 3), 'table')
+    >>> compile(table)(())
+    Array([[0., 1., 2.],
+           [3., 4., 5.]], dtype=float32)
+
+    Args:
+        value: an array (anything ``numpy.asarray`` takes).
+        name: how the constant prints and draws.
+        dtype: the ``R`` dtype the array is stored as (one of ``topos.objects.DTYPES``).
+
+    Returns:
+        ``Const(R(*shape, dtype=...), ArrayData(...), name)``.
+    """
+    from topos.objects import DTYPES, R
+
+    if dtype not in DTYPES:
+        raise TypeError(f"constant: dtype must be one of {DTYPES}, got {dtype!r}")
+    arr = np.ascontiguousarray(np.asarray(value).astype(jnp.dtype(dtype)))
+    data = ArrayData(arr.shape, dtype, arr.tobytes())
+    return Const(R(*arr.shape, dtype=dtype), data, name)
+
+
 def _box(box: Box) -> Fn:
-    body = box.attrs.get("body")
-    if box.name not in _REGISTRY and isinstance(body, Arrow):
-        if (body.dom, body.cod) != (box.dom, box.cod):
-            raise TypeError(
-                f"box {box.name!r}: its body has type {body.dom!r} -> {body.cod!r},"
-                f" not {box.dom!r} -> {box.cod!r}"
-            )
-        return interpret(body)  # a named sub-diagram: run what it stands for
+    if not isinstance(box, Box):  # constants and slices: JaxCategory interprets them
+        raise KeyError(box)
     prim = lookup(box)
     fn, cod, name = prim.fn, box.cod, box.name
 
@@ -309,19 +371,3 @@ def compile(f: Arrow) -> Compiled:  # noqa: A001 - the contract's name
 #: hand-written Python loop over layers (``benchmarks/transformer.py``). Deeper
 #: stacks stay one rolled ``lax.scan``, so compile time stays flat in depth.
 UNROLL_MAX = 4
-
-
-def _repeat(box: Box, x: Any) -> Any:
-    """``Box("repeat", P_stacked * A, A, body=..., n=...)``: scan the body over the layers."""
-    body, n = box.attrs["body"], box.attrs["n"]
-    step = interpret(body).fn
-    stacked, a = x
-
-    def layer(carry: Any, p: Any) -> tuple[Any, None]:
-        return step((p, carry)), None
-
-    out, _ = jax.lax.scan(layer, a, stacked, length=n, unroll=n <= UNROLL_MAX)
-    return out
-
-
-_register_structural("repeat", _repeat)

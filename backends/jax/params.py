@@ -23,17 +23,16 @@ import functools
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from backends.jax.compile import interpret
-from backends.jax.registry import _register_structural
+from backends.jax.compile import CONSTANTS, interpret
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
-from topos.arrows import Arrow, Box, fold
+from topos.arrows import Arrow, Const, fold
 from topos.objects import Fin, Ob, Product, R, factors
+from topos.para import Frozen
 
 __all__ = ["apply", "batched", "cartesian", "init", "init_array", "param_value", "path_key"]
 
@@ -178,8 +177,8 @@ def _unvalued_constants(p: Any) -> dict[str, Any]:
 @functools.lru_cache(maxsize=256)
 def _const_boxes(arrow: Arrow) -> tuple[tuple[str, bool], ...]:
     def step(node: Arrow, kids: list[tuple[tuple[str, bool], ...]]) -> tuple[tuple[str, bool], ...]:
-        if isinstance(node, Box) and node.name == "const" and "path" in node.attrs:
-            return ((node.attrs["path"], "value" in node.attrs),)
+        if isinstance(node, Const) and isinstance(node.value, Frozen):
+            return ((node.value.path, node.value.value is not None),)
         return tuple(c for kid in kids for c in kid)
 
     return tuple(dict.fromkeys(fold(arrow, step)))
@@ -266,26 +265,6 @@ def _rebuild(x: Ob, it: Any) -> Any:
     return next(it)
 
 
-_CONSTANTS: ContextVar[Mapping[str, Any] | None] = ContextVar("topos_constants", default=None)
-
-
-def _const(box: Box, x: Any) -> Any:
-    """A frozen parameter: its ``value`` attribute, else ``params[path]``; no gradient."""
-    attrs = box.attrs
-    if "value" in attrs:
-        return jnp.asarray(attrs["value"], dtype_of(box.cod))
-    values, path = _CONSTANTS.get(), attrs.get("path")
-    if values is None or path not in values:
-        raise KeyError(
-            f"the frozen parameter {path!r} ({box.cod!r}) has no value: run the Para with"
-            f" apply(p, params, x) and params[{path!r}], or freeze it with a value"
-        )
-    return jax.lax.stop_gradient(values[path])
-
-
-_register_structural("const", _const)
-
-
 def cartesian(p: Any) -> Any:
     """``p`` over the cartesian actegory (``Global(E)`` Para then take ``(e, x)`` inputs).
 
@@ -307,11 +286,11 @@ def cartesian(p: Any) -> Any:
 
 
 def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
-    token = _CONSTANTS.set(params)
+    token = CONSTANTS.set(params)
     try:
         return interpret(p.arrow).fn((pv, x))
     finally:
-        _CONSTANTS.reset(token)
+        CONSTANTS.reset(token)
 
 
 def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:

@@ -25,18 +25,15 @@ register one with backends.jax.register('doc.nope', lambda box, x: ..., cls='smo
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from topos.analysis import CLASSES, declare
 from topos.arrows import Box
 
 __all__ = ["CLASSES", "Primitive", "UnregisteredBox", "lookup", "register", "registered"]
 
-#: The classes of maps a primitive may declare, from the smallest.
-CLASSES = ("linear", "pl", "polynomial", "smooth")
 
 
 class UnregisteredBox(LookupError):
@@ -58,7 +55,7 @@ class Primitive:
 
     name: str
     fn: Callable[[Box, Any], Any]
-    cls: str | None
+    cls: str
 
 
 _REGISTRY: dict[str, Primitive] = {}
@@ -68,7 +65,7 @@ def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: boo
     """Make every box named ``name`` compute ``fn(box, x)``; declare its class.
 
     ``cls`` is one of ``"linear"``, ``"pl"``, ``"polynomial"``, ``"smooth"`` and is
-    also declared to ``topos.analysis`` (when that module is present). Registering
+    also declared to ``topos.analysis``. Registering
     a name twice with a different function raises unless ``replace=True``.
 
     >>> import jax.numpy as jnp
@@ -91,21 +88,7 @@ def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: boo
             " pass replace=True to override it"
         )
     _REGISTRY[name] = Primitive(name, fn, cls)
-    _declare(name, cls)
-
-
-def _register_structural(name: str, fn: Callable[[Box, Any], Any]) -> None:
-    """Register a box the analysis looks inside of (``repeat``): no class declared."""
-    _REGISTRY[name] = Primitive(name, fn, None)
-
-
-def _declare(name: str, cls: str) -> None:
-    if importlib.util.find_spec("topos.analysis") is None:
-        return
-    analysis = importlib.import_module("topos.analysis")
-    declare = getattr(analysis, "declare", None)
-    if declare is not None:
-        declare(name, cls)
+    declare(name, cls)
 
 
 def _qualname(fn: Any) -> str:
@@ -116,8 +99,9 @@ def lookup(box: Box) -> Primitive:
     """The primitive registered for ``box.name``; ``UnregisteredBox`` if none.
 
     >>> from topos import Box, R
-    >>> lookup(Box("repeat", R(1) * R(1), R(1), body=None, n=1)).name
-    'repeat'
+    >>> register("doc.lookup.id", lambda box, x: x, cls="linear")
+    >>> lookup(Box("doc.lookup.id", R(1), R(1))).name
+    'doc.lookup.id'
     """
     prim = _REGISTRY.get(box.name)
     if prim is None:
@@ -132,7 +116,8 @@ def lookup(box: Box) -> Primitive:
 def registered() -> dict[str, Primitive]:
     """A snapshot of the registry: name -> ``Primitive``.
 
-    >>> {"repeat", "const"} <= set(registered())
+    >>> register("doc.registered.id", lambda box, x: x, cls="linear")
+    >>> "doc.registered.id" in registered()
     True
     """
     return dict(_REGISTRY)

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from topos import Box, Id, One, R, copair, copy, curry, discard, ev, inl, pair
 from topos.analysis import CLASSES, analyze, declare, declared, locate
+from topos.arrows import Repeat, group
 
 X = R(3)
 M = R(3, 3)
@@ -81,15 +82,20 @@ def test_undeclared_boxes_count_as_smooth_and_are_reported() -> None:
 def test_coproducts_and_named_bodies() -> None:
     f = inl(X, X) >> copair(relu, lin)
     assert analyze(f).cls == "pl"
-    named = Box("block", X, X, body=lin >> tanh)
+    named = group("block", lin >> tanh)
     report = analyze(named >> relu)
     assert report.cls == "smooth"
     assert locate(named >> relu, report.witnesses[0].path) == tanh
+    assert report.witnesses[0].where == "block"
+    assert str(report.witnesses[0]) == "class: smooth box tanh, in block"
+    # a box merely named like a layer, with a body attribute, is a plain box now
+    plain = analyze(Box("block", X, X, body=lin >> tanh))
+    assert any(w.reason.startswith("undeclared box block") for w in plain.witnesses)
 
 
 def test_repeat_box_is_analysed_through_its_body() -> None:
     body = (Id(M) * Id(X)) >> mix >> relu
-    rep = Box("repeat", R(4, 3, 3) * X, X, body=body, n=4)
+    rep = Repeat(body, 4)
     report = analyze(rep)
     assert report.cls == "polynomial"  # the stacked weights are inputs of a plain arrow
     assert report.witnesses[0].path[:1] == ("body",)

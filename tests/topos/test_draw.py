@@ -148,10 +148,8 @@ def atoms(f: Arrow) -> int:
     """How many boxes the fully expanded drawing of ``f`` has (shared parts twice)."""
 
     def step(node: Arrow, kids: list[int]) -> int:
-        if isinstance(node, Box) and isinstance(node.attrs.get("body"), Arrow):
-            return atoms(node.attrs["body"])
-        own = isinstance(node, (Box, ar_.Ev, ar_.Logic, ar_.Inl, ar_.Inr, ar_.Absurd))
-        return int(own) + sum(kids)
+        kinds = (Box, ar_.Ev, ar_.Logic, ar_.Inl, ar_.Inr, ar_.Absurd, ar_.Const, ar_.Layer)
+        return int(isinstance(node, kinds)) + sum(kids)
 
     return fold(f, step)
 
@@ -160,9 +158,6 @@ def names(f: Arrow) -> set[str]:
     def step(node: Arrow, kids: list[set[str]]) -> set[str]:
         out = set().union(*kids) if kids else set()
         if isinstance(node, Box):
-            body = node.attrs.get("body")
-            if isinstance(body, Arrow):
-                return out | names(body)
             out.add(node.name)
         return out
 
@@ -189,9 +184,7 @@ def named(draw_: Any, depth: int = 2, x: Ob | None = None) -> Arrow:
         p = R(2, 2)
         body = Box("step", p * x, x)
         n = draw_(st.integers(1, 24))
-        return pair(Box("weights", x, R(n, 2, 2)), Id(x)) >> Box(
-            "repeat", R(n, 2, 2) * x, x, body=body, n=n
-        )
+        return pair(Box("weights", x, R(n, 2, 2)), Id(x)) >> ar_.Repeat(body, n)
     return f
 
 

@@ -298,14 +298,15 @@ def test_transformer_block_is_repeatable_and_names_are_checked() -> None:
         nn.linear(0, 2)
 
 
-def test_grouped_names_a_sub_diagram_and_refuses_frozen_parameters() -> None:
+def test_grouped_names_a_sub_diagram_and_keeps_frozen_parameters() -> None:
     inner = nn.linear(2, 3, name="fc")
     g = nn.grouped("enc", inner)
-    assert g.arrow.name == "enc" and g.arrow.attrs["body"] == inner.arrow
+    assert g.arrow.name == "enc" and g.arrow.body == inner.arrow
     assert list(g.parameters()) == ["enc.fc.w", "enc.fc.b"]
     assert list(nn.grouped("enc", inner, prefix=False).parameters()) == ["fc.w", "fc.b"]
-    with pytest.raises(ValueError, match="freeze after grouping"):
-        nn.grouped("enc", inner.freeze("fc.w"))
+    frozen = nn.grouped("enc", inner.freeze("fc.w"))
+    assert list(frozen.parameters()) == ["enc.fc.b"]
+    assert list(frozen.constants()) == ["enc.fc.w"]
 
 
 def test_diagrams_round_trip_through_json() -> None:

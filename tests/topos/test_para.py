@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topos import Box, Fin, Id, One, R, TypeMismatch, copy, equal, fst, pair, snd, swap
+from topos.arrows import Const, Repeat
 from topos.finite import FinSet, random_model
 from topos.functor import Free, Functor
 from topos.para import (
+    Frozen,
     CARTESIAN,
     Actegory,
     Global,
@@ -268,8 +270,8 @@ def test_named_prefixes_every_path_and_constant() -> None:
     f = lin("f", A, A) >> lin("g", A, A, "v")
     frozen = f.freeze("w").named("enc")
     assert list(frozen.parameters()) == ["enc.v"] and list(frozen.constants()) == ["enc.w"]
-    (const,) = [b for b in _boxes(frozen.arrow) if b.name == "const"]
-    assert const.attrs["path"] == "enc.w"
+    (const,) = _consts(frozen.arrow)
+    assert const.value.path == "enc.w" and str(const) == "enc.w"
     with pytest.raises(TypeError, match="non-empty string"):
         f.named("")
 
@@ -278,6 +280,12 @@ def _boxes(f: Any) -> list[Box]:
     from topos.arrows import fold
 
     return fold(f, lambda node, kids: [node] if isinstance(node, Box) else sum(kids, []))
+
+
+def _consts(f: Any) -> list[Const]:
+    from topos.arrows import fold
+
+    return fold(f, lambda node, kids: [node] if isinstance(node, Const) else sum(kids, []))
 
 
 def test_values_eq_hash_repr_pickle() -> None:
@@ -426,7 +434,7 @@ def test_freeze_is_reparametrisation_along_a_constant() -> None:
     assert frozen.constants() == {"enc.w": Param("enc.w", R(3, 2), normal(0.02))}
     w0 = (0, 1)  # any hashable stands for the frozen array in a finite model
     fixed = net.freeze("enc.w", value=w0)
-    const = Box("const", One, R(3, 2), path="enc.w", init=("normal", 0.02), value=w0)
+    const = Const(R(3, 2), Frozen("enc.w", normal(0.02), value=w0), "enc.w")
     F = random_model(seed=5, max_size=2, ob={R(3, 2): [w0, (1, 0)]}, ar={const: lambda _: w0})
     run, run_fixed = F(net.arrow), F(fixed.arrow)
     for w, x in itertools.product(F(R(3, 2)).elements, F(R(3)).elements):
@@ -525,7 +533,7 @@ def test_repeat_stacks_the_parameters() -> None:
         "b": Param("b", R(3, 2), zeros, stacked=1),
     }
     assert deep.P == R(3, 2, 2) * R(3, 2)
-    assert deep.arrow == Box("repeat", deep.P * R(2), R(2), body=block().arrow, n=3)
+    assert deep.arrow == Repeat(block().arrow, 3)
     twice = repeat(deep.named("inner"), 4)
     assert twice.parameters()["inner.w"] == Param("inner.w", R(4, 3, 2, 2), normal(0.02), 2)
     unrolled = unroll(deep)

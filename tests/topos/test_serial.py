@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topos import Box, Fin, Id, Omega, One, R, compose, curry, fst, pair
+from topos import Box, Fin, Id, Omega, One, R, compose, curry, fst, pair, snd
 from topos.arrows import Compose
 from topos.para import Global, Para, glorot_uniform, normal, repeat, zeros
 from topos.serial import VERSION, dumps, from_json, loads, to_json
@@ -87,7 +87,7 @@ def test_schema_of_each_kind():
     A, B = R(2), Fin(5, 3)
     f = Box("f", A, B, k=1)
     doc = to_json(curry(Box("m", A * B, Omega)) >> Box("g", Omega**B, One))
-    assert doc["topos"] == VERSION == 1
+    assert doc["topos"] == VERSION == 2
     kinds = [n["kind"] for n in doc["nodes"]]
     assert kinds[doc["root"]] == "compose"
     assert {"R", "Fin", "product", "exp", "Omega", "One", "box", "curry", "compose"} <= set(kinds)
@@ -201,7 +201,7 @@ def doc(*nodes, root=None):
         ([1], "document: expected a JSON object, got list"),
         ({"topos": 1, "nodes": [R3]}, "document: missing field 'root'"),
         ({"topos": 1, "nodes": [R3], "root": 0, "x": 1}, "document: unexpected field 'x'"),
-        ({"topos": 2, "nodes": [R3], "root": 0}, "field 'topos': .* schema version 1, got 2"),
+        ({"topos": 3, "nodes": [R3], "root": 0}, "field 'topos': .* versions 1 and 2, got 3"),
         ({"topos": True, "nodes": [R3], "root": 0}, "field 'topos'"),
         ({"topos": 1, "nodes": [], "root": 0}, "field 'nodes': expected a non-empty list"),
         (doc(R3, root=1), "field 'root': expected a node index 0 to 0, got 1"),
@@ -370,3 +370,48 @@ def test_loading_never_evaluates_code():
         doc(R3, {"kind": "box", "name": "__import__('os')", "dom": 0, "cod": 0, "attrs": {}})
     )
     assert loads(text).name == "__import__('os')"  # a name is data, never run
+
+
+def test_groups_repeats_layers_and_constants_round_trip():
+    from topos.arrows import ArrayData, Const, Layer, Repeat, group
+    from topos.para import Frozen, normal
+
+    A = R(3)
+    body = group("blk", snd(R(3, 3), A) >> Box("h", A, A), role="mlp")
+    table = ArrayData((2, 3), "float32", bytes(range(24)))
+    consts = [
+        Const(A, (1.0, 2.0, 3.0)),
+        Const(R(2, 3), table, "table"),
+        Const(R(3, 3), Frozen("enc.w", normal(0.02), 1, value=table), "enc.w"),
+        Const(R(), math.inf),
+    ]
+    for x in [Repeat(body, 4), Layer(R(3, 3) * A, 2, 1), *consts, curry(Repeat(body, 2))]:
+        back = loads(dumps(x))
+        assert back == x and type(back) is type(x)
+    assert loads(dumps(consts[1])).value.data == bytes(range(24))
+    kinds = [n["kind"] for n in to_json(Repeat(body, 4))["nodes"]]
+    assert kinds[-2:] == ["group", "repeat"]
+
+
+def test_version_1_documents_load_as_constructors():
+    from topos.arrows import Const, Group, Repeat
+    from topos.para import Frozen, normal
+
+    A = R(3)
+    body = Box("h", R(3, 3) * A, A)
+    doc = to_json(Box("repeat", R(4, 3, 3) * A, A, body=Box("blk", body.dom, A, body=body), n=4))
+    doc["topos"] = 1
+    back = from_json(doc)
+    assert back == Repeat(Group("blk", body), 4)
+    old_const = Box("const", One, A, path="w", init=("normal", 0.5), stacked=0)
+    doc = to_json(old_const)
+    doc["topos"] = 1
+    assert from_json(doc) == Const(A, Frozen("w", normal(0.5)), "w")
+    doc = to_json(Box("bad", A, R(2), body=Box("h", A, A)))
+    doc["topos"] = 1
+    with pytest.raises(ValueError, match="its body has type"):
+        from_json(doc)
+    doc = to_json(Repeat(Group("blk", body), 2))
+    doc["topos"] = 1
+    with pytest.raises(ValueError, match="unknown kind 'group' in schema version 1"):
+        from_json(doc)

@@ -14,19 +14,15 @@ Conventions (one throughout):
   reparametrisations (tying: a copy dot on a parameter wire; freezing: a constant
   box) are drawn on the parameter wires, left of the diagram.
 
-Named sub-diagrams (the convention the neural vocabulary and the backends share):
+Named sub-diagrams and stacks of layers are constructors of ``topos.arrows``:
 
-- ``Box(name, dom, cod, body=g, **attrs)`` with ``g: dom -> cod`` an Arrow is a
-  **named sub-diagram** (a group): its meaning is ``g``. Backends, ``analyze`` and
-  functors inline ``g``; ``draw`` shows a box labelled ``name`` when collapsed, or a
-  frame labelled ``name`` around ``g``'s diagram when expanded. Other attributes are
-  free (documentation, ``cls`` is ignored since the body decides). ``group(name, g)``
-  builds one.
-- The one exception to "same type as its body" is ``repeat``:
-  ``Box("repeat", P_stacked * A, A, body=g, n=n)`` with ``g: P * A -> A`` is ``n``
-  applications of ``g`` with stacked parameters; it is drawn as a box labelled
-  ``×n`` (``name ×n`` when ``g`` is itself a named sub-diagram) that expands to a
-  stacked frame around ``g``.
+- ``group(name, g)`` (a ``Group``) *is* ``g`` with a name: ``draw`` shows a box
+  labelled ``name`` when collapsed, or a frame labelled ``name`` around ``g``'s
+  diagram when expanded.
+- ``Repeat(g, n)`` with ``g: P * A -> A`` is ``n`` applications of ``g`` with
+  stacked parameters ``stacked(P, n) * A -> A``; it is drawn as a box labelled
+  ``×n`` (``name ×n`` when ``g`` is a group) that expands to a stacked frame
+  around ``g``.
 - ``draw(f, depth=k)`` expands named sub-diagrams ``k`` levels deep and collapses
   the ones below; ``depth=0`` collapses every named sub-diagram, ``None`` (default)
   expands all of them.
@@ -35,15 +31,17 @@ Named sub-diagrams (the convention the neural vocabulary and the backends share)
 >>> X = R(8)
 >>> mlp = Box("up", X, R(32)) >> Box("relu", R(32), R(32)) >> Box("down", R(32), X)
 >>> block = group("mlp", mlp)
->>> block.attrs["body"] == mlp and (block.dom, block.cod) == (mlp.dom, mlp.cod)
+>>> block.body == mlp and (block.dom, block.cod) == (mlp.dom, mlp.cod)
 True
+>>> draw(block, depth=0).count("<svg")
+1
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from topos.arrows import Arrow, Box
+from topos.arrows import Arrow, group
 from topos.draw.draft import build, wires
 from topos.draw.layout import Block, Kind, Leaf, run, text_width
 from topos.draw.params import Column
@@ -57,16 +55,6 @@ _MARGIN = 14.0
 _STUB = 30.0
 
 
-def group(name: str, body: Arrow, **attrs: Any) -> Box:
-    """The named sub-diagram ``Box(name, body.dom, body.cod, body=body, **attrs)``.
-
-    >>> from topos import R, Box
-    >>> group("block", Box("f", R(2), R(2)))
-    Box('block', R(2), R(2), body=Box('f', R(2), R(2)))
-    """
-    if not isinstance(body, Arrow):
-        raise not_a(f"group({name!r})", "an arrow as the body", body)
-    return Box(name, body.dom, body.cod, body=body, **attrs)
 
 
 def _subject(f: Any) -> tuple[Arrow, list[Kind], list[tuple[str, Ob]] | None, bool]:

@@ -21,7 +21,7 @@ Wires are the factors of an object, except ``One``, which is no wire:
 >>> [type(x).__name__ for x in d], d[0].srcs
 (['Wiring', 'HStack', 'Wiring'], (0, 1))
 
-Named sub-diagrams (``Box(name, dom, cod, body=g)``) become frames around ``g``'s
+Named sub-diagrams (``group(name, g)``) and repeats become frames around ``g``'s
 draft as deep as ``depth`` allows, and boxes below it.
 """
 
@@ -250,9 +250,9 @@ def _leaf(f: Arrow) -> Draft:
     for cls, label in _SMALL.items():
         if isinstance(f, cls):
             return _atom(Atom(ins, outs, "small", label, title))
-    name = f.name if isinstance(f, Box) else str(f)
-    if isinstance(f, Box) and f.name == "const" and isinstance(f.attrs.get("path"), str):
-        name = f"{f.attrs['path']} (frozen)"  # a frozen parameter of topos.para
+    name = str(f) if isinstance(f, (Box, ar_.Layer, ar_.Const)) else repr(f)
+    if isinstance(f, ar_.Const) and hasattr(f.value, "path"):
+        name = f"{f.value.path} (frozen)"  # a frozen parameter of topos.para
     return _atom(Atom(ins, outs, "box", name, title))
 
 
@@ -267,7 +267,9 @@ class _Builder:
         key = (id(f), depth)
         if key not in self.memo:
             self.keep.append(f)
-            self.memo[key] = fold(f, lambda node, kids: self.step(node, kids, depth))
+            self.memo[key] = fold(
+                f, lambda node, kids: self.step(node, kids, depth), enter=_not_named
+            )
         return self.memo[key]
 
     def step(self, f: Arrow, kids: list[Draft], depth: int | None) -> Draft:
@@ -287,24 +289,24 @@ class _Builder:
             wiring = _structural(f)
             if wiring is not None:
                 return wiring
-        if isinstance(f, Box) and isinstance(f.attrs.get("body"), Arrow):
+        if isinstance(f, (ar_.Group, ar_.Repeat)):
             return self.named(f, depth)
         return _leaf(f)
 
-    def named(self, f: Box, depth: int | None) -> Draft:
-        body: Arrow = f.attrs["body"]
+    def named(self, f: ar_.Group | ar_.Repeat, depth: int | None) -> Draft:
+        body = f.body
         ins, outs = wires(f.dom), wires(f.cod)
-        repeat = f.name == "repeat"
-        label = f.name
-        if repeat:
-            n = f.attrs.get("n", "n")
-            inner_name = body.name if _is_named(body) else ""  # type: ignore[attr-defined]
-            label = f"{inner_name} ×{n}".strip()
+        repeat = isinstance(f, ar_.Repeat)
+        if isinstance(f, ar_.Repeat):
+            inner_name = body.name if isinstance(body, ar_.Group) else ""
+            label = f"{inner_name} ×{f.n}".strip()
+        else:
+            label = f.name
         title = f"{label}: {f.dom} → {f.cod}"
         if depth is not None and depth <= 0:
             return _atom(Atom(ins, outs, "repeat" if repeat else "group", label, title))
-        if repeat and _is_named(body):
-            body = body.attrs["body"]  # type: ignore[attr-defined]  # "block ×n" is one level
+        if repeat and isinstance(body, ar_.Group):
+            body = body.body  # "block ×n" is one level
         inner = self.build(body, None if depth is None else depth - 1)
         first, last = inner[0], inner[-1]
         assert isinstance(first, Wiring) and isinstance(last, Wiring)
@@ -313,8 +315,8 @@ class _Builder:
         return _atom(Frame(ins, outs, inner, label, repeat))
 
 
-def _is_named(f: Arrow) -> bool:
-    return isinstance(f, Box) and isinstance(f.attrs.get("body"), Arrow)
+def _not_named(f: Arrow) -> bool:
+    return not isinstance(f, (ar_.Group, ar_.Repeat))
 
 
 def build(f: Arrow, depth: int | None = None) -> Draft:

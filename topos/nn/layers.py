@@ -5,14 +5,14 @@ named, initialised weights, and an arrow ``P * A -> B``. Weights enter as
 parameter leaves of one-box Para (a matrix product, a bias sum); the layer is
 their composite (``>>``), side by side (``*``), fanned out (``copy``), or summed
 back (``residual``). Each layer is a *named sub-diagram*: its arrow is
-``topos.draw.group(name, body)``, which backends and the analysis inline, and
+``topos.arrows.group(name, body)``, which every semantics reads as its body, and
 its paths are prefixed with ``name``.
 
 >>> from topos import R, equal
 >>> lin = linear(3, 4, name="fc")
 >>> lin.dom, lin.cod, list(lin.parameters())
 (R(3), R(4), ['fc.w', 'fc.b'])
->>> lin.arrow.name, lin.arrow.attrs["body"].dom
+>>> lin.arrow.name, lin.arrow.body.dom
 ('fc', R(3, 4) * R(4) * R(3))
 >>> net = mlp([3, 8, 2], activation="relu")
 >>> list(net.parameters()), (net.dom, net.cod)
@@ -32,8 +32,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from topos.arrows import Arrow, Box, Id, copair, copy, curry, discard, ev, fst, pair, snd, swap
-from topos.draw import group
+from topos.arrows import (
+    Arrow,
+    Box,
+    Id,
+    copair,
+    copy,
+    curry,
+    discard,
+    ev,
+    fst,
+    group,
+    pair,
+    snd,
+    swap,
+)
 from topos.nn import primitives as P
 from topos.objects import Fin, Ob, One, Product, R
 from topos.para import Global, Init, Para, glorot_uniform, normal, ones, zeros
@@ -75,7 +88,7 @@ STANDARD = normal(1.0)
 def _check_name(op: str, name: str) -> str:
     if not isinstance(name, str) or not name or "." in name:
         raise TypeError(f"{op}: name must be a non-empty string without dots, got {name!r}")
-    if name in P.PRIMITIVES or name == "repeat":
+    if name in P.PRIMITIVES:
         raise ValueError(
             f"{op}: name {name!r} is the name of a primitive box; a layer needs another name"
         )
@@ -113,17 +126,13 @@ def grouped(name: str, p: Para, *, prefix: bool = True) -> Para:
     """``p`` with its arrow wrapped as the named sub-diagram ``name``, paths prefixed by it.
 
     With ``prefix=False`` the paths stay as they are (a group for the eye only).
+    Frozen parameters inside ``p`` stay frozen (and prefixed like the others).
 
     >>> g = grouped("enc", weight("w", R(2, 2), zeros, P.einsum("io,i->o", R(2, 2), R(2))))
     >>> g.arrow.name, list(g.parameters())
     ('enc', ['enc.w'])
     """
     _check_name("grouped", name)
-    if p.constants():
-        raise ValueError(
-            f"grouped({name!r}): the layer has frozen parameters {list(p.constants())};"
-            " freeze after grouping"
-        )
     inner = Para(p.P, group(name, p.arrow), params=p.params, actegory=p.actegory)
     return inner.named(name) if p.params and prefix else inner
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+from topos.analysis import CLASSES
 from topos.arrows import Box
 from topos.errors import TypeMismatch, expected
 from topos.objects import Fin, Ob, One, R
@@ -74,8 +75,6 @@ __all__ = [
     "transpose",
 ]
 
-#: The classes of maps, from the smallest to the largest.
-CLASSES = ("linear", "pl", "polynomial", "smooth")
 
 #: Every primitive box name and its class; ``bilinear`` is linear in each factor.
 #: ``causal_mask`` is linear when it fills with 0 and pl otherwise (its box says which).

@@ -24,15 +24,14 @@ literal product of single-head attentions and the tests check the two agree.
 >>> report.order, report.lives_in
 ('higher', 'topos completion')
 >>> print(report.witnesses[0])
-order: ev applies a function that depends on the input, at ...
+order: ev applies a function that depends on the input, in attn
 """
 
 from __future__ import annotations
 
 import math
 
-from topos.arrows import copy, curry, ev
-from topos.draw import group
+from topos.arrows import copy, curry, ev, group
 from topos.nn import primitives as P
 from topos.nn.layers import (
     SMALL,

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from backends.jax import register
 from topos import arrows as ar_
-from topos.arrows import Arrow, Box
-from topos.functor import Category, Functor
+from topos.arrows import ArrayData, Arrow, Box
+from topos.functor import FreeObjects, Functor
 from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Omega, One, Product, R, Truth, Unit, Zero
 
 GENERIC = "test.generic"
@@ -128,26 +128,20 @@ def np_zeros(ob: Ob) -> Any:
 Fn = Callable[[Any], Any]
 
 
-class NumpyReference(Category[Ob, Fn]):
+class NumpyReference(FreeObjects[Fn]):
     """Float64 NumPy semantics; coproducts branch on the (concrete) tag in Python."""
 
-    def one(self) -> Ob:
-        return One
+    def layer(self, p: Ob, n: int, index: int) -> Fn:
+        return lambda x: _tree_map(lambda leaf: leaf[index], x)
 
-    def zero(self) -> Ob:
-        return Zero
-
-    def product(self, a: Ob, b: Ob) -> Ob:
-        return a * b
-
-    def coproduct(self, a: Ob, b: Ob) -> Ob:
-        return a + b
-
-    def exp(self, base: Ob, exponent: Ob) -> Ob:
-        return base**exponent
-
-    def omega(self) -> Ob:
-        return Omega
+    def const(self, node: Any, cod: Ob) -> Fn:
+        value = node.value
+        if getattr(value, "path", None) is not None:
+            value = value.value
+        if isinstance(value, ArrayData):
+            arr = np.frombuffer(value.data, np.dtype(value.dtype)).reshape(value.shape)
+            return lambda _: arr.astype(np.float64)
+        return lambda _: np.asarray(value, np.float64)
 
     def id(self, a: Ob) -> Fn:
         return lambda x: x
@@ -522,3 +516,9 @@ def mlp(*sizes: int) -> Any:
     for i, (a, b) in enumerate(zip(sizes[1:-1], sizes[2:], strict=True), start=1):
         net = net >> Box("test.relu", R(a), R(a)) >> affine(a, b).named(f"l{i}")
     return net
+
+
+def _tree_map(fn: Callable[[Any], Any], x: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_tree_map(fn, y) for y in x)
+    return fn(x)

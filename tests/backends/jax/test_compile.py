@@ -407,11 +407,52 @@ def test_errors_inside_a_box_say_which_box() -> None:
 
 
 def test_a_named_sub_diagram_runs_its_body() -> None:
-    named = Box("test.block", A, C, body=f >> g)
+    named = ar_.group("test.block", f >> g)
     x = jnp.array([0.1, 0.2])
     np.testing.assert_array_equal(compile(named)(x), compile(f >> g)(x))
-    with pytest.raises(TypeError, match="its body has type"):
-        compile(Box("test.block_bad", A, B, body=f >> g))
+    # a box with a body attribute is a plain box: it needs a registration
+    with pytest.raises(UnregisteredBox, match="test.block_bad"):
+        compile(Box("test.block_bad", A, C, body=f >> g))
+
+
+def test_repeats_scan_or_unroll_and_slices_pick_layers() -> None:
+    register("test.stack_matvec", lambda box, v: v[0] @ v[1], cls="polynomial", replace=True)
+    body = Box("test.stack_matvec", R(2, 2) * A, A)
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(6, 2, 2)), jnp.float32)
+    x = jnp.array([0.3, -0.2])
+    expected = x
+    for i in range(6):
+        expected = w[i] @ expected
+    for n in (2, 6):  # unrolled (<= UNROLL_MAX) and a rolled scan
+        rep = ar_.Repeat(body, n)
+        np.testing.assert_allclose(compile(rep)((w[:n], x)), _chain_of(w[:n], x), rtol=1e-6)
+        np.testing.assert_allclose(compile(rep.unroll())((w[:n], x)), _chain_of(w[:n], x), rtol=1e-6)
+    np.testing.assert_allclose(compile(ar_.Repeat(body, 6))((w, x)), expected, rtol=1e-6)
+    layer = ar_.Layer(R(2, 2) * A, 6, 4)
+    out = compile(layer)((w, jnp.zeros((6, 2))))
+    np.testing.assert_array_equal(out[0], w[4])
+    with pytest.raises(ValueError, match=r"expected shape \(6, 2, 2\)"):
+        compile(ar_.Repeat(body, 6))((w[:5], x))
+
+
+def _chain_of(w: jax.Array, x: jax.Array) -> jax.Array:
+    for layer in w:
+        x = layer @ x
+    return x
+
+
+def test_constants_are_arrays_held_by_content() -> None:
+    from backends.jax import constant
+
+    table = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    c = constant(table, name="table")
+    assert c == constant(table.copy(), name="table") and hash(c) == hash(constant(table, "table"))
+    assert c != constant(table + 1, name="table")
+    np.testing.assert_array_equal(compile(c)(()), table)
+    lit = ar_.Const(R(2), (1.0, 2.0))
+    np.testing.assert_array_equal(compile(lit)(()), np.array([1.0, 2.0], np.float32))
+    big = constant(np.zeros((1024, 64), np.float32))
+    assert big.value.nbytes == 1024 * 64 * 4
 
 
 def test_a_chain_of_100000_boxes_compiles_and_runs_without_recursion() -> None:
