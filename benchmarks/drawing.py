@@ -32,7 +32,7 @@ def synthetic_block(seq: int = 16, d: int = 64, name: str = "block") -> Any:
     attn = copy(x) >> (choose >> curry(Box("mix", a * x, x))) * Box("v", x, x) >> ev(x, x)
     attn = group("attn", attn >> Box("o", x, x))
     mlp = group("mlp", Box("fc1", x, R(seq, 4 * d)) >> Box("gelu", R(seq, 4 * d), R(seq, 4 * d)))
-    mlp = group("mlp", mlp.attrs["body"] >> Box("fc2", R(seq, 4 * d), x))
+    mlp = group("mlp", mlp.body >> Box("fc2", R(seq, 4 * d), x))
 
     def residual(f: Any) -> Any:
         return copy(x) >> Id(x) * f >> Box("add", x * x, x)

@@ -78,8 +78,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from topos import arrows as ar_
-from topos.arrows import (
+from topos.arrows import (  # Box: the doctests use the module's names
     Arrow,
+    Box,  # noqa: F401
     Const,
     Id,
     Repeat,
@@ -1111,8 +1112,8 @@ class Para:
         arrow = actegory.para_lift(f)
         return Para._make(One, arrow, f.dom, actegory, consts=_scan_consts(f), op="Para.lift")
 
-    def named(self, prefix: str, *, constants: bool = True) -> Para:
-        """Every path prefixed with ``prefix + "."`` (frozen constants too, unless told not to).
+    def named(self, prefix: str) -> Para:
+        """Every path prefixed with ``prefix + "."`` (frozen constants too).
 
         >>> lin = Para(R(3, 4), Box("matmul", R(3, 4) * R(3), R(4)), ["w"])
         >>> list(lin.named("block0").named("model").parameters())
@@ -1122,7 +1123,7 @@ class Para:
             raise TypeError(f"named: prefix must be a non-empty string, got {prefix!r}")
         params, consts = self._lists()
         arrow = self.arrow
-        if consts and constants:
+        if consts:
             from topos.functor import Free, Functor
 
             def rename(node: Arrow) -> Arrow:
@@ -1138,7 +1139,7 @@ class Para:
             self.dom,
             self.actegory,
             own=tuple(x.renamed(f"{prefix}.{x.path}") for x in params),
-            consts=tuple(x.renamed(f"{prefix}.{x.path}") for x in consts) if constants else consts,
+            consts=tuple(x.renamed(f"{prefix}.{x.path}") for x in consts),
             op=f"named({prefix!r})",
         )
 
@@ -1605,8 +1606,10 @@ def unroll(p: Para) -> Para:
         Param(x.path, leaf, x.init, x.stacked - 1)
         for x, leaf in zip(p.params, _param_leaves(q), strict=True)
     )
-    block = Para._make(q, f.body, p.dom, CARTESIAN, own=own, consts=_scan_consts(f.body))
-    out = block.named("0", constants=False)
+    # The block's frozen parameters are shared: listed once, on the whole chain.
+    block = Para._make(q, f.body, p.dom, CARTESIAN, own=own)
+    out = block.named("0")
     for i in range(1, f.n):
-        out = out >> block.named(str(i), constants=False)
-    return out
+        out = out >> block.named(str(i))
+    shared = _scan_consts(f.body)
+    return Para._make(out.P, out.arrow, out.dom, CARTESIAN, own=out.params, consts=shared)

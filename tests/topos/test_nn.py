@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from topos import Fin, One, R, TypeMismatch, copy, nn, serial
 from topos.analysis import analyze
-from topos.arrows import Arrow, Box, Ev, fold
+from topos.arrows import Arrow, Box, Ev, Repeat, fold
 from topos.nn import primitives as P
 from topos.para import Para, repeat
 
@@ -242,7 +242,7 @@ def test_attention_types_and_parameters(seq: int, dh: int, heads: int, causal: b
 def test_attention_is_choose_then_ev() -> None:
     a = nn.attention(4, 6, 2)
     evs: list[Ev] = []
-    fold(a.arrow.attrs["body"], lambda n, k: evs.append(n) if isinstance(n, Ev) else None)
+    fold(a.arrow.body, lambda n, k: evs.append(n) if isinstance(n, Ev) else None)
     assert len(evs) == 1 and evs[0].obs == (R(4, 2, 3), R(4, 2, 3))
     with pytest.raises(ValueError, match="not divisible"):
         nn.attention(4, 6, 4)
@@ -274,7 +274,9 @@ def test_transformer_follows_the_contract() -> None:
     assert {inits[k] for k in ps if k.endswith(".scale")} == {"ones"}
     blocks = [b for b in boxes_of(lm.arrow) if b.name == "causal_mask"]
     assert len(blocks) == 1  # one block body, scanned 3 times
-    assert [b.attrs["n"] for b in _all_boxes(lm.arrow) if b.name == "repeat"] == [3]
+    repeats: list[Repeat] = []
+    fold(lm.arrow, lambda n, k: repeats.append(n) if isinstance(n, Repeat) else None)
+    assert [r.n for r in repeats] == [3]
     params_per_layer = 4 * (32 * 32 + 32) + 2 * 32 * 64 + 64 + 32 + 4 * 32
     assert lm.num_params() == 65 * 32 + 16 * 32 + 3 * params_per_layer + 2 * 32 + 32 * 65 + 65
 

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topos import Box, Fin, Id, One, R, TypeMismatch, copy, equal, fst, pair, snd, swap
+from topos import Box, Fin, Id, One, R, TypeMismatch, copy, discard, equal, fst, pair, snd, swap
 from topos.arrows import Const, Repeat
 from topos.finite import FinSet, random_model
 from topos.functor import Free, Functor
 from topos.para import (
-    Frozen,
     CARTESIAN,
     Actegory,
+    Frozen,
     Global,
     Init,
     Para,
@@ -551,7 +551,6 @@ def test_repeat_stacks_the_parameters() -> None:
             "endomorphism A -> A, got R\\(3\\) -> R\\(4\\)",
         ),
         (lambda: repeat(block(), 0), TypeError, "n must be an int >= 1"),
-        (lambda: repeat(block().freeze("w"), 2), ValueError, "frozen parameters \\['w'\\]"),
         (
             lambda: repeat(Para(Fin(3), Box("f", Fin(3) * A, A), ["k"]), 2),
             TypeMismatch,
@@ -639,3 +638,21 @@ def test_docs_para_md_examples_run() -> None:
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
     assert result.attempted > 40 and result.failed == 0
+
+
+def test_frozen_parameters_and_constants_inside_a_repeat_are_shared() -> None:
+    from topos.arrows import Const
+
+    bias = Const(R(2), (0.5, -0.5), "shift")
+    shifted = block().freeze("w") >> Para.lift(
+        pair(Id(R(2)), discard(R(2)) >> bias) >> Box("add", R(2) * R(2), R(2))
+    )
+    deep = repeat(shifted, 3)
+    assert list(deep.parameters()) == ["b"] and deep.parameters()["b"].ob == R(3, 2)
+    assert deep.constants() == {"w": Param("w", R(2, 2), normal(0.02))}  # not stacked
+    flat = unroll(deep)
+    assert list(flat.parameters()) == ["0.b", "1.b", "2.b"]
+    assert list(flat.constants()) == ["w"]  # one frozen weight, shared by the layers
+    assert equal(deep.arrow, deep.arrow.unroll())
+    F = random_model(seed=3, max_size=2)
+    assert F(deep.arrow) == F(deep.arrow.unroll())
