@@ -215,9 +215,9 @@ def load_corpus(
             sizes[side] += len(text)
             counts[side] += 1
     train, val = "".join(parts[False]), "".join(parts[True])
-    for side, text in (("training", train), ("validation", val)):
+    for name, text in (("training", train), ("validation", val)):
         if not text.strip():
-            raise CorpusError(f"corpus folder {str(root)!r} gives no {side} text")
+            raise CorpusError(f"corpus folder {str(root)!r} gives no {name} text")
     return Corpus(train, val, counts[False], counts[True], str(root))
 
 
@@ -350,7 +350,7 @@ def evaluate_bits(
             x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
             y = np.concatenate([y, np.repeat(y[-1:], pad, axis=0)])
         total += float(np.asarray(nats(params, x, y))[: batch - pad].sum())
-    return total / (n * xs.shape[1]) / math.log(2)
+    return float(total / (n * xs.shape[1]) / math.log(2))
 
 
 def sampler(
@@ -397,8 +397,18 @@ def sampler(
 
 
 # Settings that fix the model and its data: a resumed run cannot change them.
-_FIXED = ("d_model", "layers", "heads", "seq", "batch", "lr", "seed", "corpus")
-_FIXED += ("train_chars", "val_chars")
+_FIXED = (
+    "d_model",
+    "layers",
+    "heads",
+    "seq",
+    "batch",
+    "lr",
+    "seed",
+    "corpus",
+    "train_chars",
+    "val_chars",
+)
 
 
 @dataclasses.dataclass(frozen=True)

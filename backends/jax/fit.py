@@ -136,7 +136,9 @@ def _save(path: Path, state: dict[str, Any]) -> None:
         "history": state["history"],
         **{name: m for name, (_, m) in groups.items()},
     }
-    arrays = {f"{name}/{i}": r for name, (raws, _) in groups.items() for i, r in enumerate(raws)}
+    arrays: dict[str, Any] = {
+        f"{name}/{i}": r for name, (raws, _) in groups.items() for i, r in enumerate(raws)
+    }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -279,7 +281,7 @@ def fit(
 
     def rebuild(train: Sequence[Any], fixed: Sequence[Any]) -> Any:
         it_t, it_f = iter(train), iter(fixed)
-        return treedef.unflatten([next(it_f) if m else next(it_t) for m in mask])
+        return jax.tree.unflatten(treedef, [next(it_f) if m else next(it_t) for m in mask])
 
     def as_dict(train: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(train_paths, train, strict=True))
@@ -298,7 +300,7 @@ def fit(
 
         t = as_dict(train)
         value, grads = jax.value_and_grad(objective)(t)
-        updates, new_opt = optimizer.update(grads, opt_def.unflatten(opt), t)
+        updates, new_opt = optimizer.update(grads, jax.tree.unflatten(opt_def, opt), t)
         t = optax.apply_updates(t, updates)
         return [t[p] for p in train_paths], jax.tree.leaves(new_opt), value
 
@@ -354,4 +356,6 @@ def fit(
     if ck_path is not None:
         save()
     train, opt_leaves, done = state
-    return FitResult(rebuild(train, frozen_leaves), opt_def.unflatten(opt_leaves), done, history)
+    return FitResult(
+        rebuild(train, frozen_leaves), jax.tree.unflatten(opt_def, opt_leaves), done, history
+    )

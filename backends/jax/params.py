@@ -177,12 +177,15 @@ def _unvalued_constants(p: Any) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=256)
 def _const_boxes(arrow: Arrow) -> tuple[tuple[str, bool], ...]:
-    def step(node: Arrow, kids: list[tuple[tuple[str, bool], ...]]) -> tuple[tuple[str, bool], ...]:
+    Consts = tuple[tuple[str, bool], ...]
+
+    def step(node: Arrow, kids: list[Consts]) -> Consts:
         if isinstance(node, Box) and node.name == "const" and "path" in node.attrs:
             return ((node.attrs["path"], "value" in node.attrs),)
         return tuple(c for kid in kids for c in kid)
 
-    return tuple(dict.fromkeys(fold(arrow, step)))
+    found: Consts = fold(arrow, step)
+    return tuple(dict.fromkeys(found))
 
 
 def _check_params(p: Any, params: Mapping[str, Any]) -> None:
@@ -275,7 +278,7 @@ def _const(box: Box, x: Any) -> Any:
     if "value" in attrs:
         return jnp.asarray(attrs["value"], dtype_of(box.cod))
     values, path = _CONSTANTS.get(), attrs.get("path")
-    if values is None or path not in values:
+    if values is None or not isinstance(path, str) or path not in values:
         raise KeyError(
             f"the frozen parameter {path!r} ({box.cod!r}) has no value: run the Para with"
             f" apply(p, params, x) and params[{path!r}], or freeze it with a value"
