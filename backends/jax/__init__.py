@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, interpret
-from backends.jax.fit import FitResult, fit, leaf_paths, load_checkpoint
+from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
@@ -27,6 +27,7 @@ from backends.jax.values import check, zeros
 
 __all__ = [
     "CLASSES",
+    "CheckpointError",
     "Compiled",
     "FitResult",
     "Fn",
