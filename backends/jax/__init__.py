@@ -27,7 +27,7 @@ from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
 from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
 from backends.jax.sample import sample
-from backends.jax.values import check, zeros
+from backends.jax.values import check, checked_ids, zeros
 
 __all__ = [
     "CLASSES",
@@ -45,6 +45,7 @@ __all__ = [
     "apply",
     "batched",
     "check",
+    "checked_ids",
     "compile",
     "fit",
     "init",
