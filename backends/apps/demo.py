@@ -56,6 +56,7 @@ import numpy as np
 
 from backends.jax.corpus import CorpusError, load_corpus
 from backends.jax.fit import CheckpointError, load_checkpoint
+from backends.jax.limits import device_memory, format_bytes
 from topos import nn
 from topos.analysis import analyze
 from topos.draw import draw
@@ -71,7 +72,6 @@ __all__ = [
     "evaluate_bits",
     "make_batches",
     "make_optimizer",
-    "memory_limit",
     "run",
     "step_bytes",
     "unigram_bits",
@@ -464,35 +464,14 @@ def step_bytes(cfg: DemoConfig, vocab: int) -> int:
     return 3 * 4 * values
 
 
-def memory_limit() -> int | None:
-    """The memory of the first JAX device (its ``bytes_limit``), else this machine's RAM."""
-    import jax
-
-    stats = jax.devices()[0].memory_stats() or {}
-    if "bytes_limit" in stats:
-        return int(stats["bytes_limit"])
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _check_memory(cfg: DemoConfig, vocab: int) -> None:
-    need, limit = step_bytes(cfg, vocab), memory_limit()
+    need, limit = step_bytes(cfg, vocab), device_memory()
     if limit is not None and need > limit:
         raise DemoError(
             f"--batch {cfg.batch} x --seq {cfg.seq} (--d-model {cfg.d_model}, --layers"
-            f" {cfg.layers}) needs about {_size(need)} per training step; this machine has"
-            f" {_size(limit)}: lower --batch or --seq"
+            f" {cfg.layers}) needs about {format_bytes(need)} per training step; this machine has"
+            f" {format_bytes(limit)}: lower --batch or --seq"
         )
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _report_analysis(p: Any, say: Callable[[str], None]) -> None:

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from backends.jax.compile import interpret
+from backends.jax.limits import check_total_size
 from backends.jax.registry import _register_structural
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Box, fold
@@ -129,12 +130,15 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
-def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
+def init(p: Any, key: jax.Array, *, max_bytes: int | None = None) -> dict[str, jax.Array]:
     """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
 
     Each path draws from ``path_key(key, path)``; a stacked leaf (``repeat``) is
     drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
     are drawn too, so freezing a layer keeps the values it would have had.
+    Before anything is allocated the total size is checked against ``max_bytes``
+    (default: the device's memory, ``backends.jax.limits``); over it, a
+    ``MemoryError`` names the largest array.
 
     >>> import jax
     >>> from topos import R, Box
@@ -148,6 +152,7 @@ def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
     True
     """
     _check_para("init", p)
+    check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
     paths, draw_all = _initialiser(p)
     drawn = draw_all(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)

@@ -28,6 +28,7 @@ from backends.apps.demo import (
     unigram_bits,
 )
 from backends.jax.fit import load_checkpoint
+from backends.jax.limits import device_memory
 
 
 def _write_corpus(root: Path, files: int = 12) -> Path:
@@ -236,7 +237,7 @@ def test_a_new_run_never_clears_a_used_folder(tmp_path: Path) -> None:
 def test_step_bytes_grows_with_the_batch() -> None:
     small, large = DemoConfig(batch=1), DemoConfig(batch=10**12)
     assert demo.step_bytes(large, 100) == 10**12 * demo.step_bytes(small, 100)
-    limit = demo.memory_limit()
+    limit = device_memory()
     assert limit is None or demo.step_bytes(large, 100) > limit
 
 
