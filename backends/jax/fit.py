@@ -226,7 +226,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"load_checkpoint: {path} is a folder, not a checkpoint file")
     try:
-        with np.load(path) as data:
+        loaded = np.load(path)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("a single array, not an .npz archive")
+        with loaded as data:
             raw = {name: data[name] for name in data.files}
         meta = json.loads(raw.pop("meta").tobytes().decode())
     except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as err:

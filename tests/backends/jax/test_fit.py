@@ -308,9 +308,11 @@ def _garbage(path: Path, kind: str) -> None:
         path.write_bytes(b"\x93NUMPY garbage" * 50)
     elif kind == "pickle":
         np.save(path.open("wb"), np.array([object()], dtype=object), allow_pickle=True)
+    elif kind == "npy":
+        np.save(path.open("wb"), np.arange(3))
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "pickle"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "pickle", "npy"])
 def test_unreadable_checkpoints_are_one_line_errors(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "run.ckpt"
     _garbage(path, kind)
