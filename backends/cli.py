@@ -2,9 +2,10 @@
 
 ``topos demo`` trains a transformer, built as a Para morphism of ``topos.nn``, as a
 character-level language model on the Python standard library's source (see
-``backends.jax.demo``). Errors in the command line or the corpus are one line on
-stderr, ``topos: error: ...``, with exit status 2; Ctrl-C during training leaves a
-checkpoint and says how to resume (exit status 130).
+``backends.apps.demo``). Errors in the command line, the corpus, the output folder
+or its checkpoint, and a diverging run are one line on stderr, ``topos: error: ...``,
+with exit status 2; Ctrl-C during training leaves a checkpoint and says how to
+resume (exit status 130).
 
 >>> main(["demo", "--steps", "-3"])
 2
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.steps, args.d_model, args.layers
     ('demo', 10, 32, None)
     """
-    from backends.jax.demo import DemoConfig
+    from backends.apps.demo import DemoConfig
 
     d = DemoConfig()
     parser = _Parser(
@@ -98,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run saved in --out from its checkpoint"
     )
     demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out that holds one (replaced once the new run checkpoints)",
+    )
+    demo.add_argument(
         "--corpus", help="a folder of .py files to train on (default: the Python standard library)"
     )
     return parser
@@ -122,12 +128,12 @@ def _fail(message: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from backends.jax.demo import DemoError, Interrupted, run
+    from backends.apps.demo import CorpusError, DemoError, Interrupted, run
 
     given = {k: v for k, v in vars(args).items() if k != "command" and v not in (None, False)}
     try:
         run(given)
-    except DemoError as err:
+    except (DemoError, CorpusError) as err:
         return _fail(str(err))
     except Interrupted as stop:
         print(f"\n{PROG}: interrupted. {stop}", file=sys.stderr)

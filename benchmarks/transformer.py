@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/transformer.py            # writes benchmarks/results.md
     .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
 
-One process, at the demo's default size (``backends.jax.demo.DemoConfig``), on the
+One process, at the demo's default size (``backends.apps.demo.DemoConfig``), on the
 demo's data (the Python standard library's source):
 
 1. **train step**: every idiomatic variant of each baseline (``baselines.py``: flat
@@ -65,18 +65,18 @@ from baselines import (  # noqa: E402
 )
 from flax import nnx  # noqa: E402
 
-from backends.jax import batched, compile, init  # noqa: E402
-from backends.jax.compile import UNROLL_MAX  # noqa: E402
-from backends.jax.demo import (  # noqa: E402
+from backends.apps.demo import (  # noqa: E402
     DemoConfig,
     Vocab,
     eval_windows,
     evaluate_bits,
-    load_corpus,
     make_batches,
     make_optimizer,
     unigram_bits,
 )
+from backends.jax import batched, compile, init  # noqa: E402
+from backends.jax.compile import UNROLL_MAX  # noqa: E402
+from backends.jax.corpus import load_corpus  # noqa: E402
 from topos import nn  # noqa: E402
 from topos.analysis import analyze  # noqa: E402
 

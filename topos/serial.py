@@ -354,7 +354,7 @@ def _collect(v: object, found: list[object], where: str) -> None:
     if isinstance(v, ar_.ArrayData):
         return
     if _is_frozen(v):
-        _collect(v.value, found, where)
+        _collect(getattr(v, "value", None), found, where)
         return
     raise TypeError(
         f"dumps: {where} = {v!r} is a {type(v).__name__}; JSON holds None, bool, int,"

@@ -4,7 +4,9 @@
 - ``register(name, fn, cls=...)``: the JAX implementation of a primitive box;
 - ``init(p, key)``, ``apply(p, params, x)``, ``batched(p)``: Para morphisms as models;
 - ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX);
-- ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax.
+- ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax;
+- ``sample(p, params, prompt, steps, key)``: temperature sampling from a causal model;
+- ``load_corpus(root, train_chars, val_chars)``: a file-level split of a source tree.
 
 >>> import jax, jax.numpy as jnp
 >>> from topos import Box, R
@@ -18,16 +20,21 @@ import importlib
 import importlib.util
 
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, interpret
-from backends.jax.fit import FitResult, fit, leaf_paths, load_checkpoint
+from backends.jax.corpus import Corpus, CorpusError, load_corpus
+from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
 from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
-from backends.jax.values import check, zeros
+from backends.jax.sample import sample
+from backends.jax.values import check, checked_ids, zeros
 
 __all__ = [
     "CLASSES",
+    "CheckpointError",
     "Compiled",
+    "Corpus",
+    "CorpusError",
     "FitResult",
     "Fn",
     "JaxCategory",
@@ -38,6 +45,7 @@ __all__ = [
     "apply",
     "batched",
     "check",
+    "checked_ids",
     "compile",
     "constant",
     "fit",
@@ -46,11 +54,13 @@ __all__ = [
     "interpret",
     "leaf_paths",
     "load_checkpoint",
+    "load_corpus",
     "lookup",
     "param_value",
     "path_key",
     "register",
     "registered",
+    "sample",
     "to_nnx",
     "zeros",
 ]

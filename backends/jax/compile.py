@@ -79,7 +79,12 @@ def _chain(fns: Sequence[Fn]) -> Callable[[Any], Any]:
     return run
 
 
-_FALSE, _TRUE = (lambda: jnp.zeros((), bool)), (lambda: jnp.ones((), bool))
+def _FALSE() -> jax.Array:  # noqa: N802 - a constant of the coproduct tag
+    return jnp.zeros((), bool)
+
+
+def _TRUE() -> jax.Array:  # noqa: N802
+    return jnp.ones((), bool)
 
 
 class JaxCategory(FreeObjects[Fn]):

@@ -9,13 +9,19 @@ parameter tree per step.
 
 - ``frozen``: paths (or prefixes: ``"enc"`` freezes ``"enc.w"``) kept out of the
   optimiser; their values stay bit-identical (no gradient is even computed).
-- progress: plain lines on stderr every ``log_every`` steps (loss averaged over
-  the window, steps per second); ``progress=False`` silences them.
+- progress (``backends.jax.progress``): on a terminal, a live bar with the
+  estimated time left and the loss; otherwise plain lines, every ``log_every``
+  steps (loss averaged over the window, steps per second). ``progress`` is
+  ``True`` (stderr), a stream, or ``False`` (silent).
 - ``eval_fn(params)`` every ``eval_every`` steps, recorded in ``history["eval"]``.
 - ``checkpoint``: a file written atomically (``numpy.savez`` of raw arrays and
   JSON metadata; a temporary file then ``os.replace``) every ``checkpoint_every``
   steps, at the end, and on ``KeyboardInterrupt``; ``resume=True`` continues from
-  it, bit-identical to an uninterrupted run.
+  it, bit-identical to an uninterrupted run. The path is checked before the first
+  step (a folder, or a folder that cannot be written, is refused at once); a save
+  that fails later raises ``CheckpointError`` with the state reached in its
+  ``result``, so no training is lost. A missing checkpoint with ``resume=True``
+  warns and starts from step 0; a checkpoint past ``steps`` is refused.
 - a NaN or infinite loss raises ``FloatingPointError`` naming the first bad step
   (losses are fetched from the device at each log step, eval, checkpoint and
   at the end, so checking costs one transfer per window).
@@ -37,19 +43,23 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
-import sys
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["FitResult", "fit", "leaf_paths", "load_checkpoint"]
+from backends.jax.progress import Progress
+
+__all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
 
 _FORMAT = "topos.fit/1"
 
@@ -112,6 +122,46 @@ def _frozen_mask(paths: Sequence[str], frozen: Iterable[str]) -> list[bool]:
 # -- checkpoints ------------------------------------------------------------------------
 
 
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or written; the message is one line naming the file.
+
+    When a save fails after training started, ``result`` is the ``FitResult``
+    reached (params, optimiser state, step, history); otherwise it is ``None``.
+
+    >>> load_checkpoint("/nonexistent/run.ckpt")
+    Traceback (most recent call last):
+    ...
+    backends.jax.fit.CheckpointError: load_checkpoint: no checkpoint at /nonexistent/run.ckpt
+    """
+
+    def __init__(self, message: str, result: FitResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _check_target(path: Path) -> None:
+    """Refuse a checkpoint path that cannot be written, before any training."""
+    if path.is_dir():
+        raise CheckpointError(
+            f"fit: the checkpoint path {path} is a folder; give a file path,"
+            f" e.g. {path / 'checkpoint'}"
+        )
+    probe = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as err:
+        raise CheckpointError(f"fit: cannot write the checkpoint {path}: {_reason(err)}") from None
+
+
 def _encode(arrays: Sequence[Any]) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
     raws, meta = [], []
     for a in arrays:
@@ -136,17 +186,23 @@ def _save(path: Path, state: dict[str, Any]) -> None:
         "history": state["history"],
         **{name: m for name, (_, m) in groups.items()},
     }
-    arrays = {f"{name}/{i}": r for name, (raws, _) in groups.items() for i, r in enumerate(raws)}
+    arrays: dict[str, Any] = {
+        f"{name}/{i}": r for name, (raws, _) in groups.items() for i, r in enumerate(raws)
+    }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(buffer.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # atomic: a reader sees the old checkpoint or the new one
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # atomic: a reader sees the old checkpoint or the new one
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -160,15 +216,90 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     >>> ck = load_checkpoint(path)
     >>> ck["step"], ck["paths"], [round(v, 3) for v in ck["train"][0].tolist()]
     (3, ['w'], [0.512, 0.512])
+
+    A file that is not such a checkpoint (empty, truncated, another format, bad
+    metadata) raises ``CheckpointError``, one line naming the file and the problem.
     """
-    with np.load(Path(path)) as data:
-        meta = json.loads(data["meta"].tobytes().decode())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"load_checkpoint: {path} is not a fit checkpoint ({_FORMAT})")
-        out = dict(meta)
-        for name in ("train", "opt", "frozen"):
-            out[name] = [_decode(data[f"{name}/{i}"], m) for i, m in enumerate(meta[name])]
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"load_checkpoint: no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"load_checkpoint: {path} is a folder, not a checkpoint file")
+    try:
+        loaded = np.load(path)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("a single array, not an .npz archive")
+        with loaded as data:
+            raw = {name: data[name] for name in data.files}
+        meta = json.loads(raw.pop("meta").tobytes().decode())
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"load_checkpoint: {path} is not a readable fit checkpoint (empty, truncated or"
+            f" another kind of file: {_reason(err)})"
+        ) from None
+    _check_meta(path, meta)
+    out = dict(meta)
+    for name in ("train", "opt", "frozen"):
+        out[name] = [_array(path, raw, f"{name}/{i}", m) for i, m in enumerate(meta[name])]
     return out
+
+
+def _bad(path: Path, field: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"load_checkpoint: {path}: metadata field {field!r} {problem}")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_meta(path: Path, meta: Any) -> None:
+    """Every metadata field fit reads, with its type and range; one line per problem."""
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise CheckpointError(f"load_checkpoint: {path} is not a fit checkpoint ({_FORMAT})")
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise _bad(path, "step", f"must be an int >= 0, got {step!r}")
+    paths, mask = meta.get("paths"), meta.get("mask")
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise _bad(path, "paths", f"must be a list of strings, got {paths!r}")
+    if not isinstance(mask, list) or len(mask) != len(paths):
+        raise _bad(path, "mask", f"must be a list of {len(paths)} booleans, got {mask!r}")
+    history = meta.get("history")
+    if not isinstance(history, dict) or not isinstance(history.get("loss"), list):
+        raise _bad(path, "history", "must be {'loss': [...], 'eval': [...]}")
+    if len(history["loss"]) != step:
+        raise _bad(path, "history", f"has {len(history['loss'])} losses for step {step}")
+    history.setdefault("eval", [])
+    for name in ("train", "opt", "frozen"):
+        arrays = meta.get(name)
+        if not isinstance(arrays, list) or not all(_array_meta_ok(m) for m in arrays):
+            raise _bad(path, name, "must be a list of {'dtype': ..., 'shape': [...]}")
+    if len(meta["train"]) != mask.count(False) or len(meta["frozen"]) != mask.count(True):
+        raise _bad(path, "mask", "does not match the number of train and frozen arrays")
+
+
+def _array_meta_ok(m: Any) -> bool:
+    if not isinstance(m, dict) or not isinstance(m.get("shape"), list):
+        return False
+    if not all(_is_int(n) and n >= 0 for n in m["shape"]):
+        return False
+    try:
+        jnp.dtype(m.get("dtype"))
+    except TypeError:
+        return False
+    return True
+
+
+def _array(path: Path, raw: dict[str, np.ndarray], name: str, meta: dict[str, Any]) -> np.ndarray:
+    if name not in raw:
+        raise CheckpointError(f"load_checkpoint: {path} has no array {name!r} (truncated?)")
+    size = math.prod(meta["shape"]) * jnp.dtype(meta["dtype"]).itemsize
+    if raw[name].size != size:
+        raise CheckpointError(
+            f"load_checkpoint: {path}: array {name!r} has {raw[name].size} bytes, its metadata"
+            f" ({meta['dtype']}{meta['shape']}) needs {size}"
+        )
+    return _decode(raw[name], meta)
 
 
 def _restore(
@@ -176,7 +307,7 @@ def _restore(
 ) -> dict[str, Any]:
     ck = load_checkpoint(path)
     if ck["paths"] != paths or ck["mask"] != mask:
-        raise ValueError(
+        raise CheckpointError(
             f"fit: the checkpoint {path} is for parameters {ck['paths']} (frozen"
             f" {[p for p, m in zip(ck['paths'], ck['mask'], strict=True) if m]}), not"
             f" {paths} (frozen {[p for p, m in zip(paths, mask, strict=True) if m]})"
@@ -187,7 +318,7 @@ def _restore(
             s.shape != tuple(np.shape(x)) or s.dtype != jnp.dtype(x.dtype)
             for s, x in zip(saved, now, strict=True)
         ):
-            raise ValueError(
+            raise CheckpointError(
                 f"fit: the {name} arrays in the checkpoint {path} do not match this run"
                 " (another model or optimiser?)"
             )
@@ -200,9 +331,9 @@ def _restore(
 class _Losses:
     """Per-step losses still on the device, fetched and checked once per window."""
 
-    def __init__(self, history: list[float], progress: bool, steps: int) -> None:
+    def __init__(self, history: list[float], progress: Progress) -> None:
         self.pending: list[Any] = []
-        self.history, self.progress, self.steps = history, progress, steps
+        self.history, self.progress = history, progress
         self.t, self.n = time.perf_counter(), 0
 
     def flush(self, log: bool) -> None:
@@ -217,15 +348,11 @@ class _Losses:
                 )
             self.history.extend(values.tolist())
             self.pending = []
-        if log and self.progress and self.n:
+        if log and self.n:
             now = time.perf_counter()
             window = self.history[-self.n :]
-            print(
-                f"step {len(self.history)}/{self.steps}  loss {sum(window) / len(window):.6g}"
-                f"  {self.n / max(now - self.t, 1e-9):.1f} steps/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            rate = self.n / max(now - self.t, 1e-9)
+            self.progress.report(len(self.history), sum(window) / len(window), rate)
             self.t, self.n = now, 0
 
 
@@ -254,12 +381,35 @@ def fit(
     checkpoint_every: int = 0,
     resume: bool = False,
     log_every: int = 100,
-    progress: bool = True,
+    progress: bool | TextIO = True,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
     ``params`` is a pytree of arrays: the dict of ``init`` or a ``Model``. See the
     module docstring for frozen paths, progress, evaluation, checkpoints and NaNs.
+
+    Args:
+        loss: ``loss(params, batch)``, a scalar.
+        params: the initial parameters (not modified).
+        batches: ``batches(step)``, the batch of a step.
+        optimizer: an ``optax.GradientTransformation``.
+        steps: the step to train to (a resumed run continues up to it).
+        frozen: paths, or prefixes of paths, kept out of the optimiser.
+        eval_fn: ``eval_fn(params)`` every ``eval_every`` steps, into ``history["eval"]``.
+        eval_every: 0 for never.
+        checkpoint: the file to save to (checked before training starts).
+        checkpoint_every: 0 for only at the end and on Ctrl-C.
+        resume: continue from ``checkpoint`` (with a warning when it does not exist).
+        log_every: steps per progress report (0 for none).
+        progress: ``True`` for stderr, a stream, or ``False``.
+
+    Returns:
+        A ``FitResult``.
+
+    Raises:
+        CheckpointError: an unusable checkpoint path or file (its ``result`` holds the
+            state reached when a save fails after training started).
+        FloatingPointError: the loss became NaN or infinite (naming the step).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise TypeError(f"fit: steps must be an int >= 0, got {steps!r}")
@@ -268,6 +418,9 @@ def fit(
             raise TypeError(f"fit: {name} must be an int >= 0, got {every!r}")
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs a checkpoint path")
+    ck_path = Path(checkpoint) if checkpoint is not None else None
+    if ck_path is not None:
+        _check_target(ck_path)  # before any training: nothing is lost to a bad path
     leaves, treedef = jax.tree.flatten(params)
     for path, leaf in zip(leaf_paths(params), leaves, strict=True):
         if not isinstance(leaf, (jax.Array, np.ndarray)):
@@ -279,7 +432,7 @@ def fit(
 
     def rebuild(train: Sequence[Any], fixed: Sequence[Any]) -> Any:
         it_t, it_f = iter(train), iter(fixed)
-        return treedef.unflatten([next(it_f) if m else next(it_t) for m in mask])
+        return jax.tree.unflatten(treedef, [next(it_f) if m else next(it_t) for m in mask])
 
     def as_dict(train: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(train_paths, train, strict=True))
@@ -298,7 +451,7 @@ def fit(
 
         t = as_dict(train)
         value, grads = jax.value_and_grad(objective)(t)
-        updates, new_opt = optimizer.update(grads, opt_def.unflatten(opt), t)
+        updates, new_opt = optimizer.update(grads, jax.tree.unflatten(opt_def, opt), t)
         t = optax.apply_updates(t, updates)
         return [t[p] for p in train_paths], jax.tree.leaves(new_opt), value
 
@@ -306,30 +459,54 @@ def fit(
 
     history: dict[str, list[Any]] = {"loss": [], "eval": []}
     start = 0
-    ck_path = Path(checkpoint) if checkpoint is not None else None
-    if resume and ck_path is not None and ck_path.exists():
+    resumed_from = None
+    if resume and ck_path is not None and not ck_path.exists():
+        warnings.warn(
+            f"fit: resume=True but there is no checkpoint at {ck_path}; starting from step 0",
+            stacklevel=2,
+        )
+    elif resume and ck_path is not None:
         ck = _restore(ck_path, paths, mask, train, opt_leaves)
+        if ck["step"] > steps:
+            raise ValueError(
+                f"fit: the checkpoint {ck_path} is at step {ck['step']}, past steps={steps};"
+                f" pass steps >= {ck['step']} to continue it, or resume=False to start over"
+            )
         train = [jnp.asarray(x) for x in ck["train"]]
         opt_leaves = [jnp.asarray(x) for x in ck["opt"]]
-        start, history = ck["step"], ck["history"]
-        if progress:
-            print(f"resumed from {ck_path} at step {start}", file=sys.stderr, flush=True)
+        start, history, resumed_from = ck["step"], ck["history"], ck_path
 
-    losses = _Losses(history["loss"], progress, steps)
     state = (train, opt_leaves, start)  # replaced in one assignment per step
+
+    def result() -> FitResult:
+        t, o, done = state
+        return FitResult(rebuild(t, frozen_leaves), jax.tree.unflatten(opt_def, o), done, history)
 
     def save() -> None:
         assert ck_path is not None
         t, o, done = state
         snapshot = {"train": t, "opt": o, "frozen": frozen_leaves, "step": done}
-        _save(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
+        try:
+            _save(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
+        except OSError as err:
+            raise CheckpointError(
+                f"fit: cannot write the checkpoint {ck_path} at step {done}: {_reason(err)};"
+                " the state reached is kept in this error's .result",
+                result(),
+            ) from None
 
+    stream = None if isinstance(progress, bool) else progress
+    bar = Progress(steps, start, stream, show=progress is not False)
+    losses = _Losses(history["loss"], bar)
+    if resumed_from is not None:
+        bar.say(f"resumed from {resumed_from} at step {start}")
     try:
         for i in range(start, steps):
             out = step(state[0], state[1], frozen_leaves, batches(i))
             state = (out[0], out[1], i + 1)
             losses.pending.append(out[2])
             losses.n += 1
+            bar.advance(1)
             done = i + 1
             at_log = log_every > 0 and done % log_every == 0
             at_eval = eval_fn is not None and eval_every > 0 and done % eval_every == 0
@@ -340,8 +517,7 @@ def fit(
                 assert eval_fn is not None
                 value = _to_json(eval_fn(rebuild(state[0], frozen_leaves)))
                 history["eval"].append({"step": done, "value": value})
-                if progress:
-                    print(f"step {done}/{steps}  eval {value}", file=sys.stderr, flush=True)
+                bar.say(f"step {done}/{steps}  eval {value}")
             if at_ck:
                 save()
         losses.flush(log=losses.n > 0)
@@ -349,9 +525,10 @@ def fit(
         if ck_path is not None and not any(x.is_deleted() for x in state[0] + state[1]):
             losses.flush(log=False)
             save()
-            print(f"interrupted: saved {ck_path} at step {state[2]}", file=sys.stderr)
+            bar.say(f"interrupted: saved {ck_path} at step {state[2]}")
         raise
+    finally:
+        bar.close()
     if ck_path is not None:
         save()
-    train, opt_leaves, done = state
-    return FitResult(rebuild(train, frozen_leaves), opt_def.unflatten(opt_leaves), done, history)
+    return result()

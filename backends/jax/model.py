@@ -55,6 +55,7 @@ class Model(eqx.Module):
         if (key is None) == (params is None):
             raise TypeError("Model(p, key) draws the parameters; Model(p, params=...) wraps them")
         if params is None:
+            assert key is not None
             params = init(p, key)
         else:
             param_value(p, params)  # check paths and shapes now, with clear errors

@@ -31,6 +31,7 @@ from jax import lax
 from backends.jax.registry import register
 from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
+from topos.objects import Fin, R
 
 __all__ = ["IMPLEMENTATIONS"]
 
@@ -75,6 +76,18 @@ def _take(box: Box, x: Any) -> Any:
     return lax.index_in_dim(x, box.attrs["index"], box.attrs["axis"], keepdims=False)
 
 
+def _full(box: Box, x: Any) -> Any:
+    cod = box.cod
+    assert isinstance(cod, (R, Fin))
+    return jnp.full(cod.shape, box.attrs["value"], _dtype(box))
+
+
+def _one_hot(box: Box, x: Any) -> Any:
+    dom = box.dom
+    assert isinstance(dom, Fin)
+    return jax.nn.one_hot(x, dom.n, dtype=_dtype(box))
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
@@ -82,14 +95,14 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "add": lambda box, x: x[0] + x[1],
     "sub": lambda box, x: x[0] - x[1],
     "scale": lambda box, x: x * jnp.asarray(box.attrs["by"], x.dtype),
-    "full": lambda box, x: jnp.full(box.cod.shape, box.attrs["value"], _dtype(box)),
+    "full": _full,
     "reshape": lambda box, x: jnp.reshape(x, box.attrs["shape"]),
     "transpose": lambda box, x: jnp.transpose(x, box.attrs["perm"]),
     "broadcast": lambda box, x: jnp.broadcast_to(x, box.attrs["shape"]),
     "concat": lambda box, x: jnp.concatenate(x, axis=box.attrs["axis"]),
     "take": _take,
     "gather": lambda box, x: x[0][x[1]],
-    "one_hot": lambda box, x: jax.nn.one_hot(x, box.dom.n, dtype=_dtype(box)),
+    "one_hot": _one_hot,
     "reduce_sum": _reduction(jnp.sum),
     "reduce_mean": _reduction(jnp.mean),
     "reduce_max": _reduction(jnp.max),

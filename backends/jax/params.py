@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from backends.jax.compile import CONSTANTS, interpret
+from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
 from topos.objects import Fin, Ob, Product, R, factors
@@ -128,12 +129,15 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
-def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
+def init(p: Any, key: jax.Array, *, max_bytes: int | None = None) -> dict[str, jax.Array]:
     """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
 
     Each path draws from ``path_key(key, path)``; a stacked leaf (``repeat``) is
     drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
     are drawn too, so freezing a layer keeps the values it would have had.
+    Before anything is allocated the total size is checked against ``max_bytes``
+    (default: the device's memory, ``backends.jax.limits``); over it, a
+    ``MemoryError`` names the largest array.
 
     >>> import jax
     >>> from topos import R, Box
@@ -147,6 +151,7 @@ def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
     True
     """
     _check_para("init", p)
+    check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
     paths, draw_all = _initialiser(p)
     drawn = draw_all(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
@@ -176,12 +181,15 @@ def _unvalued_constants(p: Any) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=256)
 def _const_boxes(arrow: Arrow) -> tuple[tuple[str, bool], ...]:
-    def step(node: Arrow, kids: list[tuple[tuple[str, bool], ...]]) -> tuple[tuple[str, bool], ...]:
+    Consts = tuple[tuple[str, bool], ...]
+
+    def step(node: Arrow, kids: list[Consts]) -> Consts:
         if isinstance(node, Const) and isinstance(node.value, Frozen):
             return ((node.value.path, node.value.value is not None),)
         return tuple(c for kid in kids for c in kid)
 
-    return tuple(dict.fromkeys(fold(arrow, step)))
+    found: Consts = fold(arrow, step)
+    return tuple(dict.fromkeys(found))
 
 
 def _check_params(p: Any, params: Mapping[str, Any]) -> None:

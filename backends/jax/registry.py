@@ -66,7 +66,10 @@ def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: boo
 
     ``cls`` is one of ``"linear"``, ``"pl"``, ``"polynomial"``, ``"smooth"`` and is
     also declared to ``topos.analysis``. Registering
-    a name twice with a different function raises unless ``replace=True``.
+    a name twice with a different function raises unless ``replace=True``; a
+    replacement empties the cache of ``interpret``, so ``compile`` and ``apply``
+    see the new function (a function already traced by ``jax.jit`` keeps the
+    old one: jit it again).
 
     >>> import jax.numpy as jnp
     >>> from topos import Box, R
@@ -89,6 +92,10 @@ def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: boo
         )
     _REGISTRY[name] = Primitive(name, fn, cls)
     declare(name, cls)
+    if old is not None and old.fn is not fn:
+        from backends.jax.compile import interpret  # compile imports this module
+
+        interpret.cache_clear()  # cached images of arrows hold the old function
 
 
 def _qualname(fn: Any) -> str:

@@ -36,18 +36,33 @@ ValueError: input[0]: expected shape (2,) for R(2), got shape (3,)
 >>> u, v = zeros(R(2) + One), (jnp.array(True), jnp.ones(2), ())
 >>> select(R(2) + One, jnp.array(True), u, v)[0]
 Array(True, dtype=bool)
+
+Token ids of ``Fin(n)`` must lie in ``0..n-1``; an id outside is not clamped
+silently but refused. ``check`` tests concrete values eagerly (``compile(f)(x)``,
+``apply``). Under ``jax.jit`` the values are abstract, so by default they are not
+checked (a check costs a runtime test on every call); ``checked_ids(x, value)``
+inside the jitted function is the checked mode, raising at run time
+(``equinox.error_if``):
+
+>>> from topos import Fin
+>>> check(Fin(7, 2), jnp.array([3, 100]))
+Traceback (most recent call last):
+...
+ValueError: input: token ids of Fin(7, 2) must be in 0..6, got 100 at index (1,)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
 
-__all__ = ["check", "describe", "dtype_of", "select", "zeros"]
+__all__ = ["check", "checked_ids", "describe", "dtype_of", "select", "zeros"]
 
 _KIND = {R: "floating", Fin: "integer", Truth: "boolean"}
 
@@ -231,3 +246,60 @@ def _check_array(ob: Ob, v: Any, at: str) -> None:
         if shape[1:] == expect:
             hint = " (a leading batch axis? values are per example: use jax.vmap)"
         raise ValueError(f"{at}: expected shape {expect} for {ob!r}, got shape {shape}{hint}")
+    if isinstance(ob, Fin) and not isinstance(v, jax.core.Tracer):
+        _check_ids(ob, np.asarray(v), at)
+
+
+def _check_ids(ob: Fin, ids: np.ndarray, at: str) -> None:
+    bad = (ids < 0) | (ids >= ob.n)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{at}: token ids of {ob!r} must be in 0..{ob.n - 1}, got {ids[index]} at index {index}"
+        )
+
+
+def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
+    """``value`` with a run-time check that every ``Fin`` id in it is in range.
+
+    The checked mode for jitted code: where ``check`` cannot see abstract values,
+    this adds ``equinox.error_if`` to each ``Fin`` leaf, so an out-of-range id
+    raises when the function runs (with the message naming the position; under
+    ``equinox.filter_jit`` that message is all the error says, under ``jax.jit``
+    it is inside a longer runtime error). Other leaves pass through unchanged.
+
+    Args:
+        x: the object ``value`` represents.
+        value: a per-example value of ``x`` (concrete or traced).
+        where: the name of the position, for the message.
+
+    Returns:
+        ``value``, with the checks attached.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import Fin, R
+    >>> f = jax.jit(lambda v: checked_ids(Fin(5, 2) * R(1), v)[0].sum())
+    >>> int(f((jnp.array([1, 4]), jnp.ones(1))))
+    5
+    >>> try:
+    ...     f((jnp.array([1, 5]), jnp.ones(1)))
+    ... except Exception as err:
+    ...     print("input[0]: a token id of Fin(5, 2) is outside 0..4" in str(err))
+    True
+    """
+    if isinstance(x, Fin):
+        bad = (value < 0) | (value >= x.n)
+        return eqx.error_if(value, bad, f"{where}: a token id of {x!r} is outside 0..{x.n - 1}")
+    if isinstance(x, Product):
+        return (
+            checked_ids(x.left, value[0], f"{where}[0]"),
+            checked_ids(x.right, value[1], f"{where}[1]"),
+        )
+    if isinstance(x, Coproduct):
+        tag, left, right = value
+        return (
+            tag,
+            checked_ids(x.left, left, f"{where}[1]"),
+            checked_ids(x.right, right, f"{where}[2]"),
+        )
+    return value

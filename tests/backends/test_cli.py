@@ -37,7 +37,7 @@ def test_help_lists_the_demo_and_its_flags(capsys: pytest.CaptureFixture[str]) -
     text = capsys.readouterr().out
     for flag in ("--steps", "--d-model", "--layers", "--heads", "--seq", "--batch", "--lr"):
         assert flag in text
-    for flag in ("--seed", "--out", "--resume", "--corpus"):
+    for flag in ("--seed", "--out", "--resume", "--overwrite", "--corpus"):
         assert flag in text
 
 
@@ -142,3 +142,118 @@ def test_corrupt_saved_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     (tmp_path / "demo.json").write_text("{not json")
     line = _one_line_error(capsys, ["demo", "--resume", "--out", str(tmp_path)])
     assert "cannot read the saved run" in line
+
+
+# -- the output folder and its checkpoint (issue 11, items 5 and 6) -------------------
+
+
+def _corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(12):
+        body = "".join(f"def f{i}_{j}(x):\n    return x * {j}\n\n" for j in range(20))
+        (root / f"mod{i:02d}.py").write_text(body)
+    return root
+
+
+TINY = ["--steps", "6", "--d-model", "16", "--layers", "1", "--heads", "2", "--seq", "16"]
+TINY += ["--batch", "4"]
+
+
+def _finished_run(tmp_path: Path, step: int = 6) -> Path:
+    """An output folder as a finished tiny run leaves it (the checkpoint from a cheap fit)."""
+    import jax.numpy as jnp
+    import optax
+
+    from backends.jax import fit
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"steps": 6, "d_model": 16, "layers": 1, "heads": 2, "seq": 16, "batch": 4}
+    config |= {"lr": 0.003, "seed": 0, "corpus": str(_corpus(tmp_path / "corpus"))}
+    (run / "demo.json").write_text(json.dumps({"config": config, "vocab": "\ufffdab"}))
+    fit(
+        lambda p, b: (p["w"] ** 2).sum(),
+        {"w": jnp.ones(2)},
+        lambda s: 0,
+        optimizer=optax.sgd(0.1),
+        steps=step,
+        checkpoint=run / "checkpoint",
+        progress=False,
+    )
+    return run
+
+
+def test_a_new_run_never_clears_a_used_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = _finished_run(tmp_path)
+    before = (run / "checkpoint").read_bytes()
+    line = _one_line_error(capsys, ["demo", *TINY, "--out", str(run)])
+    assert str(run) in line and "--resume" in line and "--overwrite" in line
+    assert (run / "checkpoint").read_bytes() == before
+
+
+def test_resume_and_overwrite_exclude_each_other(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = _one_line_error(capsys, ["demo", "--resume", "--overwrite", "--out", str(tmp_path)])
+    assert "pick one" in line
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage"])
+def test_an_unreadable_checkpoint_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    run = _finished_run(tmp_path)
+    data = (run / "checkpoint").read_bytes()
+    bad = {"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"PK\x03\x04junk" * 9}
+    (run / "checkpoint").write_bytes(bad[kind])
+    line = _one_line_error(capsys, ["demo", "--resume", "--out", str(run)])
+    assert str(run / "checkpoint") in line and "not a readable fit checkpoint" in line
+
+
+def test_bad_checkpoint_metadata_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    run = _finished_run(tmp_path)
+    with np.load(run / "checkpoint") as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays["meta"].tobytes().decode()) | {"step": -5}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with (run / "checkpoint").open("wb") as fh:
+        np.savez(fh, **arrays)
+    line = _one_line_error(capsys, ["demo", "--resume", "--out", str(run)])
+    assert "'step' must be an int >= 0, got -5" in line
+
+
+def test_a_folder_at_the_checkpoint_path_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = _finished_run(tmp_path)
+    (run / "checkpoint").unlink()
+    (run / "checkpoint").mkdir()
+    line = _one_line_error(capsys, ["demo", "--resume", "--out", str(run)])
+    assert "checkpoint is a folder" in line
+    line = _one_line_error(capsys, ["demo", *TINY, "--overwrite", "--out", str(run)])
+    assert "checkpoint is a folder" in line
+    assert (run / "checkpoint").is_dir() and (run / "demo.json").exists()
+
+
+def test_resuming_with_fewer_steps_than_done(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = _finished_run(tmp_path)
+    line = _one_line_error(capsys, ["demo", "--resume", "--out", str(run), "--steps", "3"])
+    assert "--steps 3 is fewer than the 6 steps already done" in line
+
+
+def test_a_batch_too_large_for_the_machine(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    argv = ["demo", *TINY[:-2], "--batch", str(10**12), "--corpus", str(corpus)]
+    line = _one_line_error(capsys, [*argv, "--out", str(tmp_path / "run")])
+    assert f"--batch {10**12}" in line and "per training step" in line
+    assert not (tmp_path / "run" / "checkpoint").exists()

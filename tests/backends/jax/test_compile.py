@@ -426,7 +426,9 @@ def test_repeats_scan_or_unroll_and_slices_pick_layers() -> None:
     for n in (2, 6):  # unrolled (<= UNROLL_MAX) and a rolled scan
         rep = ar_.Repeat(body, n)
         np.testing.assert_allclose(compile(rep)((w[:n], x)), _chain_of(w[:n], x), rtol=1e-6)
-        np.testing.assert_allclose(compile(rep.unroll())((w[:n], x)), _chain_of(w[:n], x), rtol=1e-6)
+        np.testing.assert_allclose(
+            compile(rep.unroll())((w[:n], x)), _chain_of(w[:n], x), rtol=1e-6
+        )
     np.testing.assert_allclose(compile(ar_.Repeat(body, 6))((w, x)), expected, rtol=1e-6)
     layer = ar_.Layer(R(2, 2) * A, 6, 4)
     out = compile(layer)((w, jnp.zeros((6, 2))))

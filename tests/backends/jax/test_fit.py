@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from _jaxref import mlp
 
 from backends.jax import batched, fit, init, leaf_paths, load_checkpoint
+from backends.jax.fit import CheckpointError
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -84,16 +88,17 @@ def test_resume_without_a_checkpoint_starts_fresh_and_mismatches_are_refused(
 ) -> None:
     params = init(NET, KEY)
     path = tmp_path / "none.ckpt"
-    fresh = fit(
-        loss,
-        params,
-        batches,
-        optimizer=optax.sgd(0.1),
-        steps=3,
-        checkpoint=path,
-        resume=True,
-        progress=False,
-    )
+    with pytest.warns(UserWarning, match="no checkpoint at .*none.ckpt; starting from step 0"):
+        fresh = fit(
+            loss,
+            params,
+            batches,
+            optimizer=optax.sgd(0.1),
+            steps=3,
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )
     assert fresh.step == 3 and path.exists()
     with pytest.raises(ValueError, match="the checkpoint .* is for parameters"):
         fit(
@@ -221,3 +226,182 @@ def test_argument_errors() -> None:
 def test_leaf_paths_of_a_params_dict_are_its_keys() -> None:
     params = init(NET, KEY)
     assert sorted(leaf_paths(params)) == sorted(params)
+
+
+# -- checkpoint paths and files (issue 11, items 4 and 6) -----------------------------
+
+SCALAR = {"w": jnp.array(3.0)}
+
+
+def scalar_fit(**kw: Any) -> Any:
+    kw.setdefault("steps", 4)
+    return fit(
+        lambda p, b: (p["w"] - b) ** 2,
+        SCALAR,
+        lambda s: 1.0,
+        optimizer=optax.sgd(0.25),
+        progress=False,
+        **kw,
+    )
+
+
+def test_a_folder_as_checkpoint_is_refused_before_training(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def counted(step: int) -> Any:
+        calls.append(step)
+        return 1.0
+
+    (tmp_path / "checkpoint").mkdir()
+    with pytest.raises(CheckpointError, match="checkpoint path .*checkpoint is a folder"):
+        fit(
+            lambda p, b: (p["w"] - b) ** 2,
+            SCALAR,
+            counted,
+            optimizer=optax.sgd(0.25),
+            steps=4,
+            checkpoint=tmp_path / "checkpoint",
+            progress=False,
+        )
+    assert calls == []  # no step was run, so no training was lost
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint .*file/run.ckpt"):
+        scalar_fit(checkpoint=tmp_path / "file" / "run.ckpt")
+
+
+def test_a_save_that_fails_later_keeps_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit_module = importlib.import_module("backends.jax.fit")
+
+    real = fit_module._save
+
+    def full_disk(path: Path, state: dict[str, Any]) -> None:
+        if state["step"] >= 4:
+            raise OSError(28, "No space left on device")
+        real(path, state)
+
+    monkeypatch.setattr(fit_module, "_save", full_disk)
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(CheckpointError, match="No space left on device") as info:
+        scalar_fit(checkpoint=path, checkpoint_every=2)
+    assert "at step 4" in str(info.value) and ".result" in str(info.value)
+    kept = info.value.result
+    assert kept is not None and kept.step == 4 and len(kept.history["loss"]) == 4
+    expected = scalar_fit()
+    assert bits(kept.params) == bits(expected.params)
+    assert load_checkpoint(path)["step"] == 2  # the last good checkpoint is intact
+
+
+def _garbage(path: Path, kind: str) -> None:
+    good = path.with_name("good.ckpt")
+    scalar_fit(checkpoint=good)
+    data = good.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "garbage":
+        path.write_bytes(b"\x93NUMPY garbage" * 50)
+    elif kind == "pickle":
+        np.save(path.open("wb"), np.array([object()], dtype=object), allow_pickle=True)
+    elif kind == "npy":
+        np.save(path.open("wb"), np.arange(3))
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "pickle", "npy"])
+def test_unreadable_checkpoints_are_one_line_errors(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "run.ckpt"
+    _garbage(path, kind)
+    with pytest.raises(CheckpointError, match="run.ckpt is not a readable fit checkpoint") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+    with pytest.raises(CheckpointError, match="run.ckpt"):
+        scalar_fit(checkpoint=path, resume=True)
+
+
+def _rewrite_meta(path: Path, **changes: Any) -> None:
+    import json
+
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    for key, value in changes.items():
+        if value is None:
+            del meta[key]
+        else:
+            meta[key] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"step": -5}, "'step' must be an int >= 0, got -5"),
+        ({"step": None}, "'step' must be an int >= 0, got None"),
+        ({"paths": None}, "'paths' must be a list of strings"),
+        ({"history": {"loss": [1.0]}}, "'history' has 1 losses for step 4"),
+        ({"train": [{"dtype": "float32"}]}, "'train' must be a list of"),
+        ({"train": [{"dtype": "float32", "shape": [3]}]}, "array 'train/0' has 4 bytes"),
+    ],
+)
+def test_bad_metadata_names_the_field(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    path = tmp_path / "run.ckpt"
+    scalar_fit(checkpoint=path)
+    _rewrite_meta(path, **change)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_checkpoint(path)
+
+
+def test_resuming_with_fewer_steps_than_done_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.ckpt"
+    scalar_fit(checkpoint=path, steps=6)
+    with pytest.raises(ValueError, match="at step 6, past steps=3; pass steps >= 6"):
+        scalar_fit(checkpoint=path, steps=3, resume=True)
+    assert scalar_fit(checkpoint=path, steps=6, resume=True).step == 6
+
+
+# -- progress display ----------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_live_bar_with_eta_and_loss() -> None:
+    screen = FakeTerminal()
+    fit(
+        lambda p, b: (p["w"] - b) ** 2,
+        SCALAR,
+        lambda s: 1.0,
+        optimizer=optax.sgd(0.25),
+        steps=20,
+        log_every=10,
+        progress=screen,
+    )
+    out = screen.getvalue()
+    assert "\x1b[" in out and "\r" in out  # redrawn in place, not one line per report
+    assert "20/20" in out and "eta" in out and "loss " in out
+    assert "steps/s" in out
+
+
+def test_progress_to_a_file_is_plain_lines() -> None:
+    log = io.StringIO()
+    fit(
+        lambda p, b: (p["w"] - b) ** 2,
+        SCALAR,
+        lambda s: 1.0,
+        optimizer=optax.sgd(0.25),
+        steps=20,
+        log_every=10,
+        progress=log,
+    )
+    lines = log.getvalue().splitlines()
+    assert "\x1b" not in log.getvalue()
+    assert [line.split()[:2] for line in lines] == [["step", "10/20"], ["step", "20/20"]]

@@ -1,4 +1,4 @@
-"""The demo's pieces (corpus, vocabulary, statistics, batches, sampling) and a tiny run."""
+"""The demo application's pieces (vocabulary, statistics, batches) and tiny runs."""
 
 from __future__ import annotations
 
@@ -15,23 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.jax import demo
-from backends.jax.demo import (
+from backends.apps import demo
+from backends.apps.demo import (
     UNKNOWN,
-    CorpusError,
     DemoConfig,
     DemoError,
     Interrupted,
     Vocab,
-    corpus_files,
     eval_windows,
     evaluate_bits,
-    load_corpus,
     make_batches,
-    sampler,
     unigram_bits,
 )
 from backends.jax.fit import load_checkpoint
+from backends.jax.limits import device_memory
 
 
 def _write_corpus(root: Path, files: int = 12) -> Path:
@@ -46,47 +43,6 @@ def _write_corpus(root: Path, files: int = 12) -> Path:
     (root / "tests" / "test_skipped.py").write_text("SKIPPED_MARKER = 1\n")
     (root / "README.txt").write_text("not python\n")
     return root
-
-
-# -- corpus --------------------------------------------------------------------------
-
-
-def test_corpus_files_are_deterministic_and_skip_tests(tmp_path: Path) -> None:
-    root = _write_corpus(tmp_path / "c")
-    files = corpus_files(root)
-    assert files == corpus_files(root)
-    assert {f.name for f in files} == {f"mod{i:02d}.py" for i in range(12)}
-
-
-def test_validation_is_held_out_by_file(tmp_path: Path) -> None:
-    root = _write_corpus(tmp_path / "c")
-    corpus = load_corpus(root, 10**6, 10**6)
-    assert (corpus.train_files, corpus.val_files) == (11, 1)
-    assert "SKIPPED_MARKER" not in corpus.train + corpus.val
-    val_funcs = {line.split("(")[0] for line in corpus.val.splitlines() if line.startswith("def")}
-    train_funcs = {
-        line.split("(")[0] for line in corpus.train.splitlines() if line.startswith("def")
-    }
-    assert val_funcs and not val_funcs & train_funcs  # no validation file leaks into training
-
-
-def test_corpus_budgets_cut_each_side(tmp_path: Path) -> None:
-    root = _write_corpus(tmp_path / "c")
-    corpus = load_corpus(root, 1000, 300)
-    assert len(corpus.train) == 1000 and len(corpus.val) == 300
-
-
-def test_stdlib_is_the_default_corpus() -> None:
-    corpus = load_corpus(None, 20_000, 5_000)
-    assert len(corpus.train) == 20_000 and len(corpus.val) == 5_000
-    assert corpus.root == str(demo.stdlib_path())
-    assert "site-packages" not in corpus.root
-
-
-def test_corpus_errors_are_demo_errors(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="does not exist"):
-        load_corpus(tmp_path / "missing", 10, 10)
-    assert issubclass(CorpusError, DemoError)
 
 
 # -- vocabulary and statistics ---------------------------------------------------------
@@ -146,7 +102,7 @@ def test_batches_are_shifted_windows_fixed_by_the_step(step: int, seq: int, batc
 
 
 def test_batches_need_enough_text() -> None:
-    with pytest.raises(CorpusError, match="--seq 8"):
+    with pytest.raises(DemoError, match="--seq 8"):
         make_batches(np.arange(5, dtype=np.int32), 8, 2, 0)
 
 
@@ -171,38 +127,6 @@ def test_evaluate_bits_of_a_perfect_predictor_is_near_zero() -> None:
         return 50.0 * jax.nn.one_hot((x + 1) % 7, 7)
 
     assert evaluate_bits(logits, 0.0, windows, 3) < 1e-6
-
-
-# -- sampling ------------------------------------------------------------------------
-
-
-def _successor_logits(seq: int, vocab: int) -> object:
-    """A causal 'model' whose logits at position i predict window[i] + 1 (mod vocab)."""
-
-    def logits(params: float, window: jax.Array) -> jax.Array:
-        assert window.shape == (seq,)
-        return params * jax.nn.one_hot((window + 1) % vocab, vocab)
-
-    return logits
-
-
-@pytest.mark.parametrize(("prompt_len", "length"), [(1, 3), (2, 12), (7, 5)])
-def test_sampler_slides_its_window_past_the_context(prompt_len: int, length: int) -> None:
-    seq, vocab = 4, 11
-    sample = sampler(_successor_logits(seq, vocab), seq, length, temperature=0.5)  # type: ignore[arg-type]
-    prompt = np.arange(prompt_len, dtype=np.int32)
-    out = sample(100.0, prompt, jax.random.key(0))
-    expected = [(prompt_len + k) % vocab for k in range(length)]
-    assert out.tolist() == expected
-
-
-def test_sampler_is_seeded() -> None:
-    sample = sampler(lambda p, w: jnp.zeros((4, 5)) + p, 4, 30, temperature=1.0)
-    a = sample(0.0, np.array([1], np.int32), jax.random.key(1))
-    b = sample(0.0, np.array([1], np.int32), jax.random.key(1))
-    c = sample(0.0, np.array([1], np.int32), jax.random.key(2))
-    assert (a == b).all() and not (a == c).all()
-    assert a.min() >= 0 and a.max() < 5
 
 
 # -- the demo, tiny ----------------------------------------------------------------------
@@ -242,6 +166,9 @@ def test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes(
     assert first.sample.startswith("def ") and len(first.sample) == 4 + 24
     assert "unigram baseline" in text and "bits/char" in text and "sample" in text
     assert "analysis:" in text and "topos completion" in text
+    # witnesses by the names of their layers, not by child indices (issue 10)
+    assert "ev applies a function that depends on the input, in body > block > attn" in text
+    assert "0/1/" not in text
     assert (whole / "checkpoint").exists() and load_checkpoint(whole / "checkpoint")["step"] == 6
     report = json.loads((whole / "report.json").read_text())
     assert report["step"] == 6 and report["val_bits"] == pytest.approx(first.val_bits)
@@ -282,6 +209,36 @@ def test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes(
     # More steps on a finished run.
     longer = demo.run({"resume": True, "out": str(whole), "steps": 8}, stdout=io.StringIO())
     assert longer.step == 8 and (longer.vocab, longer.params) == (first.vocab, first.params)
+
+    # A new run that diverges, told to overwrite, leaves the old run as it was (issue 11.5).
+    saved = {name: (whole / name).read_bytes() for name in ("checkpoint", "demo.json")}
+    with pytest.raises(DemoError, match=r"--lr 1e\+30: training diverged .*smaller --lr"):
+        demo.run(_tiny(tmp_path, out=str(whole), lr=1e30, overwrite=True), stdout=io.StringIO())
+    assert {name: (whole / name).read_bytes() for name in saved} == saved
+    assert not (whole / ".new").exists()
+    assert load_checkpoint(whole / "checkpoint")["step"] == 8
+
+    # Overwriting for real: the new run's checkpoint and settings replace the old ones.
+    new = demo.run(_tiny(tmp_path, out=str(cut), seed=1, overwrite=True), stdout=io.StringIO())
+    assert new.step == 6 and not (cut / ".new").exists()
+    assert json.loads((cut / "demo.json").read_text())["config"]["seed"] == 1
+    assert load_checkpoint(cut / "checkpoint")["step"] == 6
+
+
+def test_a_new_run_never_clears_a_used_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint").write_bytes(b"an earlier run")
+    with pytest.raises(DemoError, match="already holds a run .*--resume.*--overwrite"):
+        demo.run(_tiny(tmp_path), stdout=io.StringIO())
+    assert (run / "checkpoint").read_bytes() == b"an earlier run"
+
+
+def test_step_bytes_grows_with_the_batch() -> None:
+    small, large = DemoConfig(batch=1), DemoConfig(batch=10**12)
+    assert demo.step_bytes(large, 100) == 10**12 * demo.step_bytes(small, 100)
+    limit = device_memory()
+    assert limit is None or demo.step_bytes(large, 100) > limit
 
 
 def test_settings_are_checked(tmp_path: Path) -> None:
