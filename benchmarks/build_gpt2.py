@@ -46,6 +46,7 @@ def main() -> None:
     print(f"first build  {first * 1e3:8.1f} ms")
     print(f"best         {min(times) * 1e3:8.1f} ms")
     print(f"median       {statistics.median(times) * 1e3:8.1f} ms  (of {args.repeat})")
+    print(f"worst        {max(times) * 1e3:8.1f} ms")
 
 
 if __name__ == "__main__":
