@@ -137,6 +137,7 @@ def language_model(
     positional: str = "learned",
     norm: str = "layer",
     eps: float = 1e-5,
+    final_eps: float | None = None,
     activation: str = "gelu",
     bias: bool = True,
     head_bias: bool | None = None,
@@ -170,6 +171,7 @@ def language_model(
         positional: ``"learned"`` (a table added), ``"rope"`` or ``"none"``.
         norm: ``"layer"`` or ``"rms"``.
         eps: the normalisations' constant.
+        final_eps: the final norm's constant (default ``eps``).
         activation: the MLP's nonlinearity (see ``block``).
         bias: whether the blocks' projections have biases.
         head_bias: whether the logits head has a bias.
@@ -204,7 +206,8 @@ def language_model(
     else:
         body = embed >> stack
     with_bias = (bias and not tie) if head_bias is None else head_bias
-    final = norms.norm(norm, d, lead=(seq,), eps=eps, name="ln_f")
+    last = eps if final_eps is None else final_eps
+    final = norms.norm(norm, d, lead=(seq,), eps=last, name="ln_f")
     out = body >> final >> linear(d, vocab, lead=(seq,), bias=with_bias, init=init, name="head")
     if tie:
         out = out.tie("embed.table", "head.w", via=P.transpose(R(vocab, d), (1, 0)))
