@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from topos.nn.decoder import language_model
@@ -47,7 +48,7 @@ _HEADS = ("heads", "head_groups", "query_heads")
 
 def _values(model: Any) -> dict[str, Any]:
     """Penzai's parameters by label (``transformer/block_0/...``), as named arrays."""
-    from penzai import pz
+    from penzai import pz  # type: ignore[import-untyped]
 
     return {p.label: p.value for p in pz.unbind_params(model)[1]}
 
@@ -62,6 +63,11 @@ def _flat(value: Any, first: Sequence[str], last: Sequence[str]) -> Any:
     return array.reshape(-1, array.shape[-1])
 
 
+def _unwrap(*names: str) -> Callable[[Any], Any]:
+    """The reader of a named array as a plain one with axes ``names``."""
+    return lambda a: a.unwrap(*names)
+
+
 def _stack(
     values: Mapping[str, Any], prefix: str, layers: int, leaf: str, read: Callable[[Any], Any]
 ) -> Any:
@@ -69,7 +75,9 @@ def _stack(
 
 
 def _check_llama(config: Any) -> None:
-    from penzai.models.transformer.variants import llamalike_common as L
+    from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
+        llamalike_common as L,
+    )
 
     unsupported = {
         "tie_embedder_and_logits": config.tie_embedder_and_logits,
@@ -162,13 +170,12 @@ def to_penzai_llama(params: Mapping[str, Any], config: Any, *, name: str = "tran
     Returns:
         A Penzai ``TransformerLM``.
     """
-    import jax
     from penzai import pz
     from penzai.models.transformer.variants import llamalike_common as L
 
     _check_llama(config)
     model = L.build_llamalike_transformer(config, init_base_rng=jax.random.key(0), name=name)
-    targets = {
+    targets: dict[str, tuple[str, int | None]] = {
         "embedder.embeddings": ("embed.table", None),
         "final_norm/scale.weights": ("ln_f.scale", None),
         "lm_head.weights": ("head.w", None),
@@ -249,8 +256,8 @@ def from_penzai_gpt_neox(
         ("fc1", "in", ("embedding", "neurons")),
         ("fc2", "out", ("neurons", "embedding")),
     ):
-        blocks[f"mlp.{ours}.w"] = (f"mlp/{theirs}/Linear.weights", lambda a, ax=axes: a.unwrap(*ax))
-        blocks[f"mlp.{ours}.b"] = (f"mlp/{theirs}/AddBias.bias", lambda a, ax=axes: a.unwrap(ax[1]))
+        blocks[f"mlp.{ours}.w"] = (f"mlp/{theirs}/Linear.weights", _unwrap(*axes))
+        blocks[f"mlp.{ours}.b"] = (f"mlp/{theirs}/AddBias.bias", _unwrap(axes[1]))
     params = {"embed.table": v[f"{name}/embedder.embeddings"].unwrap("vocabulary", "embedding")}
     params |= {f"blocks.{k}": _stack(v, name, n, leaf, rd) for k, (leaf, rd) in blocks.items()}
     params["ln_f.scale"] = v[f"{name}/final_norm/scale.weights"].unwrap("embedding")
