@@ -224,15 +224,15 @@ def from_penzai_gpt_neox(
 
     Args:
         model: a ``TransformerLM`` built by ``build_gpt_neox_transformer(config, ...)``.
-        config: its ``GPTNeoXTransformerConfig`` (``activation_fn`` ``gelu_approx`` or
-            ``relu``, not layer-stacked).
+        config: its ``GPTNeoXTransformerConfig`` (``activation_fn`` ``gelu_exact``,
+            ``gelu_approx`` or ``relu``; not layer-stacked).
         seq: the sequence length of the topos model.
         name: the model's name in Penzai's parameter labels.
 
     Returns:
         ``(para, params)``: ``apply(para, params, tokens)`` equals ``model(tokens)``.
     """
-    acts = {"gelu_approx": "gelu", "relu": "relu"}
+    acts = {"gelu_approx": "gelu", "gelu_exact": "gelu_exact", "relu": "relu"}
     if config.activation_fn not in acts or config.use_layer_stack:
         raise ValueError(
             f"from_penzai_gpt_neox: activation_fn must be one of {sorted(acts)} and the blocks"

@@ -84,7 +84,7 @@ def block(
         bias: whether projections have biases.
         norm_kind: ``"layer"`` or ``"rms"``.
         eps: the normalisation's constant.
-        activation: the MLP's nonlinearity, ``gelu``/``relu``/``silu``/``swiglu``/``geglu``.
+        activation: the MLP's nonlinearity, one of ``topos.nn.feedforward.FEEDFORWARDS``.
         rope: whether attention uses rotary embeddings.
         rope_dims: how many entries of each head RoPE rotates (default all).
         rope_base: the RoPE maximal wavelength.

@@ -22,26 +22,58 @@ polynomial-times-smooth: smooth, first order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from topos.arrows import Arrow, Box, Id, copy, fst
+from topos.arrows import Arrow, Id, copy, discard, fst, pair
 from topos.nn import primitives as P
 from topos.nn.layers import _dims, _shape, grouped, linear
 from topos.objects import Fin, R
 from topos.para import Init, Para, glorot_uniform
 
-__all__ = ["FEEDFORWARDS", "GATED", "SEED", "dropout", "elementwise", "feedforward", "gated_mlp"]
+__all__ = [
+    "FEEDFORWARDS",
+    "GATED",
+    "SEED",
+    "dropout",
+    "elementwise",
+    "feedforward",
+    "gated_mlp",
+    "gelu_exact",
+]
 
 #: The gated variants and their nonlinearity.
 GATED = {"swiglu": "silu", "geglu": "gelu"}
 #: Every ``activation`` that ``feedforward`` accepts.
-FEEDFORWARDS = ("relu", "gelu", "tanh", "silu", "swiglu", "geglu")
+FEEDFORWARDS = ("relu", "gelu", "gelu_exact", "tanh", "silu", "swiglu", "geglu")
 #: The object of dropout keys: one seed label, as ``jax.random.key`` takes.
 SEED = Fin(2**31)
 
 
-def elementwise(kind: str, x: R) -> Box:
-    """The primitive nonlinearity ``kind`` (``relu``, ``gelu``, ``tanh``, ``silu``) on ``x``.
+def gelu_exact(x: R) -> Arrow:
+    """The exact GELU ``x/2 (1 + erf(x/√2))`` on ``x``, as a diagram of primitives.
+
+    ``copy ; (id * (scale ; erf ; + 1)) ; mul ; scale(1/2)``; the tanh form is the
+    ``gelu`` primitive.
+
+    >>> gelu_exact(R(3)).dom, gelu_exact(R(3)).cod
+    (R(3), R(3))
+
+    Args:
+        x: the object it acts on.
+
+    Returns:
+        An arrow ``x -> x``.
+    """
+    plus_one = pair(Id(x), discard(x) >> P.full(R(), 1.0)) >> P.add(x, R())
+    cdf = P.scale(x, 1.0 / math.sqrt(2.0)) >> P.erf(x) >> plus_one
+    return copy(x) >> (Id(x) * cdf) >> P.mul(x, x) >> P.scale(x, 0.5)
+
+
+def elementwise(kind: str, x: R) -> Arrow:
+    """The nonlinearity ``kind`` (``relu``, ``gelu``, ``gelu_exact``, ``tanh``, ``silu``) on ``x``.
+
+    A primitive box, except ``gelu_exact`` (a diagram, see ``gelu_exact``).
 
     >>> elementwise("silu", R(3)).name
     'silu'
@@ -51,9 +83,15 @@ def elementwise(kind: str, x: R) -> Box:
         x: the object it acts on.
 
     Returns:
-        The primitive box ``x -> x``.
+        An arrow ``x -> x``.
     """
-    makers = {"relu": P.relu, "gelu": P.gelu, "tanh": P.tanh, "silu": P.silu}
+    makers = {
+        "relu": P.relu,
+        "gelu": P.gelu,
+        "gelu_exact": gelu_exact,
+        "tanh": P.tanh,
+        "silu": P.silu,
+    }
     if kind not in makers:
         raise ValueError(f"elementwise: unknown {kind!r}, expected one of {sorted(makers)}")
     return makers[kind](x)

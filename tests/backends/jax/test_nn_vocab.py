@@ -131,7 +131,12 @@ def np_ffn(p: dict[str, np.ndarray], name: str, x: np.ndarray, act: str) -> np.n
         return np_lin(
             p, f"{name}.down", f(np_lin(p, f"{name}.gate", x)) * np_lin(p, f"{name}.up", x)
         )
-    f = {"gelu": np_gelu, "relu": lambda a: np.maximum(a, 0), "silu": np_silu}[act]
+    f = {
+        "gelu": np_gelu,
+        "gelu_exact": lambda a: 0.5 * a * (1 + np.vectorize(math.erf)(a / math.sqrt(2))),
+        "relu": lambda a: np.maximum(a, 0),
+        "silu": np_silu,
+    }[act]
     return np_lin(p, f"{name}.fc2", f(np_lin(p, f"{name}.fc1", x)))
 
 
@@ -183,7 +188,7 @@ def test_rotary_preserves_norms_and_relative_positions() -> None:
     close(np.diag(dots, 1), np.full(5, dots[0, 1]), 1e-5)
 
 
-@pytest.mark.parametrize("act", ["swiglu", "geglu", "gelu", "relu", "silu"])
+@pytest.mark.parametrize("act", ["swiglu", "geglu", "gelu", "gelu_exact", "relu", "silu"])
 def test_feedforward_agrees_with_numpy(act: str) -> None:
     ffn = feedforward(6, 10, lead=(3,), activation=act, bias=act == "gelu")
     params, x = randomised(ffn), rand(3, 6)
