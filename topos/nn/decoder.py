@@ -17,8 +17,9 @@ the embedding (a reparametrisation along ``transpose``: ``head.w = embed.tableáµ
 >>> [p for p in lm.parameters() if p.startswith("blocks.")][:4]
 ['blocks.ln1.scale', 'blocks.attn.q.w', 'blocks.attn.k.w', 'blocks.attn.v.w']
 >>> tied = language_model(50, 8, 32, 4, 2, tie=True)
->>> "head.w" in tied.parameters(), tied.num_params() == lm.num_params()
-(False, False)
+>>> untied = language_model(50, 8, 32, 4, 2, head_bias=False)
+>>> "head.w" in tied.parameters(), untied.num_params() - tied.num_params()   # 32 * 50
+(False, 1600)
 """
 
 from __future__ import annotations
