@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.scipy.special import erf as _erf
 
 from backends.jax.registry import register
 from topos.arrows import Box
@@ -88,6 +89,44 @@ def _one_hot(box: Box, x: Any) -> Any:
     return jax.nn.one_hot(x, dom.n, dtype=_dtype(box))
 
 
+def _cod_shape(box: Box) -> tuple[int, ...]:
+    return tuple(getattr(box.cod, "shape", ()))
+
+
+def _arange(box: Box, x: Any) -> Any:
+    k = jnp.arange(_cod_shape(box)[0], dtype=_dtype(box))
+    return box.attrs["start"] + box.attrs["step"] * k
+
+
+def _slice(box: Box, x: Any) -> Any:
+    a = box.attrs
+    return lax.slice_in_dim(x, a["start"], a["stop"], axis=a["axis"])
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": jnp.less,
+    "le": jnp.less_equal,
+    "gt": jnp.greater,
+    "ge": jnp.greater_equal,
+    "eq": jnp.equal,
+    "ne": jnp.not_equal,
+}
+
+
+def _compare(box: Box, x: Any) -> Any:
+    return _COMPARE[box.attrs["op"]](x[0], x[1]).astype(_dtype(box))
+
+
+def _where(box: Box, x: Any) -> Any:
+    (c, a), b = x
+    return jnp.where(c != 0, a, b)
+
+
+def _bernoulli(box: Box, seed: Any) -> Any:
+    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - box.attrs["rate"], _cod_shape(box))
+    return keep.astype(_dtype(box))
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
@@ -115,6 +154,18 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "gelu": lambda box, x: jax.nn.gelu(x, approximate=True),
     "rsqrt": lambda box, x: lax.rsqrt(x),
     "softmax": lambda box, x: jax.nn.softmax(x, axis=box.attrs["axis"]),
+    "arange": _arange,
+    "slice": _slice,
+    "bernoulli": _bernoulli,
+    "compare": _compare,
+    "where": _where,
+    "sigmoid": lambda box, x: jax.nn.sigmoid(x),
+    "silu": lambda box, x: jax.nn.silu(x),
+    "sin": lambda box, x: jnp.sin(x),
+    "cos": lambda box, x: jnp.cos(x),
+    "log": lambda box, x: jnp.log(x),
+    "sqrt": lambda box, x: jnp.sqrt(x),
+    "erf": lambda box, x: _erf(x),
 }
 
 for _name, _fn in IMPLEMENTATIONS.items():

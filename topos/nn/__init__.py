@@ -9,6 +9,11 @@
   initialised parameters.
 - ``topos.nn.transformer``: ``attention`` (choose ; ev), ``multi_head``,
   ``transformer_block``, ``transformer``.
+- ``topos.nn.norms`` (``rms_norm``, ``norm``), ``topos.nn.rotary`` (``rotary``),
+  ``topos.nn.feedforward`` (``feedforward``, ``gated_mlp``, ``dropout``),
+  ``topos.nn.self_attention`` (MHA / GQA / MQA, RoPE, padding masks),
+  ``topos.nn.decoder`` (``block``, ``language_model``), ``topos.nn.vit``
+  (``vision_transformer``); ``topos.nn.zoo`` holds GPT-2, Llama and ViT presets.
 
 Every layer is a Para ``P * A -> B`` whose arrow is made of primitives and
 structure only, so ``analyze`` can read it and any backend that implements the
@@ -24,6 +29,8 @@ primitives runs it:
 """
 
 from topos.nn import primitives
+from topos.nn.decoder import block, language_model
+from topos.nn.feedforward import SEED, dropout, feedforward, gated_mlp
 from topos.nn.layers import (
     ACTIVATIONS,
     SMALL,
@@ -48,37 +55,52 @@ from topos.nn.layers import (
     tanh,
     weight,
 )
+from topos.nn.norms import norm, rms_norm
 from topos.nn.primitives import CLASSES, PRIMITIVES
+from topos.nn.rotary import rotary
+from topos.nn.self_attention import self_attention
 from topos.nn.transformer import attention, multi_head, transformer, transformer_block
+from topos.nn.vit import vision_transformer
 
 __all__ = [
     "ACTIVATIONS",
     "CLASSES",
     "PRIMITIVES",
+    "SEED",
     "SMALL",
     "STANDARD",
     "activation",
     "attention",
+    "block",
     "conv",
+    "dropout",
     "embedding",
     "embedding_cases",
+    "feedforward",
+    "gated_mlp",
     "gcn",
     "gelu",
     "grouped",
     "labels",
+    "language_model",
     "layer_norm",
     "linear",
     "max_pool",
     "mlp",
     "multi_head",
+    "norm",
     "positional",
     "primitives",
     "relu",
     "residual",
+    "rms_norm",
     "rnn",
+    "rotary",
+    "self_attention",
     "softmax",
     "tanh",
     "transformer",
     "transformer_block",
+    "vision_transformer",
     "weight",
 ]

@@ -46,17 +46,24 @@ from topos.objects import Fin, Ob, One, R
 __all__ = [
     "CLASSES",
     "PRIMITIVES",
+    "COMPARISONS",
     "add",
+    "arange",
+    "bernoulli",
     "broadcast",
     "causal_mask",
     "concat",
     "full",
+    "compare",
     "conv",
+    "cos",
     "div",
     "einsum",
+    "erf",
     "exp",
     "gather",
     "gelu",
+    "log",
     "matmul",
     "max_pool",
     "mul",
@@ -68,11 +75,17 @@ __all__ = [
     "reshape",
     "rsqrt",
     "scale",
+    "sigmoid",
+    "silu",
+    "sin",
+    "slice_axis",
     "softmax",
+    "sqrt",
     "sub",
     "take",
     "tanh",
     "transpose",
+    "where",
 ]
 
 
@@ -105,6 +118,18 @@ PRIMITIVES: dict[str, str] = {
     "gelu": "smooth",
     "rsqrt": "smooth",
     "softmax": "smooth",
+    "arange": "linear",
+    "slice": "linear",
+    "bernoulli": "linear",
+    "compare": "pl",
+    "where": "pl",
+    "sigmoid": "smooth",
+    "silu": "smooth",
+    "sin": "smooth",
+    "cos": "smooth",
+    "log": "smooth",
+    "sqrt": "smooth",
+    "erf": "smooth",
 }
 
 
@@ -149,12 +174,17 @@ def _box(name: str, dom: Ob, cod: Ob, **attrs: Any) -> Box:
 def einsum(spec: str, a: Ob, b: Ob) -> Box:
     """The contraction ``einsum(spec, x, y): a * b -> c`` of two arrays (bilinear).
 
-    ``spec`` is ``"ij,jk->ik"``-style with one letter per axis (no ellipsis);
-    letters of the output are kept, the others summed over. Matrix products,
-    batched matrix products and outer products are all this one primitive.
+    ``spec`` is ``"ij,jk->ik"``-style with one letter per axis; letters of the
+    output are kept, the others summed over. Matrix products, batched matrix
+    products and outer products are all this one primitive. An ellipsis ``...``
+    stands for the remaining axes of an operand, NumPy style: the ellipsis axes of
+    the two operands broadcast, and the output must place them (``...`` in the
+    output) whenever an operand has them.
 
     >>> einsum("hsd,htd->hst", R(2, 4, 8), R(2, 4, 8)).cod
     R(2, 4, 4)
+    >>> einsum("...i,io->...o", R(2, 7, 3), R(3, 5)).cod
+    R(2, 7, 5)
     >>> einsum("ij,jk->ik", R(2, 3), R(4, 5))
     Traceback (most recent call last):
     ...
@@ -168,10 +198,11 @@ def einsum(spec: str, a: Ob, b: Ob) -> Box:
     except ValueError:
         raise TypeMismatch(f"{op}: expected a spec 'ab,bc->ac' with two operands") from None
     sizes: dict[str, tuple[int, R]] = {}
+    rest: tuple[int, ...] = ()
     for letters, ob in ((sa, x), (sb, y)):
-        if len(letters) != len(ob.shape) or len(set(letters)) != len(letters):
-            raise TypeMismatch(f"{op}: {letters!r} does not index the axes of {ob!r}")
-        for c, n in zip(letters, ob.shape, strict=True):
+        named, ell = _split_ellipsis(op, letters, ob)
+        rest = _broadcast_shape(op, rest, ell)
+        for c, n in named:
             if c not in string.ascii_letters:
                 raise TypeMismatch(f"{op}: axis names must be letters, got {c!r}")
             if c in sizes and sizes[c][0] != n:
@@ -179,10 +210,31 @@ def einsum(spec: str, a: Ob, b: Ob) -> Box:
                     f"{op}: axis {c} has size {sizes[c][0]} in {sizes[c][1]!r} and {n} in {ob!r}"
                 )
             sizes[c] = (n, ob)
-    if len(set(out)) != len(out) or any(c not in sizes for c in out):
+    has_ell = "..." in sa or "..." in sb
+    plain = out.replace("...", "", 1) if "..." in out else out
+    if (
+        len(set(plain)) != len(plain)
+        or any(c not in sizes for c in plain)
+        or (has_ell and "..." not in out)
+    ):
         raise TypeMismatch(f"{op}: output {out!r} must name distinct axes of the operands")
-    cod = R(*(sizes[c][0] for c in out), dtype=_same_dtype(op, x, y))
+    head, _, tail = out.partition("...")
+    shape = (*(sizes[c][0] for c in head), *(rest if "..." in out else ()))
+    cod = R(*shape, *(sizes[c][0] for c in tail), dtype=_same_dtype(op, x, y))
     return _box("einsum", x * y, cod, spec=f"{sa},{sb}->{out}")
+
+
+def _split_ellipsis(op: str, letters: str, ob: R) -> tuple[list[tuple[str, int]], tuple[int, ...]]:
+    """The named axes of an operand (letter, size) and the shape its ``...`` stands for."""
+    head, dots, tail = letters.partition("...")
+    named = head + tail
+    extra = len(ob.shape) - len(named)
+    if len(set(named)) != len(named) or "." in named or extra < 0 or (not dots and extra != 0):
+        raise TypeMismatch(f"{op}: {letters!r} does not index the axes of {ob!r}")
+    shape = ob.shape
+    pairs = list(zip(head, shape[: len(head)], strict=True))
+    pairs += list(zip(tail, shape[len(head) + extra :], strict=True))
+    return pairs, tuple(shape[len(head) : len(head) + extra])
 
 
 def matmul(a: Ob, b: Ob) -> Box:
@@ -369,6 +421,11 @@ def gather(table: Ob, labels: Ob) -> Box:
     For one label, ``Fin(V) ≅ One + ... + One``, and ``t ↦ t[i]`` is the ``i``-th
     case of a copairing: linear in the table on each label (``nn.embedding``).
 
+    Out-of-range labels are outside the type ``Fin(V)``. Run eagerly, the JAX
+    backend raises ``IndexError``; under ``jit`` it cannot look at values, and
+    clamps a label ``>= V`` to ``V - 1`` (the last row) and wraps a negative one,
+    as ``jnp`` indexing does (both tested). Check labels before a jitted ``apply``.
+
     >>> gather(R(65, 8), Fin(65, 16)).cod
     R(16, 8)
     """
@@ -534,3 +591,158 @@ def softmax(a: Ob, axis: int = -1) -> Box:
     """
     x = _real("softmax", a)
     return _box("softmax", x, x, axis=_axis("softmax", x, axis))
+
+
+# -- added vocabulary: smooth maps, constants, slices, comparisons, randomness -------------
+
+
+def sigmoid(a: Ob) -> Box:
+    """``1 / (1 + e^(-x))`` elementwise: the logistic function (smooth).
+
+    >>> sigmoid(R(3)).attrs["cls"]
+    'smooth'
+    """
+    return _map("sigmoid", a)
+
+
+def silu(a: Ob) -> Box:
+    """``x * sigmoid(x)`` elementwise: SiLU, also called swish (smooth).
+
+    >>> silu(R(2, 3)).cod
+    R(2, 3)
+    """
+    return _map("silu", a)
+
+
+def sin(a: Ob) -> Box:
+    """``sin(x)`` elementwise (smooth).
+
+    >>> sin(R(3)).name
+    'sin'
+    """
+    return _map("sin", a)
+
+
+def cos(a: Ob) -> Box:
+    """``cos(x)`` elementwise (smooth).
+
+    >>> cos(R(3)).name
+    'cos'
+    """
+    return _map("cos", a)
+
+
+def log(a: Ob) -> Box:
+    """The natural logarithm ``ln(x)`` elementwise, for ``x > 0`` (smooth).
+
+    >>> log(R(3)).name
+    'log'
+    """
+    return _map("log", a)
+
+
+def sqrt(a: Ob) -> Box:
+    """``√x`` elementwise, for ``x >= 0`` (smooth away from 0).
+
+    >>> sqrt(R(3)).name
+    'sqrt'
+    """
+    return _map("sqrt", a)
+
+
+def erf(a: Ob) -> Box:
+    """The error function ``erf(x) = 2/√π ∫_0^x e^(-t²) dt`` elementwise (smooth).
+
+    The exact GELU is ``x/2 (1 + erf(x/√2))``.
+
+    >>> erf(R(3)).name
+    'erf'
+    """
+    return _map("erf", a)
+
+
+def arange(n: int, start: float = 0.0, step: float = 1.0, dtype: str = "float32") -> Box:
+    """The constant vector ``One -> R(n)`` with entries ``start + k * step``, ``k < n``.
+
+    Like ``full``, a constant: it does not depend on the input (class linear).
+    Position indices and frequency tables (rotary embeddings) are built from it.
+
+    >>> arange(4).cod, arange(4, 1.0, 0.5).attrs["step"]
+    (R(4), 0.5)
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeMismatch(f"arange: n must be a positive int, got {n!r}")
+    return _box("arange", One, R(n, dtype=dtype), start=float(start), step=float(step))
+
+
+def slice_axis(a: Ob, start: int, stop: int, axis: int = -1) -> Box:
+    """The slice ``x[..., start:stop, ...]`` along ``axis`` (linear; a projection).
+
+    Box name ``slice``; ``0 <= start < stop <= size`` of that axis.
+
+    >>> slice_axis(R(4, 8), 0, 4).cod, slice_axis(R(4, 8), 1, 3, axis=0).cod
+    (R(4, 4), R(2, 8))
+    >>> slice_axis(R(4, 8), 6, 10)
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: slice: [6:10] is out of range for axis 1 of R(4, 8)
+    """
+    x = _real("slice", a)
+    k = _axis("slice", x, axis)
+    if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop <= x.shape[k]):
+        raise TypeMismatch(f"slice: [{start}:{stop}] is out of range for axis {k} of {x!r}")
+    shape = tuple(stop - start if i == k else n for i, n in enumerate(x.shape))
+    return _box("slice", x, R(*shape, dtype=x.dtype), start=start, stop=stop, axis=k)
+
+
+#: The comparisons ``compare`` knows, by name.
+COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+def compare(a: Ob, b: Ob, op: str = "lt") -> Box:
+    """The indicator ``1.0 if x op y else 0.0`` elementwise, with broadcasting (pl).
+
+    ``op`` is one of ``COMPARISONS``. The result is the indicator of a semilinear
+    set (a half-space per entry): piecewise constant, so piecewise linear in the
+    sense of semilinear geometry (not continuous).
+
+    >>> compare(R(4, 1), R(4), "ge").cod, compare(R(3), R(3)).attrs["op"]
+    (R(4, 4), 'lt')
+    """
+    if op not in COMPARISONS:
+        raise TypeMismatch(f"compare: op must be one of {COMPARISONS}, got {op!r}")
+    x, y = _real("compare", a), _real("compare", b)
+    cod = R(*_broadcast_shape("compare", x.shape, y.shape), dtype=_same_dtype("compare", x, y))
+    return _box("compare", x * y, cod, op=op)
+
+
+def where(cond: Ob, a: Ob, b: Ob) -> Box:
+    """``x`` where ``cond != 0``, else ``y``, elementwise with broadcasting (pl).
+
+    The domain is ``cond * x * y``. For a fixed ``cond`` it is a projection
+    (linear in ``x`` and ``y``); as a map of all three it is piecewise linear.
+
+    >>> where(R(4), R(3, 4), R()).cod
+    R(3, 4)
+    """
+    c, x, y = _real("where", cond), _real("where", a), _real("where", b)
+    shape = _broadcast_shape("where", _broadcast_shape("where", c.shape, x.shape), y.shape)
+    return _box("where", c * x * y, R(*shape, dtype=_same_dtype("where", x, y)))
+
+
+def bernoulli(seed: Ob, shape: tuple[int, ...], rate: float) -> Box:
+    """A random 0/1 mask ``Fin(n) -> R(*shape)``: each entry is 0 with probability ``rate``.
+
+    The randomness is an explicit input: the seed (a label ``0 <= s < n``) picks
+    the mask, deterministically. As a map out of ``Fin(n) ≅ One + ... + One`` it
+    is a copairing of constants, so it counts as linear; the backend draws the
+    mask with ``jax.random.bernoulli(jax.random.key(s), 1 - rate)``.
+
+    >>> bernoulli(Fin(2**31), (4, 3), 0.1).cod
+    R(4, 3)
+    """
+    if not isinstance(seed, Fin) or seed.shape:
+        raise expected("bernoulli", "one seed label Fin(n)", seed)
+    if not 0.0 <= rate < 1.0:
+        raise TypeMismatch(f"bernoulli: rate must be in [0, 1), got {rate!r}")
+    return _box("bernoulli", seed, R(*shape), rate=float(rate))

@@ -33,6 +33,7 @@ import math
 
 from topos.arrows import copy, curry, ev, group
 from topos.nn import primitives as P
+from topos.nn.decoder import language_model
 from topos.nn.layers import (
     SMALL,
     _check_name,
@@ -42,9 +43,12 @@ from topos.nn.layers import (
     layer_norm,
     linear,
     mlp,
-    positional,
     residual,
 )
+from topos.nn.layers import (
+    positional as learned_positions,
+)
+from topos.nn.self_attention import self_attention
 from topos.objects import R
 from topos.para import Init, Para, glorot_uniform, repeat
 
@@ -61,8 +65,16 @@ def attention(
     bias: bool = True,
     init: Init = glorot_uniform,
     name: str = "attn",
+    kv_heads: int | None = None,
+    head_dim: int | None = None,
+    rope: bool = False,
+    padding_mask: bool = False,
 ) -> Para:
     """Multi-head self-attention on ``R(seq, d)``, built as choose ; ev.
+
+    ``kv_heads`` (grouped- or multi-query attention), ``head_dim``, ``rope`` and
+    ``padding_mask`` select ``topos.nn.self_attention.self_attention`` (same
+    paths; see there); they need ``softmax=True``.
 
     Paths ``name.{q,k,v,o}.w: R(d, d)`` (``init``) and ``name.{q,k,v,o}.b: R(d)``
     (zeros; none with ``bias=False``). Scores are scaled by ``1/√(d/heads)``; with
@@ -77,6 +89,13 @@ def attention(
     >>> a.arrow.name
     'self'
     """
+    if kv_heads is not None or head_dim is not None or rope or padding_mask:
+        if not softmax:
+            raise ValueError("attention: kv_heads, head_dim, rope and padding_mask need softmax")
+        return self_attention(
+            seq, d, heads, kv_heads=kv_heads, head_dim=head_dim, causal=causal, bias=bias,
+            rope=rope, padding_mask=padding_mask, init=init, name=name,
+        )  # fmt: skip
     _dims("attention", seq=seq, d=d, heads=heads)
     if d % heads:
         raise ValueError(f"attention: d = {d} is not divisible by heads = {heads}")
@@ -161,8 +180,34 @@ def transformer_block(
     return grouped(name, body, prefix=False)
 
 
-def transformer(vocab: int, seq: int, d: int, heads: int, layers: int, mlp_ratio: int = 4) -> Para:
+def transformer(
+    vocab: int,
+    seq: int,
+    d: int,
+    heads: int,
+    layers: int,
+    mlp_ratio: int = 4,
+    *,
+    bias: bool = True,
+    tie: bool = False,
+    kv_heads: int | None = None,
+    head_dim: int | None = None,
+    positional: str = "learned",
+    norm: str = "layer",
+    activation: str = "gelu",
+) -> Para:
     """A decoder-only transformer language model: ``Fin(vocab, seq) -> R(seq, vocab)`` logits.
+
+    The options select ``topos.nn.decoder.language_model`` (same paths): ``bias``
+    (of every projection), ``tie`` (``head.w`` the transposed ``embed.table``,
+    no head bias), ``kv_heads``/``head_dim`` (grouped- or multi-query attention),
+    ``positional`` (``"learned"``, ``"rope"``, ``"none"``), ``norm`` (``"layer"``,
+    ``"rms"``), ``activation`` (``"gelu"``, ``"relu"``, ``"swiglu"``, ``"geglu"``).
+
+    >>> llama_like = transformer(50, 8, 32, 4, 2, kv_heads=2, positional="rope", norm="rms",
+    ...                          activation="swiglu", bias=False)
+    >>> "pos.table" in llama_like.parameters(), llama_like.parameters()["blocks.attn.k.w"].ob
+    (False, R(2, 32, 16))
 
     Token embedding ``embed.table: R(vocab, d)`` and positions ``pos.table: R(seq, d)``
     (normal(0.02)); ``layers`` causal pre-norm blocks, ``repeat``-ed (stacked
@@ -181,10 +226,17 @@ def transformer(vocab: int, seq: int, d: int, heads: int, layers: int, mlp_ratio
     ['ln_f.scale', 'ln_f.bias', 'head.w', 'head.b']
     """
     _dims("transformer", vocab=vocab, seq=seq, d=d, heads=heads, layers=layers, mlp_ratio=mlp_ratio)
+    options = (bias, tie, kv_heads, head_dim, positional, norm, activation)
+    if options != (True, False, None, None, "learned", "layer", "gelu"):
+        return language_model(
+            vocab, seq, d, heads, layers, kv_heads=kv_heads, head_dim=head_dim,
+            mlp_hidden=mlp_ratio * d, positional=positional, norm=norm, activation=activation,
+            bias=bias, tie=tie,
+        )  # fmt: skip
     block = transformer_block(seq, d, heads, mlp_ratio=mlp_ratio, causal=True)
     return (
         embedding(vocab, d, lead=(seq,), init=SMALL, name="embed")
-        >> positional(seq, d, init=SMALL, name="pos")
+        >> learned_positions(seq, d, init=SMALL, name="pos")
         >> repeat(block, layers).named("blocks")
         >> layer_norm(d, lead=(seq,), name="ln_f")
         >> linear(d, vocab, lead=(seq,), init=SMALL, name="head")

@@ -18,6 +18,14 @@ categorical structure). ``table()`` runs ``analyze`` on every entry; the claims 
 ('PL pretopos', 'topos completion')
 >>> rows["linear attention"].cls, rows["linear attention"].degree
 ('polynomial', 3)
+
+Real configurations, built without weights: their parameter counts are the
+published ones (``PUBLISHED``).
+
+>>> gpt2("small").num_params() == PUBLISHED["gpt2-small"] == 124_439_808
+True
+>>> all(preset(name).num_params() == n for name, n in PUBLISHED.items())
+True
 """
 
 from __future__ import annotations
@@ -28,20 +36,30 @@ from dataclasses import dataclass
 from topos.analysis import Analysis, analyze
 from topos.arrows import Id, copy, curry, ev
 from topos.nn import primitives as P
+from topos.nn.decoder import language_model
 from topos.nn.layers import conv, gcn, linear, max_pool, mlp, relu, rnn, softmax
 from topos.nn.layers import gelu as gelu_layer
 from topos.nn.layers import tanh as tanh_layer
 from topos.nn.transformer import attention, transformer
+from topos.nn.vit import vision_transformer
 from topos.objects import R
 from topos.para import Para
 
 __all__ = [
     "ARCHITECTURES",
+    "GPT2",
+    "LLAMA",
+    "PUBLISHED",
+    "VIT",
     "Row",
     "cnn",
+    "gpt2",
     "hypernetwork",
+    "llama",
     "mixture_of_experts",
+    "preset",
     "table",
+    "vit",
 ]
 
 
@@ -177,3 +195,144 @@ def table(small: bool = False) -> list[Row]:
         model = build(small)
         rows.append(Row(name, model, _count(model), analyze(model)))
     return rows
+
+
+# -- real configurations -------------------------------------------------------------------
+
+#: GPT-2 (Radford et al. 2019): name -> (d, layers, heads); vocab 50257, context 1024.
+GPT2 = {
+    "small": (768, 12, 12),
+    "medium": (1024, 24, 16),
+    "large": (1280, 36, 20),
+    "xl": (1600, 48, 25),
+}
+
+#: Llama-style models: name -> (vocab, seq, d, heads, kv_heads, layers, hidden, rope_base).
+LLAMA: dict[str, tuple[int, int, int, int, int, int, int, float]] = {
+    "tinyllama-1.1b": (32000, 2048, 2048, 32, 4, 22, 5632, 10_000.0),
+    "llama2-7b": (32000, 4096, 4096, 32, 32, 32, 11008, 10_000.0),
+    "llama2-13b": (32000, 4096, 5120, 40, 40, 40, 13824, 10_000.0),
+    "llama3-8b": (128256, 8192, 4096, 32, 8, 32, 14336, 500_000.0),
+}
+
+#: ViT (Dosovitskiy et al. 2021), 224x224x3 images, 1000 classes: name -> (patch, d, layers, heads).
+VIT = {"b/16": (16, 768, 12, 12), "l/16": (16, 1024, 24, 16)}
+
+#: Published parameter counts (Hugging Face ``num_parameters()`` of the released checkpoints;
+#: GPT-2's logits head is tied to its token embedding).
+PUBLISHED = {
+    "gpt2-small": 124_439_808,
+    "gpt2-medium": 354_823_168,
+    "gpt2-large": 774_030_080,
+    "gpt2-xl": 1_557_611_200,
+    "tinyllama-1.1b": 1_100_048_384,
+    "llama2-7b": 6_738_415_616,
+    "llama2-13b": 13_015_864_320,
+    "llama3-8b": 8_030_261_248,
+    "vit-b/16": 86_567_656,
+    "vit-l/16": 304_326_632,
+}
+
+
+def gpt2(size: str = "small", *, seq: int = 1024, vocab: int = 50257) -> Para:
+    """GPT-2: learned positions, pre-norm GELU blocks with biases, the head tied to the embedding.
+
+    >>> m = gpt2("medium", seq=16)
+    >>> m.dom, m.parameters()["blocks.attn.q.w"].ob
+    (Fin(50257, 16), R(24, 1024, 1024))
+
+    Args:
+        size: one of ``GPT2`` (``"small"``, ``"medium"``, ``"large"``, ``"xl"``).
+        seq: the context length (1024 in the released models).
+        vocab: the vocabulary size.
+
+    Returns:
+        The language model ``Fin(vocab, seq) -> R(seq, vocab)``; no weights are drawn.
+    """
+    if size not in GPT2:
+        raise ValueError(f"gpt2: unknown size {size!r}, expected one of {sorted(GPT2)}")
+    d, layers, heads = GPT2[size]
+    return language_model(vocab, seq, d, heads, layers, tie=True, activation="gelu")
+
+
+def llama(
+    vocab: int,
+    seq: int,
+    d: int,
+    heads: int,
+    layers: int,
+    hidden: int,
+    *,
+    kv_heads: int | None = None,
+    rope_base: float = 10_000.0,
+    eps: float = 1e-5,
+    tie: bool = False,
+) -> Para:
+    """A Llama-style model: RMSNorm, RoPE, SwiGLU, grouped-query attention, no biases.
+
+    >>> m = llama(50, 8, 32, 4, 2, 64, kv_heads=2)
+    >>> m.dom, m.cod, m.parameters()["blocks.attn.k.w"].ob
+    (Fin(50, 8), R(8, 50), R(2, 32, 16))
+
+    Args:
+        vocab: the vocabulary size.
+        seq: the context length.
+        d: the model width.
+        heads: query heads.
+        layers: the number of blocks.
+        hidden: the SwiGLU hidden width.
+        kv_heads: key/value heads (default ``heads``).
+        rope_base: the RoPE maximal wavelength.
+        eps: the RMSNorm constant.
+        tie: whether the logits head is the transposed embedding.
+
+    Returns:
+        The language model ``Fin(vocab, seq) -> R(seq, vocab)``.
+    """
+    return language_model(
+        vocab, seq, d, heads, layers, kv_heads=kv_heads, mlp_hidden=hidden, positional="rope",
+        norm="rms", eps=eps, activation="swiglu", bias=False, tie=tie, rope_base=rope_base,
+    )  # fmt: skip
+
+
+def vit(size: str = "b/16", *, image: int = 224, classes: int = 1000) -> Para:
+    """ViT-B/16 or ViT-L/16 on ``R(image, image, 3)``.
+
+    >>> vit("b/16", image=32, classes=10).cod
+    R(10)
+
+    Args:
+        size: one of ``VIT``.
+        image: the side of the (square, RGB) image.
+        classes: the number of classes.
+
+    Returns:
+        The classifier ``R(image, image, 3) -> R(classes)``.
+    """
+    if size not in VIT:
+        raise ValueError(f"vit: unknown size {size!r}, expected one of {sorted(VIT)}")
+    patch, d, layers, heads = VIT[size]
+    return vision_transformer((image, image, 3), patch, d, heads, layers, classes)
+
+
+def preset(name: str) -> Para:
+    """The released configuration ``name`` (a key of ``PUBLISHED``), without weights.
+
+    >>> preset("vit-b/16").num_params()
+    86567656
+
+    Args:
+        name: ``"gpt2-small"``, ``"llama2-7b"``, ``"vit-b/16"``, ... (see ``PUBLISHED``).
+
+    Returns:
+        The model as a Para.
+    """
+    family, _, size = name.partition("-")
+    if family == "gpt2":
+        return gpt2(size)
+    if family == "vit":
+        return vit(size)
+    if name in LLAMA:
+        vocab, seq, d, heads, kv, layers, hidden, base = LLAMA[name]
+        return llama(vocab, seq, d, heads, layers, hidden, kv_heads=kv, rope_base=base)
+    raise ValueError(f"preset: unknown {name!r}, expected one of {sorted(PUBLISHED)}")

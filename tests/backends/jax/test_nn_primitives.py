@@ -156,8 +156,70 @@ def test_rsqrt_full_gather_and_one_hot() -> None:
     np.testing.assert_array_equal(compile(P.one_hot(Fin(7, 4)))(ix), np.eye(7)[ix])
 
 
+def np_erf(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf)(a)
+
+
+ADDED_CASES = [
+    (P.sigmoid(X), lambda a: 1 / (1 + np.exp(-a)), ((3, 4),)),
+    (P.silu(X), lambda a: a / (1 + np.exp(-a)), ((3, 4),)),
+    (P.sin(X), np.sin, ((3, 4),)),
+    (P.cos(X), np.cos, ((3, 4),)),
+    (P.erf(X), np_erf, ((3, 4),)),
+    (P.slice_axis(R(3, 8), 2, 6), lambda a: a[:, 2:6], ((3, 8),)),
+    (P.slice_axis(R(5, 2), 1, 4, axis=0), lambda a: a[1:4], ((5, 2),)),
+    (P.compare(R(3, 1), R(4), "lt"), lambda a, b: (a < b).astype(np.float64), ((3, 1), (4,))),
+    (P.compare(X, X, "ge"), lambda a, b: (a >= b).astype(np.float64), ((3, 4), (3, 4))),
+    (P.einsum("...i,io->...o", R(2, 3, 4), R(4, 5)), lambda a, b: a @ b, ((2, 3, 4), (4, 5))),
+    (P.einsum("h...d,...d->...h", R(2, 3, 4), R(3, 4)),
+     lambda a, b: np.einsum("h...d,...d->...h", a, b), ((2, 3, 4), (3, 4))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("box", "ref", "shapes"), ADDED_CASES, ids=lambda c: str(c)[:20])
+def test_each_added_primitive_agrees_with_numpy(box: Any, ref: Any, shapes: Any) -> None:
+    args = [rand(*s) for s in shapes]
+    x = args[0] if len(args) == 1 else tuple(args)
+    close(jax.jit(compile(box))(x), ref(*(a.astype(np.float64) for a in args)))
+
+
+def test_log_sqrt_arange_and_where_agree_with_numpy() -> None:
+    x = np.abs(rand(5)) + 0.1
+    close(compile(P.log(R(5)))(x), np.log(x.astype(np.float64)))
+    close(compile(P.sqrt(R(5)))(x), np.sqrt(x.astype(np.float64)))
+    close(compile(P.arange(6, 1.0, 0.5))(()), 1.0 + 0.5 * np.arange(6.0))
+    c, a, b = (rand(4) > 0).astype(np.float32), rand(3, 4), rand()
+    close(compile(P.where(R(4), R(3, 4), R()))(((c, a), b)), np.where(c != 0, a, b))
+
+
+def test_bernoulli_is_deterministic_given_the_seed() -> None:
+    mask = jax.jit(compile(P.bernoulli(Fin(2**31), (200, 50), 0.25)))
+    m0, m1 = np.asarray(mask(np.int32(7))), np.asarray(mask(np.int32(8)))
+    np.testing.assert_array_equal(m0, np.asarray(mask(np.int32(7))))
+    assert set(np.unique(m0)) <= {0.0, 1.0} and not np.array_equal(m0, m1)
+    assert abs(m0.mean() - 0.75) < 0.02
+
+
+def test_einsum_ellipsis_errors_name_the_spec() -> None:
+    with pytest.raises(TypeError, match="must name distinct axes"):
+        P.einsum("...i,io->o", R(2, 4), R(4, 5))
+    with pytest.raises(TypeError, match="do not broadcast"):
+        P.einsum("...i,...i->...", R(2, 4), R(3, 4))
+
+
+def test_token_ids_out_of_range_are_clamped_not_reported() -> None:
+    """Documented: under jit ids >= V read the last row and negative ids wrap; eagerly, raise."""
+    table, ids = rand(5, 3), np.array([7, -1, 5], np.int32)
+    lookup = compile(P.gather(R(5, 3), Fin(5, 3)))
+    np.testing.assert_array_equal(np.asarray(jax.jit(lookup)((table, ids))), table[[4, 4, 4]])
+    with pytest.raises(IndexError, match="out of bounds"):
+        lookup((table, ids))
+
+
 def test_every_primitive_is_implemented_and_tested() -> None:
     tested = {box.name for box, _, _ in PRIMITIVE_CASES} | {"rsqrt", "full", "gather", "one_hot"}
+    tested |= {box.name for box, _, _ in ADDED_CASES}
+    tested |= {"log", "sqrt", "arange", "where", "bernoulli"}
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
 
 
