@@ -22,6 +22,16 @@ from backends.jax.fit import FitResult, fit, leaf_paths, load_checkpoint
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
+from backends.jax.regions import (
+    PLNet,
+    explain,
+    local_map,
+    pattern,
+    plot_regions,
+    predicates,
+    region,
+    regions,
+)
 from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
 from backends.jax.values import check, zeros
 
@@ -32,6 +42,7 @@ __all__ = [
     "Fn",
     "JaxCategory",
     "Model",
+    "PLNet",
     "ParaModule",
     "Primitive",
     "UnregisteredBox",
@@ -39,15 +50,22 @@ __all__ = [
     "batched",
     "check",
     "compile",
+    "explain",
     "fit",
     "init",
     "init_array",
     "interpret",
     "leaf_paths",
     "load_checkpoint",
+    "local_map",
     "lookup",
     "param_value",
     "path_key",
+    "pattern",
+    "plot_regions",
+    "predicates",
+    "region",
+    "regions",
     "register",
     "registered",
     "to_nnx",
