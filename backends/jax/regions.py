@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -73,6 +74,26 @@ def _linprog(*args: Any, **kwargs: Any) -> Any:
     from scipy.optimize import linprog as solve  # type: ignore[import-untyped]
 
     return solve(*args, **kwargs)
+
+
+def _highs(highspy: Any) -> Any:
+    """A silent ``highspy.Highs()`` (its first construction prints a banner to fd 1)."""
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+    _BANNER_SHOWN.append(True)
+    return h
+
+
+_BANNER_SHOWN: list[bool] = []
 
 
 def _one_blas_thread(fn: _F) -> _F:
@@ -324,7 +345,7 @@ def _lp_facets(
 
     n = A.shape[1]
     inf = highspy.kHighsInf
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h = _highs(highspy)
     for option, value in (("output_flag", False), ("presolve", "off"), ("threads", 1)):
         h.setOptionValue(option, value)
     h.addVars(n, np.where(np.isfinite(lo), lo, -inf), np.where(np.isfinite(hi), hi, inf))
