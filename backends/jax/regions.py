@@ -525,22 +525,24 @@ def _clip(
     poly: np.ndarray, labels: list[int], a: np.ndarray, b: float, label: int
 ) -> tuple[np.ndarray, list[int]]:
     """Sutherland-Hodgman: ``poly`` ∩ ``{y : a y <= b}``; edge ``i`` starts at vertex ``i``."""
-    s = poly @ a - b
-    if np.all(s <= _TOL):
+    s = (poly @ a - b).tolist()
+    if max(s) <= _TOL:
         return poly, labels
-    if np.all(s > -_TOL):
+    if min(s) > -_TOL:
         return poly[:0], []
+    pts = poly.tolist()  # a handful of vertices: plain floats beat numpy here
     out, out_labels = [], []
-    k = len(poly)
+    k = len(pts)
     for i in range(k):
-        j = (i + 1) % k
+        j = i + 1 if i + 1 < k else 0
         p_in, q_in = s[i] <= _TOL, s[j] <= _TOL
         if p_in:
-            out.append(poly[i])
+            out.append(pts[i])
             out_labels.append(labels[i])
         if p_in != q_in:
             t = s[i] / (s[i] - s[j])
-            out.append(poly[i] + t * (poly[j] - poly[i]))
+            (px, py), (qx, qy) = pts[i], pts[j]
+            out.append([px + t * (qx - px), py + t * (qy - py)])
             out_labels.append(label if p_in else labels[i])
     return np.array(out).reshape(-1, 2), out_labels
 
@@ -563,7 +565,7 @@ def _area(poly: np.ndarray) -> float:
     if len(poly) < 3:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
-    x2, y2 = np.r_[x[1:], x[:1]], np.r_[y[1:], y[:1]]
+    x2, y2 = np.concatenate((x[1:], x[:1])), np.concatenate((y[1:], y[:1]))
     return float(0.5 * (x @ y2 - y @ x2))
 
 
@@ -630,13 +632,16 @@ def _segment_in(
 ) -> tuple[float, float]:
     """The interval of ``t`` with ``p0 + t (p1 - p0)`` in ``{A y <= b + 2 eps}``."""
     s0, s1 = A @ p0 - b - 2 * eps, A @ p1 - b - 2 * eps
-    if np.any((s0 > 0) & (s1 > 0)):
+    out0, out1 = s0 > 0, s1 > 0
+    if (out0 & out1).any():
         return 1.0, 0.0
-    cross = (s0 > 0) != (s1 > 0)
+    cross = out0 != out1
+    if not cross.any():
+        return 0.0, 1.0
     t = s0[cross] / (s0[cross] - s1[cross])
-    enter = s0[cross] > 0
-    ta = float(t[enter].max(initial=0.0))
-    tb = float(t[~enter].min(initial=1.0))
+    enter = out0[cross]
+    ta = float(t[enter].max()) if enter.any() else 0.0
+    tb = float(t[~enter].min()) if not enter.all() else 1.0
     return ta, tb
 
 
