@@ -243,18 +243,15 @@ def _rows(net: PLNet, gjac: np.ndarray, g: np.ndarray, decisions: Sequence[np.nd
 
 
 def _row_names(net: PLNet, decisions: Sequence[np.ndarray], idx: np.ndarray) -> tuple[str, ...]:
+    """``relu1[3] on``: the unit and its state; ``max_pool1[5] <= max (#2)`` for a max."""
     base = net.row_names()
-    flat = np.concatenate([np.ravel(d) for d in decisions]) if decisions else np.zeros(0)
-    states = []
-    offset = 0
+    states: list[str] = []
     for (name, k), d in zip(net.sites, decisions, strict=True):
         if name == "relu":
             states += ["on" if v else "off" for v in np.ravel(d)]
-        else:  # a max: k rows per chosen index, "max picks j"
+        else:  # a max: one row per entry of its window, all below the chosen one
             per = k // max(1, np.size(d))
             states += [f"<= max (#{int(v)})" for v in np.ravel(d) for _ in range(per)]
-        offset += k
-    del flat
     return tuple(f"{base[i]} {states[i]}" for i in idx)
 
 
