@@ -72,8 +72,12 @@ __all__ = [
     "disjunction",
     "either",
     "entails",
+    "excluded_middle",
+    "double_negation",
+    "extent",
     "holds",
     "iff",
+    "is_boolean",
     "is_predicate",
     "negation",
     "on_fst",
@@ -314,3 +318,60 @@ def valid_entailment(model: Any, p: Arrow, q: Arrow) -> bool:
     True
     """
     return holds(model, entails(p, q))
+
+
+def excluded_middle(p: Arrow) -> Arrow:
+    """``p ∨ ¬p``: true everywhere exactly when ``p`` is complemented (always, if Boolean).
+
+    >>> from topos import R, Box, Omega
+    >>> print(excluded_middle(Box("p", R(2), Omega)))
+    ⟨p, p >> ¬⟩ >> ∨
+    """
+    p = _predicate("excluded_middle", p)
+    return either(p, negation(p))
+
+
+def double_negation(p: Arrow) -> Arrow:
+    """``¬¬p ⇔ p``: true everywhere in a Boolean algebra; in a Heyting one only ``p ≤ ¬¬p``.
+
+    >>> from topos import R, Box, Omega
+    >>> print(double_negation(Box("p", R(2), Omega)))
+    ⟨⟨p >> ¬ >> ¬, p⟩ >> ⇒, ⟨p, p >> ¬ >> ¬⟩ >> ⇒⟩ >> ∧
+    """
+    p = _predicate("double_negation", p)
+    return iff(negation(negation(p)), p)
+
+
+def extent(model: Any, p: Arrow) -> frozenset[Any]:
+    """The elements where ``p`` holds in a finite-sets ``model``: the subset ``p`` classifies.
+
+    With it, the connectives are the set operations (``both`` is ``&``, ``either``
+    is ``|``, ``negation`` the complement), exactly:
+
+    >>> from topos import R, Box, Omega
+    >>> from topos.finite import interpret
+    >>> A = R(1)
+    >>> p, q = Box("p", A, Omega), Box("q", A, Omega)
+    >>> F = interpret(ob={A: range(4)}, ar={p: lambda n: n < 2, q: lambda n: n % 2 == 0})
+    >>> sorted(extent(F, p)), sorted(extent(F, both(p, q))), sorted(extent(F, negation(p)))
+    ([0, 1], [0], [2, 3])
+    """
+    p = _predicate("extent", p)
+    f = model(p)
+    return frozenset(x for x in f.dom if f(x))
+
+
+def is_boolean(model: Any, *ps: Arrow) -> bool:
+    """Whether excluded middle and double negation hold for each of ``ps`` in ``model``.
+
+    True for every predicate in finite sets; false for the generic truth value in
+    presheaves on the Sierpinski category (a Heyting algebra, not a Boolean one):
+
+    >>> from topos import Id, Omega
+    >>> from topos.finite import Functor, Presheaves, Sets, sierpinski
+    >>> sets = Functor(ob={}, ar={}, cod=Sets())
+    >>> sheaves = Functor(ob={}, ar={}, cod=Presheaves(sierpinski()))
+    >>> is_boolean(sets, Id(Omega)), is_boolean(sheaves, Id(Omega))
+    (True, False)
+    """
+    return all(holds(model, excluded_middle(p)) and holds(model, double_negation(p)) for p in ps)

@@ -25,6 +25,16 @@ from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_c
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
+from backends.jax.regions import (
+    PLNet,
+    explain,
+    local_map,
+    pattern,
+    plot_regions,
+    predicates,
+    region,
+    regions,
+)
 from backends.jax.registry import CLASSES, Primitive, UnregisteredBox, lookup, register, registered
 from backends.jax.sample import sample
 from backends.jax.values import check, checked_ids, zeros
@@ -39,6 +49,7 @@ __all__ = [
     "Fn",
     "JaxCategory",
     "Model",
+    "PLNet",
     "ParaModule",
     "Primitive",
     "UnregisteredBox",
@@ -48,6 +59,7 @@ __all__ = [
     "checked_ids",
     "compile",
     "constant",
+    "explain",
     "fit",
     "init",
     "init_array",
@@ -55,9 +67,15 @@ __all__ = [
     "leaf_paths",
     "load_checkpoint",
     "load_corpus",
+    "local_map",
     "lookup",
     "param_value",
     "path_key",
+    "pattern",
+    "plot_regions",
+    "predicates",
+    "region",
+    "regions",
     "register",
     "registered",
     "sample",

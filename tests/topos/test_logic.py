@@ -202,3 +202,28 @@ def test_the_same_laws_hold_in_sets() -> None:
     truth = Id(Omega)
     assert holds(F, either(truth, negation(truth)))
     assert holds(F, entails(negation(negation(truth)), truth))
+
+
+def test_extent_turns_connectives_into_set_operations() -> None:
+    from topos.finite import interpret
+    from topos.logic import extent
+
+    A = R(1)
+    p, q = Box("p", A, Omega), Box("q", A, Omega)
+    F = interpret(ob={A: range(6)}, ar={p: lambda n: n < 3, q: lambda n: n % 2 == 0})
+    P, Q, everything = extent(F, p), extent(F, q), frozenset(range(6))
+    assert extent(F, both(p, q)) == P & Q
+    assert extent(F, either(p, q)) == P | Q
+    assert extent(F, negation(p)) == everything - P
+    assert extent(F, entails(p, q)) == (everything - P) | Q
+
+
+@given(st.integers(0, 2**16))
+def test_is_boolean_in_sets_not_in_presheaves(seed: int) -> None:
+    from topos.logic import excluded_middle, is_boolean
+
+    p = Box("p", R(2), Omega)
+    assert is_boolean(random_model(seed=seed), p, negation(p), both(p, negation(p)))
+    sheaves = Functor(ob={}, ar={}, cod=Presheaves(sierpinski()))
+    assert not is_boolean(sheaves, Id(Omega))
+    assert not holds(sheaves, excluded_middle(Id(Omega)))

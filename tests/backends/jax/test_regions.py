@@ -1,0 +1,352 @@
+"""Activation patterns, regions, local maps, enumeration, explain, predicates, plots.
+
+Everything numeric is checked against an independent float64 computation: the
+weight-and-mask product for MLPs, ``jax.jacfwd`` of the compiled network, dense
+sampling of the box, and linear programs solved with ``scipy.optimize.linprog``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from backends.jax import compile as jcompile
+from backends.jax import init
+from backends.jax.params import cartesian, param_value
+from backends.jax.pl import NotPiecewiseLinear, PLNet
+from backends.jax.regions import (
+    _key,
+    _rows,
+    explain,
+    local_map,
+    pattern,
+    plot_regions,
+    predicates,
+    region,
+    regions,
+)
+from topos import logic
+from topos.nn import mlp, rnn, transformer
+from topos.nn.zoo import _gcn as zoo_gcn
+from topos.nn.zoo import cnn
+
+
+def _params(p: Any, seed: int = 0, bias: float = 0.3) -> dict[str, Any]:
+    """``init`` with random biases too, so hyperplanes do not all pass through 0."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, v in init(p, jax.random.key(seed)).items():
+        v = np.asarray(v)
+        out[k] = (v + bias * rng.normal(size=v.shape)).astype(v.dtype) if k.endswith(".b") else v
+    return out
+
+
+@pytest.fixture(scope="module")
+def net2() -> PLNet:
+    p = mlp([2, 16, 16, 1])
+    params = _params(p, 1)
+    grid = np.random.default_rng(0).uniform(-1, 1, size=(2000, 2))
+    median = np.median(PLNet(p, params).record_many(grid)[0])
+    params["mlp.fc3.b"] = (params["mlp.fc3.b"] - median).astype(np.float32)  # cut the box
+    return PLNet(p, params)
+
+
+def _keys(net: PLNet, xs: np.ndarray) -> list[bytes]:
+    _, _, dec = net.record_many(xs)
+    return [_key(d[i] for d in dec) for i in range(len(xs))]
+
+
+def _jacfwd64(p: Any, params: Any, x: np.ndarray, given: Any = None) -> np.ndarray:
+    """The float64 Jacobian of the compiled diagram itself (no pattern involved)."""
+    with jax.enable_x64(True):
+        q = cartesian(p)
+        pv = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), param_value(q, params))
+        f = jcompile(q.arrow).fn.fn
+        shape = q.dom.right.shape if given is not None else q.dom.shape
+
+        def run(v: Any) -> Any:
+            xv = jnp.reshape(v, shape)
+            xv = xv if given is None else (jnp.asarray(given, jnp.float64), xv)
+            return jnp.ravel(f((pv, xv)))
+
+        return np.asarray(jax.jacfwd(run)(jnp.asarray(x, jnp.float64)))
+
+
+# -- local maps ---------------------------------------------------------------------------
+
+
+def test_local_map_is_the_product_of_weights_and_masks() -> None:
+    p = mlp([3, 7, 5, 2])
+    params = _params(p)
+    net = PLNet(p, params)
+    rng = np.random.default_rng(0)
+    W = [np.asarray(params[f"mlp.fc{i}.w"], np.float64) for i in (1, 2, 3)]
+    B = [np.asarray(params[f"mlp.fc{i}.b"], np.float64) for i in (1, 2, 3)]
+    for x in rng.normal(size=(20, 3)):
+        z1 = x @ W[0] + B[0]
+        d1 = (z1 > 0).astype(float)
+        z2 = (d1 * z1) @ W[1] + B[1]
+        d2 = (z2 > 0).astype(float)
+        J = (W[0] * d1) @ (W[1] * d2) @ W[2]  # x @ W convention: J.T here
+        lm = local_map(net, x)
+        np.testing.assert_allclose(lm.J, J.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lm(x), net(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name, build, shape",
+    [
+        ("cnn", lambda: cnn(side=6, channels=3, classes=4), (6, 6, 1)),
+        ("rnn", lambda: rnn(2, 5, 3, activation="relu"), (3, 2)),
+    ],
+)
+def test_local_map_matches_jacfwd_at_random_points(name: str, build: Any, shape: Any) -> None:
+    p = build()
+    params = _params(p)
+    net = PLNet(p, params)
+    rng = np.random.default_rng(1)
+    for x in rng.normal(size=(5, int(np.prod(shape)))):
+        lm = local_map(net, x)
+        np.testing.assert_allclose(lm.J, _jacfwd64(p, params, x), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lm(x), net(x), rtol=1e-9, atol=1e-12)
+        # and at another point of the same region: the same affine map
+        y = x + 1e-4 * rng.normal(size=x.shape)
+        if pattern(net, y) == pattern(net, x):
+            np.testing.assert_allclose(lm(y), net(y), rtol=1e-9, atol=1e-10)
+
+
+def test_gcn_with_the_adjacency_given() -> None:
+    p = zoo_gcn("relu")
+    params = _params(p)
+    adj = np.eye(5) * 0.5 + 0.1
+    net = PLNet(p, params, given=adj)
+    x = np.random.default_rng(2).normal(size=15)
+    lm = local_map(net, x)
+    np.testing.assert_allclose(lm.J, _jacfwd64(p, params, x, given=adj), rtol=1e-9, atol=1e-12)
+
+
+def test_max_pool_pattern_records_the_argmax() -> None:
+    p = cnn(side=4, channels=2, classes=3)
+    net = PLNet(p, _params(p))
+    kinds = [name for name, _ in net.sites]
+    assert "max_pool" in kinds and "relu" in kinds
+    dec = pattern(net, np.random.default_rng(0).normal(size=16)).decisions
+    assert any(np.issubdtype(d.dtype, np.integer) for d in dec)
+
+
+def test_not_piecewise_linear_names_verdict_and_witness() -> None:
+    with pytest.raises(NotPiecewiseLinear, match="smooth.*witness: class"):
+        PLNet(mlp([2, 3, 1], activation="tanh"), {})
+    with pytest.raises(NotPiecewiseLinear, match="higher order.*topos completion"):
+        PLNet(transformer(vocab=5, seq=3, d=4, heads=1, layers=1), {})
+
+
+# -- regions ---------------------------------------------------------------------------------
+
+
+def test_region_is_the_exact_set_of_its_pattern(net2: PLNet) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, 2)
+    r = region(net2, x)
+    assert r.contains(x)
+    ys = rng.uniform(-1.5, 1.5, size=(3000, 2))
+    same = np.array([k == _key(pattern(net2, x).decisions) for k in _keys(net2, ys)])
+    inside = np.array([r.contains(y, tol=0) for y in ys])
+    assert same.any()
+    np.testing.assert_array_equal(same, inside)
+
+
+def _lp_max(c: np.ndarray, A: np.ndarray, b: np.ndarray, bounds: Any) -> float:
+    res = linprog(-c, A_ub=A, b_ub=b, bounds=bounds, method="highs")
+    return np.inf if res.status == 3 else float(-res.fun)
+
+
+@pytest.mark.parametrize("n, box", [(2, None), (5, [-1, 1])])
+def test_region_keeps_exactly_the_facets(n: int, box: Any) -> None:
+    p = mlp([n, 12, 6, 2])
+    net = PLNet(p, _params(p, 4))
+    x = np.random.default_rng(4).uniform(-0.5, 0.5, n)
+    r = region(net, x, box=box)
+    _, _, dec = net.record(x)
+    _, _, G, g = net.affine(dec)
+    A, b, _ = _rows(net, G, g, dec)
+    bounds = [(None, None)] * n if box is None else [tuple(box)] * n
+    for i in range(len(b)):  # every row is implied by the kept rows or is one of them
+        pairs = zip(r.A, r.b, strict=True)
+        kept = any(np.allclose(A[i], a) and np.isclose(b[i], bb) for a, bb in pairs)
+        if not kept:
+            assert _lp_max(A[i], r.A, r.b, bounds) <= b[i] + 1e-7
+    for i in range(len(r.b)):  # every kept row cuts: without it the max crosses it
+        rest = np.delete(np.arange(len(r.b)), i)
+        assert _lp_max(r.A[i], r.A[rest], r.b[rest], bounds) > r.b[i] + 1e-9
+
+
+def test_regions_2d_are_exact(net2: PLNet) -> None:
+    found = regions(net2, [-1, 1], progress=False)
+    assert found.exact
+    areas = sum(abs(_area(c.polygon)) for c in found.cells)
+    assert areas == pytest.approx(4.0, rel=1e-9)
+    sampled = set(_keys(net2, np.random.default_rng(5).uniform(-1, 1, size=(20000, 2))))
+    assert sampled <= {c.key for c in found.cells}
+    for cell in found.cells[:20]:
+        np.testing.assert_allclose(net2(cell.point), cell.J @ cell.point + cell.c, atol=1e-10)
+
+
+def _area(poly: Any) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * float(x @ np.roll(y, -1) - y @ np.roll(x, -1))
+
+
+def test_regions_nd_is_a_certified_lower_bound() -> None:
+    p = mlp([3, 6, 1])
+    net = PLNet(p, _params(p, 6))
+    found = regions(net, [-1, 1], progress=False)
+    keys = {c.key for c in found.cells}
+    assert len(keys) == len(found.cells)
+    for cell in found.cells:  # every region counted has a witness point inside the box
+        assert np.all(np.abs(cell.point) <= 1)
+        assert _key(pattern(net, cell.point).decisions) == cell.key
+    sampled = set(_keys(net, np.random.default_rng(6).uniform(-1, 1, size=(20000, 3))))
+    assert sampled <= keys  # small enough that the search is complete
+    short = regions(net, [-1, 1], limit=2, progress=False)
+    assert len(short) == 2 and not short.exact
+
+
+def test_regions_progress_goes_to_stderr(net2: PLNet, capsys: Any) -> None:
+    regions(net2, [-1, 1], progress=True)
+    assert "regions:" in capsys.readouterr().err
+
+
+# -- explain ------------------------------------------------------------------------------------
+
+
+def test_explain_rule_model_counterfactual() -> None:
+    p = mlp([4, 10, 3])
+    net = PLNet(p, _params(p, 7))
+    rng = np.random.default_rng(7)
+    for x in rng.uniform(-1, 1, size=(5, 4)):
+        e = explain(net, x, box=[-2, 2])
+        assert e.decision == int(np.argmax(net(x)))
+        assert e.rule.contains(x)
+        J, c, y, r = e.local.J, e.local.c, e.decision, e.runner_up
+        margin = (J[y] - J[r]) @ x + c[y] - c[r]  # the local model is the network here
+        assert margin == pytest.approx(e.outputs[y] - e.outputs[r], abs=1e-10)
+        assert margin >= 0
+        w = J[y] - J[r]
+        biggest = max(abs(w * x))
+        assert abs(e.contributions[0][1]) == pytest.approx(biggest)
+        cf = e.counterfactual
+        assert cf is not None and cf.verified and cf.decision != e.decision
+        assert cf.distance == pytest.approx(np.abs(cf.point - x).max(), abs=1e-9)
+        assert np.all(np.abs(cf.point) <= 2 + 1e-9)
+        assert "counterfactual: decides" in str(e)
+
+
+def test_explain_binary_output(net2: PLNet) -> None:
+    xs = np.random.default_rng(8).uniform(-1, 1, size=(400, 2))
+    outs = net2.record_many(xs)[0][:, 0]
+    assert (outs > 0).any() and (outs <= 0).any()
+    x = xs[0]
+    e = explain(net2, x, box=[-1, 1])
+    assert e.decision == int(net2(x)[0] > 0)
+    assert e.counterfactual is not None and e.counterfactual.verified
+
+
+def test_explain_without_a_flip_in_the_box() -> None:
+    p = mlp([2, 8, 1])
+    net = PLNet(p, _params(p, 8))  # positive on the whole box
+    xs = np.random.default_rng(0).uniform(-3, 3, size=(2000, 2))
+    assert (net.record_many(xs)[0] > 0).all()
+    e = explain(net, [0.3, 0.1], box=[-3, 3])
+    assert e.decision == 1 and e.counterfactual is None
+    assert "none found" in str(e)
+
+
+# -- the Boolean algebra ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def algebra(net2: PLNet) -> Any:
+    return predicates(net2, regions(net2, [-1, 1], progress=False))
+
+
+def _formulas(pr: Any) -> Any:
+    atoms = st.sampled_from([*pr.units.values(), *pr.decisions])
+    return st.recursive(
+        atoms,
+        lambda sub: st.one_of(
+            st.builds(logic.both, sub, sub),
+            st.builds(logic.either, sub, sub),
+            st.builds(logic.entails, sub, sub),
+            st.builds(logic.negation, sub),
+        ),
+        max_leaves=6,
+    )
+
+
+def test_boolean_laws_hold_exactly(algebra: Any) -> None:
+    F = algebra.model
+    forms = _formulas(algebra)
+
+    @settings(max_examples=60, deadline=None)
+    @given(forms, forms, forms)
+    def laws(p: Any, q: Any, r: Any) -> None:
+        assert logic.holds(F, logic.either(p, logic.negation(p)))  # excluded middle
+        assert F(logic.negation(logic.negation(p))) == F(p)  # double negation
+        assert F(logic.negation(logic.both(p, q))) == F(
+            logic.either(logic.negation(p), logic.negation(q))
+        )  # De Morgan
+        assert F(logic.both(p, logic.either(q, r))) == F(
+            logic.either(logic.both(p, q), logic.both(p, r))
+        )  # distributivity
+        assert F(logic.entails(p, q)) == F(logic.either(logic.negation(p), q))  # Boolean ⇒
+        assert logic.valid_entailment(F, logic.both(p, q), p)
+
+    laws()
+
+
+def test_predicates_mean_what_they_say(net2: PLNet, algebra: Any) -> None:
+    names = net2.row_names()
+    for x in np.random.default_rng(9).uniform(-1, 1, size=(50, 2)):
+        out, rows, dec = net2.record(x)
+        atom = algebra.atom(net2, x)
+        for i, name in enumerate(names):
+            active = bool(np.concatenate(dec)[i])
+            assert algebra.model(algebra.units[name])(atom) == active
+        decided = int(out[0] > 0)
+        assert algebra.model(algebra.decisions[decided])(atom)
+        assert not algebra.model(algebra.decisions[1 - decided])(atom)
+
+
+# -- pictures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_plot_regions_writes_the_file(net2: PLNet, tmp_path: Any, suffix: str) -> None:
+    out = tmp_path / f"regions.{suffix}"
+    fig = plot_regions(net2, [-1, 1], str(out), points=np.zeros((1, 2)), labels=[1])
+    assert out.stat().st_size > 1000
+    assert "activation regions" in fig.axes[0].get_title()
+
+
+def test_plot_regions_needs_two_inputs() -> None:
+    p = mlp([3, 4, 1])
+    with pytest.raises(ValueError, match="2 inputs"):
+        plot_regions(PLNet(p, _params(p)), [-1, 1])
+
+
+def test_docs_regions_md_examples_run() -> None:
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "regions.md"
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
+    assert result.attempted > 10 and result.failed == 0
