@@ -28,7 +28,7 @@ True
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from topos.arrows import Arrow, Box
@@ -77,6 +77,7 @@ class Certificate:
     eclasses: int = 0
     matches: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    bodies: tuple[Certificate, ...] = ()
 
     def __str__(self) -> str:
         lines = [
@@ -88,6 +89,8 @@ class Certificate:
         if self.note:
             lines.append(self.note)
         lines += [f"  {s}" for s in self.steps]
+        for body in self.bodies:
+            lines += ["  repeat body: " + str(body).replace("\n", "\n  ")]
         return "\n".join(lines)
 
 
@@ -142,25 +145,26 @@ class _Optimizer:
         steps: list[Step] = []
         regions = _regions(roots)
         sat = saturate(regions, self.theory, self.cost, self.budget)
-        replace: dict[int, Term] = {}
+        swap: dict[int, Term] = {}
         for r in regions:
             new = sat.best[id(r)]
             if new is not r and term_cost([new], self.cost) < term_cost([r], self.cost):
-                replace[id(r)] = new
+                swap[id(r)] = new
                 steps.append(Step(r, new, tuple(sorted(sat.matches))))
+        bodies: list[Certificate] = []
         for t in nodes(roots):
             rep = repeat_body(t.data) if t.op == "box" else None
             if rep is None:
                 continue
             inner = self.body(rep[0])
+            bodies.append(inner.certificate)
             if inner.arrow is not rep[0]:
                 assert isinstance(t.data, Box)
                 new_box = Term("box", with_body(t.data, inner.arrow), t.args, t.ob)
-                replace[id(t)] = new_box
+                swap[id(t)] = new_box
                 steps.append(Step(t, new_box, (), inner.certificate))
-        new_out = substitute(out, replace)
+        new_out = substitute(out, swap)
         after = term_cost(_outputs(new_out), self.cost)
-        seconds = time.perf_counter() - start
         cert = Certificate(
             self.theory,
             self.name,
@@ -169,27 +173,14 @@ class _Optimizer:
             after,
             sat.iterations,
             sat.saturated,
-            seconds,
+            time.perf_counter() - start,
             sat.eclasses,
             dict(sat.matches),
+            bodies=tuple(bodies),
         )
         if not steps or (after >= before and not any(s.body for s in steps)):
-            return Optimized(
-                f,
-                Certificate(
-                    self.theory,
-                    self.name,
-                    (),
-                    before,
-                    before,
-                    sat.iterations,
-                    sat.saturated,
-                    seconds,
-                    sat.eclasses,
-                    dict(sat.matches),
-                    note="no cheaper equal form found",
-                ),
-            )
+            kept = replace(cert, steps=(), cost_after=before, note="no cheaper equal form found")
+            return Optimized(f, kept)
         return Optimized(write(f.dom, new_out), cert)
 
     def body(self, body: Arrow) -> Optimized:
@@ -250,7 +241,7 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
     give exactly the terms of ``g``; and ``equal_modulo`` must hold end to end.
     """
     canon = Canon()
-    replace: dict[int, Term] = {}
+    swaps: dict[int, Term] = {}
     for s in cert.steps:
         if s.body is not None:
             old, new = repeat_body(s.before.data), repeat_body(s.after.data)
@@ -258,10 +249,10 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
                 return False
         elif canon.key(canon.poly(s.before)) != canon.key(canon.poly(s.after)):
             return False
-        replace[id(s.before)] = s.after
+        swaps[id(s.before)] = s.after
     if not cert.steps:
         return f is g or equal_modulo(cert.theory, f, g)
-    replayed = substitute(read(f), replace)
+    replayed = substitute(read(f), swaps)
     return _same(replayed, read(g)) and equal_modulo(cert.theory, f, g)
 
 
