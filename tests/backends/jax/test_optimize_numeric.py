@@ -1,0 +1,80 @@
+"""compile(f, optimize=True) computes what f computes (float32 tolerance, random inputs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends.jax import apply, compile, init
+from topos import Id, R, fst, pair, snd
+from topos.arrows import Arrow
+from topos.nn import primitives as P
+from topos.nn.transformer import transformer
+from topos.para import Para
+from topos.rewrite import check, optimize
+
+
+def linear_attention(n: int, d: int) -> Arrow:
+    q = R(n, d)
+    qk = q * q
+    scores = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q)) >> P.einsum("sd,td->st", q, q)
+    return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
+
+
+def chain(shapes: list[int]) -> Arrow:
+    mats = [R(a, b) for a, b in zip(shapes, shapes[1:], strict=False)]
+    acc: Arrow = Id(mats[0])
+    for m in mats[1:]:
+        acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
+    return acc
+
+
+def sample(ob: Any, key: jax.Array) -> Any:
+    if hasattr(ob, "left"):
+        k1, k2 = jax.random.split(key)
+        return (sample(ob.left, k1), sample(ob.right, k2))
+    return jax.random.normal(key, ob.shape)
+
+
+def agree(f: Arrow, seed: int = 0) -> None:
+    x = sample(f.dom, jax.random.key(seed))
+    fast = compile(f, optimize=True)
+    assert fast.arrow is not f
+    np.testing.assert_allclose(fast(x), compile(f)(x), rtol=2e-4, atol=2e-4)
+
+
+def test_linear_attention_agrees_after_reassociation() -> None:
+    agree(linear_attention(64, 8))
+
+
+def test_scores_scaled_and_shifted_agree() -> None:
+    x = R(16, 4)
+    scores = pair(fst(x, x), snd(x, x)) >> P.einsum("sd,td->st", x, x)
+    f = scores >> P.scale(R(16, 16), 0.5) >> P.scale(R(16, 16), 0.25)
+    agree(f)
+
+
+@settings(max_examples=10)
+@given(st.lists(st.integers(1, 12), min_size=3, max_size=5), st.integers(0, 2**16))
+def test_random_chains_agree(shapes: list[int], seed: int) -> None:
+    f = chain(shapes)
+    out = optimize(f)
+    assert check(out.certificate, f, out.arrow)
+    x = sample(f.dom, jax.random.key(seed))
+    np.testing.assert_allclose(
+        compile(out.arrow)(x), compile(f)(x), rtol=2e-4, atol=2e-4 * max(shapes) ** 2
+    )
+
+
+def test_the_stock_transformer_computes_the_same_after_optimize() -> None:
+    lm = transformer(vocab=17, seq=8, d=16, heads=2, layers=2)
+    out = optimize(lm.arrow)
+    assert check(out.certificate, lm.arrow, out.arrow)
+    q = Para._make(lm.P, out.arrow, lm.dom, lm.actegory, lm._own, lm._consts, lm._parts)
+    params = init(lm, jax.random.key(0))
+    tokens = jax.random.randint(jax.random.key(1), (8,), 0, 17)
+    np.testing.assert_allclose(apply(q, params, tokens), apply(lm, params, tokens), rtol=1e-5)
