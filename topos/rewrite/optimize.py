@@ -18,7 +18,8 @@ itself comes back.
 >>> attn = pair(scores, snd(q * k, v)) >> P.einsum("st,td->sd", R(n, n), v)
 >>> result = optimize(attn)
 >>> print(result.certificate.steps[0])
-(MM (MM x.0.0 (Tr x.0.1)) x.1) => (MM x.0.0 (MM (Tr x.0.1) x.1))  by mm-assoc
+(MM (MM x.0.0 (Tr x.0.1)) x.1) => (MM x.0.0 (MM (Tr x.0.1) x.1))  by mm-assoc (1 law instance(s))
+    mm-assoc at root: (MM (MM x.0.0 (Tr x.0.1)) x.1) -> (MM x.0.0 (MM (Tr x.0.1) x.1))
 >>> result.certificate.cost_before, result.certificate.cost_after
 (16785408, 532480)
 >>> check(result.certificate, attn, result.arrow)
@@ -38,6 +39,7 @@ from topos.rewrite.saturate import Budget, saturate, term_cost
 from topos.rewrite.structure import repeat_body, with_body
 from topos.rewrite.terms import ALGEBRA, NotATensorTerm, Term, algebra, nodes, read, write
 from topos.rewrite.theory import LINEAR_ALGEBRA, Theory
+from topos.rewrite.trace import Rewrite, checks, find_trace
 
 __all__ = ["Certificate", "Optimized", "Step", "check", "optimize"]
 
@@ -55,11 +57,14 @@ class Step:
     after: Term
     laws: tuple[str, ...]
     body: Certificate | None = None
+    trace: tuple[Rewrite, ...] = ()
 
     def __str__(self) -> str:
         if self.body is not None:
             return f"repeat body optimised ({len(self.body.steps)} steps)"
-        return f"{self.before} => {self.after}  by {', '.join(self.laws) or 'nothing'}"
+        how = f"{len(self.trace)} law instance(s)" if self.trace else "normal forms"
+        lines = [f"{self.before} => {self.after}  by {', '.join(self.laws)} ({how})"]
+        return "\n".join(lines + [f"    {r}" for r in self.trace])
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class _Optimizer:
             new = sat.best[id(r)]
             if new is not r and term_cost([new], self.cost) < term_cost([r], self.cost):
                 swap[id(r)] = new
-                steps.append(Step(r, new, tuple(sorted(sat.matches))))
+                steps.append(self.step(r, new, sat.matches))
         bodies: list[Certificate] = []
         for t in nodes(roots):
             rep = repeat_body(t.data) if t.op == "box" else None
@@ -182,6 +187,13 @@ class _Optimizer:
             kept = replace(cert, steps=(), cost_after=before, note="no cheaper equal form found")
             return Optimized(f, kept)
         return Optimized(write(f.dom, new_out), cert)
+
+    def step(self, before: Term, after: Term, fired: dict[str, int]) -> Step:
+        """The step with a trace of law instances when the search finds one in time."""
+        trace = find_trace(before, after, self.theory)
+        if trace is None:  # the certificate falls back to normal forms
+            return Step(before, after, tuple(sorted(fired)))
+        return Step(before, after, tuple(dict.fromkeys(r.law for r in trace)), trace=tuple(trace))
 
     def body(self, body: Arrow) -> Optimized:
         if body not in self.bodies:
@@ -235,8 +247,9 @@ def substitute(v: Any, replace: dict[int, Term]) -> Any:
 def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
     """Re-check a certificate: every step is equal by the theory, and they turn ``f`` into ``g``.
 
-    Each step's two terms must have the same normal form modulo the theory
-    (``topos.rewrite.polynomial``); a repeat's step must carry a certificate
+    Each step's trace must replay law instance by law instance (``checks``),
+    or, for a step without a trace, its two terms must have the same normal
+    form modulo the theory (``topos.rewrite.polynomial``); a repeat's step must carry a certificate
     that checks for its bodies; replaying all steps on the terms of ``f`` must
     give exactly the terms of ``g``; and ``equal_modulo`` must hold end to end.
     """
@@ -247,6 +260,9 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
             old, new = repeat_body(s.before.data), repeat_body(s.after.data)
             if old is None or new is None or not check(s.body, old[0], new[0]):
                 return False
+        elif s.trace:
+            if not _replays(s, cert.theory):
+                return False
         elif canon.key(canon.poly(s.before)) != canon.key(canon.poly(s.after)):
             return False
         swaps[id(s.before)] = s.after
@@ -254,6 +270,16 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
         return f is g or equal_modulo(cert.theory, f, g)
     replayed = substitute(read(f), swaps)
     return _same(replayed, read(g)) and equal_modulo(cert.theory, f, g)
+
+
+def _replays(s: Step, theory: Theory) -> bool:
+    """The trace runs from ``s.before`` to ``s.after``, each step an instance of its law."""
+    t = s.before
+    for r in s.trace:
+        if r.before is not t or not checks(r, theory):
+            return False
+        t = r.after
+    return t is s.after
 
 
 def _same(a: Any, b: Any) -> bool:

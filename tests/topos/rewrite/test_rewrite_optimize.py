@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,6 +72,18 @@ def test_badly_ordered_chain_gets_the_optimal_order() -> None:
     out = optimize(chain(shapes))
     assert out.certificate.cost_after == best_order(shapes) < out.certificate.cost_before
     assert check(out.certificate, chain(shapes), out.arrow)
+    (step,) = out.certificate.steps
+    assert step.trace and {r.law for r in step.trace} <= {"mm-assoc", "tr-mm"}
+
+
+def test_a_trace_step_that_is_no_law_instance_is_rejected() -> None:
+    f = linear_attention(64, 4)
+    out = optimize(f)
+    (step,) = out.certificate.steps
+    (r,) = step.trace
+    bad = Step(step.before, step.after, step.laws, trace=(replace(r, law="mm-add-left"),))
+    forged = replace(out.certificate, steps=(bad,))
+    assert not check(forged, f, out.arrow)
 
 
 @given(st.lists(st.integers(1, 40), min_size=3, max_size=6))
