@@ -5,11 +5,17 @@ directions unless ``oriented``); the terms' regions go in as one e-graph whose
 leaves are the opaque nodes; saturation runs one iteration at a time within a
 budget; extraction picks, per e-class, the node of least cost under a shape-aware
 cost model (computed here in Python: the e-graph is read back with
-``EGraph.freeze``). ``egglog`` is imported only when saturation runs.
+``EGraph.freeze``). Only egglog's Rust bindings are loaded, and only when
+saturation runs.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.machinery
+import importlib.util
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,10 +91,8 @@ def _literal(t: Term) -> str:
 
 def saturate(roots: list[Term], theory: Theory, cost: CostModel, budget: Budget) -> Saturation:
     """The cheapest term equal to each root by ``theory``; non-algebra nodes are leaves."""
-    from egglog import bindings  # noqa: PLC0415 - optional dependency, loaded on use
-
     start = time.perf_counter()
-    egraph = bindings.EGraph()
+    egraph = _bindings().EGraph()
     law_of = rules(theory)
     program = [_DATATYPE, "(ruleset laws)", *law_of]
     leaves: list[Term] = []
@@ -108,7 +112,7 @@ def saturate(roots: list[Term], theory: Theory, cost: CostModel, budget: Budget)
         if time.perf_counter() - start > budget.seconds:
             break
         (ran,) = egraph.run_program(*egraph.parse_program("(run laws 1)"))
-        report = ran.report  # type: ignore[union-attr]
+        report = ran.report
         out.iterations = i + 1
         for rule, n in report.num_matches_per_rule.items():
             if n and rule in law_of:
@@ -125,6 +129,37 @@ def saturate(roots: list[Term], theory: Theory, cost: CostModel, budget: Budget)
         out.best[id(r)] = chosen[root_class[id(r)]] if id(r) in root_class else r
     out.seconds = time.perf_counter() - start
     return out
+
+
+@functools.cache
+def _bindings() -> Any:
+    """egglog's Rust extension alone (0.1 s), not its Python layer (seconds: it loads black).
+
+    Registered as ``egglog.bindings``, so a later ``import egglog`` reuses it.
+    """
+    if "egglog.bindings" in sys.modules:
+        return sys.modules["egglog.bindings"]
+    spec = importlib.util.find_spec("egglog")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            "optimize needs egglog: pip install 'topos[optimize]' (or pip install egglog)"
+        )
+    folder = os.path.dirname(spec.origin)
+    found = [
+        f for f in os.listdir(folder) if f.startswith("bindings") and f.endswith((".so", ".pyd"))
+    ]
+    if not found:
+        from egglog import bindings  # noqa: PLC0415 - an unusual layout: the normal import
+
+        return bindings
+    path = os.path.join(folder, found[0])
+    loader = importlib.machinery.ExtensionFileLoader("egglog.bindings", path)
+    module_spec = importlib.util.spec_from_file_location("egglog.bindings", path, loader=loader)
+    assert module_spec is not None
+    module = importlib.util.module_from_spec(module_spec)
+    loader.exec_module(module)
+    sys.modules["egglog.bindings"] = module
+    return module
 
 
 def _region(roots: list[Term]) -> list[Term]:
