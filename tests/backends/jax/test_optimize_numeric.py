@@ -78,3 +78,34 @@ def test_the_stock_transformer_computes_the_same_after_optimize() -> None:
     params = init(lm, jax.random.key(0))
     tokens = jax.random.randint(jax.random.key(1), (8,), 0, 17)
     np.testing.assert_allclose(apply(q, params, tokens), apply(lm, params, tokens), rtol=1e-5)
+
+
+def test_every_zoo_model_computes_the_same_after_optimize() -> None:
+    from backends.jax.params import cartesian
+    from topos.nn.zoo import ARCHITECTURES
+
+    key = jax.random.key(0)
+    rewritten = []
+    for name, build in ARCHITECTURES.items():
+        p = build(True)
+        out = optimize(p.arrow)
+        assert check(out.certificate, p.arrow, out.arrow), name
+        if out.arrow is p.arrow:
+            continue
+        rewritten.append(name)
+        q = Para._make(p.P, out.arrow, p.dom, p.actegory, p._own, p._consts, p._parts)
+        params = init(p, key)
+        x = _example(cartesian(p).dom, key)
+        np.testing.assert_allclose(apply(q, params, x), apply(p, params, x), rtol=1e-4, atol=1e-5)
+    assert "gcn (relu)" in rewritten  # A (X W) reassociated to (A X) W
+
+
+def _example(ob: Any, key: jax.Array) -> Any:
+    from topos.objects import Fin
+
+    if isinstance(ob, Fin):
+        return jax.random.randint(key, ob.shape, 0, ob.n)
+    if hasattr(ob, "left"):
+        k1, k2 = jax.random.split(key)
+        return (_example(ob.left, k1), _example(ob.right, k2))
+    return jax.random.normal(key, ob.shape)
