@@ -1,7 +1,7 @@
 """Equality saturation of tensor terms with ``egglog``, and extraction by cost.
 
 The laws of a ``Theory`` that ``saturate`` become egglog rewrites (both
-directions unless ``oriented``); the terms' regions go in as one e-graph whose
+the directions the law names); the terms' regions go in as one e-graph whose
 leaves are the opaque nodes; saturation runs one iteration at a time within a
 budget; extraction picks, per e-class, the node of least cost under a shape-aware
 cost model (computed here in Python: the e-graph is read back with
@@ -34,10 +34,14 @@ _DATATYPE = (
 
 @dataclass(frozen=True)
 class Budget:
-    """How far saturation may go: iterations of all rules, and seconds."""
+    """How far saturation may go: iterations of all rules, seconds, and e-nodes.
+
+    Each limit is checked between iterations.
+    """
 
     iterations: int = 12
     seconds: float = 1.0
+    enodes: int = 20_000
 
 
 @dataclass
@@ -71,16 +75,19 @@ def rules(theory: Theory) -> dict[str, str]:
     """The egglog rewrites of the theory's saturating laws, each with its law's name.
 
     >>> from topos.rewrite.theory import LINEAR_ALGEBRA
-    >>> sorted(rules(LINEAR_ALGEBRA).items())[0]
-    ('(rewrite (Add (Add a b) c) (Add a (Add b c)) :ruleset laws)', 'add-assoc')
+    >>> rules(LINEAR_ALGEBRA)["(rewrite (MM (MM a b) c) (MM a (MM b c)) :ruleset laws)"]
+    'mm-assoc'
+    >>> rules(LINEAR_ALGEBRA)["(rewrite (Add (MM a c) (MM b c)) (MM (Add a b) c) :ruleset laws)"]
+    'mm-add-left'
     """
     out: dict[str, str] = {}
     for law in theory.tensor_laws():
-        if not law.saturate:
-            continue
         lhs, rhs = law.sides
-        out[f"(rewrite {show(lhs)} {show(rhs)} :ruleset laws)"] = law.name
-        if not law.oriented and _variables(lhs, set()) <= _variables(rhs, set()):
+        if law.saturate in ("both", "forward"):
+            out[f"(rewrite {show(lhs)} {show(rhs)} :ruleset laws)"] = law.name
+        if law.saturate in ("both", "backward") and _variables(lhs, set()) <= _variables(
+            rhs, set()
+        ):
             out[f"(rewrite {show(rhs)} {show(lhs)} :ruleset laws)"] = law.name
     return out
 
@@ -119,6 +126,9 @@ def saturate(roots: list[Term], theory: Theory, cost: CostModel, budget: Budget)
                 out.matches[law_of[rule]] = out.matches.get(law_of[rule], 0) + n
         if not report.updated:
             out.saturated = True
+            break
+        (size,) = egraph.run_program(*egraph.parse_program("(print-size)"))
+        if sum(n for name, n in size.sizes if name in ALGEBRA) > budget.enodes:
             break
     frozen = egraph.freeze()
     classes = _classes(egraph, frozen)

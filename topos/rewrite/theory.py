@@ -106,9 +106,12 @@ class Law:
     ``shapes`` gives each array variable its axes as symbolic sizes; a variable
     absent from ``shapes`` is a number. ``rounding`` is ``True`` when the two
     sides are equal as real functions but may round differently in floating
-    point (a reassociated sum, say). ``saturate`` says whether ``optimize`` runs
-    the law (both directions, or only left to right when ``oriented``); laws
-    outside the tensor term language (``kind="structural"``) are decided by
+    point (a reassociated sum, say). ``saturate`` says in which directions
+    ``optimize`` runs the law: ``"both"``, ``"forward"`` (left to right),
+    ``"backward"`` (right to left: the factoring direction of a distributive
+    law, which shrinks terms; expanding ones would blow the e-graph up) or
+    ``"none"`` (declared, used by the normal forms, not saturated). Laws outside
+    the tensor term language (``kind="structural"``) are decided by
     ``topos.equal`` and hold by construction of the terms.
     """
 
@@ -117,8 +120,7 @@ class Law:
     rhs: str
     shapes: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     rounding: bool = True
-    oriented: bool = False
-    saturate: bool = True
+    saturate: str = "both"
     kind: str = "tensor"
     doc: str = ""
 
@@ -177,7 +179,7 @@ LINEAR_ALGEBRA = Theory(
             {"a": _MK, "b": _KL, "c": _LN},
             doc="matrix products associate: the contraction order is free",
         ),
-        Law("tr-involution", "(Tr (Tr a))", "a", {"a": _M}, rounding=False, oriented=True),
+        Law("tr-involution", "(Tr (Tr a))", "a", {"a": _M}, rounding=False, saturate="forward"),
         Law(
             "tr-mm",
             "(Tr (MM a b))",
@@ -185,7 +187,14 @@ LINEAR_ALGEBRA = Theory(
             {"a": _MK, "b": ("k", "n")},
             rounding=False,
         ),
-        Law("tr-add", "(Tr (Add a b))", "(Add (Tr a) (Tr b))", {"a": _M, "b": _M}, rounding=False),
+        Law(
+            "tr-add",
+            "(Tr (Add a b))",
+            "(Add (Tr a) (Tr b))",
+            {"a": _M, "b": _M},
+            rounding=False,
+            saturate="backward",
+        ),
         Law("tr-scale", "(Tr (Scale x a))", "(Scale x (Tr a))", {"a": _M}, rounding=False),
         # -- distributivity of products over sums ------------------------------
         Law(
@@ -193,12 +202,14 @@ LINEAR_ALGEBRA = Theory(
             "(MM (Add a b) c)",
             "(Add (MM a c) (MM b c))",
             {"a": _MK, "b": _MK, "c": ("k", "n")},
+            saturate="backward",
         ),
         Law(
             "mm-add-right",
             "(MM a (Add b c))",
             "(Add (MM a b) (MM a c))",
             {"a": _MK, "b": ("k", "n"), "c": ("k", "n")},
+            saturate="backward",
         ),
         # -- scalars commute with everything linear ----------------------------
         Law(
@@ -210,14 +221,31 @@ LINEAR_ALGEBRA = Theory(
             "(MM a (Scale x b))",
             {"a": _MK, "b": ("k", "n")},
         ),
-        Law("scale-scale", "(Scale x (Scale y a))", "(Scale (* x y) a)", {"a": _M}, oriented=True),
         Law(
-            "scale-add", "(Scale x (Add a b))", "(Add (Scale x a) (Scale x b))", {"a": _M, "b": _M}
+            "scale-scale",
+            "(Scale x (Scale y a))",
+            "(Scale (* x y) a)",
+            {"a": _M},
+            saturate="forward",
+        ),
+        Law(
+            "scale-add",
+            "(Scale x (Add a b))",
+            "(Add (Scale x a) (Scale x b))",
+            {"a": _M, "b": _M},
+            saturate="backward",
         ),
         Law("scale-mul", "(Scale x (Mul a b))", "(Mul (Scale x a) b)", {"a": _M, "b": _M}),
         # -- sums and elementwise products --------------------------------------
         Law("add-comm", "(Add a b)", "(Add b a)", {"a": _M, "b": _M}, rounding=False),
-        Law("add-assoc", "(Add (Add a b) c)", "(Add a (Add b c))", {"a": _M, "b": _M, "c": _M}),
+        Law(
+            "add-assoc",
+            "(Add (Add a b) c)",
+            "(Add a (Add b c))",
+            {"a": _M, "b": _M, "c": _M},
+            saturate="none",
+            doc="declared and decided by normal forms; saturating it with add-comm is exponential",
+        ),
         Law("mul-comm", "(Mul a b)", "(Mul b a)", {"a": _M, "b": _M}, rounding=False),
         # -- reductions and broadcasts move across products ---------------------
         Law(
@@ -233,6 +261,7 @@ LINEAR_ALGEBRA = Theory(
             "(SumRows (Add a b))",
             "(Add (SumRows a) (SumRows b))",
             {"a": _M, "b": _M},
+            saturate="backward",
         ),
         Law("sumrows-scale", "(SumRows (Scale x a))", "(Scale x (SumRows a))", {"a": _M}),
         Law(
@@ -248,7 +277,7 @@ LINEAR_ALGEBRA = Theory(
             "(Exp (Add a b))",
             "(Mul (Exp a) (Exp b))",
             {"a": _M, "b": _M},
-            saturate=False,
+            saturate="none",
             doc="e^(a+b) = e^a e^b (no log primitive yet: exp only)",
         ),
         Law(
@@ -256,7 +285,7 @@ LINEAR_ALGEBRA = Theory(
             "(Softmax (Add a (Bcast n c)))",
             "(Softmax a)",
             {"a": _M, "c": ("m", "one")},
-            oriented=True,
+            saturate="forward",
             doc="softmax is invariant under adding a constant to each row",
         ),
         # -- the structural laws, decided by topos.equal ------------------------
@@ -266,7 +295,7 @@ LINEAR_ALGEBRA = Theory(
             "copy ; f * f",
             kind="structural",
             rounding=False,
-            saturate=False,
+            saturate="none",
             doc="common subexpressions are computed once",
         ),
         Law(
@@ -275,7 +304,7 @@ LINEAR_ALGEBRA = Theory(
             "discard",
             kind="structural",
             rounding=False,
-            saturate=False,
+            saturate="none",
             doc="what nothing reads is not computed",
         ),
     ),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topos import Box, Id, R, copair, fst, pair, snd
+from topos import Box, Id, R, copair, copy, fst, pair, snd
 from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.transformer import transformer
@@ -135,3 +135,26 @@ def test_a_forged_certificate_is_rejected() -> None:
     )
     assert not check(forged, f, out.arrow)
     assert not check(out.certificate, f, f >> P.scale(R(64, 4), 2.0))
+
+
+def test_sums_and_scales_do_not_blow_the_e_graph_up() -> None:
+    m = R(8, 8)
+    f: Arrow = P.matmul(m, m)
+    for i in range(6):  # x ↦ c x + xᵀ, six times: distributivity would expand 2⁶ ways
+        step = copy(m) >> (P.scale(m, 0.5 + i) * P.transpose(m, (1, 0))) >> P.add(m, m)
+        f = f >> step
+    budget = Budget(iterations=12, seconds=1.0, enodes=5_000)
+    out = optimize(f, budget=budget)
+    assert out.certificate.iterations <= budget.iterations
+    assert out.certificate.eclasses < 10 * budget.enodes
+    assert check(out.certificate, f, out.arrow)
+
+
+def test_factoring_a_shared_product_saves_a_product() -> None:
+    a, w = R(64, 32), R(32, 64)
+    y = R(64, 64)
+    both = copy(a * w) >> (P.matmul(a, w) * (P.scale(a, 2.0) * Id(w) >> P.matmul(a, w)))
+    f = both >> P.add(y, y)  # a w + (2a) w
+    out = optimize(f)
+    assert out.certificate.cost_after < out.certificate.cost_before
+    assert check(out.certificate, f, out.arrow)
