@@ -46,9 +46,9 @@ class Rewrite:
 
     def __str__(self) -> str:
         where = "root" if not self.path else "arg " + ".".join(map(str, self.path))
-        arrow = "->" if self.forward else "<-"
+        way = "" if self.forward else " (right to left)"
         old, new = _at(self.before, self.path), _at(self.after, self.path)
-        return f"{self.law} at {where}: {old} {arrow} {new}"
+        return f"{self.law}{way} at {where}: {old} -> {new}"
 
 
 def _at(t: Term, path: tuple[int, ...]) -> Term:
