@@ -109,3 +109,56 @@ def _example(ob: Any, key: jax.Array) -> Any:
         k1, k2 = jax.random.split(key)
         return (_example(ob.left, k1), _example(ob.right, k2))
     return jax.random.normal(key, ob.shape)
+
+
+DIMS = (2, 3, 5)
+POOL = [R(r, c) for r in DIMS for c in DIMS]  # one input matrix per shape
+
+
+def _pool_dom() -> Any:
+    dom = POOL[0]
+    for ob in POOL[1:]:
+        dom = dom * ob
+    return dom
+
+
+def _input(i: int) -> Arrow:
+    """The projection of the pool's product onto its ``i``-th matrix."""
+    dom, out = _pool_dom(), []
+    for _ in range(len(POOL) - 1, i, -1):
+        out.append(fst(dom.left, dom.right))
+        dom = dom.left
+    out.append(snd(dom.left, dom.right) if i > 0 else Id(dom))
+    acc = out[0]
+    for g in out[1:]:
+        acc = acc >> g
+    return acc
+
+
+@st.composite
+def expressions(draw: Any, r: int, c: int, depth: int = 3) -> Arrow:
+    """A random tensor expression ``pool -> R(r, c)``: products, transposes, sums, scales."""
+    kind = draw(st.sampled_from(["in"] if depth == 0 else ["in", "mm", "mm", "tr", "add", "scale"]))
+    if kind == "in":
+        return _input(POOL.index(R(r, c)))
+    if kind == "mm":
+        k = draw(st.sampled_from(DIMS))
+        a, b = draw(expressions(r, k, depth - 1)), draw(expressions(k, c, depth - 1))
+        return pair(a, b) >> P.matmul(R(r, k), R(k, c))
+    if kind == "tr":
+        return draw(expressions(c, r, depth - 1)) >> P.transpose(R(c, r), (1, 0))
+    if kind == "add":
+        a, b = draw(expressions(r, c, depth - 1)), draw(expressions(r, c, depth - 1))
+        return pair(a, b) >> P.add(R(r, c), R(r, c))
+    x = draw(st.sampled_from([0.5, 2.0, -1.5]))
+    return draw(expressions(r, c, depth - 1)) >> P.scale(R(r, c), x)
+
+
+@settings(max_examples=15)
+@given(expressions(2, 3), st.integers(0, 2**16))
+def test_random_tensor_expressions_are_certified_and_agree(f: Arrow, seed: int) -> None:
+    out = optimize(f)
+    assert out.certificate.cost_after <= out.certificate.cost_before
+    assert check(out.certificate, f, out.arrow)
+    x = sample(f.dom, jax.random.key(seed))
+    np.testing.assert_allclose(compile(out.arrow)(x), compile(f)(x), rtol=1e-3, atol=1e-3)
