@@ -77,6 +77,8 @@ def test_the_stock_transformer_computes_the_same_after_optimize() -> None:
     lm = transformer(vocab=17, seq=8, d=16, heads=2, layers=2)
     out = optimize(lm.arrow)
     assert check(out.certificate, lm.arrow, out.arrow)
+    if out.arrow is lm.arrow:  # nothing cheaper today: the very same program runs
+        return
     q = Para._make(lm.P, out.arrow, lm.dom, lm.actegory, lm._own, lm._consts, lm._parts)
     params = init(lm, jax.random.key(0))
     tokens = jax.random.randint(jax.random.key(1), (8,), 0, 17)
