@@ -942,6 +942,12 @@ class Repeat(Arrow):
         self._init(stacked(dom.left, n) * dom.right, body.cod)
 
     @property
+    def name(self) -> str:
+        """``×n``, or ``block ×n`` when the body is the group ``block``."""
+        inner = f"{self.body.name} " if isinstance(self.body, Group) else ""
+        return f"{inner}×{self.n}"
+
+    @property
     def params(self) -> Ob:
         """The parameter object ``P`` of one layer."""
         dom = self.body.dom

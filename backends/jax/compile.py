@@ -336,7 +336,7 @@ class Compiled:
         return f"compile({self.arrow!r})"
 
 
-def compile(f: Arrow) -> Compiled:  # noqa: A001 - the contract's name
+def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 - the contract's name
     """The per-example JAX function of the arrow ``f``; jit, grad and vmap safe.
 
     Products are tuples, ``One`` is ``()``, ``Fin`` integer arrays, ``Omega``
@@ -355,6 +355,11 @@ def compile(f: Arrow) -> Compiled:  # noqa: A001 - the contract's name
     Traceback (most recent call last):
     ...
     ValueError: input[1]: expected shape (3,) for R(3), got shape (4,)
+
+    ``optimize=True`` (or a cost model's name, ``"flops"`` or ``"bytes"``) first
+    rewrites ``f`` into the cheapest equal diagram by declared laws
+    (``topos.rewrite.optimize``; needs the ``optimize`` extra, egglog); the
+    compiled function's ``.arrow`` is then the optimised diagram.
     """
     if not isinstance(f, Arrow):
         if hasattr(f, "arrow") and hasattr(f, "parameters"):
@@ -363,6 +368,10 @@ def compile(f: Arrow) -> Compiled:  # noqa: A001 - the contract's name
                 " or compile(p.arrow)"
             )
         raise TypeError(f"compile: expected an arrow, got {type(f).__name__} {f!r}")
+    if optimize:
+        from topos.rewrite import optimize as rewrite  # noqa: PLC0415 - optional extra
+
+        f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
     try:
         fn = interpret(f)
     except UnregisteredBox as e:  # the message says it all; the functor's frames do not

@@ -37,9 +37,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.compile import Fn, JaxCategory
-from backends.jax.params import _CONSTANTS, cartesian, param_value
-from backends.jax.registry import _REGISTRY, lookup
+from backends.jax.compile import CONSTANTS, Fn, JaxCategory
+from backends.jax.params import cartesian, param_value
+from backends.jax.registry import lookup
 from topos.analysis import analyze
 from topos.arrows import Arrow, Box
 from topos.functor import Functor
@@ -129,31 +129,22 @@ _PL_BOXES: dict[str, Callable[[Box, Any], Any]] = {
 }
 
 
-def _unrolled(box: Box) -> Fn:
-    body, n = box.attrs["body"], box.attrs["n"]
-    step = _interpret(body).fn
+class _Unrolled(JaxCategory):
+    """The JAX category with repeats unrolled (the default): every layer's branches on the tape."""
 
-    def run(x: Any) -> Any:
-        stacked, a = x
-        for i in range(n):  # unrolled in Python: every layer's branches on the tape
-            a = step((jax.tree.map(lambda s, i=i: s[i], stacked), a))
-        return a
-
-    return Fn(run, box.dom, box.cod)
+    def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
+        return NotImplemented  # type: ignore[no-any-return]
 
 
 def _box(box: Box) -> Fn:
-    body = box.attrs.get("body")
-    if box.name == "repeat":
-        return _unrolled(box)
-    if box.name not in _REGISTRY and isinstance(body, Arrow):
-        return _interpret(body)
+    if not isinstance(box, Box):  # constants and slices: the category interprets them
+        raise KeyError(box)
     rule = _PL_BOXES.get(box.name)
     fn = rule if rule is not None else lookup(box).fn
     return Fn(lambda x: fn(box, x), box.dom, box.cod)
 
 
-_FUNCTOR: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_box, cod=JaxCategory())
+_FUNCTOR: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_box, cod=_Unrolled())
 
 
 @functools.lru_cache(maxsize=256)
@@ -240,12 +231,12 @@ class PLNet:
             xv: Any = jnp.reshape(x, shape)
             xv = xv if given is None else (given, xv)
             tape = _Tape(fixed)
-            token, consts = _TAPE.set(tape), _CONSTANTS.set(self._params)
+            token, consts = _TAPE.set(tape), CONSTANTS.set(self._params)
             try:
                 out = fn(xv if pv is None else (pv, xv))
             finally:
                 _TAPE.reset(token)
-                _CONSTANTS.reset(consts)
+                CONSTANTS.reset(consts)
             self._sites = tuple(tape.sites)
             rows = jnp.concatenate(tape.rows) if tape.rows else jnp.zeros(0)
             return jnp.ravel(out), rows, tuple(tape.decisions)

@@ -1,0 +1,288 @@
+"""``optimize(f)``: the cheapest diagram equal to ``f`` by declared laws, with a certificate.
+
+The diagram is read as tensor terms (``topos.rewrite.terms``: the structural
+laws, copy and discard, hold by construction), each maximal region of
+term-language operations is saturated with the laws of the theory
+(``topos.rewrite.saturate``, egglog), the cheapest equal term is extracted by a
+cost model (``"flops"`` or ``"bytes"``) and the result is written back as a
+diagram. A repeat's body is optimised once. If nothing gets cheaper, ``f``
+itself comes back.
+
+>>> from topos import R, pair, fst, snd, copy
+>>> from topos.nn import primitives as P
+>>> n, d = 512, 16
+>>> q = k = v = R(n, d)
+>>> qkv = q * k * v
+>>> scores = pair(fst(q * k, v) >> fst(q, k), fst(q * k, v) >> snd(q, k)) >> P.einsum(
+...     "sd,td->st", q, k)
+>>> attn = pair(scores, snd(q * k, v)) >> P.einsum("st,td->sd", R(n, n), v)
+>>> result = optimize(attn)
+>>> print(result.certificate.steps[0])
+(MM (MM x.0.0 (Tr x.0.1)) x.1) => (MM x.0.0 (MM (Tr x.0.1) x.1))  by mm-assoc (1 law instance(s))
+    mm-assoc at root: (MM (MM x.0.0 (Tr x.0.1)) x.1) -> (MM x.0.0 (MM (Tr x.0.1) x.1))
+>>> result.certificate.cost_before, result.certificate.cost_after
+(16785408, 532480)
+>>> check(result.certificate, attn, result.arrow)
+True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from topos.arrows import Arrow, Repeat
+from topos.rewrite.cost import COSTS, CostModel
+from topos.rewrite.polynomial import Canon, equal_modulo
+from topos.rewrite.saturate import Budget, saturate, term_cost
+from topos.rewrite.structure import repeat_body, with_body
+from topos.rewrite.terms import ALGEBRA, NotATensorTerm, Term, algebra, nodes, read, write
+from topos.rewrite.theory import LINEAR_ALGEBRA, Theory
+from topos.rewrite.trace import Rewrite, checks, find_trace
+
+__all__ = ["Certificate", "Optimized", "Step", "check", "optimize"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One region rewritten: the term ``before`` became ``after`` by the named laws.
+
+    ``body`` is set when the step replaces a repeat's body by its optimised form
+    (``before``/``after`` are then the repeat boxes' terms) and holds that
+    body's own certificate.
+    """
+
+    before: Term
+    after: Term
+    laws: tuple[str, ...]
+    body: Certificate | None = None
+    trace: tuple[Rewrite, ...] = ()
+
+    def __str__(self) -> str:
+        if self.body is not None:
+            return f"repeat body optimised ({len(self.body.steps)} steps)"
+        how = f"{len(self.trace)} law instance(s)" if self.trace else "normal forms"
+        lines = [f"{self.before} => {self.after}  by {', '.join(self.laws)} ({how})"]
+        return "\n".join(lines + [f"    {r}" for r in self.trace])
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Why ``optimize(f).arrow`` equals ``f``: the rewritten regions and what saturation did."""
+
+    theory: Theory
+    cost: str
+    steps: tuple[Step, ...]
+    cost_before: int
+    cost_after: int
+    iterations: int = 0
+    saturated: bool = False
+    seconds: float = 0.0
+    eclasses: int = 0
+    matches: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+    bodies: tuple[Certificate, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [
+            f"{len(self.steps)} region(s) rewritten by {self.theory.name};"
+            f" {self.cost} {self.cost_before} -> {self.cost_after};"
+            f" {self.iterations} iteration(s), {'saturated' if self.saturated else 'budget hit'},"
+            f" {self.eclasses} e-classes, {self.seconds:.3f} s"
+        ]
+        if self.note:
+            lines.append(self.note)
+        lines += [f"  {s}" for s in self.steps]
+        for body in self.bodies:
+            lines += ["  repeat body: " + str(body).replace("\n", "\n  ")]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Optimized:
+    """The result of ``optimize``: the diagram and its certificate."""
+
+    arrow: Arrow
+    certificate: Certificate
+
+
+def optimize(
+    f: Arrow,
+    cost: str | CostModel = "flops",
+    *,
+    theory: Theory = LINEAR_ALGEBRA,
+    budget: Budget | None = None,
+) -> Optimized:
+    """The cheapest diagram equal to ``f`` by the laws of ``theory``, and a certificate.
+
+    Args:
+        f: the arrow to optimise (a ``Para``'s ``.arrow`` for a model).
+        cost: ``"flops"``, ``"bytes"`` or a ``CostModel`` function.
+        theory: the equational theory whose saturating laws are run.
+        budget: saturation limits (iterations, seconds); ``Budget()`` by default.
+
+    Returns:
+        ``Optimized(arrow, certificate)``; ``arrow is f`` when nothing is cheaper.
+    """
+    model = COSTS[cost] if isinstance(cost, str) else cost
+    name = cost if isinstance(cost, str) else getattr(cost, "__name__", "custom")
+    return _Optimizer(theory, model, name, budget or Budget()).run(f)
+
+
+class _Optimizer:
+    def __init__(self, theory: Theory, cost: CostModel, name: str, budget: Budget) -> None:
+        self.theory, self.cost, self.name, self.budget = theory, cost, name, budget
+        self.bodies: dict[Arrow, Optimized] = {}
+
+    def unchanged(self, f: Arrow, note: str, price: int = 0) -> Optimized:
+        cert = Certificate(self.theory, self.name, (), price, price, note=note)
+        return Optimized(f, cert)
+
+    def run(self, f: Arrow) -> Optimized:
+        start = time.perf_counter()
+        try:
+            out = read(f)
+        except NotATensorTerm as e:
+            return self.unchanged(f, f"not optimised: {e}")
+        roots = _outputs(out)
+        before = term_cost(roots, self.cost)
+        steps: list[Step] = []
+        regions = _regions(roots)
+        sat = saturate(regions, self.theory, self.cost, self.budget)
+        swap: dict[int, Term] = {}
+        for r in regions:
+            new = sat.best[id(r)]
+            if new is not r and term_cost([new], self.cost) < term_cost([r], self.cost):
+                swap[id(r)] = new
+                steps.append(self.step(r, new, sat.matches))
+        bodies: list[Certificate] = []
+        for t in nodes(roots):
+            rep = repeat_body(t.data) if t.op == "box" else None
+            if rep is None:
+                continue
+            inner = self.body(rep[0])
+            bodies.append(inner.certificate)
+            if inner.arrow is not rep[0]:
+                assert isinstance(t.data, Repeat)
+                new_box = Term("box", with_body(t.data, inner.arrow), t.args, t.ob)
+                swap[id(t)] = new_box
+                steps.append(Step(t, new_box, (), inner.certificate))
+        new_out = substitute(out, swap)
+        after = term_cost(_outputs(new_out), self.cost)
+        cert = Certificate(
+            self.theory,
+            self.name,
+            tuple(steps),
+            before,
+            after,
+            sat.iterations,
+            sat.saturated,
+            time.perf_counter() - start,
+            sat.eclasses,
+            dict(sat.matches),
+            bodies=tuple(bodies),
+        )
+        if not steps or (after >= before and not any(s.body for s in steps)):
+            kept = replace(cert, steps=(), cost_after=before, note="no cheaper equal form found")
+            return Optimized(f, kept)
+        return Optimized(write(f.dom, new_out), cert)
+
+    def step(self, before: Term, after: Term, fired: dict[str, int]) -> Step:
+        """The step with a trace of law instances when the search finds one in time."""
+        trace = find_trace(before, after, self.theory)
+        if trace is None:  # the certificate falls back to normal forms
+            return Step(before, after, tuple(sorted(fired)))
+        return Step(before, after, tuple(dict.fromkeys(r.law for r in trace)), trace=tuple(trace))
+
+    def body(self, body: Arrow) -> Optimized:
+        if body not in self.bodies:
+            self.bodies[body] = _Optimizer(self.theory, self.cost, self.name, self.budget).run(body)
+        return self.bodies[body]
+
+
+def _outputs(v: Any) -> list[Term]:
+    if isinstance(v, Term):
+        return [v]
+    return [t for x in v for t in _outputs(x)]
+
+
+def _regions(roots: list[Term]) -> list[Term]:
+    """The roots of the maximal term-language regions: outputs and opaque nodes' arguments."""
+    out: dict[int, Term] = {id(r): r for r in roots if r.op in ALGEBRA}
+    for t in nodes(roots):
+        if t.op not in ALGEBRA:
+            out.update((id(a), a) for a in t.args if a.op in ALGEBRA)
+    return list(out.values())
+
+
+def substitute(v: Any, replace: dict[int, Term]) -> Any:
+    """``v`` with each node ``t`` whose id is in ``replace`` swapped, bottom-up.
+
+    A replacement is written over the *old* leaves of its region; they are
+    rewritten too, so nested regions compose.
+    """
+    memo: dict[int, Term] = {}
+
+    def go(t: Term) -> Term:
+        for node in nodes([replace.get(id(t), t)]):
+            if id(node) in memo:
+                continue
+            if id(node) in replace and replace[id(node)] is not node:
+                memo[id(node)] = go(replace[id(node)])
+                continue
+            args = tuple(memo[id(a)] if id(a) in memo else go(a) for a in node.args)
+            if node.op in ALGEBRA:
+                memo[id(node)] = algebra(node.op, node.data, *args)
+            else:
+                memo[id(node)] = Term(node.op, node.data, args, node.ob)
+        return memo[id(replace.get(id(t), t))]
+
+    def walk(x: Any) -> Any:
+        return go(x) if isinstance(x, Term) else tuple(walk(y) for y in x)
+
+    return walk(v)
+
+
+def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
+    """Re-check a certificate: every step is equal by the theory, and they turn ``f`` into ``g``.
+
+    Each step's trace must replay law instance by law instance (``checks``),
+    or, for a step without a trace, its two terms must have the same normal
+    form modulo the theory (``topos.rewrite.polynomial``); a repeat's step must carry a certificate
+    that checks for its bodies; replaying all steps on the terms of ``f`` must
+    give exactly the terms of ``g``; and ``equal_modulo`` must hold end to end.
+    """
+    canon = Canon()
+    swaps: dict[int, Term] = {}
+    for s in cert.steps:
+        if s.body is not None:
+            old, new = repeat_body(s.before.data), repeat_body(s.after.data)
+            if old is None or new is None or not check(s.body, old[0], new[0]):
+                return False
+        elif s.trace:
+            if not _replays(s, cert.theory):
+                return False
+        elif canon.key(canon.poly(s.before)) != canon.key(canon.poly(s.after)):
+            return False
+        swaps[id(s.before)] = s.after
+    if not cert.steps:
+        return f is g or equal_modulo(cert.theory, f, g)
+    replayed = substitute(read(f), swaps)
+    return _same(replayed, read(g)) and equal_modulo(cert.theory, f, g)
+
+
+def _replays(s: Step, theory: Theory) -> bool:
+    """The trace runs from ``s.before`` to ``s.after``, each step an instance of its law."""
+    t = s.before
+    for r in s.trace:
+        if r.before is not t or not checks(r, theory):
+            return False
+        t = r.after
+    return t is s.after
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Term) or isinstance(b, Term):
+        return a is b
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))

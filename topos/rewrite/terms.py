@@ -1,0 +1,446 @@
+"""Diagrams read as tensor terms, and terms written back as diagrams.
+
+``read(f)`` runs the arrow ``f`` on a symbolic input, as the JAX functor runs
+it on arrays: a projection picks a component, a pairing builds a tuple,
+``curry`` builds a closure and ``ev`` calls it. What remains are the boxes,
+applied to terms: a DAG in which a copied value is one shared node (common
+subexpressions are computed once) and a discarded one is absent (dead code is
+gone). Primitives with an algebraic reading (see ``topos.rewrite.theory``)
+become operations of the term language; every other box is an opaque node.
+
+>>> from topos import R, copy, pair, fst, snd
+>>> from topos.nn import primitives as P
+>>> x, w = R(4, 3), R(3, 5)
+>>> f = P.matmul(x, w) >> P.scale(R(4, 5), 2.0)
+>>> print(read(f))
+(Scale 2.0 (MM x.0 x.1))
+>>> g = copy(x) >> (P.exp(x) * P.exp(x)) >> P.add(x, x)   # exp computed twice
+>>> print(read(g))
+(Add (Exp x) (Exp x))
+>>> read(g).args[0] is read(g).args[1]                    # ... read as one node
+True
+>>> h = write(f.dom, read(f))
+>>> print(h)
+⟨π₁, π₂⟩ >> einsum >> scale
+
+Terms are interned: equal terms are one object, so ``is`` compares them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias
+
+from topos.arrows import (
+    Arrow,
+    Box,
+    Compose,
+    Const,
+    Copy,
+    Curry,
+    Discard,
+    Ev,
+    Fst,
+    Group,
+    Id,
+    Layer,
+    Pair,
+    Repeat,
+    Snd,
+    Swap,
+    Tensor,
+    compose,
+    discard,
+    fst,
+    pair,
+    snd,
+)
+from topos.nn import primitives as P
+from topos.objects import Exp, Ob, Product, R, Unit
+
+__all__ = ["NotATensorTerm", "Term", "Value", "nodes", "read", "write"]
+
+#: The operations of the term language (``topos.rewrite.theory``), besides inputs and boxes.
+ALGEBRA = ("MM", "Tr", "Add", "Scale", "Mul", "Exp", "SumRows", "SumCols", "Bcast", "Softmax")
+
+
+class NotATensorTerm(TypeError):
+    """The diagram uses structure the term language does not read (coproducts, logic)."""
+
+
+class Term:
+    """A node: ``op`` applied to ``args``, with non-term ``data``, of object ``ob``.
+
+    ``op`` is ``"in"`` (a component of the input, ``data`` its path), ``"box"``
+    (an opaque box, ``data`` the box), ``"get"`` (a component of a box's product
+    output, ``data`` its path) or an operation of the term language (``data`` the
+    number of ``Scale`` and ``Bcast``).
+    """
+
+    __slots__ = ("op", "data", "args", "ob", "__weakref__")
+    op: str
+    data: Any
+    args: tuple[Term, ...]
+    ob: Ob
+
+    _table: weakref.WeakValueDictionary[tuple[Any, ...], Term] = weakref.WeakValueDictionary()
+
+    def __new__(cls, op: str, data: Any, args: tuple[Term, ...], ob: Ob) -> Term:
+        key = (op, data, tuple(id(a) for a in args), ob)
+        found = cls._table.get(key)
+        if found is not None:
+            return found
+        self = object.__new__(cls)
+        self.op, self.data, self.args, self.ob = op, data, args, ob
+        cls._table[key] = self
+        return self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __repr__(self) -> str:
+        return f"Term({self})"
+
+    def __str__(self) -> str:
+        return _show(self)
+
+
+def _show(t: Term) -> str:
+    done: dict[int, str] = {}
+    for node in nodes([t]):
+        kids = [done[id(a)] for a in node.args]
+        if node.op == "in":
+            text = "x" + "".join(f".{i}" for i in node.data)
+        elif node.op == "box":
+            text = f"({node.data.name} {' '.join(kids)})" if kids else node.data.name
+        elif node.op == "get":
+            text = kids[0] + "".join(f"[{i}]" for i in node.data)
+        elif node.op in ("Scale", "Bcast"):
+            text = f"({node.op} {node.data} {kids[0]})"
+        else:
+            text = f"({node.op} {' '.join(kids)})"
+        done[id(node)] = text
+    return done[id(t)]
+
+
+def nodes(roots: list[Term]) -> list[Term]:
+    """Every node reachable from ``roots``, children before parents, each once."""
+    out: list[Term] = []
+    seen: set[int] = set()
+    stack: list[tuple[Term, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        t, ready = stack.pop()
+        if ready:
+            out.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        stack.extend((a, False) for a in reversed(t.args) if id(a) not in seen)
+    return out
+
+
+def algebra(op: str, data: Any, *args: Term) -> Term:
+    """The term ``op(data, *args)`` of the term language, its object inferred.
+
+    >>> a, b = Term("in", (0,), (), R(4, 3)), Term("in", (1,), (), R(3, 5))
+    >>> algebra("MM", None, a, b).ob, algebra("Tr", None, a).ob
+    (R(4, 5), R(3, 4))
+    """
+    x = args[0].ob
+    assert isinstance(x, R)
+    s, dt = x.shape, x.dtype
+    if op == "MM":
+        y = args[1].ob
+        assert isinstance(y, R)
+        ob = R(s[0], y.shape[1], dtype=dt)
+    elif op == "Tr":
+        ob = R(s[1], s[0], dtype=dt)
+    elif op == "SumRows":
+        ob = R(1, s[1], dtype=dt)
+    elif op == "SumCols":
+        ob = R(s[0], 1, dtype=dt)
+    elif op == "Bcast":
+        ob = R(s[0], int(data), dtype=dt)
+    else:
+        ob = x
+    return Term(op, data, tuple(args), ob)
+
+
+# -- reading -------------------------------------------------------------------------
+
+#: A symbolic value: a term, a tuple (products; ``()`` is ``One``) or a closure.
+Value: TypeAlias = "Term | tuple[Any, ...] | Callable[[Any], Any]"
+
+
+def read(f: Arrow) -> Any:
+    """The output of ``f`` on a symbolic input: terms in the shape of ``f.cod``.
+
+    The input's components are ``Term("in", path)``; ``path`` says which factor
+    of ``f.dom`` (0 left, 1 right, nested). Raises ``NotATensorTerm`` for
+    coproducts, exponential inputs or outputs, and logic.
+    """
+    return _run(f, _input(f.dom, ()))
+
+
+def _input(ob: Ob, path: tuple[int, ...]) -> Any:
+    if isinstance(ob, Product):
+        return (_input(ob.left, (*path, 0)), _input(ob.right, (*path, 1)))
+    if isinstance(ob, Unit):
+        return ()
+    if isinstance(ob, Exp) or not hasattr(ob, "shape"):
+        raise NotATensorTerm(f"read: cannot read an input of type {ob!r}")
+    return Term("in", path, (), ob)
+
+
+_STEPS: dict[type, Callable[[Any, Any], Any]] = {
+    Id: lambda f, x: x,
+    Fst: lambda f, x: x[0],
+    Snd: lambda f, x: x[1],
+    Copy: lambda f, x: (x, x),
+    Discard: lambda f, x: (),
+    Swap: lambda f, x: (x[1], x[0]),
+    Ev: lambda f, x: x[0](x[1]),
+    Tensor: lambda f, x: (_run(f.left, x[0]), _run(f.right, x[1])),
+    Pair: lambda f, x: (_run(f.left, x), _run(f.right, x)),
+    Curry: lambda f, x: lambda a: _run(f.arrow, (x, a)),
+    Box: lambda f, x: _box(f, x),
+    Group: lambda f, x: _run(f.body, x),  # a group is its body
+    Repeat: lambda f, x: _opaque(f, x),  # optimised through its body, elsewhere
+    Const: lambda f, x: _opaque(f, x),
+    Layer: lambda f, x: _opaque(f, x),
+}
+
+
+def _run(f: Arrow, x: Any) -> Any:
+    for g in f.children if isinstance(f, Compose) else (f,):
+        step = _STEPS.get(type(g))
+        if step is None:
+            raise NotATensorTerm(f"read: {type(g).__name__} is outside the tensor terms: {g}")
+        x = step(g, x)
+    return x
+
+
+def _box(b: Box, x: Any) -> Any:
+    args = _flatten(b.dom, x)
+    known = _recognise(b, args)
+    if known is not None:
+        return known
+    return _output(b.cod, Term("box", b, tuple(args), b.cod), ())
+
+
+def _opaque(b: Arrow, x: Any) -> Any:
+    """An arrow the term language keeps as it is (a repeat, a constant, a slice)."""
+    return _output(b.cod, Term("box", b, tuple(_flatten(b.dom, x)), b.cod), ())
+
+
+def _flatten(ob: Ob, v: Any) -> list[Term]:
+    if isinstance(ob, Product):
+        return _flatten(ob.left, v[0]) + _flatten(ob.right, v[1])
+    if isinstance(ob, Unit):
+        return []
+    if not isinstance(v, Term):
+        raise NotATensorTerm(f"read: a box reads a function value of type {ob!r}")
+    return [v]
+
+
+def _output(ob: Ob, t: Term, path: tuple[int, ...]) -> Any:
+    if isinstance(ob, Product):
+        return (_output(ob.left, t, (*path, 0)), _output(ob.right, t, (*path, 1)))
+    if isinstance(ob, Unit):
+        return ()
+    return t if not path else Term("get", path, (t,), ob)
+
+
+def _matrix(t: Term) -> bool:
+    return isinstance(t.ob, R) and len(t.ob.shape) == 2
+
+
+def _recognise(b: Box, args: list[Term]) -> Term | None:
+    """The term-language reading of a primitive box, or ``None`` (opaque)."""
+    name, at = b.name, b.attrs
+    if name == "einsum" and len(args) == 2 and all(map(_matrix, args)) and _matrix_cod(b):
+        return _einsum(at["spec"], args[0], args[1])
+    if not args or not isinstance(args[0].ob, R) or not isinstance(b.cod, R):
+        return None
+    a, shape = args[0], args[0].ob.shape
+    same = len(args) == 2 and args[1].ob == a.ob == b.cod
+    simple: dict[str, bool] = {
+        "add": same,
+        "mul": same,
+        "exp": True,
+        "scale": True,
+        "transpose": _matrix(a) and at.get("perm") == (1, 0),
+        "softmax": _matrix(a) and at.get("axis") == 1,
+        "reduce_sum": _matrix(a) and at.get("keepdims") is True,
+        "broadcast": _matrix(a)
+        and len(b.cod.shape) == 2
+        and shape[1] == 1
+        and b.cod.shape[0] == shape[0],
+    }
+    if not simple.get(name, False):
+        return None
+    if name == "scale":
+        return algebra("Scale", float(at["by"]), a)
+    if name == "reduce_sum":
+        return algebra("SumRows" if at["axis"] == 0 else "SumCols", None, a)
+    if name == "broadcast":
+        return algebra("Bcast", b.cod.shape[1], a)
+    op = {"add": "Add", "mul": "Mul", "exp": "Exp", "transpose": "Tr", "softmax": "Softmax"}[name]
+    return algebra(op, None, *args)
+
+
+def _matrix_cod(b: Box) -> bool:
+    return isinstance(b.cod, R) and len(b.cod.shape) == 2
+
+
+def _einsum(spec: str, a: Term, b: Term) -> Term | None:
+    ins, out = spec.split("->")
+    sa, sb = ins.split(",")
+    shared = set(sa) & set(sb)
+    if len(shared) != 1 or shared & set(out) or set(out) != (set(sa) | set(sb)) - shared:
+        return None
+    (c,) = shared
+    fa, fb = sa.replace(c, ""), sb.replace(c, "")
+    left = a if sa[1] == c else algebra("Tr", None, a)
+    right = b if sb[0] == c else algebra("Tr", None, b)
+    m = algebra("MM", None, left, right)
+    return m if out == fa + fb else algebra("Tr", None, m)
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def write(dom: Ob, out: Any) -> Arrow:
+    """An arrow out of ``dom`` computing the terms ``out`` (each node once).
+
+    A node read more than once is computed once and kept in an environment
+    ``dom * v₀ * v₁ * ...`` (a let-binding: ``pair(Id, e)``); the others are
+    written in place. ``read(write(dom, t))`` is ``t`` again.
+    """
+    roots = list(_leaves(out))
+    refs: dict[int, int] = {}
+    for r in roots:
+        refs[id(r)] = refs.get(id(r), 0) + 1
+    order = nodes(roots)
+    for t in order:
+        for a in t.args:
+            refs[id(a)] = refs.get(id(a), 0) + 1
+    env = _Env(dom)
+    steps: list[Arrow] = []
+    for t in order:
+        if refs[id(t)] > 1 and t.op not in ("in", "get"):
+            steps.append(pair(Id(env.ob), env.expr(t)))
+            env.bind(t)
+    steps.append(env.structure(out, _cod(out)))
+    return compose(*steps)
+
+
+def _leaves(v: Any) -> Iterator[Term]:
+    if isinstance(v, Term):
+        yield v
+    elif isinstance(v, tuple):
+        for x in v:
+            yield from _leaves(x)
+    else:
+        raise NotATensorTerm("write: the output holds a function value")
+
+
+def _cod(v: Any) -> Ob:
+    if isinstance(v, Term):
+        return v.ob
+    if v == ():
+        from topos.objects import One
+
+        return One
+    return _cod(v[0]) * _cod(v[1])
+
+
+def _project(ob: Ob, path: tuple[int, ...]) -> list[Arrow]:
+    out: list[Arrow] = []
+    for i in path:
+        assert isinstance(ob, Product)
+        out.append(fst(ob.left, ob.right) if i == 0 else snd(ob.left, ob.right))
+        ob = ob.left if i == 0 else ob.right
+    return out
+
+
+class _Env:
+    """The environment ``dom * v₀ * ... * v_{k-1}`` of the let-bound nodes."""
+
+    def __init__(self, dom: Ob) -> None:
+        self.dom, self.obs, self.envs = dom, [dom], [dom]
+        self.index: dict[int, int] = {}
+        self.bound: list[Term] = []
+
+    @property
+    def ob(self) -> Ob:
+        return self.envs[-1]
+
+    def bind(self, t: Term) -> None:
+        self.index[id(t)] = len(self.bound)
+        self.bound.append(t)
+        self.envs.append(self.ob * t.ob)
+
+    def _down(self, to: int) -> list[Arrow]:
+        """Projections from the current environment to the one with ``to`` bindings."""
+        k = len(self.bound)
+        return [fst(self.envs[j - 1], self.bound[j - 1].ob) for j in range(k, to, -1)]
+
+    def lookup(self, t: Term) -> Arrow:
+        i = self.index[id(t)]
+        return compose(Id(self.ob), *self._down(i + 1), snd(self.envs[i], t.ob))
+
+    def expr(self, t: Term) -> Arrow:
+        if id(t) in self.index:
+            return self.lookup(t)
+        if t.op == "in":
+            return compose(Id(self.ob), *self._down(0), *_project(self.dom, t.data))
+        if t.op == "get":
+            (made,) = t.args
+            return compose(self.expr(made), *_project(made.ob, t.data))
+        box: Arrow = t.data if t.op == "box" else _primitive(t)
+        return self.arguments(box.dom, list(t.args)) >> box
+
+    def arguments(self, ob: Ob, args: list[Term]) -> Arrow:
+        """The arrow into ``ob`` (a box's domain) that pairs ``args`` in order."""
+        if isinstance(ob, Product):
+            left = self.arguments(ob.left, args)
+            return pair(left, self.arguments(ob.right, args))
+        if isinstance(ob, Unit):
+            return discard(self.ob)
+        return self.expr(args.pop(0))
+
+    def structure(self, v: Any, ob: Ob) -> Arrow:
+        if isinstance(v, Term):
+            return self.expr(v)
+        if isinstance(ob, Product):
+            return pair(self.structure(v[0], ob.left), self.structure(v[1], ob.right))
+        return discard(self.ob)
+
+
+def _primitive(t: Term) -> Box:
+    """The primitive box that computes the term-language node ``t``."""
+    a = t.args[0].ob
+    assert isinstance(a, R) and isinstance(t.ob, R)
+    op = t.op
+    if op == "MM":
+        return P.einsum("ij,jk->ik", a, t.args[1].ob)
+    if op == "Tr":
+        return P.transpose(a, (1, 0))
+    if op in ("Add", "Mul"):
+        return (P.add if op == "Add" else P.mul)(a, t.args[1].ob)
+    if op == "Scale":
+        return P.scale(a, t.data)
+    if op == "Exp":
+        return P.exp(a)
+    if op == "Softmax":
+        return P.softmax(a, -1)
+    if op in ("SumRows", "SumCols"):
+        return P.reduce_sum(a, 0 if op == "SumRows" else 1, keepdims=True)
+    return P.broadcast(a, *t.ob.shape)
