@@ -208,7 +208,7 @@ def _same(a: Term, b: Term) -> bool:
 
 
 def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
-    blind = None if tag == "var" else data  # levels do not shape a term
+    blind = None if tag in ("var", "bottom") else data  # levels do not shape a term
     if not args:
         key, shape, mask, rank = hash((tag, data)), hash((tag, blind)), 0, 0
     elif len(args) == 1:
@@ -224,20 +224,22 @@ def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
             rank = max(rank, a.rank)
     if tag == "var":
         mask = 1 << data
+    elif tag == "bottom":  # ⊥ holds where its inconsistent context is bound
+        mask = data
     elif tag == "left" or tag == "right":
         mask, rank = 1 << args[0].scope, args[0].rank + 1
     return Term(tag, data, args, (key, shape), mask, rank)
 
 
 UNIT: Final = _make("unit", None, ())
-BOTTOM: Final = _make("bottom", None, ())
+BOTTOM: Final = _make("bottom", 0, ())  # ⊥ in every context (nothing to depend on)
 
 
 class _Table:
     """Hash-consing: the unique term with a given tag, data and (interned) sub-terms."""
 
     def __init__(self) -> None:
-        self.terms: dict[tuple[Any, ...], Term] = {("unit", None): UNIT, ("bottom", None): BOTTOM}
+        self.terms: dict[tuple[Any, ...], Term] = {("unit", None): UNIT, ("bottom", 0): BOTTOM}
 
     def term(self, tag: str, data: Any, args: tuple[Term, ...] = ()) -> Term:
         index = (tag, data, *map(id, args))  # sub-terms are interned here and kept alive
@@ -645,13 +647,13 @@ class _Normaliser:
                 out.append(result)
                 continue
             n, ob = result.term, result.ob
-            if ob is None:
-                out.append(BOTTOM)
+            if ob is None:  # n: Zero is computed here, so this context is inconsistent
+                out.append(self.term("bottom", n.mask))
                 continue
             tasks.append(("join", (), n))
             for side, part in ((_RIGHT, ob.right), (_LEFT, ob.left)):
-                if _empty(part):
-                    tasks.append(("leaf", (), BOTTOM))
+                if _empty(part):  # the branch binds an empty type: ⊥ where n is bound
+                    tasks.append(("leaf", (), self.term("bottom", n.mask)))
                 else:
                     tasks.append(("run", (*path, (n, side)), None))
         return out[0]
@@ -670,7 +672,7 @@ class _Normaliser:
         except _Bottom as bottom:
             if bottom.scope < depth:
                 raise
-            return BOTTOM
+            return self.term("bottom", 1 << bottom.scope)
         finally:
             for n, _ in path:
                 del self.decisions[id(n)]
@@ -678,11 +680,13 @@ class _Normaliser:
 
     def join(self, n: Term, left: Term, right: Term) -> Term:
         """``case n of inl ⇒ left | inr ⇒ right``, reduced and in canonical order."""
+        if left.tag == "bottom" and right.tag == "bottom":  # inconsistent where n is bound
+            return self.term("bottom", left.data | right.data | n.mask)
         if left is right:
             return left
-        if right is BOTTOM and not _mentions(left, n, _LEFT):
+        if right.tag == "bottom" and not _mentions(left, n, _LEFT):
             return left
-        if left is BOTTOM and not _mentions(right, n, _RIGHT):
+        if left.tag == "bottom" and not _mentions(right, n, _RIGHT):
             return right
         key = (n, left, right)
         hit = self.joins.get(key)
@@ -813,6 +817,8 @@ class _Normaliser:
                 done[key] = x
             elif x.tag == "var":
                 done[key] = self.term("bvar", k)
+            elif x.tag == "bottom":  # inside the λ, the bound variable is no dependency
+                done[key] = self.term("bottom", x.data & ~bit)
             elif not ready:
                 inner = k + 1 if x.tag == "lam" else k
                 stack.append((x, k, True))
