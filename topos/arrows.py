@@ -272,6 +272,11 @@ def _wrap(part: tuple[str, int], prec: int) -> str:
 class Box(Arrow):
     """A generating arrow ``name: dom -> cod``; keyword attributes take part in equality.
 
+    Attribute values are compared by type and value, as their ``repr`` tells them
+    apart: ``1``, ``True`` and ``1.0`` are different attributes, as are ``0.0``
+    and ``-0.0``; a NaN equals any NaN (so a box with ``k=nan`` equals itself
+    after a JSON round trip). Tuples are compared entry by entry this way.
+
     >>> from topos.objects import R
     >>> Box("f", R(3), R(4), kind="linear")
     Box('f', R(3), R(4), kind='linear')
@@ -279,11 +284,16 @@ class Box(Arrow):
     False
     >>> Box("f", R(3), R(4), kind="linear").attrs["kind"]
     'linear'
+    >>> Box("f", R(3), R(4), k=1) == Box("f", R(3), R(4), k=True)
+    False
+    >>> Box("f", R(3), R(4), k=float("nan")) == Box("f", R(3), R(4), k=float("nan"))
+    True
     """
 
-    __slots__ = ("name", "_attrs")
+    __slots__ = ("name", "_attrs", "_key")
     name: str
     _attrs: tuple[tuple[str, Any], ...]
+    _key: tuple[Any, ...]
 
     def __init__(self, name: str, dom: Ob, cod: Ob, **attrs: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -299,6 +309,8 @@ class Box(Arrow):
                 ) from None
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_attrs", tuple(sorted(attrs.items())))
+        typed = tuple((k, _attr_key(v)) for k, v in self._attrs)
+        object.__setattr__(self, "_key", (name, dom, cod, typed))
         self._init(dom, cod)
 
     @property
@@ -308,13 +320,22 @@ class Box(Arrow):
 
     @property
     def head(self) -> tuple[Any, ...]:
-        return (self.name, self.dom, self.cod, self._attrs)
+        return self._key
 
     def _atom(self, show: Callable[[object], str]) -> str:
         if show is str:
             return self.name
         extra = "".join(f", {k}={v!r}" for k, v in self._attrs)
         return f"Box({self.name!r}, {self.dom!r}, {self.cod!r}{extra})"
+
+
+def _attr_key(v: Any) -> Any:
+    """What an attribute value is compared by: its type and value (a float by its bits)."""
+    if isinstance(v, tuple):
+        return (tuple, tuple(_attr_key(w) for w in v))
+    if isinstance(v, float):
+        return (type(v), "nan" if v != v else v.hex())
+    return (type(v), v)
 
 
 class _Structural(Arrow):

@@ -189,6 +189,18 @@ def test_repr_of_each_constructor():
     ]  # fmt: skip
 
 
+def test_box_attributes_are_compared_by_type_and_value():
+    # 1, True and 1.0 print differently, so they are different boxes (issue 11, item 8)
+    ones = [Box("f", A, B, k=v) for v in (1, True, 1.0)]
+    assert len(set(ones)) == 3 and len({repr(b) for b in ones}) == 3
+    assert Box("f", A, B, k=0.0) != Box("f", A, B, k=-0.0)
+    assert Box("f", A, B, k=(1, 2)) != Box("f", A, B, k=(1, 2.0))
+    assert Box("f", A, B, k=(1, (A, 2.5))) == Box("f", A, B, k=(1, (A, 2.5)))
+    nan = Box("f", A, B, k=float("nan"))
+    other = Box("f", A, B, k=float("nan"))
+    assert nan == other and hash(nan) == hash(other) and nan != Box("f", A, B, k=1.0)
+
+
 def test_box_attributes_take_part_in_equality():
     plain, linear = Box("f", A, B), Box("f", A, B, kind="linear")
     assert plain != linear and linear == Box("f", A, B, kind="linear")

@@ -44,7 +44,7 @@ def test_objects_round_trip(x):
 def test_arrows_round_trip(a, b, data):
     f = data.draw(arrows(a, b, attrs=attrs))
     g = loads(dumps(f))
-    assert same(g, f)
+    assert g == f and same(g, f)
     assert (g.dom, g.cod) == (f.dom, f.cod)
     assert str(g) == str(f)
 
@@ -81,6 +81,14 @@ def test_non_finite_floats_are_tagged_and_text_is_strict_json():
     assert attrs == {"bad": {"float": "nan"}, "hi": {"float": "inf"}, "lo": {"float": "-inf"}}
     back = loads(text).attrs
     assert math.isnan(back["bad"]) and back["hi"] == math.inf and back["lo"] == -math.inf
+
+
+def test_nan_and_typed_attributes_round_trip_equal():
+    for v in (math.nan, (1, math.nan), 1, True, 1.0, -0.0):
+        box = Box("f", R(1), R(1), k=v)
+        back = loads(dumps(box))
+        assert back == box and hash(back) == hash(box)
+    assert loads(dumps(Box("f", R(1), R(1), k=1))) != Box("f", R(1), R(1), k=1.0)
 
 
 def test_schema_of_each_kind():
