@@ -210,11 +210,14 @@ class Arrow:
 
 
 def _structural_eq(a: Arrow, b: Arrow) -> bool:
+    # Memoised on pairs of nodes: shared sub-diagrams are compared once (linear time).
+    seen: set[tuple[int, int]] = set()
     stack = [(a, b)]
     while stack:
         x, y = stack.pop()
-        if x is y:
+        if x is y or (id(x), id(y)) in seen:
             continue
+        seen.add((id(x), id(y)))
         if type(x) is not type(y) or x._hash != y._hash or x.head != y.head:
             return False
         xs, ys = x.children, y.children

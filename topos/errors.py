@@ -26,6 +26,7 @@ __all__ = [
     "short",
     "too_large",
     "too_many",
+    "unfolds_too_far",
 ]
 
 
@@ -114,4 +115,15 @@ def too_many(what: str, limit: int) -> TooLarge:
     return TooLarge(
         f"{what} has more than {limit} elements, too many to enumerate;"
         " use smaller objects (exponentials grow fast)"
+    )
+
+
+# -- documents (topos.serial) -----------------------------------------------------------
+
+
+def unfolds_too_far(limit: int, name: str, what: str) -> str:
+    """The reason a document is refused: a node whose tree (shared nodes repeated) is too big."""
+    return (
+        f"unfolds to more than {limit} parts ({name}, the limit on {what}):"
+        " a document shares nodes, but printing and normal forms unfold them"
     )

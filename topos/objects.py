@@ -95,14 +95,18 @@ class Ob:
         if all(a is b for a, b in zip(mine, theirs, strict=True)):
             return True
         # Iterative: parameter objects of deep models nest 10,000 products deep.
+        # Memoised: a pair of shared parts is compared once, so objects with 2**60
+        # parts stored as 60 shared nodes compare in linear time.
+        seen: set[tuple[int, int]] = set()
         stack: list[tuple[Ob, object]] = [(self, other)]
         while stack:
             x, y = stack.pop()
-            if x is y:
+            if x is y or (id(x), id(y)) in seen:
                 continue
             if type(x) is not type(y) or hash(x) != hash(y):
                 return False
             assert isinstance(y, Ob)
+            seen.add((id(x), id(y)))
             for a, b in zip(x._fields(), y._fields(), strict=True):
                 if isinstance(a, Ob):
                     stack.append((a, b))

@@ -355,3 +355,14 @@ def test_long_chain_folds_and_nests(chains):
     # each box once (shared by both chains), two chains, pair, swap, fst, the outer chain
     assert len(calls) == N + 6
     assert curry(snd(One, left.dom) >> left).cod == left.cod**left.dom
+
+
+def test_equality_of_shared_arrows_is_linear():
+    # ⟨t, t⟩ >> j sixty times: 2**60 boxes in the tree, 60 nodes in memory, built apart
+    def tower() -> Arrow:
+        t: Arrow = Box("b", A, A)
+        for _ in range(60):
+            t = Pair(t, t) >> Box("j", A * A, A)
+        return t
+
+    assert tower() == tower() and hash(tower()) == hash(tower())
