@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from topos.errors import TypeMismatch, compose_mismatch, expected, not_a, short
+from topos.errors import TypeMismatch, brief, compose_mismatch, expected, not_a, short
 from topos.objects import Exp, Ob, Omega, One, Product, Zero
 
 __all__ = [
@@ -174,6 +174,10 @@ class Arrow:
     def __str__(self) -> str:
         return _render(self, str)
 
+    def _prefix(self, limit: int, show: Callable[[object], str] = str) -> str:
+        """The first ``limit`` characters of ``str`` (or ``repr``), at bounded cost."""
+        return _render(self, show, limit)
+
     def __reduce__(self) -> tuple[Any, ...]:
         from topos import serial
 
@@ -256,7 +260,48 @@ def fold(arrow: Arrow, fn: Callable[[Arrow, list[T]], T]) -> T:
     return memo[id(arrow)]
 
 
-def _render(arrow: Arrow, show: Callable[[object], str]) -> str:
+def _render(arrow: Arrow, show: Callable[[object], str], limit: int | None = None) -> str:
+    """The text of ``arrow``, streamed piece by piece (linear in the printed size).
+
+    With ``limit``, printing stops after ``limit`` characters: an error message
+    shows a bounded prefix of an arrow at bounded cost. Each node's ``_text`` is
+    asked once, with numbered holes for its children, and its pieces are cached,
+    so a 10,000-deep nesting prints without copying its inner text at each level.
+    """
+    out: list[str] = []
+    length = 0
+    pieces: dict[int, list[str | Arrow]] = {}
+    todo: list[str | Arrow] = [arrow]
+    while todo and (limit is None or length <= limit):
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+            length += len(item)
+            continue
+        known = pieces.get(id(item))
+        if known is None:
+            known = pieces[id(item)] = _pieces(item, show)
+        todo.extend(reversed(known))
+    text = "".join(out)
+    return text if limit is None else text[:limit]
+
+
+_HOLE = "\x00"  # marks where a child's text goes in a node's ``_text`` (never in symbols)
+
+
+def _pieces(node: Arrow, show: Callable[[object], str]) -> list[str | Arrow]:
+    """``node._text`` as literal strings and the children that go between them."""
+    kids = node.children
+    if not kids:
+        return [node._text(show, [])]
+    holes = [(f"{_HOLE}{i}{_HOLE}", kid._prec) for i, kid in enumerate(kids)]
+    split = node._text(show, holes).split(_HOLE)
+    if len(split) != 2 * len(kids) + 1:  # a name holding the marker: print it whole
+        return [_render_whole(node, show)]
+    return [kids[int(p)] if i % 2 else p for i, p in enumerate(split) if p or i % 2]
+
+
+def _render_whole(arrow: Arrow, show: Callable[[object], str]) -> str:
     def step(node: Arrow, parts: list[tuple[str, int]]) -> tuple[str, int]:
         return node._text(show, parts), node._prec
 
@@ -626,8 +671,8 @@ class Pair(_Binary):
         _check_arrow("pair", left, right)
         if left.dom != right.dom:
             raise TypeMismatch(
-                f"pair({short(left)}, {short(right)}): domain {left.dom!r} of the first"
-                f" does not match domain {right.dom!r} of the second"
+                f"pair({short(left)}, {short(right)}): domain {brief(left.dom)} of the first"
+                f" does not match domain {brief(right.dom)} of the second"
             )
         self._set(left, right, left.dom, left.cod * right.cod)
 
@@ -645,8 +690,8 @@ class Copair(_Binary):
         _check_arrow("copair", left, right)
         if left.cod != right.cod:
             raise TypeMismatch(
-                f"copair({short(left)}, {short(right)}): codomain {left.cod!r} of the first"
-                f" does not match codomain {right.cod!r} of the second"
+                f"copair({short(left)}, {short(right)}): codomain {brief(left.cod)} of the first"
+                f" does not match codomain {brief(right.cod)} of the second"
             )
         self._set(left, right, left.dom + right.dom, left.cod)
 

@@ -131,21 +131,34 @@ class Ob:
         return ()
 
     def __repr__(self) -> str:
-        # Iterative: parameter objects of deep models nest thousands of products deep.
-        text: dict[int, str] = {}
-        stack: list[tuple[Ob, bool]] = [(self, False)]
-        while stack:
-            x, ready = stack.pop()
+        return self._prefix(None)
+
+    def _prefix(self, limit: int | None, show: Any = repr) -> str:
+        """The text of this object, or its first ``limit`` characters at bounded cost.
+
+        Streamed token by token, iteratively: parameter objects of deep models nest
+        thousands of products deep, and the text of each level is not copied.
+        """
+        out: list[str] = []
+        length = 0
+        todo: list[str | Ob] = [self]
+        while todo and (limit is None or length <= limit):
+            x = todo.pop()
+            if isinstance(x, str):
+                out.append(x)
+                length += len(x)
+                continue
             ops = x._operands()
             if not ops:
-                text[id(x)] = x._leaf_repr()
-            elif ready:
-                parts = [f"({text[id(y)]})" if y._prec < p else text[id(y)] for y, p in ops]
-                text[id(x)] = f" {x._symbol} ".join(parts)
-            else:
-                stack.append((x, True))
-                stack.extend((y, False) for y, _ in ops if id(y) not in text)
-        return text[id(self)]
+                todo.append(x._leaf_repr())
+                continue
+            tokens: list[str | Ob] = []
+            for i, (y, p) in enumerate(ops):
+                tokens += [f" {x._symbol} "] if i else []
+                tokens += ["(", y, ")"] if y._prec < p else [y]
+            todo.extend(reversed(tokens))
+        text = "".join(out)
+        return text if limit is None else text[:limit]
 
     def _leaf_repr(self) -> str:
         raise NotImplementedError

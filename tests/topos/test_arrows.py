@@ -366,3 +366,32 @@ def test_equality_of_shared_arrows_is_linear():
         return t
 
     assert tower() == tower() and hash(tower()) == hash(tower())
+
+
+def test_deep_nesting_prints_in_linear_time_and_memory():
+    x = A
+    for _ in range(10_000):
+        x = x * A
+    f: Arrow = Box("m", x, A)
+    for _ in range(10_000):
+        f = curry(f)
+    text = str(f)
+    assert text == "Λ(" * 10_000 + "m" + ")" * 10_000
+    assert repr(f).startswith("curry(curry(") and repr(f).endswith("R(1), R(1)))" + ")" * 9_999)
+    assert len(repr(x)) == len("R(1)") * 10_001 + len(" * ") * 10_000
+
+
+def test_type_mismatch_messages_are_bounded_summaries():
+    # a message about huge arrows and objects renders only a prefix of each
+    x = A
+    for _ in range(60):
+        x = x * x  # 2**60 parts: printing it whole would never finish
+    big: Arrow = Box("h", x, x)
+    for _ in range(60):
+        big = Pair(big, big) >> Box("j", x * x, x)
+    with pytest.raises(TypeMismatch) as info:
+        big >> Box("k", A, A)
+    assert len(str(info.value)) < 600 and "…" in str(info.value)
+    with pytest.raises(TypeMismatch) as info:
+        pair(big, Box("k", A, A))
+    assert len(str(info.value)) < 600
