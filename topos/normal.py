@@ -87,8 +87,10 @@ without reaching Python's recursion limit.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 from topos.arrows import (
     Absurd,
@@ -110,11 +112,14 @@ from topos.arrows import (
     Sum,
     Swap,
     Tensor,
+    fold,
 )
 from topos.errors import not_a
 from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
 
 __all__ = ["NormalForm", "Term", "equal", "normal_form"]
+
+T = TypeVar("T")
 
 _LEFT: Final = 0
 _RIGHT: Final = 1
@@ -461,7 +466,7 @@ def normal_form(f: Arrow) -> NormalForm:
     """
     if not isinstance(f, Arrow):
         raise not_a("normal_form", "an arrow", f)
-    return NormalForm(f.dom, f.cod, _Normaliser(_Table()).run(f))
+    return NormalForm(f.dom, f.cod, _deep(lambda: _Normaliser(_Table()).run(f), f))
 
 
 def equal(f: Arrow, g: Arrow) -> bool:
@@ -488,7 +493,88 @@ def equal(f: Arrow, g: Arrow) -> bool:
     if f == g:
         return True
     table = _Table()
-    return _Normaliser(table).run(f) is _Normaliser(table).run(g)
+    return _deep(lambda: _Normaliser(table).run(f) is _Normaliser(table).run(g), f, g)
+
+
+# ---------------------------------------------------------------------------------
+# Depth: the normaliser recurses once per λ it builds (reify -> lam -> region -> body),
+# so an arrow with thousands of nested curries, or types with thousands of nested
+# exponentials and sums, runs on a worker thread with a stack sized for it.
+
+_FRAMES_PER_LEVEL: Final = 12  # Python frames per nested λ (reify, lam, region, ...)
+_BYTES_PER_FRAME: Final = 4096  # C stack reserved per Python frame on the worker thread
+_MAX_STACK: Final = 1 << 30
+
+
+def _deep(run: Callable[[], T], *arrows: Arrow) -> T:
+    """``run()``, on a thread with enough stack and recursion limit for ``arrows``."""
+    frames = _FRAMES_PER_LEVEL * max(_nesting(f) for f in arrows)
+    limit = sys.getrecursionlimit()
+    if frames < limit // 2:
+        return run()
+    out: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            out.append((True, run()))
+        except BaseException as e:  # re-raised on the caller's thread
+            out.append((False, e))
+
+    size = threading.stack_size()
+    with _DEEP:  # the recursion limit is per process: one deep run at a time
+        sys.setrecursionlimit(limit + frames)
+        threading.stack_size(min(max(frames * _BYTES_PER_FRAME, 1 << 24), _MAX_STACK))
+        try:
+            worker = threading.Thread(target=work, name="topos.normal (deep)")
+            worker.start()
+            worker.join()
+        finally:
+            threading.stack_size(size)
+            sys.setrecursionlimit(limit)
+    ok, value = out[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+_DEEP = threading.Lock()
+
+
+def _nesting(f: Arrow) -> int:
+    """An upper bound on how many λs normalising ``f`` nests: constructors, and the
+    exponentials and sums in the types of its nodes (products are walked in loops)."""
+    depths: dict[Ob, int] = {}
+
+    def ob_depth(x: Ob) -> int:
+        stack = [x]
+        while stack:
+            y = stack[-1]
+            if y in depths:
+                stack.pop()
+                continue
+            parts = _parts(y)
+            todo = [p for p in parts if p not in depths]
+            if todo:
+                stack += todo
+                continue
+            stack.pop()
+            inner = max((depths[p] for p in parts), default=0)
+            depths[y] = inner + (0 if isinstance(y, Product) else 1)
+        return depths[x]
+
+    def step(node: Arrow, kids: list[int]) -> int:
+        own = max(ob_depth(node.dom), ob_depth(node.cod))
+        return max(own, *kids, 0) + (0 if isinstance(node, Compose) else 1)
+
+    return fold(f, step)
+
+
+def _parts(x: Ob) -> tuple[Ob, ...]:
+    if isinstance(x, Product | Coproduct):
+        return (x.left, x.right)
+    if isinstance(x, Exp):
+        return (x.base, x.exponent)
+    return ()
 
 
 # ---------------------------------------------------------------------------------

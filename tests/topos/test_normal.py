@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -908,3 +909,29 @@ def test_differential_fuzzer_finds_the_escaping_bottom() -> None:
     )
     assert model(Box("f", x, Omega)) != model(Box("g", x, Omega))
     assert not equal(Box("f", x, Omega), Box("g", x, Omega))
+
+
+def test_deeply_nested_curries_do_not_hit_the_recursion_limit() -> None:
+    # The normaliser recurses once per nested λ; deep inputs run on a worker thread
+    # with a stack and recursion limit sized for them (issue 11, item 3: 400 curries).
+    def curries(n: int, detour: bool) -> Arrow:
+        x: Ob = A
+        for _ in range(n):
+            x = x * A
+        body: Arrow = Box("m", x, B)
+        if detour:  # equal, but not ==: equal has to normalise
+            body = copy(x) >> fst(x, x) >> body
+        for _ in range(n):
+            body = curry(body)
+        return body
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)  # 80 levels need about 1,000 frames
+    try:
+        assert equal(curries(80, False), curries(80, True))
+        assert normal_form(curries(80, False)) == normal_form(curries(80, True))
+        plain = curries(80, False)
+        assert not equal(plain, plain >> Box("k", plain.cod, plain.cod))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sys.getrecursionlimit() == limit
