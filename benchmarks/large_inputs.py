@@ -102,7 +102,8 @@ CASES: dict[str, str] = {
         "timed(lambda: analyze(p.arrow))"
     ),
     "residual para 1000 layers: compile": (
-        "from backends.jax import compile; p = residual_unrolled(1000); timed(lambda: compile(p.arrow))"
+        "from backends.jax import compile; p = residual_unrolled(1000)\n"
+        "timed(lambda: compile(p.arrow))"
     ),
     "curry 400 deep: equal": (
         "f, g = curries(400), curries(400, detour=True); timed(lambda: equal(f, g))"

@@ -408,6 +408,8 @@ def mutated(draw: st.DrawFn) -> str:
         i = draw(st.integers(0, len(nodes) - 1))
         node = nodes[i]
         fields = sorted(node)
+        if op in ("set", "drop") and not fields:
+            continue
         if op == "set":
             node[draw(st.sampled_from(fields))] = draw(junk)
         elif op == "drop":
