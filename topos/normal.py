@@ -45,7 +45,17 @@ variable of empty type is ``⊥``. A term of type ``Zero`` that is computed (a
 box or function into ``Zero``, applied) absorbs whatever is built from it; if
 the result is read from it, its scope is ``⊥`` too, and a ``⊥`` branch next to
 a branch that ignores its variable is dropped. One that is discarded changes
-nothing, so β for products holds around it.
+nothing, so β for products holds around it. A ``⊥`` keeps the levels of the
+variables that make its context inconsistent, so it never leaves their scope:
+under ``λx1`` with ``x1: Zero ** A``, the body is ``⊥``, but ``λx1. ⊥`` is an
+ordinary value outside (``Zero ** (Zero ** A)`` has one element when ``A`` is
+inhabited, and two boxes out of it differ):
+
+>>> Y = Zero ** (Zero ** A)
+>>> print(normal_form(Box("p", Y, B)))
+x0 : Zero ** Zero ** R(1) ⊢ p(λx1. ⊥) : R(2)
+>>> equal(Box("p", Y, B), Box("q", Y, B))
+False
 
 >>> k = Box("k", C, B)
 >>> assert equal(inl(A, C) >> copair(f, k), f)                # β for sums
