@@ -841,6 +841,8 @@ class _Normaliser:
 
     def reify(self, ob: Ob, value: Any) -> Term:
         """The η-long normal term of a value of type ``ob``."""
+        if isinstance(ob, Unit):  # η for One: even a value computed from ⊥ is ()
+            return UNIT
         if type(value) is _Bot:
             raise _Split(value.term, None)
         if _is_base(ob):
@@ -852,7 +854,7 @@ class _Normaliser:
         todo: list[tuple[Ob, Any, bool]] = [(ob, value, False)]
         while todo:
             t, v, ready = todo.pop()
-            if type(v) is _Bot:
+            if type(v) is _Bot and not isinstance(t, Unit):
                 raise _Split(v.term, None)
             if ready:
                 right = out.pop()
