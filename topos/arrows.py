@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from topos.errors import TypeMismatch, compose_mismatch, expected, not_a, short
+from topos.errors import TypeMismatch, brief, compose_mismatch, expected, not_a, short
 from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero
 
 __all__ = [
@@ -181,6 +181,10 @@ class Arrow:
     def __str__(self) -> str:
         return _render(self, str)
 
+    def _prefix(self, limit: int, show: Callable[[object], str] = str) -> str:
+        """The first ``limit`` characters of ``str`` (or ``repr``), at bounded cost."""
+        return _render(self, show, limit)
+
     def __reduce__(self) -> tuple[Any, ...]:
         from topos import serial
 
@@ -217,11 +221,14 @@ class Arrow:
 
 
 def _structural_eq(a: Arrow, b: Arrow) -> bool:
+    # Memoised on pairs of nodes: shared sub-diagrams are compared once (linear time).
+    seen: set[tuple[int, int]] = set()
     stack = [(a, b)]
     while stack:
         x, y = stack.pop()
-        if x is y:
+        if x is y or (id(x), id(y)) in seen:
             continue
+        seen.add((id(x), id(y)))
         if type(x) is not type(y) or x._hash != y._hash or x.head != y.head:
             return False
         xs, ys = x.children, y.children
@@ -269,7 +276,48 @@ def fold(
     return memo[id(arrow)]
 
 
-def _render(arrow: Arrow, show: Callable[[object], str]) -> str:
+def _render(arrow: Arrow, show: Callable[[object], str], limit: int | None = None) -> str:
+    """The text of ``arrow``, streamed piece by piece (linear in the printed size).
+
+    With ``limit``, printing stops after ``limit`` characters: an error message
+    shows a bounded prefix of an arrow at bounded cost. Each node's ``_text`` is
+    asked once, with numbered holes for its children, and its pieces are cached,
+    so a 10,000-deep nesting prints without copying its inner text at each level.
+    """
+    out: list[str] = []
+    length = 0
+    pieces: dict[int, list[str | Arrow]] = {}
+    todo: list[str | Arrow] = [arrow]
+    while todo and (limit is None or length <= limit):
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+            length += len(item)
+            continue
+        known = pieces.get(id(item))
+        if known is None:
+            known = pieces[id(item)] = _pieces(item, show)
+        todo.extend(reversed(known))
+    text = "".join(out)
+    return text if limit is None else text[:limit]
+
+
+_HOLE = "\x00"  # marks where a child's text goes in a node's ``_text`` (never in symbols)
+
+
+def _pieces(node: Arrow, show: Callable[[object], str]) -> list[str | Arrow]:
+    """``node._text`` as literal strings and the children that go between them."""
+    kids = node.children
+    if not kids:
+        return [node._text(show, [])]
+    holes = [(f"{_HOLE}{i}{_HOLE}", kid._prec) for i, kid in enumerate(kids)]
+    split = node._text(show, holes).split(_HOLE)
+    if len(split) != 2 * len(kids) + 1:  # a name holding the marker: print it whole
+        return [_render_whole(node, show)]
+    return [kids[int(p)] if i % 2 else p for i, p in enumerate(split) if p or i % 2]
+
+
+def _render_whole(arrow: Arrow, show: Callable[[object], str]) -> str:
     def step(node: Arrow, parts: list[tuple[str, int]]) -> tuple[str, int]:
         return node._text(show, parts), node._prec
 
@@ -288,6 +336,11 @@ def _wrap(part: tuple[str, int], prec: int) -> str:
 class Box(Arrow):
     """A generating arrow ``name: dom -> cod``; keyword attributes take part in equality.
 
+    Attribute values are compared by type and value, as their ``repr`` tells them
+    apart: ``1``, ``True`` and ``1.0`` are different attributes, as are ``0.0``
+    and ``-0.0``; a NaN equals any NaN (so a box with ``k=nan`` equals itself
+    after a JSON round trip). Tuples are compared entry by entry this way.
+
     >>> from topos.objects import R
     >>> Box("f", R(3), R(4), kind="linear")
     Box('f', R(3), R(4), kind='linear')
@@ -295,11 +348,16 @@ class Box(Arrow):
     False
     >>> Box("f", R(3), R(4), kind="linear").attrs["kind"]
     'linear'
+    >>> Box("f", R(3), R(4), k=1) == Box("f", R(3), R(4), k=True)
+    False
+    >>> Box("f", R(3), R(4), k=float("nan")) == Box("f", R(3), R(4), k=float("nan"))
+    True
     """
 
-    __slots__ = ("name", "_attrs")
+    __slots__ = ("name", "_attrs", "_key")
     name: str
     _attrs: tuple[tuple[str, Any], ...]
+    _key: tuple[Any, ...]
 
     def __init__(self, name: str, dom: Ob, cod: Ob, **attrs: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -315,6 +373,8 @@ class Box(Arrow):
                 ) from None
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_attrs", tuple(sorted(attrs.items())))
+        typed = tuple((k, _attr_key(v)) for k, v in self._attrs)
+        object.__setattr__(self, "_key", (name, dom, cod, typed))
         self._init(dom, cod)
 
     @property
@@ -324,13 +384,22 @@ class Box(Arrow):
 
     @property
     def head(self) -> tuple[Any, ...]:
-        return (self.name, self.dom, self.cod, self._attrs)
+        return self._key
 
     def _atom(self, show: Callable[[object], str]) -> str:
         if show is str:
             return self.name
         extra = "".join(f", {k}={v!r}" for k, v in self._attrs)
         return f"Box({self.name!r}, {self.dom!r}, {self.cod!r}{extra})"
+
+
+def _attr_key(v: Any) -> Any:
+    """What an attribute value is compared by: its type and value (a float by its bits)."""
+    if isinstance(v, tuple):
+        return (tuple, tuple(_attr_key(w) for w in v))
+    if isinstance(v, float):
+        return (type(v), "nan" if v != v else v.hex())
+    return (type(v), v)
 
 
 class _Structural(Arrow):
@@ -618,8 +687,8 @@ class Pair(_Binary):
         _check_arrow("pair", left, right)
         if left.dom != right.dom:
             raise TypeMismatch(
-                f"pair({short(left)}, {short(right)}): domain {left.dom!r} of the first"
-                f" does not match domain {right.dom!r} of the second"
+                f"pair({short(left)}, {short(right)}): domain {brief(left.dom)} of the first"
+                f" does not match domain {brief(right.dom)} of the second"
             )
         self._set(left, right, left.dom, left.cod * right.cod)
 
@@ -637,8 +706,8 @@ class Copair(_Binary):
         _check_arrow("copair", left, right)
         if left.cod != right.cod:
             raise TypeMismatch(
-                f"copair({short(left)}, {short(right)}): codomain {left.cod!r} of the first"
-                f" does not match codomain {right.cod!r} of the second"
+                f"copair({short(left)}, {short(right)}): codomain {brief(left.cod)} of the first"
+                f" does not match codomain {brief(right.cod)} of the second"
             )
         self._set(left, right, left.dom + right.dom, left.cod)
 

@@ -12,8 +12,11 @@ topos.errors.TypeMismatch: f >> f: codomain R(4) does not match domain R(3)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
     "TooLarge",
+    "brief",
     "TypeMismatch",
     "compose_mismatch",
     "expected",
@@ -26,6 +29,7 @@ __all__ = [
     "short",
     "too_large",
     "too_many",
+    "unfolds_too_far",
 ]
 
 
@@ -37,8 +41,35 @@ class TypeMismatch(TypeError):
 
 
 def short(x: object, limit: int = 60) -> str:
-    """``str(x)`` cut to ``limit`` characters, for error messages."""
-    text = str(x)
+    """``str(x)`` cut to ``limit`` characters, for error messages.
+
+    Objects and arrows print only that much (at a cost bounded by ``limit``, not
+    by their size), so a message about a 100,000-box diagram stays cheap.
+
+    >>> from topos import Box, R
+    >>> f = Box("f", R(1), R(1))
+    >>> for _ in range(10): f = f >> f
+    >>> short(f, 20)
+    'f >> f >> f >> f >>…'
+    """
+    return _cut(x, limit, str)
+
+
+def brief(x: object, limit: int = 200) -> str:
+    """``repr(x)`` cut to ``limit`` characters (an object or arrow named in a message).
+
+    >>> from topos import R
+    >>> x = R(1)
+    >>> for _ in range(20): x = x * x
+    >>> len(brief(x)), brief(x)[-3:]
+    (200, 'R(…')
+    """
+    return _cut(x, limit, repr)
+
+
+def _cut(x: object, limit: int, show: Callable[[object], str]) -> str:
+    prefix = getattr(x, "_prefix", None)  # objects and arrows print a bounded prefix
+    text = prefix(limit + 1, show) if prefix is not None else show(x)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -47,18 +78,19 @@ def compose_mismatch(
 ) -> TypeMismatch:
     """The error for ``left >> right`` when ``cod`` (of left) is not ``dom`` (of right)."""
     return TypeMismatch(
-        f"{short(left)} {op} {short(right)}: codomain {cod!r} does not match domain {dom!r}"
+        f"{short(left)} {op} {short(right)}: codomain {brief(cod)} does not match domain"
+        f" {brief(dom)}"
     )
 
 
 def expected(op: str, what: str, got: object) -> TypeMismatch:
     """The error for an operation that needs ``what`` and was given ``got``."""
-    return TypeMismatch(f"{op}: expected {what}, got {got!r}")
+    return TypeMismatch(f"{op}: expected {what}, got {brief(got)}")
 
 
 def not_a(op: str, kind: str, value: object) -> TypeError:
     """The error for a value of the wrong Python type (not an object, not an arrow ...)."""
-    return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {value!r}")
+    return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {brief(value)}")
 
 
 # -- exact finite semantics (topos.finite) --------------------------------------------
@@ -114,4 +146,15 @@ def too_many(what: str, limit: int) -> TooLarge:
     return TooLarge(
         f"{what} has more than {limit} elements, too many to enumerate;"
         " use smaller objects (exponentials grow fast)"
+    )
+
+
+# -- documents (topos.serial) -----------------------------------------------------------
+
+
+def unfolds_too_far(limit: int, name: str, what: str) -> str:
+    """The reason a document is refused: a node whose tree (shared nodes repeated) is too big."""
+    return (
+        f"unfolds to more than {limit} parts ({name}, the limit on {what}):"
+        " a document shares nodes, but printing and normal forms unfold them"
     )

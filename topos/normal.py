@@ -45,7 +45,17 @@ variable of empty type is ``⊥``. A term of type ``Zero`` that is computed (a
 box or function into ``Zero``, applied) absorbs whatever is built from it; if
 the result is read from it, its scope is ``⊥`` too, and a ``⊥`` branch next to
 a branch that ignores its variable is dropped. One that is discarded changes
-nothing, so β for products holds around it.
+nothing, so β for products holds around it. A ``⊥`` keeps the levels of the
+variables that make its context inconsistent, so it never leaves their scope:
+under ``λx1`` with ``x1: Zero ** A``, the body is ``⊥``, but ``λx1. ⊥`` is an
+ordinary value outside (``Zero ** (Zero ** A)`` has one element when ``A`` is
+inhabited, and two boxes out of it differ):
+
+>>> Y = Zero ** (Zero ** A)
+>>> print(normal_form(Box("p", Y, B)))
+x0 : Zero ** Zero ** R(1) ⊢ p(λx1. ⊥) : R(2)
+>>> equal(Box("p", Y, B), Box("q", Y, B))
+False
 
 >>> k = Box("k", C, B)
 >>> assert equal(inl(A, C) >> copair(f, k), f)                # β for sums
@@ -87,8 +97,10 @@ without reaching Python's recursion limit.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 from topos.arrows import (
     Absurd,
@@ -114,11 +126,14 @@ from topos.arrows import (
     Sum,
     Swap,
     Tensor,
+    fold,
 )
 from topos.errors import not_a
 from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
 
 __all__ = ["NormalForm", "Term", "equal", "normal_form"]
+
+T = TypeVar("T")
 
 _LEFT: Final = 0
 _RIGHT: Final = 1
@@ -212,7 +227,7 @@ def _same(a: Term, b: Term) -> bool:
 
 
 def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
-    blind = None if tag == "var" else data  # levels do not shape a term
+    blind = None if tag in ("var", "bottom") else data  # levels do not shape a term
     if not args:
         key, shape, mask, rank = hash((tag, data)), hash((tag, blind)), 0, 0
     elif len(args) == 1:
@@ -228,20 +243,22 @@ def _make(tag: str, data: Any, args: tuple[Term, ...]) -> Term:
             rank = max(rank, a.rank)
     if tag == "var":
         mask = 1 << data
+    elif tag == "bottom":  # ⊥ holds where its inconsistent context is bound
+        mask = data
     elif tag == "left" or tag == "right":
         mask, rank = 1 << args[0].scope, args[0].rank + 1
     return Term(tag, data, args, (key, shape), mask, rank)
 
 
 UNIT: Final = _make("unit", None, ())
-BOTTOM: Final = _make("bottom", None, ())
+BOTTOM: Final = _make("bottom", 0, ())  # ⊥ in every context (nothing to depend on)
 
 
 class _Table:
     """Hash-consing: the unique term with a given tag, data and (interned) sub-terms."""
 
     def __init__(self) -> None:
-        self.terms: dict[tuple[Any, ...], Term] = {("unit", None): UNIT, ("bottom", None): BOTTOM}
+        self.terms: dict[tuple[Any, ...], Term] = {("unit", None): UNIT, ("bottom", 0): BOTTOM}
 
     def term(self, tag: str, data: Any, args: tuple[Term, ...] = ()) -> Term:
         index = (tag, data, *map(id, args))  # sub-terms are interned here and kept alive
@@ -463,7 +480,7 @@ def normal_form(f: Arrow) -> NormalForm:
     """
     if not isinstance(f, Arrow):
         raise not_a("normal_form", "an arrow", f)
-    return NormalForm(f.dom, f.cod, _Normaliser(_Table()).run(f))
+    return NormalForm(f.dom, f.cod, _deep(lambda: _Normaliser(_Table()).run(f), f))
 
 
 def equal(f: Arrow, g: Arrow) -> bool:
@@ -490,7 +507,88 @@ def equal(f: Arrow, g: Arrow) -> bool:
     if f == g:
         return True
     table = _Table()
-    return _Normaliser(table).run(f) is _Normaliser(table).run(g)
+    return _deep(lambda: _Normaliser(table).run(f) is _Normaliser(table).run(g), f, g)
+
+
+# ---------------------------------------------------------------------------------
+# Depth: the normaliser recurses once per λ it builds (reify -> lam -> region -> body),
+# so an arrow with thousands of nested curries, or types with thousands of nested
+# exponentials and sums, runs on a worker thread with a stack sized for it.
+
+_FRAMES_PER_LEVEL: Final = 12  # Python frames per nested λ (reify, lam, region, ...)
+_BYTES_PER_FRAME: Final = 4096  # C stack reserved per Python frame on the worker thread
+_MAX_STACK: Final = 1 << 30
+
+
+def _deep(run: Callable[[], T], *arrows: Arrow) -> T:
+    """``run()``, on a thread with enough stack and recursion limit for ``arrows``."""
+    frames = _FRAMES_PER_LEVEL * max(_nesting(f) for f in arrows)
+    limit = sys.getrecursionlimit()
+    if frames < limit // 2:
+        return run()
+    out: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            out.append((True, run()))
+        except BaseException as e:  # re-raised on the caller's thread
+            out.append((False, e))
+
+    size = threading.stack_size()
+    with _DEEP:  # the recursion limit is per process: one deep run at a time
+        sys.setrecursionlimit(limit + frames)
+        threading.stack_size(min(max(frames * _BYTES_PER_FRAME, 1 << 24), _MAX_STACK))
+        try:
+            worker = threading.Thread(target=work, name="topos.normal (deep)")
+            worker.start()
+            worker.join()
+        finally:
+            threading.stack_size(size)
+            sys.setrecursionlimit(limit)
+    ok, value = out[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+_DEEP = threading.Lock()
+
+
+def _nesting(f: Arrow) -> int:
+    """An upper bound on how many λs normalising ``f`` nests: constructors, and the
+    exponentials and sums in the types of its nodes (products are walked in loops)."""
+    depths: dict[Ob, int] = {}
+
+    def ob_depth(x: Ob) -> int:
+        stack = [x]
+        while stack:
+            y = stack[-1]
+            if y in depths:
+                stack.pop()
+                continue
+            parts = _parts(y)
+            todo = [p for p in parts if p not in depths]
+            if todo:
+                stack += todo
+                continue
+            stack.pop()
+            inner = max((depths[p] for p in parts), default=0)
+            depths[y] = inner + (0 if isinstance(y, Product) else 1)
+        return depths[x]
+
+    def step(node: Arrow, kids: list[int]) -> int:
+        own = max(ob_depth(node.dom), ob_depth(node.cod))
+        return max(own, *kids, 0) + (0 if isinstance(node, Compose) else 1)
+
+    return fold(f, step)
+
+
+def _parts(x: Ob) -> tuple[Ob, ...]:
+    if isinstance(x, Product | Coproduct):
+        return (x.left, x.right)
+    if isinstance(x, Exp):
+        return (x.base, x.exponent)
+    return ()
 
 
 # ---------------------------------------------------------------------------------
@@ -650,13 +748,13 @@ class _Normaliser:
                 out.append(result)
                 continue
             n, ob = result.term, result.ob
-            if ob is None:
-                out.append(BOTTOM)
+            if ob is None:  # n: Zero is computed here, so this context is inconsistent
+                out.append(self.term("bottom", n.mask))
                 continue
             tasks.append(("join", (), n))
             for side, part in ((_RIGHT, ob.right), (_LEFT, ob.left)):
-                if _empty(part):
-                    tasks.append(("leaf", (), BOTTOM))
+                if _empty(part):  # the branch binds an empty type: ⊥ where n is bound
+                    tasks.append(("leaf", (), self.term("bottom", n.mask)))
                 else:
                     tasks.append(("run", (*path, (n, side)), None))
         return out[0]
@@ -675,7 +773,7 @@ class _Normaliser:
         except _Bottom as bottom:
             if bottom.scope < depth:
                 raise
-            return BOTTOM
+            return self.term("bottom", 1 << bottom.scope)
         finally:
             for n, _ in path:
                 del self.decisions[id(n)]
@@ -683,11 +781,13 @@ class _Normaliser:
 
     def join(self, n: Term, left: Term, right: Term) -> Term:
         """``case n of inl ⇒ left | inr ⇒ right``, reduced and in canonical order."""
+        if left.tag == "bottom" and right.tag == "bottom":  # inconsistent where n is bound
+            return self.term("bottom", left.data | right.data | n.mask)
         if left is right:
             return left
-        if right is BOTTOM and not _mentions(left, n, _LEFT):
+        if right.tag == "bottom" and not _mentions(left, n, _LEFT):
             return left
-        if left is BOTTOM and not _mentions(right, n, _RIGHT):
+        if left.tag == "bottom" and not _mentions(right, n, _RIGHT):
             return right
         key = (n, left, right)
         hit = self.joins.get(key)
@@ -746,6 +846,8 @@ class _Normaliser:
 
     def reify(self, ob: Ob, value: Any) -> Term:
         """The η-long normal term of a value of type ``ob``."""
+        if isinstance(ob, Unit):  # η for One: even a value computed from ⊥ is ()
+            return UNIT
         if type(value) is _Bot:
             raise _Split(value.term, None)
         if _is_base(ob):
@@ -757,7 +859,7 @@ class _Normaliser:
         todo: list[tuple[Ob, Any, bool]] = [(ob, value, False)]
         while todo:
             t, v, ready = todo.pop()
-            if type(v) is _Bot:
+            if type(v) is _Bot and not isinstance(t, Unit):
                 raise _Split(v.term, None)
             if ready:
                 right = out.pop()
@@ -818,6 +920,8 @@ class _Normaliser:
                 done[key] = x
             elif x.tag == "var":
                 done[key] = self.term("bvar", k)
+            elif x.tag == "bottom":  # inside the λ, the bound variable is no dependency
+                done[key] = self.term("bottom", x.data & ~bit)
             elif not ready:
                 inner = k + 1 if x.tag == "lam" else k
                 stack.append((x, k, True))

@@ -67,7 +67,7 @@ _ATOM, _POW, _MUL, _ADD = 4, 3, 2, 1
 class Ob:
     """An object. Subclasses are immutable values with structural equality."""
 
-    __slots__ = ("_hash",)
+    __slots__ = ("_hash", "_alias")
     _prec: ClassVar[int] = _ATOM
 
     def _fields(self) -> tuple[Any, ...]:
@@ -78,6 +78,7 @@ class Ob:
 
     def _seal(self) -> None:
         object.__setattr__(self, "_hash", hash((type(self).__name__, self._fields())))
+        object.__setattr__(self, "_alias", None)  # an equal object, once one is found
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -91,23 +92,37 @@ class Ob:
         if type(self) is not type(other) or hash(self) != hash(other):
             return False
         assert isinstance(other, Ob)
+        if _canonical(self) is _canonical(other):
+            return True
         mine, theirs = self._fields(), other._fields()
         if all(a is b for a, b in zip(mine, theirs, strict=True)):
             return True
         # Iterative: parameter objects of deep models nest 10,000 products deep.
+        # Memoised: a pair of shared parts is compared once, so objects with 2**60
+        # parts stored as 60 shared nodes compare in linear time.
+        seen: set[tuple[int, int]] = set()
+        found: dict[int, Ob] = {}
         stack: list[tuple[Ob, object]] = [(self, other)]
         while stack:
             x, y = stack.pop()
-            if x is y:
+            if x is y or (id(x), id(y)) in seen:
                 continue
             if type(x) is not type(y) or hash(x) != hash(y):
                 return False
             assert isinstance(y, Ob)
+            if _canonical(x) is _canonical(y):
+                continue
+            seen.add((id(x), id(y)))
+            found[id(x)], found[id(y)] = x, y
             for a, b in zip(x._fields(), y._fields(), strict=True):
                 if isinstance(a, Ob):
                     stack.append((a, b))
                 elif a != b:
                     return False
+        # Equal: remember it, so comparing these parts again (the parameter object
+        # of a deep model is compared once per layer) costs O(1), not their size.
+        for x_id, y_id in seen:
+            _link(found[x_id], found[y_id])
         return True
 
     def __ne__(self, other: object) -> bool:
@@ -127,21 +142,34 @@ class Ob:
         return ()
 
     def __repr__(self) -> str:
-        # Iterative: parameter objects of deep models nest thousands of products deep.
-        text: dict[int, str] = {}
-        stack: list[tuple[Ob, bool]] = [(self, False)]
-        while stack:
-            x, ready = stack.pop()
+        return self._prefix(None)
+
+    def _prefix(self, limit: int | None, show: Any = repr) -> str:
+        """The text of this object, or its first ``limit`` characters at bounded cost.
+
+        Streamed token by token, iteratively: parameter objects of deep models nest
+        thousands of products deep, and the text of each level is not copied.
+        """
+        out: list[str] = []
+        length = 0
+        todo: list[str | Ob] = [self]
+        while todo and (limit is None or length <= limit):
+            x = todo.pop()
+            if isinstance(x, str):
+                out.append(x)
+                length += len(x)
+                continue
             ops = x._operands()
             if not ops:
-                text[id(x)] = x._leaf_repr()
-            elif ready:
-                parts = [f"({text[id(y)]})" if y._prec < p else text[id(y)] for y, p in ops]
-                text[id(x)] = f" {x._symbol} ".join(parts)
-            else:
-                stack.append((x, True))
-                stack.extend((y, False) for y, _ in ops if id(y) not in text)
-        return text[id(self)]
+                todo.append(x._leaf_repr())
+                continue
+            tokens: list[str | Ob] = []
+            for i, (y, p) in enumerate(ops):
+                tokens += [f" {x._symbol} "] if i else []
+                tokens += ["(", y, ")"] if y._prec < p else [y]
+            todo.extend(reversed(tokens))
+        text = "".join(out)
+        return text if limit is None else text[:limit]
 
     def _leaf_repr(self) -> str:
         raise NotImplementedError
@@ -153,6 +181,25 @@ class Ob:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (repr(self),))
+
+
+def _canonical(x: Ob) -> Ob:
+    """The representative of the objects proved equal to ``x`` (union-find, compressed)."""
+    root = x
+    while root._alias is not None:  # type: ignore[attr-defined]
+        root = root._alias  # type: ignore[attr-defined]
+    while x is not root:
+        nxt = x._alias  # type: ignore[attr-defined]
+        object.__setattr__(x, "_alias", root)
+        x = nxt
+    return root
+
+
+def _link(x: Ob, y: Ob) -> None:
+    """Record that ``x`` and ``y`` are equal."""
+    a, b = _canonical(x), _canonical(y)
+    if a is not b:
+        object.__setattr__(b, "_alias", a)
 
 
 def _rebuild(text: str) -> Ob:

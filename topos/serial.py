@@ -83,6 +83,19 @@ Loading never evaluates code; malformed or ill-typed documents raise a
 Traceback (most recent call last):
 ...
 ValueError: node 1 (box): field 'cod': expected the index of an earlier node (0 to 0), got 2
+
+Nodes are shared, so a few kilobytes can describe a value whose tree is
+astronomically large (60 product nodes, each ``x * x`` of the one before, make
+an object of 2**60 parts). Printing and normalisation walk that tree, so
+``loads`` refuses a document where an object unfolds to more than
+``MAX_OBJECT_PARTS`` parts or an arrow (not counting its objects) to more than
+``MAX_ARROW_PARTS``, and names the limit:
+
+>>> doubling = [{"kind": "product", "left": i, "right": i} for i in range(60)]
+>>> loads(json.dumps({"topos": 1, "nodes": [{"kind": "One"}, *doubling], "root": 60}))
+Traceback (most recent call last):
+...
+ValueError: node 19 (product): unfolds to more than 1000000 parts (MAX_OBJECT_PARTS, ...
 """
 
 from __future__ import annotations
@@ -97,13 +110,29 @@ from typing import Any
 
 from topos import arrows as ar_
 from topos.arrows import Arrow, Box, Compose, Curry, Logic
+from topos.errors import unfolds_too_far
 from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
 
-__all__ = ["VERSION", "dumps", "from_json", "loads", "to_json"]
+__all__ = [
+    "MAX_ARROW_PARTS",
+    "MAX_OBJECT_PARTS",
+    "VERSION",
+    "dumps",
+    "from_json",
+    "loads",
+    "to_json",
+]
 
 #: The schema version written by ``to_json``; ``from_json`` reads it and version 1.
 VERSION = 2
 _READABLE = (1, 2)
+
+#: The most parts an object of a document may unfold to (its tree, shared nodes repeated).
+MAX_OBJECT_PARTS = 1_000_000
+
+#: The most arrow nodes an arrow of a document may unfold to (its objects not counted;
+#: a chain counts its length).
+MAX_ARROW_PARTS = 10_000_000
 
 _STRUCTURAL: dict[str, tuple[type[ar_._Structural], int]] = {
     "id": (ar_.Id, 1),
@@ -445,14 +474,87 @@ def from_json(doc: Any) -> Any:
     if not isinstance(nodes, list) or not nodes:
         raise ValueError(f"field 'nodes': expected a non-empty list, got {_show(nodes)}")
     values: list[Any] = []
+    sizes: dict[int, int] = {}
     for i, node in enumerate(nodes):
         values.append(_read(i, node, values, version))
+        _check_unfolded(i, node, values[-1], sizes)
     root = doc["root"]
     if not _is_int(root) or not 0 <= root < len(values):
         raise ValueError(
             f"field 'root': expected a node index 0 to {len(values) - 1}, got {root!r}"
         )
     return values[root]
+
+
+def _check_unfolded(i: int, node: Mapping[str, Any], value: Any, sizes: dict[int, int]) -> None:
+    """Record the unfolded size of node ``i`` and of its objects; refuse it past a limit.
+
+    ``sizes`` maps the ``id`` of each object and arrow met so far to its size (the
+    values stay alive in the caller's list, so the ids stay valid); each object is
+    sized once, so this is linear in the document and the objects it builds.
+    """
+    try:
+        if isinstance(value, Ob):
+            _object_size(value, sizes)
+            return
+        _object_size(value.dom, sizes)  # built by the constructors: pair doubles its codomain
+        _object_size(value.cod, sizes)
+        _arrow_size(value, sizes)
+    except _Bad as e:
+        raise ValueError(f"node {i} ({node['kind']}): {e}") from None
+
+
+def _object_size(x: Ob, sizes: dict[int, int]) -> int:
+    stack = [x]
+    while stack:
+        y = stack[-1]
+        if id(y) in sizes:
+            stack.pop()
+            continue
+        parts = [z for z in y._fields() if isinstance(z, Ob)]
+        todo = [z for z in parts if id(z) not in sizes]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        sizes[id(y)] = _total(parts, sizes, MAX_OBJECT_PARTS, "MAX_OBJECT_PARTS", "an object")
+    return sizes[id(x)]
+
+
+def _arrow_size(value: Any, sizes: dict[int, int]) -> None:
+    arrow = value.arrow if _is_para(value) else value
+    parts: list[Any] = [arrow] if arrow is not value else _links(arrow, sizes)
+    if isinstance(arrow, Box):
+        found: list[object] = []
+        for key, v in arrow._attrs:
+            _collect(v, found, key)
+        parts += [x for x in found if isinstance(x, Arrow)]
+    sizes[id(value)] = _total(parts, sizes, MAX_ARROW_PARTS, "MAX_ARROW_PARTS", "an arrow")
+
+
+def _links(arrow: Arrow, sizes: dict[int, int]) -> list[Arrow]:
+    """The children of ``arrow``; of a chain, the arrows already sized that it is built of
+    (not ``Compose.children``, which unfolds shared sub-chains)."""
+    if not isinstance(arrow, Compose):
+        return [*arrow.children]
+    out: list[Arrow] = []
+    stack: list[Arrow] = [arrow.right, arrow.left]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Compose) and id(x) not in sizes:
+            stack += [x.right, x.left]
+        else:
+            out.append(x)
+    return out
+
+
+def _total(parts: list[Any], sizes: dict[int, int], limit: int, name: str, what: str) -> int:
+    size = 1
+    for part in parts:
+        size = min(size + sizes.get(id(part), 1), limit + 1)
+    if size > limit:
+        raise _Bad(unfolds_too_far(limit, name, what))
+    return size
 
 
 def _read(i: int, node: Any, values: list[Any], version: int = VERSION) -> Any:

@@ -189,6 +189,18 @@ def test_repr_of_each_constructor():
     ]  # fmt: skip
 
 
+def test_box_attributes_are_compared_by_type_and_value():
+    # 1, True and 1.0 print differently, so they are different boxes (issue 11, item 8)
+    ones = [Box("f", A, B, k=v) for v in (1, True, 1.0)]
+    assert len(set(ones)) == 3 and len({repr(b) for b in ones}) == 3
+    assert Box("f", A, B, k=0.0) != Box("f", A, B, k=-0.0)
+    assert Box("f", A, B, k=(1, 2)) != Box("f", A, B, k=(1, 2.0))
+    assert Box("f", A, B, k=(1, (A, 2.5))) == Box("f", A, B, k=(1, (A, 2.5)))
+    nan = Box("f", A, B, k=float("nan"))
+    other = Box("f", A, B, k=float("nan"))
+    assert nan == other and hash(nan) == hash(other) and nan != Box("f", A, B, k=1.0)
+
+
 def test_box_attributes_take_part_in_equality():
     plain, linear = Box("f", A, B), Box("f", A, B, kind="linear")
     assert plain != linear and linear == Box("f", A, B, kind="linear")
@@ -343,3 +355,43 @@ def test_long_chain_folds_and_nests(chains):
     # each box once (shared by both chains), two chains, pair, swap, fst, the outer chain
     assert len(calls) == N + 6
     assert curry(snd(One, left.dom) >> left).cod == left.cod**left.dom
+
+
+def test_equality_of_shared_arrows_is_linear():
+    # ⟨t, t⟩ >> j sixty times: 2**60 boxes in the tree, 60 nodes in memory, built apart
+    def tower() -> Arrow:
+        t: Arrow = Box("b", A, A)
+        for _ in range(60):
+            t = Pair(t, t) >> Box("j", A * A, A)
+        return t
+
+    assert tower() == tower() and hash(tower()) == hash(tower())
+
+
+def test_deep_nesting_prints_in_linear_time_and_memory():
+    x = A
+    for _ in range(10_000):
+        x = x * A
+    f: Arrow = Box("m", x, A)
+    for _ in range(10_000):
+        f = curry(f)
+    text = str(f)
+    assert text == "Λ(" * 10_000 + "m" + ")" * 10_000
+    assert repr(f).startswith("curry(curry(") and repr(f).endswith("R(1), R(1)))" + ")" * 9_999)
+    assert len(repr(x)) == len("R(1)") * 10_001 + len(" * ") * 10_000
+
+
+def test_type_mismatch_messages_are_bounded_summaries():
+    # a message about huge arrows and objects renders only a prefix of each
+    x = A
+    for _ in range(60):
+        x = x * x  # 2**60 parts: printing it whole would never finish
+    big: Arrow = Box("h", x, x)
+    for _ in range(60):
+        big = Pair(big, big) >> Box("j", x * x, x)
+    with pytest.raises(TypeMismatch) as info:
+        big >> Box("k", A, A)
+    assert len(str(info.value)) < 600 and "…" in str(info.value)
+    with pytest.raises(TypeMismatch) as info:
+        pair(big, Box("k", A, A))
+    assert len(str(info.value)) < 600

@@ -11,12 +11,14 @@ random finite-set models (an interpreter written here, independent of
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from topos import equal as exported_equal
@@ -63,8 +65,12 @@ from topos.arrows import (
     unassoc,
     uncurry,
 )
+from topos.finite import random_model, random_presheaf_model, sierpinski
 from topos.normal import Term, equal, normal_form
 from topos.objects import Coproduct, Empty, Exp, Ob, Omega, One, Product, R, Truth, Unit, Zero
+from topos.testing import arrows as topos_arrows
+from topos.testing import objects as topos_objects
+from topos.testing.strategies import elements
 
 A, B, C, D, X = R(1), R(2), R(3), R(4), R(5)
 f, g, h = Box("f", A, B), Box("g", B, C), Box("h", C, D)
@@ -292,6 +298,26 @@ def test_distinct_boxes_differ() -> None:
     assert not equal(f, Box("f", A, B, kind="linear"))
     assert equal(Box("f", A, B, kind="linear"), Box("f", A, B, kind="linear"))
     assert not equal(Box("f", A, B, n=1), Box("f", A, B, n=2))
+
+
+def test_bottom_under_a_binder_does_not_escape() -> None:
+    # X = Zero ** (Zero ** A) has one element (the empty function) when A is inhabited:
+    # the ⊥ found under λx1 (x1: Zero ** A applied to x2: A) holds only where x1 is bound.
+    for inner in (Zero, Zero + Zero, Zero * B, Zero ** (Zero**A)):
+        x = Zero ** (inner**A)
+        assert not equal(Box("f", x, Omega), Box("g", x, Omega)), x
+    x = Zero ** (Zero**A)
+    assert str(normal_form(Box("f", x, Omega))) == "x0 : Zero ** Zero ** R(1) ⊢ f(λx1. ⊥) : Omega"
+    # a variable of an empty type still makes its own λ (or the whole arrow) ⊥
+    assert equal(curry(Box("p", X * Zero, A)), curry(Box("q", X * Zero, A)))
+    assert equal(Box("p", Zero**One, A), Box("q", Zero**One, A))
+
+
+def test_eta_for_one_holds_for_values_computed_from_bottom() -> None:
+    # found by the law suite under random seeds: anything into One is discard
+    x = Zero**A
+    z = pair(Box("f", x, (One**One) ** Zero), Box("f", x, Zero)) >> ev(One**One, Zero)
+    assert equal(pair(z, discard(x)) >> ev(One, One), discard(x))
 
 
 def test_structural_maps_differ() -> None:
@@ -809,3 +835,110 @@ def test_composable_triples(data: st.DataObject) -> None:
     k = data.draw(arrows(x, a, 2))
     assert equal(k >> pair(f1, f1 >> f2), pair(k >> f1, k >> f1 >> f2))
     assert equal(curry(fst(a, x) >> f1) * Id(x) >> ev(b, x), fst(a, x) >> f1)
+
+
+# ---------------------------------------------------------------------------------
+# Differential fuzzing: whatever ``equal`` proves holds in topos.finite's models
+
+# Bounded under CI (the hypothesis profile); ``TOPOS_FUZZ=N`` runs N cases each.
+FUZZ = int(os.environ.get("TOPOS_FUZZ", "0"))
+fuzz_settings = settings(max_examples=FUZZ) if FUZZ else settings()
+
+# Empty types under binders, sums of empties, functions into and out of Zero.
+TRICKY: list[Ob] = [
+    Zero,
+    Zero**A,
+    Zero ** (Zero**A),
+    Zero ** ((Zero + Zero) ** A),
+    (Zero * A) ** A,
+    A ** (Zero**A),
+    Zero + A,
+    (Zero + One) ** A,
+    Omega ** (Zero + A),
+]
+fuzz_objects = st.one_of(
+    st.sampled_from(TRICKY),
+    topos_objects(max_depth=2, atoms=st.sampled_from([A, B]), max_elements=16),
+)
+
+
+def sets_models(f: Arrow, g: Arrow) -> list[Any]:
+    """Finite-set models with generators of 0 to 2 elements (those that exist)."""
+    out = []
+    for seed in range(6):
+        model = random_model(seed, min_size=0, max_size=2)
+        try:
+            out.append((model(f), model(g)))
+        except ValueError:  # a box from a non-empty set into an empty one: no model
+            continue
+    return out
+
+
+def presheaf_models(f: Arrow, g: Arrow) -> list[Any]:
+    """Presheaf models on 0 -> 1 (Omega not Boolean), generators of 0 to 2 pieces."""
+    out = []
+    for seed in range(2):
+        model = random_presheaf_model(sierpinski(), seed, min_size=0, max_size=2)
+        try:
+            out.append((model(f), model(g)))
+        except ValueError:
+            continue
+    return out
+
+
+FUZZ_COUNT = {"cases": 0, "equal": 0}
+
+
+@fuzz_settings
+@given(fuzz_objects, fuzz_objects, st.data())
+def test_equal_implies_equal_in_finite_sets_and_presheaves(
+    dom: Ob, cod: Ob, data: st.DataObject
+) -> None:
+    names = ("f", "g")
+    f1 = data.draw(topos_arrows(dom, cod, max_depth=2, names=names), label="f1")
+    f2 = data.draw(topos_arrows(dom, cod, max_depth=2, names=names), label="f2")
+    FUZZ_COUNT["cases"] += 1
+    if not equal(f1, f2):
+        return
+    FUZZ_COUNT["equal"] += 1
+    for left, right in sets_models(f1, f2):
+        assert left == right, f"equal but not in finite sets: {f1}  vs  {f2}"
+    if elements(dom) * elements(cod) <= 16:  # presheaf exponentials are costly
+        for left, right in presheaf_models(f1, f2):
+            assert left == right, f"equal but not in presheaves: {f1}  vs  {f2}"
+
+
+def test_differential_fuzzer_finds_the_escaping_bottom() -> None:
+    # The minimised pair from issue 11: with A = {0}, f ↦ True and g ↦ False differ.
+    x = Zero ** (Zero**A)
+    model = random_model(
+        0, ob={A: [0]}, ar={Box("f", x, Omega): lambda e: True, Box("g", x, Omega): lambda e: False}
+    )
+    assert model(Box("f", x, Omega)) != model(Box("g", x, Omega))
+    assert not equal(Box("f", x, Omega), Box("g", x, Omega))
+
+
+def test_deeply_nested_curries_do_not_hit_the_recursion_limit() -> None:
+    # The normaliser recurses once per nested λ; deep inputs run on a worker thread
+    # with a stack and recursion limit sized for them (issue 11, item 3: 400 curries).
+    def curries(n: int, detour: bool) -> Arrow:
+        x: Ob = A
+        for _ in range(n):
+            x = x * A
+        body: Arrow = Box("m", x, B)
+        if detour:  # equal, but not ==: equal has to normalise
+            body = copy(x) >> fst(x, x) >> body
+        for _ in range(n):
+            body = curry(body)
+        return body
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)  # 80 levels need about 1,000 frames
+    try:
+        assert equal(curries(80, False), curries(80, True))
+        assert normal_form(curries(80, False)) == normal_form(curries(80, True))
+        plain = curries(80, False)
+        assert not equal(plain, plain >> Box("k", plain.cod, plain.cod))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sys.getrecursionlimit() == limit

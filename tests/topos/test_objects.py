@@ -139,3 +139,15 @@ def test_r_keeps_dtype_and_shape(dtype, shape):
     x = R(*shape, dtype=dtype)
     assert x.shape == tuple(shape) and x.dtype == dtype
     assert eval(repr(x), NAMESPACE) == x
+
+
+def test_equality_of_shared_objects_is_linear():
+    # two objects with 2**60 parts, stored as 60 shared nodes each, built apart
+    def tower() -> Ob:
+        x: Ob = R(1)
+        for _ in range(60):
+            x = x * x
+        return x
+
+    assert tower() == tower()
+    assert tower() != tower() + One

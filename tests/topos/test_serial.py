@@ -2,9 +2,11 @@
 
 import json
 import math
+import os
+import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topos import Box, Fin, Id, Omega, One, R, compose, curry, fst, pair, snd
@@ -44,7 +46,7 @@ def test_objects_round_trip(x):
 def test_arrows_round_trip(a, b, data):
     f = data.draw(arrows(a, b, attrs=attrs))
     g = loads(dumps(f))
-    assert same(g, f)
+    assert g == f and same(g, f)
     assert (g.dom, g.cod) == (f.dom, f.cod)
     assert str(g) == str(f)
 
@@ -81,6 +83,14 @@ def test_non_finite_floats_are_tagged_and_text_is_strict_json():
     assert attrs == {"bad": {"float": "nan"}, "hi": {"float": "inf"}, "lo": {"float": "-inf"}}
     back = loads(text).attrs
     assert math.isnan(back["bad"]) and back["hi"] == math.inf and back["lo"] == -math.inf
+
+
+def test_nan_and_typed_attributes_round_trip_equal():
+    for v in (math.nan, (1, math.nan), 1, True, 1.0, -0.0):
+        box = Box("f", R(1), R(1), k=v)
+        back = loads(dumps(box))
+        assert back == box and hash(back) == hash(box)
+    assert loads(dumps(Box("f", R(1), R(1), k=1))) != Box("f", R(1), R(1), k=1.0)
 
 
 def test_schema_of_each_kind():
@@ -415,3 +425,94 @@ def test_version_1_documents_load_as_constructors():
     doc["topos"] = 1
     with pytest.raises(ValueError, match="unknown kind 'group' in schema version 1"):
         from_json(doc)
+
+
+# ---------------------------------------------------------------------------------
+# Fuzzing loads: mutated documents load or raise a clean ValueError, quickly
+
+# Bounded under CI (the hypothesis profile); ``TOPOS_FUZZ=N`` runs N cases.
+FUZZ = int(os.environ.get("TOPOS_FUZZ", "0"))
+fuzz_settings = settings(max_examples=FUZZ) if FUZZ else settings()
+KINDS = ["R", "Fin", "One", "Zero", "product", "coproduct", "exp", "box", "id", "fst", "pair"]
+KINDS += ["compose", "curry", "tensor", "copair", "ev", "logic", "para", "swap", "inl"]
+KINDS += ["group", "repeat", "layer", "const"]
+junk = st.one_of(
+    st.integers(-3, 40),
+    st.sampled_from([2**70, -(2**70), 1.5, True, None, "", "x", [], {}, [0], {"node": 0}]),
+    st.lists(st.integers(-1, 40), max_size=4),
+    st.sampled_from(KINDS),
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """The text of a real document with a few random edits (fields, refs, kinds, sharing)."""
+    doc = to_json(compose(*draw(composable(2))))
+    nodes = doc["nodes"]
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["set", "drop", "add", "kind", "root", "double", "copy"]))
+        i = draw(st.integers(0, len(nodes) - 1))
+        node = nodes[i]
+        fields = sorted(node)
+        if op in ("set", "drop") and not fields:
+            continue
+        if op == "set":
+            node[draw(st.sampled_from(fields))] = draw(junk)
+        elif op == "drop":
+            node.pop(draw(st.sampled_from(fields)))
+        elif op == "add":
+            node[draw(st.sampled_from(["extra", "left", "arrows", "obs"]))] = draw(junk)
+        elif op == "kind":
+            node["kind"] = draw(st.sampled_from(KINDS))
+        elif op == "root":
+            doc["root"] = draw(junk)
+        elif op == "copy":
+            nodes.append(dict(node))
+        else:  # a sharing bomb: each new node uses the previous one twice
+            kind = draw(st.sampled_from(["product", "exp", "pair", "tensor", "compose"]))
+            for _ in range(draw(st.integers(1, 70))):
+                k = len(nodes) - 1
+                two = {"exp": ("base", "exponent")}.get(kind, ("left", "right"))
+                new = {"kind": kind, "arrows": [k, k]} if kind == "compose" else {}
+                new = new or {"kind": kind, two[0]: k, two[1]: k}
+                nodes.append(new)
+            doc["root"] = len(nodes) - 1
+    text = json.dumps(doc)
+    if draw(st.booleans()) and draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text
+
+
+FUZZ_COUNT = {"cases": 0, "loaded": 0}
+
+
+@fuzz_settings
+@given(mutated())
+def test_loads_on_mutated_documents_is_clean_and_quick(text):
+    start = time.perf_counter()
+    FUZZ_COUNT["cases"] += 1
+    try:
+        value = loads(text)
+        FUZZ_COUNT["loaded"] += 1
+    except ValueError:
+        value = None
+    if value is not None:  # what loads accepts, the core handles in bounded time
+        assert value == loads(text) and loads(dumps(value)) == value
+        str(value)
+    assert time.perf_counter() - start < 20, text[:200]
+
+
+def test_loads_refuses_sharing_bombs_naming_the_limit():
+    nodes = [{"kind": "R", "shape": [1], "dtype": "float32"}]
+    nodes += [{"kind": "product", "left": i, "right": i} for i in range(60)]
+    with pytest.raises(ValueError, match="MAX_OBJECT_PARTS"):
+        loads(json.dumps({"topos": 1, "nodes": nodes, "root": 60}))
+    # arrows double too: pair doubles the codomain, compose the chain
+    arrows_ = [nodes[0], {"kind": "id", "obs": [0]}]
+    arrows_ += [{"kind": "compose", "arrows": [i + 1, i + 1]} for i in range(60)]
+    with pytest.raises(ValueError, match="MAX_ARROW_PARTS"):
+        loads(json.dumps({"topos": 1, "nodes": arrows_, "root": 61}))
+    pairs = [nodes[0], {"kind": "id", "obs": [0]}]
+    pairs += [{"kind": "pair", "left": i + 1, "right": i + 1} for i in range(60)]
+    with pytest.raises(ValueError, match="MAX_OBJECT_PARTS"):
+        loads(json.dumps({"topos": 1, "nodes": pairs, "root": 61}))

@@ -12,6 +12,12 @@ Generated arrows make sense in every model where the generating objects are
 non-empty: a sub-arrow ``X -> Y`` is only drawn when ``Y`` is not provably empty
 or ``X`` is (see ``feasible``), so a box never has to map a point into ``Zero``.
 
+Generated arrows can be checked by enumeration: every object an arrow passes
+through (middle objects, curried and evaluated function spaces) has at most
+``MAX_ELEMENTS`` elements in a finite model whose generators have at most
+``GENERATOR_SIZE`` elements (see ``elements``), unless the types asked for are
+larger themselves. ``objects(max_elements=...)`` bounds drawn objects the same way.
+
 >>> from hypothesis import given, settings
 >>> from topos import R
 >>> @settings(max_examples=20, derandomize=True)
@@ -44,10 +50,13 @@ from topos.objects import Coproduct, Exp, Fin, Ob, Omega, One, Product, R, Zero
 
 __all__ = [
     "ATOMS",
+    "GENERATOR_SIZE",
+    "MAX_ELEMENTS",
     "arrows",
     "atoms",
     "boxes",
     "composable",
+    "elements",
     "empty",
     "feasible",
     "feasible_from",
@@ -56,6 +65,12 @@ __all__ = [
 
 #: The generating objects ``atoms()`` draws from by default: small and varied.
 ATOMS: tuple[Ob, ...] = (R(1), R(2), R(3), R(2, 2), R(2, dtype="float64"), Fin(2), Fin(3, 2))
+
+#: The generator size ``elements`` assumes (``random_model``'s default ``max_size``).
+GENERATOR_SIZE = 3
+
+#: The most elements (by ``elements``) of an object that generated arrows pass through.
+MAX_ELEMENTS = 4096
 
 _LOGIC_OPS = st.sampled_from(["conj", "disj", "implies", "neg", "true", "false"])
 _LOGIC_TYPES = [(op, Logic(op)) for op in ("true", "false", "conj", "disj", "implies", "neg")]
@@ -84,11 +99,14 @@ def objects(
     coproducts: bool = True,
     exponentials: bool = True,
     constants: Sequence[Ob] = (One, Zero, Omega),
+    max_elements: int | None = None,
 ) -> SearchStrategy[Ob]:
     """Objects of nesting depth at most ``max_depth`` over ``atoms`` and ``constants``.
 
     ``products``, ``coproducts`` and ``exponentials`` switch the constructors on
-    and off (a semantics without exponentials tests on the rest).
+    and off (a semantics without exponentials tests on the rest). With
+    ``max_elements``, only objects with at most that many elements (``elements``)
+    are drawn, so a finite semantics can enumerate them.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=10, derandomize=True)
@@ -113,7 +131,60 @@ def objects(
         if exponentials:
             options.append(st.builds(Exp, sub, sub))
         out = st.one_of(*options)
+    if max_elements is not None:
+        out = out.filter(_Small(max_elements))
     return out
+
+
+def elements(x: Ob, generators: int = GENERATOR_SIZE, cap: int = 1 << 64) -> int:
+    """How many elements ``x`` has at most, if each generating object has ``generators``
+    (``One`` has 1, ``Zero`` 0, ``Omega`` 2); counts above ``cap`` are reported as ``cap``.
+
+    >>> elements(R(1) * Omega), elements(Omega ** (R(1) + One)), elements(Zero ** Zero)
+    (6, 16, 1)
+    >>> elements(Omega ** Omega ** Omega ** Omega ** R(1))
+    18446744073709551616
+    """
+    stack, todo = [x], []
+    while stack:  # post-order without recursion: objects may be deep
+        y = stack.pop()
+        todo.append(y)
+        stack += _parts(y)
+    out: dict[Ob, int] = {}
+    for y in reversed(todo):
+        if y in out:
+            continue
+        if isinstance(y, Product):
+            n = out[y.left] * out[y.right]
+        elif isinstance(y, Coproduct):
+            n = out[y.left] + out[y.right]
+        elif isinstance(y, Exp):
+            n = _power(out[y.base], out[y.exponent], cap)
+        else:
+            n = _CONSTANT_SIZES.get(y, generators)
+        out[y] = min(n, cap)
+    return out[x]
+
+
+_CONSTANT_SIZES: dict[Ob, int] = {One: 1, Zero: 0, Omega: 2}
+
+
+def _power(base: int, exponent: int, cap: int) -> int:
+    if base <= 1 or exponent == 0:
+        return 1 if exponent == 0 else base
+    return base**exponent if exponent < cap.bit_length() else cap
+
+
+class _Small:
+    # A callable object, not a lambda: hypothesis parses lambdas passed to filter.
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, x: Ob) -> bool:
+        return elements(x, cap=self.limit + 1) <= self.limit
+
+    def __repr__(self) -> str:
+        return f"at_most({self.limit})"
 
 
 _objects = objects  # ``composable`` takes a parameter of that name
@@ -298,6 +369,12 @@ def _check_ob(op: str, *xs: object) -> None:
             raise not_a(op, "an object (R, Fin, One, ...)", x)
 
 
+@lru_cache(maxsize=4096)
+def _small(x: Ob) -> bool:
+    """Whether a finite semantics can enumerate ``x`` (at most ``MAX_ELEMENTS`` elements)."""
+    return elements(x, cap=MAX_ELEMENTS + 1) <= MAX_ELEMENTS
+
+
 def _parts(x: Ob) -> list[Ob]:
     if isinstance(x, (Product, Coproduct)):
         return [x.left, x.right]
@@ -422,20 +499,28 @@ class _Gen:
         rules: list[_Rule] = []
 
         def add(combine: Callable[[list[Arrow]], Arrow], *types: tuple[Ob, Ob]) -> None:
-            if all(feasible(d, c) for d, c in types):
+            if all(feasible(d, c) and _small(d) and _small(c) for d, c in types):
                 rules.append(self._rule(combine, types, depth))
 
         # Middle objects and ev's arguments come from the types at hand, so a
-        # semantics sees no object much larger than those it was given.
+        # semantics sees no object much larger than those it was given; and no
+        # object passed through has more than MAX_ELEMENTS elements.
         extra = [One, Omega] if self.logic else [One]
         pool = list(dict.fromkeys([dom, cod, *_parts(dom), *_parts(cod), *extra]))
+        pool = [m for m in pool if _small(m)]
         mids = [m for m in pool if feasible(dom, m) and feasible(m, cod)]
-        rules.append(partial(self._via, dom=dom, cod=cod, mids=mids, depth=depth))
-        if self.exponentials:
+        if mids and _small(dom) and _small(cod):
+            rules.append(partial(self._via, dom=dom, cod=cod, mids=mids, depth=depth))
+        if self.exponentials and _small(dom):
             # not an exponential itself: (B ** A) ** (B ** A) is astronomically large in
             # every finite semantics; higher-order ev still comes from the given types
-            args = [a for a in pool if feasible(dom, a) and not isinstance(a, Exp)]
-            rules.append(partial(self._ev, dom=dom, cod=cod, args=args, depth=depth))
+            args = [
+                a
+                for a in pool
+                if feasible(dom, a) and not isinstance(a, Exp) and _small(cod**a) and _small(a)
+            ]
+            if args:
+                rules.append(partial(self._ev, dom=dom, cod=cod, args=args, depth=depth))
         if isinstance(cod, Product):
             add(lambda fs: ar_.pair(fs[0], fs[1]), (dom, cod.left), (dom, cod.right))
         if isinstance(dom, Product) and isinstance(cod, Product):

@@ -308,6 +308,19 @@ def test_every_node_of_a_diagram_maps_to_a_total_function(fs: tuple[Arrow, ...],
     assert fold(fs[0], check)
 
 
+def test_random_model_tells_typed_attributes_apart_in_any_order() -> None:
+    # k=1, k=True and k=1.0 are different boxes: the model of each does not depend on
+    # which of them was interpreted first (issue 11, item 8)
+    a = R(2)
+    boxes = [Box("f", a, a, k=v) for v in (1, True, 1.0)]
+    tables = {}
+    for order in itertools.permutations(boxes):
+        F = random_model(seed=5, max_size=3)
+        for box in order:
+            tables.setdefault(repr(box), set()).add(tuple(sorted(F(box).table.items())))
+    assert all(len(seen) == 1 for seen in tables.values())
+
+
 def test_omega_is_boolean_through_a_functor() -> None:
     F = interpret(ob={}, ar={})
     assert F(neg >> neg) == F(Id(Omega))

@@ -1,0 +1,157 @@
+"""Time and memory of the core on large inputs: long chains, deep nesting, shared documents.
+
+Each case runs in its own subprocess with a wall-clock timeout, so a case that
+recurses too deeply or runs for minutes reports ``RecursionError`` or ``> Ns``
+instead of stopping the table. Times are seconds (wall clock, one run).
+
+    .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...]
+
+Run it from the root of the checkout to measure (it imports ``topos`` from there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import textwrap
+
+SETUP = textwrap.dedent(
+    """
+    import sys, time, json
+    from topos import R, Box, Id, curry, equal
+    from topos.arrows import compose
+    from topos.serial import dumps, loads
+    A = R(2)
+
+    def chain(n):
+        h = Box("h", A, A)
+        out = h
+        for _ in range(n - 1):
+            out = out >> h
+        return out
+
+    def chain2(n):  # equal to chain(n), built separately (no shared nodes)
+        return compose(*[Box("h", A, A) for _ in range(n)])
+
+    def curries(n, detour=False):
+        from topos.arrows import copy, fst
+        x = A
+        for i in range(n):
+            x = x * R(1)
+        f = Box("m", x, A)
+        if detour:  # equal to the plain one, but not ==: equal must normalise
+            f = copy(x) >> fst(x, x) >> f
+        for _ in range(n):
+            f = curry(f)
+        return f
+
+    def unrolled(n):
+        from topos.nn import linear, tanh
+        from topos.para import repeat, unroll
+        return unroll(repeat(linear(2, 2) >> tanh(2), n))
+
+    def residual_unrolled(n):
+        from topos.nn import linear, residual, tanh
+        from topos.para import repeat, unroll
+        return unroll(repeat(residual(linear(2, 2) >> tanh(2)), n))
+
+    def shared_doc(k=60):
+        # Two equal, separately stored objects with 2**k factors each: g: R(1) -> X
+        # then f: X' -> R(1), so composing compares X with X'.
+        nodes = [{"kind": "R", "shape": [1], "dtype": "float32"}]
+        tops = []
+        for _ in range(2):
+            prev = 0
+            for i in range(k):
+                nodes.append({"kind": "product", "left": prev, "right": prev})
+                prev = len(nodes) - 1
+            tops.append(prev)
+        n = len(nodes)
+        nodes.append({"kind": "box", "name": "g", "dom": 0, "cod": tops[0], "attrs": {}})
+        nodes.append({"kind": "box", "name": "f", "dom": tops[1], "cod": 0, "attrs": {}})
+        nodes.append({"kind": "compose", "arrows": [n, n + 1]})
+        return json.dumps({"topos": 1, "nodes": nodes, "root": n + 2})
+
+    def timed(fn):
+        t = time.perf_counter()
+        fn()
+        print(f"{time.perf_counter() - t:.3f}")
+    """
+)
+
+CASES: dict[str, str] = {
+    "chain 100k: build": "timed(lambda: chain(100_000))",
+    "chain 100k: ==": "f, g = chain(100_000), chain2(100_000); timed(lambda: f == g)",
+    "chain 100k: str": "f = chain(100_000); timed(lambda: str(f))",
+    "chain 100k: equal": "f, g = chain(100_000), chain2(100_000); timed(lambda: equal(f, g))",
+    "chain 100k: dumps+loads": "f = chain(100_000); timed(lambda: loads(dumps(f)))",
+    "para 2000 layers: equal": (
+        "p, q = unrolled(2000), unrolled(2000); timed(lambda: equal(p.arrow, q.arrow))"
+    ),
+    "para 2000 layers: build": "timed(lambda: unrolled(2000))",
+    "para 2000 layers: dumps+loads": "p = unrolled(2000); timed(lambda: loads(dumps(p)))",
+    "para 2000 layers: compile": (
+        "from backends.jax import compile; p = unrolled(2000); timed(lambda: compile(p.arrow))"
+    ),
+    "para 2000 layers: analyze": (
+        "from topos.analysis import analyze; p = unrolled(2000); timed(lambda: analyze(p.arrow))"
+    ),
+    "residual para 600 layers: analyze": (
+        "from topos.analysis import analyze; p = residual_unrolled(600)\n"
+        "timed(lambda: analyze(p.arrow))"
+    ),
+    "residual para 1000 layers: compile": (
+        "from backends.jax import compile; p = residual_unrolled(1000)\n"
+        "timed(lambda: compile(p.arrow))"
+    ),
+    "curry 400 deep: equal": (
+        "f, g = curries(400), curries(400, detour=True); timed(lambda: equal(f, g))"
+    ),
+    "curry 10k deep: equal": (
+        "f, g = curries(10_000), curries(10_000, detour=True); timed(lambda: equal(f, g))"
+    ),
+    "curry 10k deep: str": "f = curries(10_000); timed(lambda: str(f))",
+    "curry 10k deep: repr": "f = curries(10_000); timed(lambda: repr(f))",
+    "shared doc (2^60 parts): loads": (
+        "s = shared_doc()\n"
+        "print(len(s), 'bytes', file=sys.stderr)\n"
+        "def go():\n"
+        "    try:\n"
+        "        loads(s)\n"
+        "    except ValueError as e:\n"
+        "        print('refused:', str(e)[:70], file=sys.stderr)\n"
+        "timed(go)"
+    ),
+}
+
+
+def run(name: str, timeout: float) -> str:
+    code = SETUP + "\n" + CASES[name]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return f"> {timeout:g} s"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return last.split(":")[0][:40]
+    note = " (refused)" if "refused:" in done.stderr else ""
+    return done.stdout.strip().splitlines()[-1] + note
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    names = [n for n in CASES if not args.only or any(o in n for o in args.only)]
+    print(f"| case | seconds (timeout {args.timeout:g} s) |")
+    print("|---|---|")
+    for name in names:
+        print(f"| {name} | {run(name, args.timeout)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
