@@ -43,7 +43,9 @@ __all__ = [
     "readout",
     "recall",
     "regression",
+    "squared_error",
     "tokens",
+    "train",
 ]
 
 
@@ -291,3 +293,106 @@ def alignment(
         jnp.mean(cos),
         jnp.mean(jnp.linalg.norm(sf - sg, axis=-1)),
     )
+
+
+def squared_error(pred: jax.Array, y: jax.Array) -> jax.Array:
+    """The paper's loss ``1/2 |ŷ - y|²``, averaged over the batch.
+
+    Args:
+        pred: predictions ``(B, d_out)``.
+        y: targets ``(B, d_out)``.
+
+    Returns:
+        A scalar.
+
+    >>> squared_error(jnp.ones((2, 1)), jnp.zeros((2, 1)))
+    Array(0.5, dtype=float32)
+    """
+    loss: jax.Array = 0.5 * jnp.mean(jnp.sum((pred - y) ** 2, axis=-1))
+    return loss
+
+
+def train(
+    predict: Callable[[Mapping[str, Any], jax.Array], jax.Array],
+    params: Mapping[str, Any],
+    sample: Callable[..., Task],
+    keys: jax.Array,
+    *,
+    steps: int,
+    batch: int = 512,
+    learning_rate: float = 1e-3,
+    chunk: int = 100,
+    on_chunk: Callable[[int, dict[str, Any], jax.Array], None] | None = None,
+    tasks: jax.Array | None = None,
+) -> tuple[dict[str, Any], jax.Array]:
+    """Adam on ``squared_error`` over fresh batches, for several seeds at once.
+
+    ``params`` are stacked along a leading *seed* axis (``jax.vmap(init)`` over
+    keys) and ``keys`` holds one data key per seed: the seeds train side by side
+    in one compiled program (step ``t`` of seed ``s`` draws ``sample(fold_in(keys[s],
+    t), batch)``). The steps run ``chunk`` at a time inside one ``jax.lax.scan``;
+    after each chunk ``on_chunk(step, params, mean_loss_per_seed)`` is called.
+
+    Args:
+        predict: the per-problem model ``(params, z) -> ŷ`` (e.g. ``predictor``).
+        params: the initial parameters, each with a leading seed axis.
+        sample: draws a ``Task`` batch from a key.
+        keys: the data keys, one per seed.
+        steps: how many optimiser steps (rounded up to a whole chunk).
+        batch: problems per step.
+        learning_rate: Adam's learning rate.
+        chunk: steps per compiled loop.
+        on_chunk: the callback after each chunk.
+        tasks: one int per run; when given, batches are ``sample(key, batch, task)``
+            (several tasks trained side by side in one program).
+
+    Returns:
+        The trained parameters (seed axis first) and the mean training loss of
+        each chunk, ``(chunks, seeds)``.
+
+    >>> from topos.nn.lsa import lsa
+    >>> from backends.jax import init
+    >>> f = lsa(6, 4, context=5)
+    >>> ps = jax.vmap(lambda k: init(f, k))(jax.random.split(jax.random.key(0), 3))
+    >>> data = lambda k, b: regression(k, b, n=5, d_x=3)
+    >>> ps, losses = train(predictor(f, 1), ps, data, jax.random.split(jax.random.key(1), 3),
+    ...                    steps=20, batch=8, chunk=10)
+    >>> losses.shape, ps["lsa.q.w"].shape
+    ((2, 3), (3, 4, 4))
+    """
+    import optax
+
+    opt = optax.adam(learning_rate)
+
+    def loss(ps: Mapping[str, Any], task: Task) -> jax.Array:
+        return squared_error(jax.vmap(lambda z: predict(ps, z))(task.z), task.y)
+
+    ids = jnp.zeros(keys.shape[0], jnp.int32) if tasks is None else jnp.asarray(tasks)
+
+    def draw(key: jax.Array, task: jax.Array) -> Task:
+        return sample(key, batch) if tasks is None else sample(key, batch, task)
+
+    def one_seed(ps: Any, state: Any, key: jax.Array, task: jax.Array, t: jax.Array) -> Any:
+        value, grads = jax.value_and_grad(loss)(ps, draw(jax.random.fold_in(key, t), task))
+        updates, state = opt.update(grads, state, ps)
+        return optax.apply_updates(ps, updates), state, value
+
+    def one(carry: Any, t: jax.Array) -> Any:
+        ps, state = carry
+        ps, state, value = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, None))(ps, state, keys, ids, t)
+        return (ps, state), value
+
+    @jax.jit
+    def run(ps: Any, state: Any, start: jax.Array) -> Any:
+        (ps, state), values = jax.lax.scan(one, (ps, state), start + jnp.arange(chunk))
+        return ps, state, jnp.mean(values, axis=0)
+
+    ps: dict[str, Any] = dict(params)
+    state = jax.vmap(opt.init)(ps)
+    losses: list[jax.Array] = []
+    for start in range(0, steps, chunk):
+        ps, state, mean = run(ps, state, jnp.asarray(start))
+        losses.append(mean)
+        if on_chunk is not None:
+            on_chunk(start + chunk, ps, mean)
+    return ps, jnp.stack(losses)
