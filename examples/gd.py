@@ -74,7 +74,7 @@ def run(
     zero_loss = float(squared_error(jnp.zeros_like(test.y), test.y))
 
     built = {k: jnp.asarray(v) for k, v in gd_weights(float(eta), N, D_X).items()}
-    as_gd = jax.vmap(lambda z: readout(apply(layer, built, z), 1))(test.z)
+    as_gd = jax.jit(jax.vmap(lambda z: readout(apply(layer, built, z), 1)))(test.z)
     construction = float(jnp.max(jnp.abs(as_gd - gd(test.z))))
     say(f"construction: LSA with gd_weights(eta*) vs one GD step, max |Δŷ| = {construction:.2e}"
         " (float32)")  # fmt: skip
@@ -153,7 +153,12 @@ def table(result: dict[str, Any]) -> str:
         f"| cosine of sensitivities ∂ŷ/∂x, LSA vs GD | {_ms(f['cos'])} |",
         f"| L2 distance of sensitivities | {_ms(f['sens_l2'])} |",
         f"| construction gd_weights(eta*) vs GD, max abs | {result['construction_max_abs']:.1e} |",
+        "",
+        "| seed | LSA loss | L2 preds | cos ∂ŷ/∂x |",
+        "|---|---|---|---|",
     ]
+    for s, (loss, l2, cos) in enumerate(zip(f["loss"], f["l2"], f["cos"], strict=True)):
+        rows.append(f"| {s} | {loss:.4f} | {l2:.4f} | {cos:.4f} |")
     return "\n".join(rows)
 
 

@@ -135,7 +135,8 @@ def recall(
     if pairs > keys:
         raise ValueError(f"recall: pairs = {pairs} exceeds the {keys} distinct keys")
     kk, kv, kq = jax.random.split(key, 3)
-    ids = jax.vmap(lambda k: jax.random.permutation(k, keys)[:pairs])(jax.random.split(kk, batch))
+    # a uniformly random arrangement of the keys: argsort of uniform noise (cheap to compile)
+    ids = jnp.argsort(jax.random.uniform(kk, (batch, keys)), axis=-1)[:, :pairs]
     k = jax.nn.one_hot(ids, keys, dtype=dtype)
     v = jax.random.normal(kv, (batch, pairs, d_v), dtype)
     which = jax.random.randint(kq, (batch,), 0, pairs)
@@ -315,7 +316,7 @@ def squared_error(pred: jax.Array, y: jax.Array) -> jax.Array:
 def train(
     predict: Callable[[Mapping[str, Any], jax.Array], jax.Array],
     params: Mapping[str, Any],
-    sample: Callable[..., Task],
+    sample: Callable[..., Task] | None,
     keys: jax.Array,
     *,
     steps: int,
@@ -324,6 +325,7 @@ def train(
     chunk: int = 100,
     on_chunk: Callable[[int, dict[str, Any], jax.Array], None] | None = None,
     tasks: jax.Array | None = None,
+    data: Task | None = None,
 ) -> tuple[dict[str, Any], jax.Array]:
     """Adam on ``squared_error`` over fresh batches, for several seeds at once.
 
@@ -336,7 +338,7 @@ def train(
     Args:
         predict: the per-problem model ``(params, z) -> ŷ`` (e.g. ``predictor``).
         params: the initial parameters, each with a leading seed axis.
-        sample: draws a ``Task`` batch from a key.
+        sample: draws a ``Task`` batch from a key (None when ``data`` is given).
         keys: the data keys, one per seed.
         steps: how many optimiser steps (rounded up to a whole chunk).
         batch: problems per step.
@@ -345,6 +347,10 @@ def train(
         on_chunk: the callback after each chunk.
         tasks: one int per run; when given, batches are ``sample(key, batch, task)``
             (several tasks trained side by side in one program).
+        data: precomputed batches instead of ``sample``: a ``Task`` whose arrays have
+            leading axes ``(runs, steps)``; step ``t`` of run ``s`` trains on
+            ``data[s, t]``. Passed as an argument, so a new model compiles without
+            the data generator (the cost of a search is its compiles).
 
     Returns:
         The trained parameters (seed axis first) and the mean training loss of
@@ -370,28 +376,38 @@ def train(
     ids = jnp.zeros(keys.shape[0], jnp.int32) if tasks is None else jnp.asarray(tasks)
 
     def draw(key: jax.Array, task: jax.Array) -> Task:
+        if sample is None:
+            raise TypeError("train: pass sample or data")
         return sample(key, batch) if tasks is None else sample(key, batch, task)
 
-    def one_seed(ps: Any, state: Any, key: jax.Array, task: jax.Array, t: jax.Array) -> Any:
-        value, grads = jax.value_and_grad(loss)(ps, draw(jax.random.fold_in(key, t), task))
+    def one_seed(
+        ps: Any, state: Any, key: jax.Array, task: jax.Array, rows: Any, t: jax.Array
+    ) -> Any:
+        if rows is None:
+            batch_t = draw(jax.random.fold_in(key, t), task)
+        else:
+            batch_t = jax.tree.map(lambda a: a[t], rows)
+        value, grads = jax.value_and_grad(loss)(ps, batch_t)
         updates, state = opt.update(grads, state, ps)
         return optax.apply_updates(ps, updates), state, value
 
-    def one(carry: Any, t: jax.Array) -> Any:
-        ps, state = carry
-        ps, state, value = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, None))(ps, state, keys, ids, t)
-        return (ps, state), value
+    def run(ps: Any, state: Any, start: jax.Array, rows: Any) -> Any:
+        def one(carry: Any, t: jax.Array) -> Any:
+            ps, state = carry
+            step = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None))
+            ps, state, value = step(ps, state, keys, ids, rows, t)
+            return (ps, state), value
 
-    @jax.jit
-    def run(ps: Any, state: Any, start: jax.Array) -> Any:
         (ps, state), values = jax.lax.scan(one, (ps, state), start + jnp.arange(chunk))
         return ps, state, jnp.mean(values, axis=0)
+
+    compiled = jax.jit(run)
 
     ps: dict[str, Any] = dict(params)
     state = jax.vmap(opt.init)(ps)
     losses: list[jax.Array] = []
     for start in range(0, steps, chunk):
-        ps, state, mean = run(ps, state, jnp.asarray(start))
+        ps, state, mean = compiled(ps, state, jnp.asarray(start), data)
         losses.append(mean)
         if on_chunk is not None:
             on_chunk(start + chunk, ps, mean)

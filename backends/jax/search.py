@@ -24,6 +24,7 @@ to ``results.jsonl`` and skips the candidates already there: it resumes.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -52,6 +53,27 @@ def _sample(key: jax.Array, batch: int, task: jax.Array) -> Task:
     b = recall(key, batch, pairs=SEQ - 1, keys=WIDTH_IN - 1, d_v=1)
     pick = task == 0
     return Task(jnp.where(pick, a.z, b.z), jnp.where(pick, a.y, b.y))
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "batch", "seeds"))
+def _training_data(steps: int, batch: int, seeds: int) -> Task:
+    """Batches of every run, ``(runs, steps, batch, ...)``: made once, shared by all candidates."""
+    tasks = jnp.repeat(jnp.arange(len(TASKS)), seeds)
+    keys = jax.random.split(jax.random.key(1), len(TASKS) * seeds)
+
+    def run(key: jax.Array, task: jax.Array) -> Task:
+        return jax.vmap(lambda t: _sample(jax.random.fold_in(key, t), batch, task))(
+            jnp.arange(steps)
+        )
+
+    return jax.vmap(run)(keys, tasks)
+
+
+@functools.partial(jax.jit, static_argnames=("size", "seeds"))
+def _test_data(size: int, seeds: int) -> Task:
+    """The test problems of every run, ``(runs, size, ...)`` (one fixed set per task)."""
+    tasks = jnp.repeat(jnp.arange(len(TASKS)), seeds)
+    return jax.vmap(lambda task: _sample(jax.random.key(12345), size, task))(tasks)
 
 
 def spec_of(index: int, seed: int = 0) -> tuple[Any, ...]:
@@ -105,19 +127,20 @@ def evaluate(
     params = jax.vmap(lambda k: init(p, k))(jax.random.split(jax.random.key(0), runs))
     keys = jax.random.split(jax.random.key(1), runs)
     chunk = min(steps, 100)
-    params, _ = train(pred, params, _sample, keys, steps=steps, batch=batch,
-                      learning_rate=learning_rate, chunk=chunk, tasks=tasks)  # fmt: skip
+    steps = -(-steps // chunk) * chunk
+    data = _training_data(steps, batch, seeds)
+    params, _ = train(pred, params, None, keys, steps=steps, batch=batch,
+                      learning_rate=learning_rate, chunk=chunk, tasks=tasks, data=data)  # fmt: skip
 
     @jax.jit
-    def scores(ps: Any) -> Any:
-        def one(p_: Any, task: jax.Array) -> Any:
-            t = _sample(jax.random.key(12345), test_size, task)
+    def scores(ps: Any, test: Task) -> Any:
+        def one(p_: Any, t: Task) -> Any:
             loss = squared_error(jax.vmap(lambda z: pred(p_, z))(t.z), t.y)
             return loss / squared_error(jnp.zeros_like(t.y), t.y)
 
-        return jax.vmap(one)(ps, tasks)
+        return jax.vmap(one)(ps, test)
 
-    values = [float(v) for v in scores(params)]
+    values = [float(v) for v in scores(params, _test_data(test_size, seeds))]
     return {name: values[i * seeds : (i + 1) * seeds] for i, name in enumerate(TASKS)}
 
 
@@ -130,7 +153,8 @@ def candidate(index: int, seed: int, **train_args: Any) -> dict[str, Any]:
         **train_args: passed to ``evaluate`` (``steps``, ``seeds``, ...).
 
     Returns:
-        ``{index, spec, show, lives_in, order, cls, params, scores, seconds}``.
+        ``{index, spec, show, lives_in, order, cls, params, scores, seconds}``, as
+        JSON reads it back (the spec as nested lists).
 
     >>> r = candidate(0, 0, steps=10, seeds=1, batch=8, test_size=16)
     >>> r["lives_in"], r["order"]
@@ -141,7 +165,7 @@ def candidate(index: int, seed: int, **train_args: Any) -> dict[str, Any]:
     p = architecture(spec, seq=SEQ, d_in=WIDTH_IN, d_out=1)
     report = analyze(p)
     scores = evaluate(spec, **train_args)
-    return {
+    record = {
         "index": index,
         "spec": spec,
         "show": show(spec),
@@ -152,6 +176,7 @@ def candidate(index: int, seed: int, **train_args: Any) -> dict[str, Any]:
         "scores": scores,
         "seconds": time.perf_counter() - t0,
     }
+    return dict(json.loads(json.dumps(record)))  # as stored: the spec as nested lists
 
 
 def load(out: Path) -> list[dict[str, Any]]:
