@@ -56,10 +56,13 @@ def _sample(key: jax.Array, batch: int, task: jax.Array) -> Task:
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "batch", "seeds"))
-def _training_data(steps: int, batch: int, seeds: int) -> Task:
-    """Batches of every run, ``(runs, steps, batch, ...)``: made once, shared by all candidates."""
+def _training_data(key: jax.Array, steps: int, batch: int, seeds: int) -> Task:
+    """Batches of every run, ``(runs, steps, batch, ...)``: made once, shared by all candidates.
+
+    The key is an argument, not a constant: XLA would fold the whole computation.
+    """
     tasks = jnp.repeat(jnp.arange(len(TASKS)), seeds)
-    keys = jax.random.split(jax.random.key(1), len(TASKS) * seeds)
+    keys = jax.random.split(key, len(TASKS) * seeds)
 
     def run(key: jax.Array, task: jax.Array) -> Task:
         return jax.vmap(lambda t: _sample(jax.random.fold_in(key, t), batch, task))(
@@ -70,10 +73,10 @@ def _training_data(steps: int, batch: int, seeds: int) -> Task:
 
 
 @functools.partial(jax.jit, static_argnames=("size", "seeds"))
-def _test_data(size: int, seeds: int) -> Task:
+def _test_data(key: jax.Array, size: int, seeds: int) -> Task:
     """The test problems of every run, ``(runs, size, ...)`` (one fixed set per task)."""
     tasks = jnp.repeat(jnp.arange(len(TASKS)), seeds)
-    return jax.vmap(lambda task: _sample(jax.random.key(12345), size, task))(tasks)
+    return jax.vmap(lambda task: _sample(key, size, task))(tasks)
 
 
 def spec_of(index: int, seed: int = 0) -> tuple[Any, ...]:
@@ -128,7 +131,7 @@ def evaluate(
     keys = jax.random.split(jax.random.key(1), runs)
     chunk = min(steps, 100)
     steps = -(-steps // chunk) * chunk
-    data = _training_data(steps, batch, seeds)
+    data = _training_data(jax.random.key(1), steps, batch, seeds)
     params, _ = train(pred, params, None, keys, steps=steps, batch=batch,
                       learning_rate=learning_rate, chunk=chunk, tasks=tasks, data=data)  # fmt: skip
 
@@ -140,7 +143,7 @@ def evaluate(
 
         return jax.vmap(one)(ps, test)
 
-    values = [float(v) for v in scores(params, _test_data(test_size, seeds))]
+    values = [float(v) for v in scores(params, _test_data(jax.random.key(12345), test_size, seeds))]
     return {name: values[i * seeds : (i + 1) * seeds] for i, name in enumerate(TASKS)}
 
 
