@@ -1,0 +1,30 @@
+"""The GD example's table and plots (the training itself is covered by tests/backends/jax)."""
+
+import importlib.util
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parents[2] / "examples" / "gd.py"
+_spec = importlib.util.spec_from_file_location("gd_example", _PATH)
+assert _spec is not None and _spec.loader is not None
+gd = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gd)
+
+
+def _result() -> dict:
+    curve = {"step": [0, 100], "loss": [[1.6, 1.5], [0.82, 0.83]], "l2": [[1.0, 1.0], [0.1, 0.2]],
+             "cos": [[0.0, 0.1], [0.99, 0.98]], "sens_l2": [[2.0, 2.0], [0.2, 0.3]]}  # fmt: skip
+    final = {k: v[-1] for k, v in curve.items() if k != "step"}
+    return {"seeds": [0, 1], "eta_star": 1.5, "gd_loss": 0.817, "zero_loss": 1.6,
+            "construction_max_abs": 1e-6, "final": final, "curves": curve}  # fmt: skip
+
+
+def test_table_lists_the_measures_and_every_seed() -> None:
+    text = gd.table(_result())
+    assert "0.8250 ± 0.0050" in text and "eta* = 1.500" in text
+    assert "| 1 | 0.8300 | 0.2000 | 0.9800 |" in text
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    paths = gd.plot(_result(), tmp_path)
+    assert [p.name for p in paths] == ["gd_loss.png", "gd_alignment.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
