@@ -1,0 +1,363 @@
+"""Shardings from structure: mesh axes for parameters and batches, by readable rules.
+
+A ``Rules`` value is two tables of data, in the style of Flax's logical axis rules:
+
+- ``params``: ``(glob over the parameter path, logical axes of the leaf)``, first
+  match wins: ``("*attn.q.w", ("embed", "heads"))`` says the query weight maps
+  the residual stream (``embed``) to the heads. A leaf stacked by ``repeat`` gets
+  one ``"layers"`` axis in front per stacking. A path no rule matches is replicated.
+- ``mesh``: ``(logical axis, mesh axis)`` in priority order. Each array axis takes
+  the first rule of its logical name whose mesh axis is still free for this array
+  and divides the axis' size; otherwise it stays whole (replicated on that axis).
+
+``MEGATRON`` puts the batch on ``data`` and heads, MLP hidden and vocabulary axes on
+``model`` (the residual-stream axis ``embed`` takes ``model`` only where nothing else
+did, e.g. a vocabulary of 97 that 8 does not divide). ``FSDP`` adds ``embed -> data``:
+the other axis of each weight is split over the data-parallel devices too.
+JAX's SPMD partitioner does the rest (mesh axes are ``AxisType.Auto``).
+
+>>> from topos import nn
+>>> p = nn.transformer(vocab=64, seq=8, d=16, heads=2, layers=2)
+>>> axes = logical_axes(p)
+>>> axes["blocks.attn.q.w"], axes["head.w"], axes["ln_f.scale"]
+(('layers', 'embed', 'heads'), ('embed', 'vocab'), ('norm',))
+>>> spec(axes["blocks.mlp.fc1.w"], (2, 16, 64), make_mesh("1x1"))
+P(None, None, 'model')
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+__all__ = [
+    "FSDP",
+    "MEGATRON",
+    "Rules",
+    "batch_sharding",
+    "batched",
+    "init",
+    "logical_axes",
+    "make_mesh",
+    "param_bytes",
+    "param_shardings",
+    "shard_batch",
+    "spec",
+    "state_shardings",
+]
+
+Axes = tuple[str | None, ...]
+
+#: Logical axes of the parameters of ``topos.nn`` (the unstacked leaf), first match wins.
+TRANSFORMER_AXES: tuple[tuple[str, Axes], ...] = (
+    ("*embed.table", ("vocab", "embed")),
+    ("*pos.table", ("position", "embed")),
+    ("*attn.[qkv].w", ("embed", "heads")),
+    ("*attn.[qkv].b", ("heads",)),
+    ("*attn.o.w", ("heads", "embed")),
+    ("*attn.o.b", ("embed",)),
+    ("*mlp.fc1.w", ("embed", "mlp")),
+    ("*mlp.fc1.b", ("mlp",)),
+    ("*mlp.fc2.w", ("mlp", "embed")),
+    ("*mlp.fc2.b", ("embed",)),
+    ("*head.w", ("embed", "vocab")),
+    ("*head.b", ("vocab",)),
+    ("*ln*.scale", ("norm",)),
+    ("*ln*.bias", ("norm",)),
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Where each axis goes: parameter paths to logical axes, logical axes to mesh axes.
+
+    ``batch`` is the logical name of the leading axis of a batch (and of the
+    outputs of ``batched``). ``override`` puts user rules in front of these.
+
+    >>> r = MEGATRON.override(params=[("*fc1.w", ("embed", None))], mesh=[("norm", "model")])
+    >>> r.params[0], r.mesh[0]
+    (('*fc1.w', ('embed', None)), ('norm', 'model'))
+
+    Args:
+        params: ``(path glob, logical axes)`` pairs; the first whose glob matches a
+            parameter path (``fnmatch``) names its axes (one per unstacked axis).
+        mesh: ``(logical axis, mesh axis)`` pairs in priority order.
+        batch: the logical axis of a batch's leading dimension.
+    """
+
+    params: tuple[tuple[str, Axes], ...]
+    mesh: tuple[tuple[str, str], ...]
+    batch: str = "batch"
+
+    def override(
+        self,
+        params: Sequence[tuple[str, Axes]] = (),
+        mesh: Sequence[tuple[str, str]] = (),
+    ) -> Rules:
+        """These rules with ``params`` and ``mesh`` rules taking precedence."""
+        return replace(
+            self,
+            params=tuple((g, tuple(a)) for g, a in params) + self.params,
+            mesh=tuple((n, m) for n, m in mesh) + self.mesh,
+        )
+
+
+#: Megatron-style tensor parallelism on ``model``, data parallelism on ``data``.
+MEGATRON = Rules(
+    params=TRANSFORMER_AXES,
+    mesh=(
+        ("batch", "data"),
+        ("heads", "model"),
+        ("mlp", "model"),
+        ("vocab", "model"),
+        ("embed", "model"),
+    ),
+)
+
+#: MEGATRON plus FSDP: each weight's other axis split over ``data`` as well.
+FSDP = replace(MEGATRON, mesh=MEGATRON.mesh + (("embed", "data"), ("vocab", "data")))
+
+
+def make_mesh(shape: str | tuple[int, int], names: tuple[str, str] = ("data", "model")) -> Mesh:
+    """A ``data x model`` device mesh, ``"4x2"`` or ``(4, 2)``, with ``Auto`` axes.
+
+    ``Auto`` (not JAX's newer ``Explicit`` default) because the shardings here are
+    placements and hints: the SPMD partitioner chooses the collectives.
+
+    >>> dict(make_mesh("1x1").shape)
+    {'data': 1, 'model': 1}
+
+    Args:
+        shape: the number of devices along each axis; their product must not
+            exceed ``jax.device_count()``.
+        names: the names of the two axes.
+    """
+    if isinstance(shape, str):
+        try:
+            dims = tuple(int(s) for s in shape.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"make_mesh: expected a shape like '4x2', got {shape!r}") from None
+    else:
+        dims = tuple(shape)
+    if len(dims) != len(names) or any(d < 1 for d in dims):
+        raise ValueError(f"make_mesh: expected {len(names)} positive sizes, got {shape!r}")
+    n = dims[0] * dims[1]
+    if n > jax.device_count():
+        raise ValueError(
+            f"make_mesh: {shape!r} needs {n} devices, there are {jax.device_count()}"
+            " (on CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N before jax starts)"
+        )
+    devices = jax.devices()[:n]
+    return jax.make_mesh(dims, names, axis_types=(AxisType.Auto,) * len(names), devices=devices)
+
+
+def _stacked(param: Any) -> int:
+    depth = getattr(param, "stacked", 0)
+    return depth if isinstance(depth, int) else 0
+
+
+def _rank(param: Any) -> int:
+    return len(getattr(param.ob, "shape", ()))
+
+
+def logical_axes(p: Any, rules: Rules | None = None) -> dict[str, Axes]:
+    """The logical axes of each parameter of the Para ``p``: ``{path: axes}``.
+
+    Stacked (``repeat``) leaves get ``"layers"`` in front; a leaf no rule matches
+    gets ``None`` on every axis.
+
+    >>> from topos import nn
+    >>> logical_axes(nn.mlp([4, 8, 2]))["mlp.fc1.w"]
+    ('embed', 'mlp')
+    >>> logical_axes(nn.linear(4, 2))
+    {'linear.w': (None, None), 'linear.b': (None,)}
+    """
+    rules = MEGATRON if rules is None else rules
+    out: dict[str, Axes] = {}
+    for path, param in {**p.parameters(), **p.constants()}.items():
+        depth, rank = _stacked(param), _rank(param)
+        inner = next((a for g, a in rules.params if fnmatch.fnmatchcase(path, g)), None)
+        if inner is None:
+            inner = (None,) * (rank - depth)
+        if len(inner) != rank - depth:
+            raise ValueError(
+                f"sharding rules: parameter {path!r} ({param.ob!r}, {depth} stacked) has"
+                f" {rank - depth} axes, the rule gives {len(inner)}: {inner}"
+            )
+        out[path] = ("layers",) * depth + tuple(inner)
+    return out
+
+
+def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = None) -> PartitionSpec:
+    """The ``PartitionSpec`` of an array with these logical ``axes`` on ``mesh``.
+
+    Each axis takes the first ``rules.mesh`` entry of its name whose mesh axis is
+    unused by the earlier axes of this array and divides its size.
+
+    >>> mesh = make_mesh("1x1")
+    >>> spec(("embed", "heads"), (16, 16), mesh), spec(("layers", "mlp", "embed"), (2, 8, 4), mesh)
+    (P(None, 'model'), P(None, 'model', None))
+    """
+    rules = MEGATRON if rules is None else rules
+    chosen: list[str | None] = [None] * len(axes)
+    used: set[str] = set()
+    for name, target in rules.mesh:  # priority order across the array's axes
+        for i, axis in enumerate(axes):
+            if axis != name or chosen[i] is not None or target in used:
+                continue
+            if target in mesh.shape and shape[i] % mesh.shape[target] == 0:
+                chosen[i] = target
+                used.add(target)
+    return PartitionSpec(*chosen)
+
+
+def param_shardings(p: Any, mesh: Mesh, rules: Rules | None = None) -> dict[str, NamedSharding]:
+    """The sharding of each parameter of ``p`` on ``mesh``, as ``rules`` say.
+
+    >>> from topos import nn
+    >>> s = param_shardings(nn.transformer(64, 8, 16, 2, 1), make_mesh("1x1"))
+    >>> s["head.w"].spec, s["ln_f.bias"].spec
+    (P(None, 'model'), P(None,))
+    """
+    axes = logical_axes(p, rules)
+    params = {**p.parameters(), **p.constants()}
+    return {
+        path: NamedSharding(mesh, spec(a, params[path].ob.shape, mesh, rules))
+        for path, a in axes.items()
+    }
+
+
+def init(p: Any, key: jax.Array, mesh: Mesh, rules: Rules | None = None) -> dict[str, jax.Array]:
+    """``backends.jax.init(p, key)``, each array created already sharded on ``mesh``.
+
+    One jitted program with ``out_shardings``: each device draws its own shards
+    (the random bits are partitionable), the full model is never on one device or
+    the host, and the values equal the single-device ``init`` bit for bit.
+
+    >>> import jax
+    >>> from topos import nn
+    >>> p = nn.transformer(64, 8, 16, 2, 1)
+    >>> params = init(p, jax.random.key(0), make_mesh("1x1"))
+    >>> params["head.w"].sharding.spec
+    P(None, 'model')
+    """
+    from backends.jax.params import _initialiser  # params imports this module lazily
+
+    paths, draw_all = _initialiser(p)
+    shardings = param_shardings(p, mesh, rules)
+    out = {path: shardings[path] for path in paths}
+    drawn = jax.jit(draw_all, out_shardings=out)(key)
+    return {path: drawn[path] for path in paths}
+
+
+def batch_sharding(mesh: Mesh, ndim: int, size: int, rules: Rules | None = None) -> NamedSharding:
+    """The sharding of a batch: its leading axis (``size`` long) on the batch's mesh axis.
+
+    >>> batch_sharding(make_mesh("1x1"), 3, 8).spec
+    P('data', None, None)
+    """
+    rules = MEGATRON if rules is None else rules
+    lead = spec((rules.batch,), (size,), mesh, rules)[0]
+    return NamedSharding(mesh, PartitionSpec(lead, *([None] * (ndim - 1))))
+
+
+def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
+    """Every array leaf of ``batch`` placed with its leading axis on ``data``.
+
+    >>> import numpy as np
+    >>> shard_batch((np.zeros((4, 3)), np.zeros(4)), make_mesh("1x1"))[0].sharding.spec
+    P('data', None)
+    """
+
+    def put(x: Any) -> Any:
+        if getattr(x, "ndim", 0) == 0:
+            return jax.device_put(x, NamedSharding(mesh, PartitionSpec()))
+        return jax.device_put(x, batch_sharding(mesh, x.ndim, x.shape[0], rules))
+
+    return jax.tree.map(put, batch)
+
+
+def batched(p: Any, mesh: Mesh, rules: Rules | None = None) -> Callable[[Any, Any], Any]:
+    """``backends.jax.batched(p)`` with the batch constrained to ``data`` in and out.
+
+    The inputs and outputs of the model are the activations the rules place: the
+    leading (batch) axis on ``data``; an output's last axis takes the ``vocab``
+    rule (``model`` on the logits, so the loss reads them where they were made).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import nn
+    >>> p = nn.transformer(64, 8, 16, 2, 1)
+    >>> mesh = make_mesh("1x1")
+    >>> ys = batched(p, mesh)(init(p, jax.random.key(0), mesh), jnp.zeros((2, 8), jnp.int32))
+    >>> ys.shape, ys.sharding.spec
+    ((2, 8, 64), P('data', None, 'model'))
+    """
+    from backends.jax.params import batched as plain
+
+    rules_ = MEGATRON if rules is None else rules
+    run = plain(p)
+
+    def constrain(x: Any, last: str | None) -> Any:
+        axes = (rules_.batch,) + (None,) * (x.ndim - 2) + ((last,) if x.ndim > 1 else ())
+        return jax.lax.with_sharding_constraint(
+            x, NamedSharding(mesh, spec(axes[: x.ndim], x.shape, mesh, rules_))
+        )
+
+    def many(params: Mapping[str, Any], xs: Any) -> Any:
+        xs = jax.tree.map(lambda x: constrain(x, None), xs)
+        ys = run(params, xs)
+        return jax.tree.map(lambda y: constrain(y, "vocab"), ys)
+
+    return many
+
+
+def state_shardings(
+    state: Any, shardings: Mapping[str, NamedSharding], mesh: Mesh
+) -> list[NamedSharding]:
+    """The sharding of each leaf of an optimiser ``state`` over path-keyed parameters.
+
+    A leaf whose last key is a parameter path and whose shape is that parameter's
+    (Adam's ``mu`` and ``nu``) follows the parameter; any other (a step count) is
+    replicated.
+
+    >>> import jax.numpy as jnp, optax
+    >>> mesh = make_mesh("1x1")
+    >>> s = {"w": NamedSharding(mesh, PartitionSpec(None, "model"))}
+    >>> [x.spec for x in state_shardings(optax.adam(1e-3).init({"w": jnp.ones((2, 2))}), s, mesh)]
+    [P(), P(None, 'model'), P(None, 'model')]
+    """
+    keyed, _ = jax.tree_util.tree_flatten_with_path(state)
+    out = []
+    for keypath, leaf in keyed:
+        last = getattr(keypath[-1], "key", None) if keypath else None
+        target = shardings.get(last) if isinstance(last, str) else None
+        ok = target is not None and len(target.spec) <= getattr(leaf, "ndim", 0)
+        out.append(target if ok and target is not None else NamedSharding(mesh, PartitionSpec()))
+    return out
+
+
+def param_bytes(
+    shapes: Mapping[str, Any], shardings: Mapping[str, NamedSharding] | None = None
+) -> int:
+    """The bytes of the parameters on one device: each array's shard shape, summed.
+
+    ``shapes`` maps paths to arrays or ``jax.ShapeDtypeStruct`` (from ``jax.eval_shape``);
+    without ``shardings`` every array is whole (the single-device figure).
+
+    >>> import jax, jax.numpy as jnp
+    >>> param_bytes({"w": jax.ShapeDtypeStruct((4, 8), jnp.float32)})
+    128
+    """
+    total = 0
+    for path, x in shapes.items():
+        shape = tuple(x.shape)
+        if shardings is not None:
+            shape = tuple(shardings[path].shard_shape(shape))
+        total += functools.reduce(lambda a, b: a * b, shape, 1) * x.dtype.itemsize
+    return total
