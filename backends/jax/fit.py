@@ -16,6 +16,9 @@ parameter tree per step.
   JSON metadata; a temporary file then ``os.replace``) every ``checkpoint_every``
   steps, at the end, and on ``KeyboardInterrupt``; ``resume=True`` continues from
   it, bit-identical to an uninterrupted run.
+- ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.sharding.place_state``;
+  its checkpoint is an Orbax folder (``backends.jax.checkpoint``) that resumes
+  bit-identically onto any mesh.
 - a NaN or infinite loss raises ``FloatingPointError`` naming the first bad step
   (losses are fetched from the device at each log step, eval, checkpoint and
   at the end, so checking costs one transfer per window).
@@ -48,6 +51,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from backends.jax import checkpoint as orbax_checkpoint
+from backends.jax import sharding
 
 __all__ = ["FitResult", "fit", "leaf_paths", "load_checkpoint"]
 
@@ -255,6 +261,8 @@ def fit(
     resume: bool = False,
     log_every: int = 100,
     progress: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+    rules: sharding.Rules | None = None,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
@@ -302,13 +310,24 @@ def fit(
         t = optax.apply_updates(t, updates)
         return [t[p] for p in train_paths], jax.tree.leaves(new_opt), value
 
-    step = jax.jit(step_fn, donate_argnums=(0, 1))
+    jit_kw: dict[str, Any] = {}
+    if mesh is not None:  # sharded run: place the state, pin the step's output shardings
+        opt_state = opt_def.unflatten(opt_leaves)
+        placed = sharding.place_state(mesh, rules, train_paths, train, opt_state, frozen_leaves)
+        train, opt_leaves, frozen_leaves, jit_kw["out_shardings"] = placed
+        batches = sharding.sharded_batches(batches, mesh, rules)
+
+    step = jax.jit(step_fn, donate_argnums=(0, 1), **jit_kw)
 
     history: dict[str, list[Any]] = {"loss": [], "eval": []}
     start = 0
     ck_path = Path(checkpoint) if checkpoint is not None else None
     if resume and ck_path is not None and ck_path.exists():
-        ck = _restore(ck_path, paths, mask, train, opt_leaves)
+        if mesh is None:
+            ck = _restore(ck_path, paths, mask, train, opt_leaves)
+        else:
+            like = {"train": train, "opt": opt_leaves, "frozen": frozen_leaves}
+            ck = orbax_checkpoint.restore(ck_path, like, paths=paths, mask=mask)
         train = [jnp.asarray(x) for x in ck["train"]]
         opt_leaves = [jnp.asarray(x) for x in ck["opt"]]
         start, history = ck["step"], ck["history"]
@@ -322,7 +341,8 @@ def fit(
         assert ck_path is not None
         t, o, done = state
         snapshot = {"train": t, "opt": o, "frozen": frozen_leaves, "step": done}
-        _save(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
+        write = _save if mesh is None else orbax_checkpoint.save
+        write(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
 
     try:
         for i in range(start, steps):

@@ -47,6 +47,8 @@ __all__ = [
     "make_mesh",
     "param_bytes",
     "param_shardings",
+    "place_state",
+    "sharded_batches",
     "shard_batch",
     "spec",
     "state_shardings",
@@ -179,19 +181,24 @@ def logical_axes(p: Any, rules: Rules | None = None) -> dict[str, Axes]:
     {'linear.w': (None, None), 'linear.b': (None,)}
     """
     rules = MEGATRON if rules is None else rules
-    out: dict[str, Axes] = {}
-    for path, param in {**p.parameters(), **p.constants()}.items():
-        depth, rank = _stacked(param), _rank(param)
-        inner = next((a for g, a in rules.params if fnmatch.fnmatchcase(path, g)), None)
-        if inner is None:
-            inner = (None,) * (rank - depth)
-        if len(inner) != rank - depth:
-            raise ValueError(
-                f"sharding rules: parameter {path!r} ({param.ob!r}, {depth} stacked) has"
-                f" {rank - depth} axes, the rule gives {len(inner)}: {inner}"
-            )
-        out[path] = ("layers",) * depth + tuple(inner)
-    return out
+    params = {**p.parameters(), **p.constants()}
+    return {path: _axes(path, _rank(x), _stacked(x), rules) for path, x in params.items()}
+
+
+def _axes(path: str, rank: int, depth: int | None, rules: Rules) -> Axes:
+    """The logical axes of one leaf; ``depth=None``: the leading axes a rule leaves over
+    are layer axes (for a params dict whose ``repeat`` depth is not known)."""
+    inner = next((a for g, a in rules.params if fnmatch.fnmatchcase(path, g)), None)
+    if depth is None:
+        depth = rank - len(inner) if inner is not None and len(inner) <= rank else 0
+    if inner is None:
+        inner = (None,) * (rank - depth)
+    if len(inner) != rank - depth:
+        raise ValueError(
+            f"sharding rules: parameter {path!r} has {rank - depth} axes ({depth} stacked"
+            f" of {rank}), the rule gives {len(inner)}: {inner}"
+        )
+    return ("layers",) * depth + tuple(inner)
 
 
 def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = None) -> PartitionSpec:
@@ -337,9 +344,18 @@ def state_shardings(
     for keypath, leaf in keyed:
         last = getattr(keypath[-1], "key", None) if keypath else None
         target = shardings.get(last) if isinstance(last, str) else None
-        ok = target is not None and len(target.spec) <= getattr(leaf, "ndim", 0)
-        out.append(target if ok and target is not None else NamedSharding(mesh, PartitionSpec()))
+        out.append(target if _fits(target, leaf) else NamedSharding(mesh, PartitionSpec()))
     return out
+
+
+def _fits(sharding: NamedSharding | None, x: Any) -> bool:
+    if sharding is None or len(sharding.spec) > getattr(x, "ndim", 0):
+        return False
+    try:
+        sharding.shard_shape(tuple(x.shape))
+    except ValueError:
+        return False
+    return True
 
 
 def param_bytes(
@@ -361,3 +377,76 @@ def param_bytes(
             shape = tuple(shardings[path].shard_shape(shape))
         total += functools.reduce(lambda a, b: a * b, shape, 1) * x.dtype.itemsize
     return total
+
+
+def sharded_batches(
+    batches: Callable[[int], Any], mesh: Mesh, rules: Rules | None = None
+) -> Callable[[int], Any]:
+    """``step -> batch`` with each batch placed by ``shard_batch`` (what ``fit`` runs).
+
+    >>> import numpy as np
+    >>> sharded_batches(lambda i: np.zeros((2, 3)), make_mesh("1x1"))(0).sharding.spec
+    P('data', None)
+    """
+    return lambda i: shard_batch(batches(i), mesh, rules)
+
+
+def _leaf_sharding(path: str, x: Any, mesh: Mesh, rules: Rules) -> NamedSharding:
+    """``x``'s own sharding if it is on ``mesh`` (``init`` placed it), else the rules'."""
+    own = getattr(x, "sharding", None)
+    if isinstance(own, NamedSharding) and own.mesh == mesh:
+        return own
+    return NamedSharding(mesh, spec(_axes(path, x.ndim, None, rules), x.shape, mesh, rules))
+
+
+def place_state(
+    mesh: Mesh,
+    rules: Rules | None,
+    paths: Sequence[str],
+    train: Sequence[Any],
+    opt_state: Any,
+    frozen: Sequence[Any],
+) -> tuple[list[Any], list[Any], list[Any], Any]:
+    """The training state of ``fit(..., mesh=...)`` placed on ``mesh``, and the step's
+    output shardings ``(train, opt, loss)``.
+
+    A trainable leaf keeps its sharding when it is on ``mesh`` (as ``init`` made
+    it), else gets the one ``rules`` give for its path (leading axes a rule does
+    not name count as layer axes). The optimiser state follows its parameter
+    (``state_shardings``); frozen leaves keep theirs or are replicated; the loss
+    is replicated. Nothing is gathered to the host: ``jax.device_put`` reshards.
+
+    >>> import jax.numpy as jnp, optax
+    >>> mesh = make_mesh("1x1")
+    >>> t = [jnp.ones((4, 8))]
+    >>> placed = place_state(mesh, None, ["mlp.fc1.w"], t, (), [])
+    >>> placed[0][0].sharding.spec, placed[3][2].spec
+    (P(None, 'model'), P())
+
+    Args:
+        mesh: the device mesh.
+        rules: the sharding rules (``MEGATRON`` when ``None``).
+        paths: the paths of the trainable leaves.
+        train: the trainable leaves.
+        opt_state: the optimiser state, ``optimizer.init(dict(zip(paths, train)))``;
+            its leaves come back placed, in ``jax.tree`` order.
+        frozen: the frozen leaves.
+    """
+    rules = MEGATRON if rules is None else rules
+    train_sh = {p: _leaf_sharding(p, x, mesh, rules) for p, x in zip(paths, train, strict=True)}
+    opt = jax.tree.leaves(opt_state)
+    opt_sh = state_shardings(opt_state, train_sh, mesh)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    frozen_sh = [
+        x.sharding
+        if isinstance(getattr(x, "sharding", None), NamedSharding) and x.sharding.mesh == mesh
+        else replicated
+        for x in frozen
+    ]
+    train_list = [train_sh[p] for p in paths]
+    return (
+        [jax.device_put(x, s) for x, s in zip(train, train_list, strict=True)],
+        [jax.device_put(x, s) for x, s in zip(opt, opt_sh, strict=True)],
+        [jax.device_put(x, s) for x, s in zip(frozen, frozen_sh, strict=True)],
+        (train_list, opt_sh, replicated),
+    )
