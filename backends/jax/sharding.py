@@ -21,7 +21,7 @@ JAX's SPMD partitioner does the rest (mesh axes are ``AxisType.Auto``).
 >>> axes = logical_axes(p)
 >>> axes["blocks.attn.q.w"], axes["head.w"], axes["ln_f.scale"]
 (('layers', 'embed', 'heads'), ('embed', 'vocab'), ('norm',))
->>> spec(axes["blocks.mlp.fc1.w"], (2, 16, 64), make_mesh("1x1"))
+>>> spec(axes["blocks.mlp.fc1.w"], (2, 16, 64), abstract_mesh("2x4"))
 P(None, None, 'model')
 """
 
@@ -34,12 +34,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AbstractMesh, AxisType, Mesh, NamedSharding, PartitionSpec
 
 __all__ = [
     "FSDP",
     "MEGATRON",
     "Rules",
+    "abstract_mesh",
     "batch_sharding",
     "batched",
     "init",
@@ -126,6 +127,31 @@ MEGATRON = Rules(
 FSDP = replace(MEGATRON, mesh=MEGATRON.mesh + (("embed", "data"), ("vocab", "data")))
 
 
+def _dims(op: str, shape: str | tuple[int, int], names: tuple[str, ...]) -> tuple[int, ...]:
+    if isinstance(shape, str):
+        try:
+            dims = tuple(int(s) for s in shape.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"{op}: expected a shape like '4x2', got {shape!r}") from None
+    else:
+        dims = tuple(shape)
+    if len(dims) != len(names) or any(d < 1 for d in dims):
+        raise ValueError(f"{op}: expected {len(names)} positive sizes, got {shape!r}")
+    return dims
+
+
+def abstract_mesh(
+    shape: str | tuple[int, int], names: tuple[str, str] = ("data", "model")
+) -> AbstractMesh:
+    """A mesh of that shape without devices: for shardings and shapes, not for running.
+
+    >>> abstract_mesh("2x4")
+    AbstractMesh('data': 2, 'model': 4, axis_types=(Auto, Auto))
+    """
+    dims = _dims("abstract_mesh", shape, names)
+    return AbstractMesh(dims, names, axis_types=(AxisType.Auto,) * len(names))
+
+
 def make_mesh(shape: str | tuple[int, int], names: tuple[str, str] = ("data", "model")) -> Mesh:
     """A ``data x model`` device mesh, ``"4x2"`` or ``(4, 2)``, with ``Auto`` axes.
 
@@ -140,15 +166,7 @@ def make_mesh(shape: str | tuple[int, int], names: tuple[str, str] = ("data", "m
             exceed ``jax.device_count()``.
         names: the names of the two axes.
     """
-    if isinstance(shape, str):
-        try:
-            dims = tuple(int(s) for s in shape.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"make_mesh: expected a shape like '4x2', got {shape!r}") from None
-    else:
-        dims = tuple(shape)
-    if len(dims) != len(names) or any(d < 1 for d in dims):
-        raise ValueError(f"make_mesh: expected {len(names)} positive sizes, got {shape!r}")
+    dims = _dims("make_mesh", shape, names)
     n = dims[0] * dims[1]
     if n > jax.device_count():
         raise ValueError(
@@ -205,9 +223,10 @@ def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = Non
     """The ``PartitionSpec`` of an array with these logical ``axes`` on ``mesh``.
 
     Each axis takes the first ``rules.mesh`` entry of its name whose mesh axis is
-    unused by the earlier axes of this array and divides its size.
+    unused by the earlier axes of this array, longer than 1 and divides its size.
+    ``mesh`` may be a ``Mesh`` or an ``AbstractMesh`` (``abstract_mesh``: no devices).
 
-    >>> mesh = make_mesh("1x1")
+    >>> mesh = abstract_mesh("2x4")
     >>> spec(("embed", "heads"), (16, 16), mesh), spec(("layers", "mlp", "embed"), (2, 8, 4), mesh)
     (P(None, 'model'), P(None, 'model', None))
     """
@@ -218,7 +237,8 @@ def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = Non
         for i, axis in enumerate(axes):
             if axis != name or chosen[i] is not None or target in used:
                 continue
-            if target in mesh.shape and shape[i] % mesh.shape[target] == 0:
+            size = dict(mesh.shape).get(target, 1)
+            if size > 1 and shape[i] % size == 0:  # a size-1 axis splits nothing
                 chosen[i] = target
                 used.add(target)
     return PartitionSpec(*chosen)
@@ -228,7 +248,7 @@ def param_shardings(p: Any, mesh: Mesh, rules: Rules | None = None) -> dict[str,
     """The sharding of each parameter of ``p`` on ``mesh``, as ``rules`` say.
 
     >>> from topos import nn
-    >>> s = param_shardings(nn.transformer(64, 8, 16, 2, 1), make_mesh("1x1"))
+    >>> s = param_shardings(nn.transformer(64, 8, 16, 2, 1), abstract_mesh("2x4"))
     >>> s["head.w"].spec, s["ln_f.bias"].spec
     (P(None, 'model'), P(None,))
     """
@@ -250,9 +270,10 @@ def init(p: Any, key: jax.Array, mesh: Mesh, rules: Rules | None = None) -> dict
     >>> import jax
     >>> from topos import nn
     >>> p = nn.transformer(64, 8, 16, 2, 1)
-    >>> params = init(p, jax.random.key(0), make_mesh("1x1"))
-    >>> params["head.w"].sharding.spec
-    P(None, 'model')
+    >>> mesh = make_mesh("1x1")
+    >>> params = init(p, jax.random.key(0), mesh)
+    >>> params["head.w"].sharding == param_shardings(p, mesh)["head.w"]
+    True
     """
     from backends.jax.params import _initialiser  # params imports this module lazily
 
@@ -266,7 +287,7 @@ def init(p: Any, key: jax.Array, mesh: Mesh, rules: Rules | None = None) -> dict
 def batch_sharding(mesh: Mesh, ndim: int, size: int, rules: Rules | None = None) -> NamedSharding:
     """The sharding of a batch: its leading axis (``size`` long) on the batch's mesh axis.
 
-    >>> batch_sharding(make_mesh("1x1"), 3, 8).spec
+    >>> batch_sharding(abstract_mesh("2x4"), 3, 8).spec
     P('data', None, None)
     """
     rules = MEGATRON if rules is None else rules
@@ -279,7 +300,7 @@ def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
 
     >>> import numpy as np
     >>> shard_batch((np.zeros((4, 3)), np.zeros(4)), make_mesh("1x1"))[0].sharding.spec
-    P('data', None)
+    P(None, None)
     """
 
     def put(x: Any) -> Any:
@@ -303,7 +324,7 @@ def batched(p: Any, mesh: Mesh, rules: Rules | None = None) -> Callable[[Any, An
     >>> mesh = make_mesh("1x1")
     >>> ys = batched(p, mesh)(init(p, jax.random.key(0), mesh), jnp.zeros((2, 8), jnp.int32))
     >>> ys.shape, ys.sharding.spec
-    ((2, 8, 64), P('data', None, 'model'))
+    ((2, 8, 64), P(None, None, None))
     """
     from backends.jax.params import batched as plain
 
@@ -386,7 +407,7 @@ def sharded_batches(
 
     >>> import numpy as np
     >>> sharded_batches(lambda i: np.zeros((2, 3)), make_mesh("1x1"))(0).sharding.spec
-    P('data', None)
+    P(None, None)
     """
     return lambda i: shard_batch(batches(i), mesh, rules)
 
@@ -421,7 +442,7 @@ def place_state(
     >>> t = [jnp.ones((4, 8))]
     >>> placed = place_state(mesh, None, ["mlp.fc1.w"], t, (), [])
     >>> placed[0][0].sharding.spec, placed[3][2].spec
-    (P(None, 'model'), P())
+    (P(None, None), P())
 
     Args:
         mesh: the device mesh.
