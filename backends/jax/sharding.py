@@ -12,8 +12,9 @@ A ``Rules`` value is two tables of data, in the style of Flax's logical axis rul
 
 ``MEGATRON`` puts the batch on ``data`` and heads, MLP hidden and vocabulary axes on
 ``model`` (the residual-stream axis ``embed`` takes ``model`` only where nothing else
-did, e.g. a vocabulary of 97 that 8 does not divide). ``FSDP`` adds ``embed -> data``:
-the other axis of each weight is split over the data-parallel devices too.
+did, e.g. a vocabulary of 97 that 8 does not divide). ``FSDP`` adds ``embed -> data``
+and ``vocab -> data``: the other axis of each weight is split over the
+data-parallel devices too.
 JAX's SPMD partitioner does the rest (mesh axes are ``AxisType.Auto``).
 
 >>> from topos import nn
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -222,26 +224,31 @@ def _axes(path: str, rank: int, depth: int | None, rules: Rules) -> Axes:
 def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = None) -> PartitionSpec:
     """The ``PartitionSpec`` of an array with these logical ``axes`` on ``mesh``.
 
-    Each axis takes the first ``rules.mesh`` entry of its name whose mesh axis is
-    unused by the earlier axes of this array, longer than 1 and divides its size.
-    ``mesh`` may be a ``Mesh`` or an ``AbstractMesh`` (``abstract_mesh``: no devices).
+    Each axis takes the mesh axes of the ``rules.mesh`` entries of its name, in
+    order, that are unused by this array, longer than 1, and keep dividing its size
+    (the first usually; FSDP's ``embed -> data`` after ``embed -> model`` adds a
+    second where the first is free). ``mesh`` may be a ``Mesh`` or an
+    ``AbstractMesh`` (``abstract_mesh``: no devices).
 
     >>> mesh = abstract_mesh("2x4")
     >>> spec(("embed", "heads"), (16, 16), mesh), spec(("layers", "mlp", "embed"), (2, 8, 4), mesh)
     (P(None, 'model'), P(None, 'model', None))
+    >>> spec(("vocab", "embed"), (97, 16), mesh, FSDP)
+    P(None, ('model', 'data'))
     """
     rules = MEGATRON if rules is None else rules
-    chosen: list[str | None] = [None] * len(axes)
+    sizes = dict(mesh.shape)
+    chosen: list[list[str]] = [[] for _ in axes]
     used: set[str] = set()
     for name, target in rules.mesh:  # priority order across the array's axes
         for i, axis in enumerate(axes):
-            if axis != name or chosen[i] is not None or target in used:
-                continue
-            size = dict(mesh.shape).get(target, 1)
-            if size > 1 and shape[i] % size == 0:  # a size-1 axis splits nothing
-                chosen[i] = target
+            size = sizes.get(target, 1)
+            split = size * math.prod(sizes[t] for t in chosen[i])
+            # a size-1 mesh axis splits nothing: never named
+            if axis == name and target not in used and size > 1 and shape[i] % split == 0:
+                chosen[i].append(target)
                 used.add(target)
-    return PartitionSpec(*chosen)
+    return PartitionSpec(*(None if not c else c[0] if len(c) == 1 else tuple(c) for c in chosen))
 
 
 def param_shardings(p: Any, mesh: Mesh, rules: Rules | None = None) -> dict[str, NamedSharding]:

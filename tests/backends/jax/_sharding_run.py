@@ -131,7 +131,9 @@ def main() -> None:
             flush=True,
         )
     report["fsdp_4x2"] = run("4x2", sharding.FSDP)
+    print(f"{time.perf_counter() - t0:.0f}s fsdp 4x2: {report['fsdp_4x2']}", file=sys.stderr)
     report["checkpoint"] = _checkpoint_runs(p, batches, make_loss, opt, fits["4x2", False])
+    print(f"checkpoint: {report['checkpoint']}", file=sys.stderr)
     print(f"{time.perf_counter() - t0:.0f}s done", file=sys.stderr, flush=True)
     print(json.dumps(report))
 

@@ -99,6 +99,7 @@ def runs() -> dict[str, Any]:
         timeout=1200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    print(done.stderr)  # the figures per mesh, for `pytest -s`
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
