@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp
+import orbax.checkpoint as ocp  # type: ignore[import-untyped]
 
 __all__ = ["FORMAT", "load_meta", "restore", "save"]
 
@@ -89,7 +89,7 @@ def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _target(x: Any) -> jax.ShapeDtypeStruct:
     sharding = getattr(x, "sharding", None)
-    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)  # type: ignore[no-untyped-call]
 
 
 def restore(

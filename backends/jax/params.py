@@ -129,12 +129,14 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
-def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
+def init(p: Any, key: jax.Array, *, mesh: Any = None, rules: Any = None) -> dict[str, jax.Array]:
     """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
 
     Each path draws from ``path_key(key, path)``; a stacked leaf (``repeat``) is
     drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
     are drawn too, so freezing a layer keeps the values it would have had.
+    With a device ``mesh``, each array is created already sharded as the sharding
+    ``rules`` say (``backends.jax.sharding.init``), with the same values.
 
     >>> import jax
     >>> from topos import R, Box
@@ -148,6 +150,10 @@ def init(p: Any, key: jax.Array) -> dict[str, jax.Array]:
     True
     """
     _check_para("init", p)
+    if mesh is not None:  # sharded: see backends.jax.sharding
+        from backends.jax import sharding
+
+        return sharding.init(p, key, mesh, rules)
     paths, draw_all = _initialiser(p)
     drawn = draw_all(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)

@@ -58,6 +58,12 @@ __all__ = [
 ]
 
 Axes = tuple[str | None, ...]
+AnyMesh = Mesh | AbstractMesh
+
+
+def _pspec(*names: Any) -> PartitionSpec:
+    return PartitionSpec(*names)  # type: ignore[no-untyped-call]  # jax leaves it untyped
+
 
 #: Logical axes of the parameters of ``topos.nn`` (the unstacked leaf), first match wins.
 TRANSFORMER_AXES: tuple[tuple[str, Axes], ...] = (
@@ -221,7 +227,9 @@ def _axes(path: str, rank: int, depth: int | None, rules: Rules) -> Axes:
     return ("layers",) * depth + tuple(inner)
 
 
-def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = None) -> PartitionSpec:
+def spec(
+    axes: Axes, shape: Sequence[int], mesh: AnyMesh, rules: Rules | None = None
+) -> PartitionSpec:
     """The ``PartitionSpec`` of an array with these logical ``axes`` on ``mesh``.
 
     Each axis takes the mesh axes of the ``rules.mesh`` entries of its name, in
@@ -248,10 +256,10 @@ def spec(axes: Axes, shape: Sequence[int], mesh: Mesh, rules: Rules | None = Non
             if axis == name and target not in used and size > 1 and shape[i] % split == 0:
                 chosen[i].append(target)
                 used.add(target)
-    return PartitionSpec(*(None if not c else c[0] if len(c) == 1 else tuple(c) for c in chosen))
+    return _pspec(*(None if not c else c[0] if len(c) == 1 else tuple(c) for c in chosen))
 
 
-def param_shardings(p: Any, mesh: Mesh, rules: Rules | None = None) -> dict[str, NamedSharding]:
+def param_shardings(p: Any, mesh: AnyMesh, rules: Rules | None = None) -> dict[str, NamedSharding]:
     """The sharding of each parameter of ``p`` on ``mesh``, as ``rules`` say.
 
     >>> from topos import nn
@@ -291,7 +299,9 @@ def init(p: Any, key: jax.Array, mesh: Mesh, rules: Rules | None = None) -> dict
     return {path: drawn[path] for path in paths}
 
 
-def batch_sharding(mesh: Mesh, ndim: int, size: int, rules: Rules | None = None) -> NamedSharding:
+def batch_sharding(
+    mesh: AnyMesh, ndim: int, size: int, rules: Rules | None = None
+) -> NamedSharding:
     """The sharding of a batch: its leading axis (``size`` long) on the batch's mesh axis.
 
     >>> batch_sharding(abstract_mesh("2x4"), 3, 8).spec
@@ -299,7 +309,7 @@ def batch_sharding(mesh: Mesh, ndim: int, size: int, rules: Rules | None = None)
     """
     rules = MEGATRON if rules is None else rules
     lead = spec((rules.batch,), (size,), mesh, rules)[0]
-    return NamedSharding(mesh, PartitionSpec(lead, *([None] * (ndim - 1))))
+    return NamedSharding(mesh, _pspec(lead, *([None] * (ndim - 1))))
 
 
 def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
@@ -312,7 +322,7 @@ def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
 
     def put(x: Any) -> Any:
         if getattr(x, "ndim", 0) == 0:
-            return jax.device_put(x, NamedSharding(mesh, PartitionSpec()))
+            return jax.device_put(x, NamedSharding(mesh, _pspec()))
         return jax.device_put(x, batch_sharding(mesh, x.ndim, x.shape[0], rules))
 
     return jax.tree.map(put, batch)
@@ -340,7 +350,7 @@ def batched(p: Any, mesh: Mesh, rules: Rules | None = None) -> Callable[[Any, An
 
     def constrain(x: Any, last: str | None) -> Any:
         axes = (rules_.batch,) + (None,) * (x.ndim - 2) + ((last,) if x.ndim > 1 else ())
-        return jax.lax.with_sharding_constraint(
+        return jax.lax.with_sharding_constraint(  # type: ignore[no-untyped-call]
             x, NamedSharding(mesh, spec(axes[: x.ndim], x.shape, mesh, rules_))
         )
 
@@ -368,16 +378,17 @@ def state_shardings(
     [P(), P(None, 'model'), P(None, 'model')]
     """
     keyed, _ = jax.tree_util.tree_flatten_with_path(state)
+    replicated = NamedSharding(mesh, _pspec())
     out = []
     for keypath, leaf in keyed:
         last = getattr(keypath[-1], "key", None) if keypath else None
         target = shardings.get(last) if isinstance(last, str) else None
-        out.append(target if _fits(target, leaf) else NamedSharding(mesh, PartitionSpec()))
+        out.append(target if target is not None and _fits(target, leaf) else replicated)
     return out
 
 
-def _fits(sharding: NamedSharding | None, x: Any) -> bool:
-    if sharding is None or len(sharding.spec) > getattr(x, "ndim", 0):
+def _fits(sharding: NamedSharding, x: Any) -> bool:
+    if len(sharding.spec) > getattr(x, "ndim", 0):
         return False
     try:
         sharding.shard_shape(tuple(x.shape))
@@ -464,7 +475,7 @@ def place_state(
     train_sh = {p: _leaf_sharding(p, x, mesh, rules) for p, x in zip(paths, train, strict=True)}
     opt = jax.tree.leaves(opt_state)
     opt_sh = state_shardings(opt_state, train_sh, mesh)
-    replicated = NamedSharding(mesh, PartitionSpec())
+    replicated = NamedSharding(mesh, _pspec())
     frozen_sh = [
         x.sharding
         if isinstance(getattr(x, "sharding", None), NamedSharding) and x.sharding.mesh == mesh

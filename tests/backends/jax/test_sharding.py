@@ -70,6 +70,8 @@ def test_sharded_init_is_the_plain_init_on_one_device() -> None:
     plain = init(p, jax.random.key(3))
     placed = sharding.init(p, jax.random.key(3), sharding.make_mesh("1x1"))
     assert all(bool((plain[k] == placed[k]).all()) for k in plain)
+    via_init = init(p, jax.random.key(3), mesh=sharding.make_mesh("1x1"))
+    assert all(bool((plain[k] == via_init[k]).all()) for k in plain)
 
 
 def test_param_bytes_counts_shards() -> None:
