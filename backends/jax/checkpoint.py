@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp  # type: ignore[import-untyped]
 
 __all__ = ["FORMAT", "load_meta", "restore", "save"]
 
@@ -36,7 +35,15 @@ FORMAT = "topos.fit.orbax/1"
 _GROUPS = ("train", "opt", "frozen")
 
 
-def _manager(path: str | os.PathLike[str]) -> ocp.CheckpointManager:
+def _ocp() -> Any:
+    """Orbax, imported on first use: ``fit`` without a mesh never pays its import."""
+    import orbax.checkpoint as ocp  # type: ignore[import-untyped]
+
+    return ocp
+
+
+def _manager(path: str | os.PathLike[str]) -> Any:
+    ocp = _ocp()
     options = ocp.CheckpointManagerOptions(
         max_to_keep=1, create=True, enable_async_checkpointing=False
     )
@@ -59,6 +66,7 @@ def save(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     meta = {k: state[k] for k in ("step", "paths", "mask", "history")}
     meta["format"] = FORMAT
     meta["sizes"] = {g: len(state[g]) for g in _GROUPS}
+    ocp = _ocp()
     with _manager(path) as mngr:
         latest = mngr.latest_step()
         generation = 0 if latest is None else latest + 1
@@ -76,6 +84,7 @@ def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises ``ValueError`` when ``path`` holds no checkpoint written by ``save``.
     """
+    ocp = _ocp()
     with _manager(path) as mngr:
         generation = mngr.latest_step()
         if generation is None:
@@ -127,6 +136,7 @@ def restore(
                 " (another model or optimiser?)"
             )
     target = jax.tree.map(_target, _arrays(like))
+    ocp = _ocp()
     with _manager(path) as mngr:
         got = mngr.restore(
             mngr.latest_step(),
