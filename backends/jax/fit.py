@@ -22,6 +22,9 @@ parameter tree per step.
   that fails later raises ``CheckpointError`` with the state reached in its
   ``result``, so no training is lost. A missing checkpoint with ``resume=True``
   warns and starts from step 0; a checkpoint past ``steps`` is refused.
+- ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.sharding.place_state``;
+  its checkpoint is an Orbax folder (``backends.jax.checkpoint``) that resumes
+  bit-identically onto any mesh.
 - a NaN or infinite loss raises ``FloatingPointError`` naming the first bad step
   (losses are fetched from the device at each log step, eval, checkpoint and
   at the end, so checking costs one transfer per window).
@@ -57,6 +60,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from backends.jax import checkpoint as orbax_checkpoint
+from backends.jax import sharding
 from backends.jax.progress import Progress
 
 __all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
@@ -382,6 +387,8 @@ def fit(
     resume: bool = False,
     log_every: int = 100,
     progress: bool | TextIO = True,
+    mesh: jax.sharding.Mesh | None = None,
+    rules: sharding.Rules | None = None,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
@@ -419,7 +426,7 @@ def fit(
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs a checkpoint path")
     ck_path = Path(checkpoint) if checkpoint is not None else None
-    if ck_path is not None:
+    if ck_path is not None and mesh is None:  # an Orbax checkpoint (mesh) is a folder
         _check_target(ck_path)  # before any training: nothing is lost to a bad path
     leaves, treedef = jax.tree.flatten(params)
     for path, leaf in zip(leaf_paths(params), leaves, strict=True):
@@ -455,7 +462,14 @@ def fit(
         t = optax.apply_updates(t, updates)
         return [t[p] for p in train_paths], jax.tree.leaves(new_opt), value
 
-    step = jax.jit(step_fn, donate_argnums=(0, 1))
+    jit_kw: dict[str, Any] = {}
+    if mesh is not None:  # sharded run: place the state, pin the step's output shardings
+        opt_state = opt_def.unflatten(opt_leaves)
+        placed = sharding.place_state(mesh, rules, train_paths, train, opt_state, frozen_leaves)
+        train, opt_leaves, frozen_leaves, jit_kw["out_shardings"] = placed
+        batches = sharding.sharded_batches(batches, mesh, rules)
+
+    step = jax.jit(step_fn, donate_argnums=(0, 1), **jit_kw)
 
     history: dict[str, list[Any]] = {"loss": [], "eval": []}
     start = 0
@@ -466,7 +480,11 @@ def fit(
             stacklevel=2,
         )
     elif resume and ck_path is not None:
-        ck = _restore(ck_path, paths, mask, train, opt_leaves)
+        if mesh is None:
+            ck = _restore(ck_path, paths, mask, train, opt_leaves)
+        else:
+            like = {"train": train, "opt": opt_leaves, "frozen": frozen_leaves}
+            ck = orbax_checkpoint.restore(ck_path, like, paths=paths, mask=mask)
         if ck["step"] > steps:
             raise ValueError(
                 f"fit: the checkpoint {ck_path} is at step {ck['step']}, past steps={steps};"
@@ -486,8 +504,9 @@ def fit(
         assert ck_path is not None
         t, o, done = state
         snapshot = {"train": t, "opt": o, "frozen": frozen_leaves, "step": done}
+        write = _save if mesh is None else orbax_checkpoint.save
         try:
-            _save(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
+            write(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
         except OSError as err:
             raise CheckpointError(
                 f"fit: cannot write the checkpoint {ck_path} at step {done}: {_reason(err)};"

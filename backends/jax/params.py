@@ -129,7 +129,14 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
-def init(p: Any, key: jax.Array, *, max_bytes: int | None = None) -> dict[str, jax.Array]:
+def init(
+    p: Any,
+    key: jax.Array,
+    *,
+    max_bytes: int | None = None,
+    mesh: Any = None,
+    rules: Any = None,
+) -> dict[str, jax.Array]:
     """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
 
     Each path draws from ``path_key(key, path)``; a stacked leaf (``repeat``) is
@@ -138,6 +145,8 @@ def init(p: Any, key: jax.Array, *, max_bytes: int | None = None) -> dict[str, j
     Before anything is allocated the total size is checked against ``max_bytes``
     (default: the device's memory, ``backends.jax.limits``); over it, a
     ``MemoryError`` names the largest array.
+    With a device ``mesh``, each array is created already sharded as the sharding
+    ``rules`` say (``backends.jax.sharding.init``), with the same values.
 
     >>> import jax
     >>> from topos import R, Box
@@ -152,6 +161,10 @@ def init(p: Any, key: jax.Array, *, max_bytes: int | None = None) -> dict[str, j
     """
     _check_para("init", p)
     check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
+    if mesh is not None:  # sharded: see backends.jax.sharding
+        from backends.jax import sharding
+
+        return sharding.init(p, key, mesh, rules)
     paths, draw_all = _initialiser(p)
     drawn = draw_all(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
