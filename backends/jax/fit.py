@@ -464,7 +464,7 @@ def fit(
 
     jit_kw: dict[str, Any] = {}
     if mesh is not None:  # sharded run: place the state, pin the step's output shardings
-        opt_state = opt_def.unflatten(opt_leaves)
+        opt_state = jax.tree.unflatten(opt_def, opt_leaves)
         placed = sharding.place_state(mesh, rules, train_paths, train, opt_state, frozen_leaves)
         train, opt_leaves, frozen_leaves, jit_kw["out_shardings"] = placed
         batches = sharding.sharded_batches(batches, mesh, rules)
