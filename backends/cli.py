@@ -110,7 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    ``topos demo gd [flags]`` runs the in-context gradient-descent experiment
+    (``backends.apps.gd``; ``topos demo gd --help`` lists its flags).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["demo", "gd"]:
+        from backends.apps import gd
+
+        try:
+            return gd.main(argv[2:])
+        except SystemExit as stop:  # argparse's --help and usage errors
+            return int(stop.code or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

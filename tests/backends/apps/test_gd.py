@@ -1,13 +1,8 @@
 """The GD example's table and plots (the training itself is covered by tests/backends/jax)."""
 
-import importlib.util
 from pathlib import Path
 
-_PATH = Path(__file__).resolve().parents[2] / "examples" / "gd.py"
-_spec = importlib.util.spec_from_file_location("gd_example", _PATH)
-assert _spec is not None and _spec.loader is not None
-gd = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gd)
+from backends.apps import gd
 
 
 def _result() -> dict:
@@ -28,3 +23,11 @@ def test_plots_are_written(tmp_path: Path) -> None:
     paths = gd.plot(_result(), tmp_path)
     assert [p.name for p in paths] == ["gd_loss.png", "gd_alignment.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_the_cli_runs_it_as_topos_demo_gd(capsys) -> None:
+    from backends.cli import main
+
+    assert main(["demo", "gd", "--help"]) == 0
+    assert "topos demo gd" in capsys.readouterr().out
+    assert main(["demo", "gd", "--seeds", "x"]) == 2
