@@ -59,6 +59,7 @@ from typing import Any
 from topos import arrows as ar_
 from topos.arrows import Arrow, Box
 from topos.errors import short
+from topos.normal import deep
 from topos.objects import Coproduct, Exp, Ob, Product, Unit
 
 __all__ = ["CLASSES", "Analysis", "Witness", "analyze", "declare", "declared", "locate"]
@@ -390,9 +391,16 @@ def analyze(f: Any) -> Analysis:
 
     See the module docstring for the rules and examples.
     """
-    arrow, x = _input_value(f)
     run = _Run()
-    out = run.run(arrow, x, ())
+
+    def go() -> Any:
+        arrow, x = _input_value(f)
+        return run.run(arrow, x, ())
+
+    # The interpreter recurses along the nesting of pairs, tensors and products (an
+    # unrolled Para nests one level per layer): deep diagrams get a deep enough stack.
+    top = f if isinstance(f, Arrow) else getattr(f, "arrow", None)
+    out = deep(go, top) if isinstance(top, Arrow) else go()
     order = "higher" if run.order_witnesses else "first"
     cls = run.cls
     if order == "higher":

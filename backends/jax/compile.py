@@ -44,6 +44,7 @@ from backends.jax.registry import UnregisteredBox, lookup
 from backends.jax.values import check, dtype_of, select, zeros
 from topos.arrows import ArrayData, Arrow, Box, Const
 from topos.functor import FreeObjects, Functor
+from topos.normal import deep
 from topos.objects import Empty, Exp, Ob, Omega, One, Zero
 
 __all__ = ["CONSTANTS", "Compiled", "Fn", "JaxCategory", "compile", "constant", "interpret"]
@@ -373,7 +374,7 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
 
         f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
     try:
-        fn = interpret(f)
+        fn = deep(lambda: interpret(f), f)  # functors recurse along nested objects
     except UnregisteredBox as e:  # the message says it all; the functor's frames do not
         raise UnregisteredBox(str(e)) from None
     return Compiled(f, fn)

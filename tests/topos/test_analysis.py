@@ -117,3 +117,13 @@ def test_class_of_a_chain_is_the_join(names: list[str]) -> None:
 def test_class_of_a_pair_is_the_join(a: str, b: str) -> None:
     f = pair(BOXES[a], BOXES[b])
     assert analyze(f).cls == max(a, b, key=CLASSES.index)
+
+
+def test_a_600_layer_unrolled_para_is_analysed_without_recursion_error() -> None:
+    from topos.nn import linear, residual
+    from topos.nn import tanh as tanh_layer
+    from topos.para import repeat, unroll
+
+    deep = unroll(repeat(residual(linear(2, 2) >> tanh_layer(2)), 600))
+    report = analyze(deep)
+    assert (report.cls, report.order) == ("smooth", "first")

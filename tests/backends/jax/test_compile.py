@@ -471,3 +471,11 @@ def test_a_chain_of_100000_boxes_compiles_and_runs_without_recursion() -> None:
 def test_compiled_functions_are_cached_per_arrow() -> None:
     assert interpret(f >> g) is interpret(f >> g)
     assert repr(compile(f)).startswith("compile(Box('test.generic'")
+
+
+def test_a_600_layer_unrolled_para_compiles_without_recursion_error() -> None:
+    from topos.nn import linear, residual, tanh
+    from topos.para import repeat, unroll
+
+    deep = unroll(repeat(residual(linear(2, 2) >> tanh(2)), 600))
+    assert compile(deep.arrow).arrow == deep.arrow
