@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--corpus", help="a folder of .py files to train on (default: the Python standard library)"
     )
+    demo.add_argument(
+        "--mesh",
+        help="train sharded on a DATAxMODEL device mesh, e.g. 4x2 (on CPU: simulated devices)",
+    )
     return parser
 
 
@@ -134,6 +138,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _demo(args)
 
 
+def _simulate_devices(mesh: str) -> None:
+    """On a CPU-only machine, ask XLA for as many host devices as the mesh needs.
+
+    XLA reads the flag when JAX starts its backend (the first computation), which
+    the demo has not done yet; a flag already set by the user is kept.
+    """
+    import os
+
+    dims = mesh.split("x")
+    if len(dims) != 2 or not all(d.isdigit() for d in dims):
+        return  # the demo's own check names the flag
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        count = int(dims[0]) * int(dims[1])
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+
+
 def _fail(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
@@ -143,6 +164,8 @@ def _demo(args: argparse.Namespace) -> int:
     from backends.apps.demo import CorpusError, DemoError, Interrupted, run
 
     given = {k: v for k, v in vars(args).items() if k != "command" and v not in (None, False)}
+    if args.mesh is not None:
+        _simulate_devices(args.mesh)
     try:
         run(given)
     except (DemoError, CorpusError) as err:

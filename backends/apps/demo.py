@@ -244,7 +244,7 @@ _FIXED = (
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Every setting of the demo; the command line sets the first twelve.
+    """Every setting of the demo; the command line sets the first thirteen.
 
     >>> DemoConfig(d_model=30, heads=4).check()
     Traceback (most recent call last):
@@ -264,6 +264,7 @@ class DemoConfig:
     resume: bool = False
     overwrite: bool = False
     corpus: str | None = None
+    mesh: str | None = None
     train_chars: int = 3_000_000
     val_chars: int = 300_000
     eval_windows: int = 512
@@ -286,6 +287,19 @@ class DemoConfig:
             raise DemoError(f"--lr must be positive, got {self.lr}")
         if self.d_model % self.heads:
             raise DemoError(f"--d-model {self.d_model} is not divisible by --heads {self.heads}")
+        if self.mesh is not None:
+            dims = self.mesh.split("x")
+            if len(dims) != 2 or not all(d.isdigit() and int(d) >= 1 for d in dims):
+                raise DemoError(f"--mesh must be DATAxMODEL, e.g. 4x2, got {self.mesh!r}")
+            if self.batch % int(dims[0]):
+                raise DemoError(
+                    f"--batch {self.batch} is not divisible by the data axis of --mesh {self.mesh}"
+                )
+        if self.mesh is not None and self.resume:
+            raise DemoError(
+                "--resume continues single-device runs; a sharded run (--mesh) checkpoints"
+                " with Orbax, which fit(resume=True, mesh=...) resumes"
+            )
         if self.resume and self.overwrite:
             raise DemoError(
                 "--resume continues the run in --out, --overwrite replaces it: pick one"
@@ -328,7 +342,7 @@ def _settings(given: DemoConfig | dict[str, Any]) -> DemoConfig:
         if cfg.resume:
             cfg = _resumed(given, _load_state(Path(cfg.out))["config"])
     out = Path(cfg.out)
-    if _checkpoint(out).is_dir():
+    if _checkpoint(out).is_dir() and cfg.mesh is None:
         raise DemoError(
             f"the checkpoint path {_checkpoint(out)} is a folder; move it or pick another --out"
         )
@@ -545,16 +559,24 @@ def _train(
     import jax
     import optax
 
-    from backends.jax import batched, fit, init, sample
+    from backends.jax import batched, fit, init, sample, sharding
 
     p = nn.transformer(len(vocab), cfg.seq, cfg.d_model, cfg.heads, cfg.layers)
     say(f"model: {p.dom!r} -> {p.cod!r}, {len(p.parameters())} parameter arrays")
     _report_analysis(p, say)
     _write_diagram(p, out, say)
-    params = init(p, jax.random.key(cfg.seed))
+    mesh = None if cfg.mesh is None else sharding.make_mesh(cfg.mesh)
+    params = init(p, jax.random.key(cfg.seed), mesh=mesh)
     n_params = sum(int(v.size) for v in params.values())
     say(f"parameters: {n_params:,}")
-    logits = batched(p)
+    if mesh is not None:
+        placed = sharding.param_shardings(p, mesh)
+        mine = sharding.param_bytes(params, placed)
+        say(
+            f"mesh {cfg.mesh} ({dict(mesh.shape)}): {mine:,} parameter bytes per device"
+            f" of {sharding.param_bytes(params):,}"
+        )
+    logits = batched(p) if mesh is None else sharding.batched(p, mesh)
 
     def loss(params: Any, batch: tuple[Any, Any]) -> Any:
         tokens, targets = batch
@@ -578,6 +600,7 @@ def _train(
             checkpoint_every=cfg.checkpoint_every,
             resume=cfg.resume,
             log_every=cfg.log_every,
+            mesh=mesh,
         )
     except KeyboardInterrupt:
         if not written.exists():
@@ -611,6 +634,9 @@ def _train(
     elapsed = time.perf_counter() - started
     res = DemoResult(bits, unigram, int(result.step), elapsed, text, n_params, len(vocab), str(out))
     (out / "report.json").write_text(json.dumps(res.to_json(), indent=2))
-    say(f"checkpoint: {checkpoint} (continue with: topos demo --resume --out {out})")
+    if mesh is None:
+        say(f"checkpoint: {checkpoint} (continue with: topos demo --resume --out {out})")
+    else:
+        say(f"checkpoint: {checkpoint} (sharded, Orbax: resume it with fit(resume=True, mesh=...))")
     say(f"done in {elapsed:.0f}s")
     return res

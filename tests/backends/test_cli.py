@@ -257,3 +257,25 @@ def test_a_batch_too_large_for_the_machine(
     line = _one_line_error(capsys, [*argv, "--out", str(tmp_path / "run")])
     assert f"--batch {10**12}" in line and "per training step" in line
     assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_mesh_flag_is_checked_and_asks_for_simulated_devices(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.cli import _simulate_devices
+
+    monkeypatch.setenv("XLA_FLAGS", "")  # restored after the test: main() sets it
+    out = str(tmp_path / "run")
+    err = _one_line_error(capsys, ["demo", "--mesh", "4y2", "--out", out])
+    assert "--mesh must be DATAxMODEL, e.g. 4x2, got '4y2'" in err
+    err = _one_line_error(capsys, ["demo", "--mesh", "4x2", "--batch", "6", "--out", out])
+    assert "--batch 6 is not divisible by the data axis of --mesh 4x2" in err
+    err = _one_line_error(capsys, ["demo", "--mesh", "2x1", "--resume", "--out", out])
+    assert "a sharded run (--mesh) checkpoints with Orbax" in err
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    _simulate_devices("4x2")
+    import os
+
+    assert os.environ["XLA_FLAGS"].endswith("--xla_force_host_platform_device_count=8")
+    _simulate_devices("2x2")  # a count already asked for is kept
+    assert os.environ["XLA_FLAGS"].count("device_count") == 1
