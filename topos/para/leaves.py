@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from topos.arrows import (
     Arrow,
@@ -39,26 +39,6 @@ def parameter_leaves(x: Ob) -> list[Ob]:
 
 
 _param_leaves = parameter_leaves
-
-
-def _map_leaves(x: Ob, fn: Callable[[int, Ob], Ob]) -> Ob:
-    """Rebuild a product tree with each parameter leaf ``i`` replaced by ``fn(i, leaf)``."""
-    done: list[Ob] = []
-    stack: list[tuple[Ob, bool]] = [(x, False)]
-    count = 0
-    while stack:
-        y, ready = stack.pop()
-        if ready:
-            right, left = done.pop(), done.pop()
-            done.append(left * right)
-        elif isinstance(y, Product):
-            stack += [(y, True), (y.right, False), (y.left, False)]
-        elif isinstance(y, Unit):
-            done.append(y)
-        else:
-            done.append(fn(count, y))
-            count += 1
-    return done[0]
 
 
 def _path_to(x: Ob, index: int) -> list[bool]:
