@@ -2,7 +2,7 @@
 
 The experiment lives in ``backends.apps.gd``; this script runs it:
 
-    python examples/gd.py --seeds 2 --steps 200 --out /tmp/gd
+    python examples/gd.py --seeds 2 --steps 200 --out runs/gd
 """
 
 import sys

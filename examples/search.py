@@ -10,7 +10,7 @@ again with the same ``--out`` to resume. Prints the table of the best candidate 
 each kind per parameter budget, and writes ``search.png`` (test loss vs parameters).
 
     python examples/search.py --candidates 64 --out out/search
-    python examples/search.py --candidates 8 --steps 100 --out /tmp/s   # a quick look
+    python examples/search.py --candidates 8 --steps 100 --out runs/s   # a quick look
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Three things, on the paper's in-context linear regression (``d_x = 10``, ``N = 1
 Prints the table and writes ``gd_loss.png`` and ``gd_alignment.png`` to ``--out``.
 
     topos demo gd                               # 5 seeds, 1000 steps
-    topos demo gd --seeds 2 --steps 200 --out /tmp/gd
+    topos demo gd --seeds 2 --steps 200 --out runs/gd
 """
 
 from __future__ import annotations
