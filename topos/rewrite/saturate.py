@@ -174,21 +174,7 @@ def _bindings() -> Any:
 
 def _region(roots: list[Term]) -> list[Term]:
     """The algebra nodes under ``roots`` and the leaves where they stop, in order."""
-    out: list[Term] = []
-    seen: set[int] = set()
-    stack: list[tuple[Term, bool]] = [(r, False) for r in reversed(roots)]
-    while stack:
-        t, ready = stack.pop()
-        if ready:
-            out.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t.op in ALGEBRA:
-            stack.extend((a, False) for a in reversed(t.args) if id(a) not in seen)
-    return out
+    return nodes(roots, enter=lambda t: t.op in ALGEBRA)
 
 
 Node = tuple[str, Any, tuple[Any, ...]]

@@ -127,8 +127,11 @@ def _show(t: Term) -> str:
     return done[id(t)]
 
 
-def nodes(roots: list[Term]) -> list[Term]:
-    """Every node reachable from ``roots``, children before parents, each once."""
+def nodes(roots: list[Term], enter: Callable[[Term], bool] | None = None) -> list[Term]:
+    """Every node reachable from ``roots``, children before parents, each once.
+
+    Nodes for which ``enter(node)`` is false are listed but not descended into.
+    """
     out: list[Term] = []
     seen: set[int] = set()
     stack: list[tuple[Term, bool]] = [(r, False) for r in reversed(roots)]
@@ -141,7 +144,8 @@ def nodes(roots: list[Term]) -> list[Term]:
             continue
         seen.add(id(t))
         stack.append((t, True))
-        stack.extend((a, False) for a in reversed(t.args) if id(a) not in seen)
+        if enter is None or enter(t):
+            stack.extend((a, False) for a in reversed(t.args) if id(a) not in seen)
     return out
 
 
