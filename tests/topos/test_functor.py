@@ -222,3 +222,24 @@ def test_a_chain_of_100000_boxes_is_interpreted_without_recursion():
 def test_functor_repr_names_its_parts():
     F = Functor(ob={}, ar={}, cod=Sets())
     assert repr(F) == "Functor(ob={}, ar={}, cod=Sets())"
+
+
+def test_groups_repeats_constants_have_category_defaults() -> None:
+    from topos import Box, Const, R, Repeat, equal, group
+    from topos.finite import random_model
+    from topos.functor import Free, Functor
+
+    A, P = R(2), R(2, 2)
+    f = Box("f", A, A)
+    body = group("blk", Box("step", P * A, A))
+    F = random_model(seed=7, max_size=3)
+    assert F(group("g", f >> f)) == F(f >> f)  # a group is its body
+    rep = Repeat(body, 3)
+    assert F(rep) == F(rep.unroll())  # a repeat is its unrolling
+    c = Const(A, (1.0, 2.0), "c")
+    assert F(c >> f)(()) == F(f)(F(c)(()))  # a constant gets an image like a generator
+    same = Functor(ob=lambda x: x, ar=lambda b: b, cod=Free())
+    assert same(rep) == rep and same(c) == c and same(group("g", f)) == group("g", f)
+    assert equal(rep, rep.unroll()) and equal(group("g", f), f)
+    subst = Functor(ob=lambda x: x, ar={Box("step", P * A, A): Box("other", P * A, A)}, cod=Free())
+    assert subst(rep) == Repeat(group("blk", Box("other", P * A, A)), 3)
