@@ -36,13 +36,11 @@ import jax.numpy as jnp  # noqa: E402
 
 from backends.jax import apply, compile, init  # noqa: E402
 from backends.jax.params import cartesian  # noqa: E402
-from topos import R, fst, pair, snd  # noqa: E402
-from topos.arrows import Arrow, Id  # noqa: E402
-from topos.nn import primitives as P  # noqa: E402
 from topos.nn.transformer import transformer  # noqa: E402
 from topos.nn.zoo import ARCHITECTURES  # noqa: E402
 from topos.para import Para  # noqa: E402
 from topos.rewrite import optimize  # noqa: E402
+from topos.rewrite.examples import chain, linear_attention  # noqa: E402
 
 
 def best(run: Callable[[], Any], repeat: int) -> float:
@@ -54,21 +52,6 @@ def best(run: Callable[[], Any], repeat: int) -> float:
         jax.block_until_ready(run())
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def linear_attention(n: int, d: int) -> Arrow:
-    q = R(n, d)
-    qk = q * q
-    scores = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q)) >> P.einsum("sd,td->st", q, q)
-    return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
-
-
-def chain(shapes: list[int]) -> Arrow:
-    mats = [R(a, b) for a, b in zip(shapes, shapes[1:], strict=False)]
-    acc: Arrow = Id(mats[0])
-    for m in mats[1:]:
-        acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
-    return acc
 
 
 def timed(fn: Callable[[Any], Any], x: Any, repeat: int) -> float:

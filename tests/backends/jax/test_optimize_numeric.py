@@ -16,21 +16,7 @@ from topos.nn import primitives as P
 from topos.nn.transformer import transformer
 from topos.para import Para
 from topos.rewrite import check, optimize
-
-
-def linear_attention(n: int, d: int) -> Arrow:
-    q = R(n, d)
-    qk = q * q
-    scores = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q)) >> P.einsum("sd,td->st", q, q)
-    return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
-
-
-def chain(shapes: list[int]) -> Arrow:
-    mats = [R(a, b) for a, b in zip(shapes, shapes[1:], strict=False)]
-    acc: Arrow = Id(mats[0])
-    for m in mats[1:]:
-        acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
-    return acc
+from topos.rewrite.examples import chain, linear_attention
 
 
 def sample(ob: Any, key: jax.Array) -> Any:

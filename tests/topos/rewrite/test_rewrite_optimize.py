@@ -7,32 +7,14 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topos import Box, Id, R, copair, copy, fst, pair, snd
+from topos import Box, Id, R, copair, copy
 from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.transformer import transformer
 from topos.rewrite import LINEAR_ALGEBRA, Budget, check, equal_modulo, optimize, read
+from topos.rewrite.examples import chain, linear_attention
 from topos.rewrite.optimize import Step
 from topos.rewrite.terms import Term
-
-
-def linear_attention(n: int, d: int) -> Arrow:
-    """``(Q Kᵀ) V`` on ``Q * K * V``: scores first, as written by hand."""
-    q = R(n, d)
-    qk = q * q
-    scores = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q)) >> P.einsum("sd,td->st", q, q)
-    return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
-
-
-def chain(shapes: list[int]) -> Arrow:
-    """``((A₁ A₂) A₃) ⋯`` left to right, inputs ``((A₁ * A₂) * A₃) * ...``."""
-    mats = [R(a, b) for a, b in zip(shapes, shapes[1:], strict=False)]
-    acc: Arrow = Id(mats[0])
-    dom = mats[0]
-    for m in mats[1:]:
-        acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
-        dom = dom * m
-    return acc
 
 
 def best_order(shapes: list[int]) -> int:
