@@ -96,6 +96,64 @@ def _highs(highspy: Any) -> Any:
 _BANNER_SHOWN: list[bool] = []
 
 
+@dataclass(frozen=True)
+class _Solved:
+    """The result of ``_lp``: ``ok`` when optimal, then the point and the objective."""
+
+    ok: bool
+    x: np.ndarray
+    fun: float
+
+
+class _Model:
+    """``A y <= b``, ``lower <= y <= upper`` as one HiGHS model, minimised for many costs
+    (each solve warm-starts from the last basis)."""
+
+    def __init__(
+        self, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> None:
+        import highspy
+
+        self.hs, inf = highspy, highspy.kHighsInf
+        self.h = h = _highs(highspy)
+        for option, value in (("output_flag", False), ("threads", 1)):
+            h.setOptionValue(option, value)
+        m, n = A_ub.shape
+        self.n = n
+        h.addVars(
+            n, np.where(np.isfinite(lower), lower, -inf), np.where(np.isfinite(upper), upper, inf)
+        )
+        nz = A_ub != 0
+        starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
+        cols = np.nonzero(nz)[1].astype(np.int32)
+        h.addRows(m, np.full(m, -inf), np.asarray(b_ub, np.float64), int(nz.sum()), starts, cols,
+                  np.ascontiguousarray(A_ub[nz], np.float64))  # fmt: skip
+
+    def bound(self, row: int, upper: float) -> None:
+        """Set the right-hand side of ``row`` (``inf`` relaxes it)."""
+        inf = self.hs.kHighsInf
+        self.h.changeRowBounds(row, -inf, upper if np.isfinite(upper) else inf)
+
+    def minimise(self, cost: np.ndarray) -> np.ndarray | None:
+        """The optimal point for ``cost``, or None (infeasible, unbounded)."""
+        self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), np.asarray(cost, float))
+        self.h.run()
+        if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(self.h.getSolution().col_value, np.float64)
+
+
+def _lp(
+    cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> _Solved:
+    """``min cost . y`` s.t. ``A_ub y <= b_ub``, ``lower <= y <= upper`` (±inf allowed), by
+    HiGHS directly: the dense rows are passed once, without ``linprog``'s conversions."""
+    y = _Model(A_ub, b_ub, lower, upper).minimise(cost)
+    if y is None:
+        return _Solved(False, np.zeros(A_ub.shape[1]), np.inf)
+    return _Solved(True, y, float(np.asarray(cost) @ y))
+
+
 def _one_blas_thread(fn: _F) -> _F:
     """Run ``fn`` with one BLAS thread: its matrices are small, and threads only contend."""
 
@@ -703,16 +761,11 @@ def _chebyshev(A: np.ndarray, b: np.ndarray, bounds: list[Any]) -> np.ndarray | 
     AA, bb = np.concatenate(walls), np.concatenate(wall_b)
     cost = np.zeros(n + 1)
     cost[-1] = -1.0
-    res = _linprog(
-        cost,
-        A_ub=np.c_[AA, np.ones(len(AA))],
-        b_ub=bb,
-        bounds=[(None, None)] * n + [(0, 1e6)],
-        method="highs",
-    )
-    if res.status != 0 or res.x[-1] <= 1e-12:
+    lower, upper = np.r_[np.full(n, -np.inf), 0.0], np.r_[np.full(n, np.inf), 1e6]
+    res = _lp(cost, np.c_[AA, np.ones(len(AA))], bb, lower, upper)
+    if not res.ok or res.x[-1] <= 1e-12:
         return None
-    return np.asarray(res.x[:n])
+    return res.x[:n]
 
 
 def _on_facet(A: np.ndarray, b: np.ndarray, i: int, bounds: list[Any]) -> np.ndarray | None:
@@ -914,19 +967,23 @@ def _flip_lp(
     ub_a = np.r_[np.c_[eye, -np.ones(n)], np.c_[-eye, -np.ones(n)], np.c_[A, np.zeros(len(A))]]
     ub_b = np.r_[x, -x, b]
     cost = np.r_[np.zeros(n), 1.0]
+    lo = np.r_[[-np.inf if u is None else u for u, _ in bounds], 0.0]
+    hi = np.r_[[np.inf if v is None else v for _, v in bounds], np.inf]
+    # one model, a row per rival (relaxed until its turn): each solve warm-starts
+    rival_rows = np.array([np.r_[w[k], 0.0] for k in rivals]).reshape(len(rivals), n + 1)
+    model: _Model | None = None
     for k in sorted(rivals, key=lower.__getitem__):
         if best is not None and lower[k] >= best[1]:
             break
-        row = np.r_[w[k], 0.0]
-        res = _linprog(
-            cost,
-            A_ub=np.r_[ub_a, row[None]],
-            b_ub=np.r_[ub_b, Sc[k] - Sc[y] - margin],
-            bounds=[*bounds, (0, None)],
-            method="highs",
-        )
-        if res.status == 0 and (best is None or res.fun < best[1]):
-            best = (np.asarray(res.x[:n]), float(res.fun))
+        if model is None:
+            relaxed = np.full(len(rivals), np.inf)
+            model = _Model(np.r_[ub_a, rival_rows], np.r_[ub_b, relaxed], lo, hi)
+        row = len(ub_b) + rivals.index(k)
+        model.bound(row, Sc[k] - Sc[y] - margin)
+        point = model.minimise(cost)
+        model.bound(row, np.inf)
+        if point is not None and (best is None or point[n] < best[1]):
+            best = (point[:n], float(point[n]))
     return best
 
 
