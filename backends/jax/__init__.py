@@ -28,6 +28,7 @@ from backends.jax.params import apply, batched, init, init_array, param_value, p
 from backends.jax.regions import (
     PLNet,
     explain,
+    explain_two_level,
     local_map,
     pattern,
     plot_regions,
@@ -60,6 +61,7 @@ __all__ = [
     "compile",
     "constant",
     "explain",
+    "explain_two_level",
     "fit",
     "init",
     "init_array",
