@@ -55,6 +55,7 @@ from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
 
 from backends.jax import batched  # noqa: E402
 from backends.jax.convert import from_penzai_llama  # noqa: E402
+from topos.nn.decoder import language_model  # noqa: E402
 
 Batch = tuple[Any, Any]
 Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
@@ -200,8 +201,31 @@ class Variant:
     params: Any
 
 
-def variants(size: Size) -> tuple[list[Variant], int]:
-    """The implementations on one set of weights (Penzai's initialisation), and their count."""
+def topos_llama(size: Size) -> Any:
+    """The benchmark's model as a topos diagram (``from_penzai_llama`` builds the same)."""
+    return language_model(
+        size.vocab, size.seq, size.d, size.heads, size.layers, kv_heads=size.kv_heads,
+        head_dim=size.head_dim, mlp_hidden=size.hidden, positional="rope", norm="rms",
+        eps=size.eps, activation="swiglu", bias=False, rope_base=size.base,
+    )  # fmt: skip
+
+
+def variants(size: Size, *, penzai: bool = True) -> tuple[list[Variant], int]:
+    """The implementations on one set of weights (Penzai's initialisation), and their count.
+
+    ``penzai=False`` leaves Penzai out (its eager initialisation is slow) and draws
+    the weights with NumPy instead.
+    """
+    if not penzai:
+        para = topos_llama(size)
+        rng = np.random.default_rng(0)
+        params = {
+            k: jnp.asarray(
+                (k.endswith("scale") + 0.3 * rng.standard_normal(v.ob.shape)), jnp.float32
+            )
+            for k, v in para.parameters().items()
+        }
+        return _with_equinox(para, params, size), sum(int(v.size) for v in params.values())
     cfg = L.LlamalikeTransformerConfig(
         num_kv_heads=size.kv_heads, query_head_multiplier=size.heads // size.kv_heads,
         embedding_dim=size.d, projection_dim=size.head_dim, mlp_hidden_dim=size.hidden,
@@ -212,15 +236,7 @@ def variants(size: Size) -> tuple[list[Variant], int]:
     para, params = from_penzai_llama(model, cfg, size.seq)
     params = {k: jnp.asarray(v) for k, v in params.items()}
     n_params = sum(int(v.size) for v in params.values())
-    out = [Variant("topos (diagram)", batched(para), params)]
-    for scan in (False, True):
-        m = EqxLlama.from_topos(params, size, scan=scan)
-        arrays, static = eqx.partition(m, eqx.is_array)
-
-        def eqx_logits(p: Any, tokens: Any, static: Any = static) -> Any:
-            return jax.vmap(eqx.combine(p, static))(tokens)
-
-        out.append(Variant(f"equinox ({'scan' if scan else 'loop'})", eqx_logits, arrays))
+    out = _with_equinox(para, params, size)
     unbound, frozen = pz.unbind_params(model, freeze=True)
 
     def pz_logits(p: Any, tokens: Any) -> Any:
@@ -230,6 +246,19 @@ def variants(size: Size) -> tuple[list[Variant], int]:
 
     out.append(Variant("penzai (llamalike)", pz_logits, frozen))
     return out, n_params
+
+
+def _with_equinox(para: Any, params: dict[str, Any], size: Size) -> list[Variant]:
+    out = [Variant("topos (diagram)", batched(para), params)]
+    for scan in (False, True):
+        m = EqxLlama.from_topos(params, size, scan=scan)
+        arrays, static = eqx.partition(m, eqx.is_array)
+
+        def eqx_logits(p: Any, tokens: Any, static: Any = static) -> Any:
+            return jax.vmap(eqx.combine(p, static))(tokens)
+
+        out.append(Variant(f"equinox ({'scan' if scan else 'loop'})", eqx_logits, arrays))
+    return out
 
 
 def flops(step: Any, *args: Any) -> float:
