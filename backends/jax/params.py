@@ -255,35 +255,63 @@ def param_value(p: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _input(dom: Ob, xs: tuple[Any, ...]) -> Any:
-    """One input, or several standing for ``dom = X1 * X2 * ... * Xk`` (left-nested)."""
+    """One input, or several standing for a bracketing of ``dom`` into ``len(xs)`` factors.
+
+    ``dom = X1 * ... * Xk`` however nested: the inputs are its factors in order,
+    at any depth (``A * (B * C)`` takes ``a, (b, c)``, ``(a, b), c`` or ``a, b, c``).
+    Where several bracketings have ``len(xs)`` factors, the left-nested one comes
+    first and the first that the inputs fit is taken.
+    """
     if len(xs) == 1:
         return xs[0]
     if not xs:
         raise TypeError(f"apply: no input given; expected a value of {dom!r}")
-    cur = dom
-    for _ in range(len(xs) - 1):
-        if not isinstance(cur, Product):
-            break
-        cur = cur.left
-    else:
-        value = xs[0]
-        for x in xs[1:]:
-            value = (value, x)
-        return value
-    leaves = factors(dom)
-    if len(xs) != len(leaves):
+    if len(xs) > len(factors(dom)):
         raise TypeError(
             f"apply: got {len(xs)} inputs, but the domain {dom!r} is not a product of"
             f" {len(xs)} factors"
         )
-    return _rebuild(dom, iter(xs))
+    first = None
+    for count, shape in enumerate(_bracketings(dom, len(xs))):
+        value = _assemble(shape, iter(xs))
+        if first is None:
+            first = value
+        try:
+            check(dom, value)
+        except (TypeError, ValueError):
+            if count >= _MAX_BRACKETINGS:
+                break
+            continue
+        return value
+    return first  # none fits: ``check`` names the mismatch of the left-nested reading
 
 
-def _rebuild(x: Ob, it: Any) -> Any:
-    if isinstance(x, Product):
-        left = _rebuild(x.left, it)
-        return (left, _rebuild(x.right, it))
-    return next(it)
+#: How many bracketings ``apply`` tries before it reports the first one's mismatch.
+_MAX_BRACKETINGS = 256
+
+
+def _bracketings(x: Ob, k: int) -> Any:
+    """The ways to read ``x`` as ``k`` factors in order: trees of ``None`` (one input)
+    and pairs; the ones giving the left factor more inputs first."""
+    if k == 1:
+        yield None
+        return
+    if not isinstance(x, Product):
+        return
+    n_left = len(factors(x.left))
+    for i in range(min(k - 1, n_left), 0, -1):
+        if k - i > len(factors(x.right)):
+            break
+        for left in _bracketings(x.left, i):
+            for right in _bracketings(x.right, k - i):
+                yield (left, right)
+
+
+def _assemble(shape: Any, it: Any) -> Any:
+    if shape is None:
+        return next(it)
+    left = _assemble(shape[0], it)
+    return (left, _assemble(shape[1], it))
 
 
 def cartesian(p: Any) -> Any:
@@ -319,8 +347,10 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
 
     ``params`` maps every path of ``p.parameters()`` to an array (and the paths of
     frozen parameters without a value, see ``init``); it is checked first, naming
-    the path of any mismatch, then the input against ``p.dom``. Several inputs
-    ``apply(p, params, a, b, c)`` stand for ``p.dom = A * B * C``. A Para over
+    the path of any mismatch, then the input against ``p.dom``. The input of a
+    product domain is a tuple structure mirroring it (``(a, (b, c))`` for
+    ``A * (B * C)``), or its factors given apart at any bracketing:
+    ``apply(p, params, a, b, c)``, ``apply(p, params, a, (b, c))``. A Para over
     ``Global(E)`` takes ``(e, x)``: it runs as ``p.as_cartesian()``.
 
     >>> import jax, jax.numpy as jnp

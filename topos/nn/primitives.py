@@ -61,6 +61,7 @@ __all__ = [
     "einsum",
     "erf",
     "exp",
+    "fold_in",
     "gather",
     "gelu",
     "log",
@@ -121,6 +122,7 @@ PRIMITIVES: dict[str, str] = {
     "arange": "linear",
     "slice": "linear",
     "bernoulli": "linear",
+    "fold_in": "linear",
     "compare": "pl",
     "where": "pl",
     "sigmoid": "smooth",
@@ -746,3 +748,22 @@ def bernoulli(seed: Ob, shape: tuple[int, ...], rate: float) -> Box:
     if not 0.0 <= rate < 1.0:
         raise TypeMismatch(f"bernoulli: rate must be in [0, 1), got {rate!r}")
     return _box("bernoulli", seed, R(*shape), rate=float(rate))
+
+
+def fold_in(seed: Ob, salt: int) -> Box:
+    """A new seed from a seed and a salt: ``Fin(n) -> Fin(n)``, ``s ↦ h(s, salt)``.
+
+    Different salts give independent seeds (the backend folds ``salt`` into
+    ``jax.random.key(s)`` and draws a label below ``n``), so one key fans out
+    into as many as needed: a dropout site per salt, a layer of a stack per
+    step (``fold_in(seed, 0)`` for the next layer). Like ``bernoulli`` it is a
+    map out of a finite set, hence linear.
+
+    >>> fold_in(Fin(2**31), 3).cod, fold_in(Fin(2**31), 3).attrs["salt"]
+    (Fin(2147483648), 3)
+    """
+    if not isinstance(seed, Fin) or seed.shape or seed.n < 1:
+        raise expected("fold_in", "one seed label Fin(n), n >= 1", seed)
+    if isinstance(salt, bool) or not isinstance(salt, int) or not 0 <= salt < 2**31:
+        raise TypeMismatch(f"fold_in: salt must be an int in [0, 2**31), got {salt!r}")
+    return _box("fold_in", seed, seed, salt=salt)
