@@ -3,15 +3,21 @@
 >>> from topos.rewrite import optimize
 >>> str(optimize(linear_attention(64, 8)).arrow).count("einsum") >= 2
 True
+>>> p = linear_attention_para(64, 8)
+>>> list(p.parameters()), p.dom, p.cod
+(['wq', 'wk', 'wv'], R(64, 8), R(64, 8))
+>>> optimize(p.arrow).certificate.cost_after < optimize(p.arrow).certificate.cost_before
+True
 """
 
 from __future__ import annotations
 
-from topos.arrows import Arrow, Id, fst, pair, snd
+from topos.arrows import Arrow, Id, compose, fst, pair, snd
 from topos.nn import primitives as P
 from topos.objects import R
+from topos.para import Para, normal
 
-__all__ = ["chain", "linear_attention"]
+__all__ = ["chain", "linear_attention", "linear_attention_para"]
 
 
 def linear_attention(n: int, d: int) -> Arrow:
@@ -29,3 +35,24 @@ def chain(shapes: list[int]) -> Arrow:
     for m in mats[1:]:
         acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
     return acc
+
+
+def linear_attention_para(n: int, d: int) -> Para:
+    """``((X Wq)(X Wk)ᵀ)(X Wv)`` as a Para over ``X: R(n, d)`` with ``wq``, ``wk``, ``wv``.
+
+    Written scores first (O(n²)); ``optimize`` reassociates it to ``Q (Kᵀ V)``.
+    """
+    x, w = R(n, d), R(d, d)
+    ws = (w * w) * w
+    dom = ws * x
+    take = [
+        compose(fst(ws, x), fst(w * w, w), fst(w, w)),
+        compose(fst(ws, x), fst(w * w, w), snd(w, w)),
+    ]
+    take.append(fst(ws, x) >> snd(w * w, w))
+    proj = [pair(snd(ws, x), t) >> P.einsum("sd,de->se", x, w) for t in take]
+    scores = pair(proj[0], proj[1]) >> P.einsum("se,te->st", x, x)
+    arrow = pair(scores, proj[2]) >> P.einsum("st,te->se", R(n, n), x)
+    assert arrow.dom == dom
+    init = normal(d**-0.5)
+    return Para(ws, arrow, {"wq": init, "wk": init, "wv": init})
