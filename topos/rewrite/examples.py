@@ -3,6 +3,11 @@
 >>> from topos.rewrite import optimize
 >>> str(optimize(linear_attention(64, 8)).arrow).count("einsum") >= 2
 True
+>>> f = multihead_linear_attention(64, 8, heads=4, batch=2)
+>>> f.dom.left.left, f.cod
+(R(2, 4, 64, 8), R(2, 4, 64, 8))
+>>> print(optimize(f).certificate.steps[0].after)
+(MM x.0.0 (MM (Tr x.0.1) x.1))
 >>> p = linear_attention_para(64, 8)
 >>> list(p.parameters()), p.dom, p.cod
 (['wq', 'wk', 'wv'], R(64, 8), R(64, 8))
@@ -17,7 +22,7 @@ from topos.nn import primitives as P
 from topos.objects import R
 from topos.para import Para, normal
 
-__all__ = ["chain", "linear_attention", "linear_attention_para"]
+__all__ = ["chain", "linear_attention", "linear_attention_para", "multihead_linear_attention"]
 
 
 def linear_attention(n: int, d: int) -> Arrow:
@@ -26,6 +31,19 @@ def linear_attention(n: int, d: int) -> Arrow:
     qk = q * q
     scores = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q)) >> P.einsum("sd,td->st", q, q)
     return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
+
+
+def multihead_linear_attention(n: int, d: int, heads: int, batch: int = 1) -> Arrow:
+    """``(Q Kᵀ) V`` per batch entry and head on ``Q * K * V``, each ``R(batch, heads, n, d)``.
+
+    The einsums carry batch and head labels (``"bhsd,bhtd->bhst"`` then
+    ``"bhst,bhtd->bhsd"``), scores first, as written by hand (O(n²) memory).
+    """
+    q = R(batch, heads, n, d)
+    qk = q * q
+    first = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q))
+    scores = first >> P.einsum("bhsd,bhtd->bhst", q, q)
+    return pair(scores, snd(qk, q)) >> P.einsum("bhst,bhtd->bhsd", scores.cod, q)
 
 
 def chain(shapes: list[int]) -> Arrow:
