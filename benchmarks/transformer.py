@@ -734,8 +734,20 @@ def main(argv: list[str] | None = None) -> int:
     section_depth(say, plan, tx, batches[0])
     section_dsl(say, plan)
     say(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
-    Path(args.out).write_text("\n".join(say.lines) + "\n")
+    write_results(Path(args.out), say.lines)
     return 0
+
+
+#: Everything after this line of results.md belongs to other benchmark scripts
+#: (``llama_train.py``, ``generate.py``, ...) and is kept when this one rewrites its part.
+OTHERS = "<!-- sections of other benchmarks follow; transformer.py keeps them -->"
+
+
+def write_results(path: Path, lines: list[str]) -> None:
+    """Write this benchmark's sections to ``path``, keeping other scripts' sections."""
+    old = path.read_text() if path.exists() else ""
+    tail = old.split(OTHERS, 1)[1] if OTHERS in old else ""
+    path.write_text("\n".join(lines) + "\n\n" + OTHERS + tail)
 
 
 def _version(module: str) -> str:
