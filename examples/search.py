@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command line: ``python examples/search.py [--candidates N] [--out DIR] ...``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -124,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print(f"\nwrote {plot(rows, args.out / 'search.png')}")
     spent = sum(r["seconds"] for r in rows)
+    distinct = sum("same_as" not in r for r in rows)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"timing: {time.perf_counter() - t0:.0f} s this run; {spent:.0f} s of training"
-          f" over {len(rows)} candidates (seeds {list(range(args.seeds))}, search seed"
-          f" {args.seed}, {args.steps} steps)")  # fmt: skip
+          f" over {len(rows)} candidates ({distinct} distinct; seeds {list(range(args.seeds))},"
+          f" search seed {args.seed}, {args.steps} steps); load average {load}"
+          f" on {os.cpu_count()} cores")  # fmt: skip
     return 0
 
 
