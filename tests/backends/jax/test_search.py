@@ -80,3 +80,19 @@ def test_the_numpy_batches_are_the_tasks() -> None:
     assert set(np.unique(recall_keys)) == {0.0, 1.0}
     assert not np.array_equal(np.asarray(data.z[:, 0]), np.asarray(data.z[:, 1]))  # seeds differ
     assert np.array_equal(np.asarray(test.z[0]), np.asarray(test.z[1]))  # one test set per task
+
+
+def test_a_diverged_candidate_ranks_last_and_is_left_out_of_the_plot(tmp_path: Path) -> None:
+    def row(i: int, params: int, kind: str, reg: list[float]) -> dict[str, Any]:
+        return {"index": i, "params": params, "lives_in": kind, "show": f"c{i}",
+                "scores": {"regression": reg, "recall": [0.5, 0.5]}}  # fmt: skip
+
+    rows = [
+        row(0, 500, "topos completion", [float("nan"), 0.1]),
+        row(1, 600, "topos completion", [0.9, 0.7]),
+        row(2, 700, "PL pretopos", [1.0, 1.0]),
+    ]
+    text = example.table(rows)
+    assert "0.800 ± 0.100 (600 p: c1)" in text and "| all | median | 1.000 | inf |" in text
+    assert example.table(rows[:1]).count("diverged (500 p: c0)") == 1
+    assert example.plot(rows, tmp_path / "d.png").stat().st_size > 0
