@@ -5,8 +5,10 @@ Three things, on the paper's in-context linear regression (``d_x = 10``, ``N = 1
 
 1. the construction: one LSA layer (``topos.nn.lsa``) with ``gd_weights(eta)`` *is*
    one GD step (the largest deviation on the test set is printed);
-2. training one LSA layer from a random initialisation with Adam, several seeds
-   side by side, against one GD step at its best learning rate (exact line
+2. training one LSA layer from a random initialisation with Adam (rate decaying
+   along a cosine from ``--lr``: a constant small rate left some seeds on a
+   rank-one saddle, see docs/experiments.md), several seeds side by side in one
+   compiled program, against one GD step at its best learning rate (exact line
    search: the loss is quadratic in ``eta``);
 3. the paper's alignment measures over training: the L2 distance between the two
    models' predictions and the cosine similarity (and L2 distance) of their

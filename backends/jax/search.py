@@ -124,7 +124,7 @@ def evaluate(
         seeds: initialisations per task.
         batch: problems per step.
         learning_rate: Adam's learning rate.
-        test_size: test problems per task (fixed keys, shared by all candidates).
+        test_size: test problems per task (one fixed draw, shared by all candidates).
 
     Returns:
         ``{task: [score per seed]}`` (test loss / loss of predicting 0).
