@@ -133,11 +133,17 @@ def evaluate(
     >>> sorted(r), len(r["recall"])
     (['recall', 'regression'], 2)
     """
-    p = architecture(spec, seq=SEQ, d_in=WIDTH_IN, d_out=1)
     data, test = _data(steps, batch, seeds, test_size)
     keys = jax.random.split(jax.random.key(0), len(TASKS) * seeds)
-    values = [float(v) for v in _program(p, learning_rate)(keys, data, test)]
+    values = [float(v) for v in _cached(json.dumps(spec), learning_rate)(keys, data, test)]
     return {name: values[i * seeds : (i + 1) * seeds] for i, name in enumerate(TASKS)}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(spec: str, learning_rate: float) -> Callable[[jax.Array, Task, Task], jax.Array]:
+    """``_program`` of a spec (as JSON), kept: evaluating a spec again does not recompile."""
+    p = architecture(tuple(json.loads(spec)), seq=SEQ, d_in=WIDTH_IN, d_out=1)
+    return _program(p, learning_rate)
 
 
 def _program(p: Any, learning_rate: float) -> Callable[[jax.Array, Task, Task], jax.Array]:
