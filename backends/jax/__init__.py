@@ -6,6 +6,8 @@
 - ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX);
 - ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax;
 - ``sample(p, params, prompt, steps, key)``: temperature sampling from a causal model;
+- ``generate(p, params, prompts, steps, key)``: batched decoding with a key–value
+  cache derived from the diagram (``backends.jax.generate``);
 - ``load_corpus(root, train_chars, val_chars)``: a file-level split of a source tree.
 
 >>> import jax, jax.numpy as jnp
@@ -22,6 +24,7 @@ import importlib.util
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, interpret
 from backends.jax.corpus import Corpus, CorpusError, load_corpus
 from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
+from backends.jax.generate import DecodeError, decode_step, generate
 from backends.jax.model import Model
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
@@ -45,6 +48,7 @@ __all__ = [
     "Compiled",
     "Corpus",
     "CorpusError",
+    "DecodeError",
     "FitResult",
     "Fn",
     "JaxCategory",
@@ -59,8 +63,10 @@ __all__ = [
     "checked_ids",
     "compile",
     "constant",
+    "decode_step",
     "explain",
     "fit",
+    "generate",
     "init",
     "init_array",
     "interpret",
