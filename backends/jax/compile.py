@@ -319,6 +319,14 @@ def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
     return specialise(f, **dict(binding))  # type: ignore[no-any-return]
 
 
+def _unbound(f: Any) -> str:
+    names = ", ".join(repr(d) for d in dims(f))
+    return (
+        f"the lengths of {names} are not read off the input: give them with"
+        " topos.dims.specialise first"
+    )
+
+
 class Compiled:
     """A compiled arrow: call it on a per-example value of ``arrow.dom``.
 
@@ -344,6 +352,8 @@ class Compiled:
         if _symbolic(self.arrow):  # dims take the input's lengths; one diagram per binding
             shapes = jax.tree.map(lambda v: tuple(jnp.shape(v)), x)
             g = _at(self.arrow, tuple(sorted(bind(dom, shapes).items())))
+            if _symbolic(g):
+                raise ValueError(_unbound(g))
             check(g.dom, x)
             return interpret(g).fn(x)
         check(dom, x)

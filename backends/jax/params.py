@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from backends.jax.compile import CONSTANTS, interpret
+from backends.jax.compile import CONSTANTS, _unbound, interpret
 from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
@@ -367,7 +367,10 @@ def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
         return p
     shapes = jax.tree.map(lambda v: tuple(jnp.shape(v))[batch:], x)
     binding = bind(p.dom, shapes)
-    return _specialised(p, tuple(sorted(binding.items())))
+    out = _specialised(p, tuple(sorted(binding.items())))
+    if _dims_of(out):
+        raise ValueError(_unbound(out))
+    return out
 
 
 @functools.lru_cache(maxsize=256)
