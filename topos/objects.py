@@ -276,7 +276,9 @@ def _check_shape(op: str, shape: tuple[Any, ...]) -> tuple[Any, ...]:
         if isinstance(n, Dim):
             continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise TypeError(f"{op}: shape entries must be non-negative ints or Dims, got {shape!r}")
+            raise TypeError(
+                f"{op}: shape entries must be non-negative ints, got {shape!r} (or Dims)"
+            )
     return tuple(shape)
 
 
