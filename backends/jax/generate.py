@@ -383,11 +383,12 @@ def decode_step(
     >>> from topos import nn
     >>> from topos.objects import Dim
     >>> from backends.jax import apply, init
-    >>> lm = nn.language_model(11, Dim("seq", 8), 16, 2, 2, positional="rope")
+    >>> lm = nn.language_model(11, Dim("seq", 8), 16, 2, 1, positional="rope")
     >>> params = init(lm, jax.random.key(0))
-    >>> ids = jnp.array([3, 1, 4, 1, 5])
-    >>> first, state = decode_step(lm, params, ids[:3], {}, 0)
-    >>> rest, state = decode_step(lm, params, ids[3:], state, 3)
+    >>> ids = jnp.array([3, 1, 4, 1, 5, 9])
+    >>> step = jax.jit(decode_step, static_argnums=0)
+    >>> first, state = step(lm, params, ids[:3], {}, 0)
+    >>> rest, state = step(lm, params, ids[3:], state, 3)
     >>> whole = apply(lm, params, ids)
     >>> bool(jnp.allclose(jnp.concatenate([first, rest]), whole, atol=1e-5))
     True
