@@ -7,6 +7,8 @@
   rewritten by declared laws (``fit(..., optimize=True)`` trains through it);
 - ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax;
 - ``sample(p, params, prompt, steps, key)``: temperature sampling from a causal model;
+- ``generate(p, params, prompts, steps, key)``: batched decoding with a key–value
+  cache derived from the diagram (``backends.jax.generate``);
 - ``load_corpus(root, train_chars, val_chars)``: a file-level split of a source tree.
 
 >>> import jax, jax.numpy as jnp
@@ -23,6 +25,7 @@ import importlib.util
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, interpret
 from backends.jax.corpus import Corpus, CorpusError, load_corpus
 from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
+from backends.jax.generate import DecodeError, decode_step, generate
 from backends.jax.model import Model, optimized
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
@@ -47,6 +50,7 @@ __all__ = [
     "Compiled",
     "Corpus",
     "CorpusError",
+    "DecodeError",
     "FitResult",
     "Fn",
     "JaxCategory",
@@ -61,9 +65,11 @@ __all__ = [
     "checked_ids",
     "compile",
     "constant",
+    "decode_step",
     "explain",
     "explain_two_level",
     "fit",
+    "generate",
     "init",
     "init_array",
     "interpret",

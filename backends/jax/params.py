@@ -28,10 +28,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from backends.jax.compile import CONSTANTS, interpret
+from backends.jax.compile import CONSTANTS, _unbound, interpret
 from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
+from topos.dims import bind, dims, specialise
 from topos.objects import Fin, Ob, Product, R, factors
 from topos.para import Frozen
 
@@ -370,8 +371,46 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
     q = cartesian(p)
     x = _input(q.dom, xs)
     pv = param_value(q, params)
+    q = at_lengths(q, x)
     check(q.dom, x)
     return _run(q, params, pv, x)
+
+
+def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
+    """``p`` specialised to the lengths of its dims in the input ``x`` (cached per binding).
+
+    A diagram with dimension variables (``topos.dims``) runs at any lengths within
+    their bounds: each dim takes the length of the axis it labels in ``x`` (after
+    ``batch`` leading batch axes), and the specialised diagram is built once per
+    binding. Concrete diagrams are returned as they are.
+
+    >>> from topos import R
+    >>> from topos.dims import Dim
+    >>> from topos.nn import primitives as P
+    >>> from topos.para import Para
+    >>> p = Para.lift(P.relu(R(Dim("t", 8), 2)))
+    >>> at_lengths(p, jnp.zeros((3, 2))).dom
+    R(3, 2)
+    """
+    known = _dims_of(p)
+    if not known:
+        return p
+    shapes = jax.tree.map(lambda v: tuple(jnp.shape(v))[batch:], x)
+    binding = bind(p.dom, shapes)
+    out = _specialised(p, tuple(sorted(binding.items())))
+    if _dims_of(out):
+        raise ValueError(_unbound(out))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _dims_of(p: Any) -> tuple[Any, ...]:
+    return dims(p)
+
+
+@functools.lru_cache(maxsize=256)
+def _specialised(p: Any, binding: tuple[tuple[str, int], ...]) -> Any:
+    return specialise(p, **dict(binding))
 
 
 def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
@@ -389,11 +428,11 @@ def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
     """
     _check_para("batched", p)
     q = cartesian(p)
-    dom = q.dom
 
     def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
-        check(dom, x, "input (one example of the batch)")
-        return _run(q, params, pv, x)
+        r = at_lengths(q, x)
+        check(r.dom, x, "input (one example of the batch)")
+        return _run(r, params, pv, x)
 
     def many(params: Mapping[str, Any], xs: Any) -> Any:
         pv = param_value(q, params)

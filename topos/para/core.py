@@ -17,7 +17,7 @@ from topos.arrows import (  # Box: the doctests use the module's names
     pair,
 )
 from topos.errors import TypeMismatch, not_a, short
-from topos.objects import Ob, One, Product, R, Unit
+from topos.objects import Fin, Ob, One, Product, R, Unit, is_symbolic
 from topos.para.actegory import CARTESIAN, Actegory, Global, _tensor  # noqa: F401  (Global: the doctests)
 from topos.para.init import (
     DEFAULT_INIT,
@@ -198,6 +198,12 @@ class Para:
             raise not_a("Para", "an Actegory (CARTESIAN, Global(E))", actegory)
         a = actegory.split(P, f.dom)
         own = _normalise_params("Para", P, params)
+        for q in own:
+            if isinstance(q.ob, (R, Fin)) and is_symbolic(q.ob.shape):
+                raise TypeMismatch(
+                    f"Para: the parameter {q.path!r} has the symbolic shape {q.ob!r}; parameters"
+                    " need concrete shapes (give the bound and slice it, e.g. a position table)"
+                )
         self._setup(P, f, a, actegory, own, _scan_consts(f), ())
 
     def _setup(
