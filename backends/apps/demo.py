@@ -70,6 +70,7 @@ from backends.jax.limits import device_memory, format_bytes
 from topos import nn
 from topos.analysis import analyze
 from topos.draw import draw
+from topos.objects import Dim
 
 __all__ = [
     "ARCHS",
@@ -521,12 +522,16 @@ def _check_memory(cfg: DemoConfig, vocab: int) -> None:
         )
 
 
-def build_model(cfg: DemoConfig, vocab: int, *, train: bool = False) -> Any:
+def build_model(
+    cfg: DemoConfig, vocab: int, *, train: bool = False, variable: bool = False
+) -> Any:
     """The Para of ``cfg.arch`` at the demo's size: ``Fin(vocab, seq) -> R(seq, vocab)``.
 
     With ``train`` and ``cfg.dropout > 0``, the keyed training model
     ``Fin(vocab, seq) * SEED -> R(seq, vocab)``; otherwise the model without
-    dropout (the same parameters either way).
+    dropout (the same parameters either way). With ``variable`` the length is the
+    dimension variable ``Dim("seq", cfg.seq)`` (the model ``generate`` decodes;
+    the same parameters again).
 
     >>> gpt = build_model(DemoConfig(d_model=16, heads=2, seq=8), vocab=20)
     >>> gpt.dom, list(gpt.parameters())[:2]
@@ -536,36 +541,47 @@ def build_model(cfg: DemoConfig, vocab: int, *, train: bool = False) -> Any:
     R(2, 16, 8)
     >>> build_model(DemoConfig(dropout=0.1, d_model=16, heads=2, seq=8), 20, train=True).dom
     Fin(20, 8) * Fin(2147483648)
+    >>> var = build_model(DemoConfig(d_model=16, heads=2, seq=8), 20, variable=True)
+    >>> var.dom, var.parameters() == gpt.parameters()
+    (Fin(20, Dim('seq', 8)), True)
     """
     dropout = cfg.dropout if cfg.dropout > 0 else None
+    seq: Any = Dim("seq", cfg.seq) if variable else cfg.seq
     if cfg.arch == "llama":
         kv = cfg.heads // 2 if cfg.heads % 2 == 0 else cfg.heads
         hidden = 32 * math.ceil(8 * cfg.d_model / 3 / 32)  # Llama's 8/3 d, rounded up
         return nn.language_model(
-            vocab, cfg.seq, cfg.d_model, cfg.heads, cfg.layers, kv_heads=kv, mlp_hidden=hidden,
+            vocab, seq, cfg.d_model, cfg.heads, cfg.layers, kv_heads=kv, mlp_hidden=hidden,
             positional="rope", norm="rms", activation="swiglu", bias=False,
             dropout=dropout, train=train,
         )  # fmt: skip
     return nn.language_model(
-        vocab, cfg.seq, cfg.d_model, cfg.heads, cfg.layers, dropout=dropout, train=train
+        vocab, seq, cfg.d_model, cfg.heads, cfg.layers, dropout=dropout, train=train
     )
 
 
-def sample_text(p: Any, params: Any, vocab: Vocab, cfg: DemoConfig) -> str:
-    """The prompt and ``cfg.sample_chars`` sampled characters (the run's one sampler call)."""
+def sample_text(params: Any, vocab: Vocab, cfg: DemoConfig) -> str:
+    """The prompt and ``cfg.sample_chars`` characters drawn by ``generate`` (its cache).
+
+    ``generate`` decodes within the model's window of ``cfg.seq`` positions; a
+    longer sample continues from the last ``cfg.seq // 2`` characters in a new
+    window (as the windowed sampler did, a chunk at a time).
+    """
     import jax
 
-    from backends.jax import sample
+    from backends.jax import generate
 
-    ids = sample(
-        p,
-        params,
-        vocab.encode(cfg.prompt),
-        cfg.sample_chars,
-        jax.random.key(cfg.seed),
-        temperature=cfg.temperature,
-    )
-    return cfg.prompt + vocab.decode(ids)
+    model = build_model(cfg, len(vocab), variable=True)
+    out: list[int] = []
+    context = [int(i) for i in vocab.encode(cfg.prompt)][-(cfg.seq - 1) :]
+    key = jax.random.key(cfg.seed)
+    while len(out) < cfg.sample_chars:
+        steps = min(cfg.sample_chars - len(out), cfg.seq - len(context))
+        key, sub = jax.random.split(key)
+        new = generate(model, params, context, steps, sub, temperature=cfg.temperature)
+        out += [int(i) for i in new]
+        context = (context + out[-steps:])[-(cfg.seq // 2) :]
+    return cfg.prompt + vocab.decode(out)
 
 
 def keyed_batches(
@@ -725,7 +741,7 @@ def _train(
     params = result.params
     bits = evaluate_bits(logits, params, windows, cfg.batch)
     say(f"validation: {bits:.3f} bits/char (unigram baseline {unigram:.3f})")
-    text = sample_text(p, params, vocab, cfg)
+    text = sample_text(params, vocab, cfg)
     say(f"sample (temperature {cfg.temperature}, seed {cfg.seed}):")
     say("-" * 72)
     say(text)

@@ -278,3 +278,26 @@ def test_settings_are_checked(tmp_path: Path) -> None:
         demo.run(_tiny(tmp_path, dropout=1.0), stdout=io.StringIO())
     with pytest.raises(DemoError, match="unknown setting"):
         demo.run({"colour": "blue"}, stdout=io.StringIO())
+
+
+def test_the_sample_is_greedy_decoding_by_generate_across_windows() -> None:
+    """At temperature 0 the demo's sample is the greedy continuation, window after window."""
+    from backends.apps.demo import DemoConfig, Vocab, build_model, sample_text
+    from backends.jax import apply, init
+
+    vocab = Vocab.build("abcdefgh ")
+    cfg = DemoConfig(d_model=16, heads=2, layers=1, seq=8, prompt="ab", sample_chars=11,
+                     temperature=0.0)  # fmt: skip
+    fixed = build_model(cfg, len(vocab))
+    params = init(fixed, jax.random.key(3))
+    got = sample_text(params, vocab, cfg)
+    context, out = list(vocab.encode("ab")), []
+    while len(out) < cfg.sample_chars:  # the reference: uncached, one position at a time
+        for _ in range(min(cfg.sample_chars - len(out), cfg.seq - len(context))):
+            window = context + [0] * (cfg.seq - len(context))
+            logits = apply(fixed, params, jnp.asarray(window, jnp.int32))
+            context.append(int(jnp.argmax(logits[len(context) - 1])))
+            out.append(context[-1])
+        context = context[-(cfg.seq // 2) :]
+    assert got == "ab" + vocab.decode(out)
+    assert len(got) == 2 + cfg.sample_chars
