@@ -363,9 +363,17 @@ def _box(box: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _facets(
-    A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray
+    A: np.ndarray,
+    b: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    x: np.ndarray,
+    reference: bool = False,
 ) -> np.ndarray:
-    """Indices of the rows of ``A y <= b`` that are facets of the polytope within the box."""
+    """Indices of the rows of ``A y <= b`` that are facets of the polytope within the box.
+
+    ``reference`` selects the earlier, slower certification (one shallow projection
+    pass, many more LPs): the same facets, kept for the side-by-side benchmark."""
     m, n = A.shape
     if m == 0:
         return np.zeros(0, int)
@@ -381,7 +389,18 @@ def _facets(
     deep = _chebyshev(A, b, [_bound(u, v) for u, v in zip(lo, hi, strict=True)])
     start = x if deep is None else deep
     inside = np.all(A @ start < b - _TOL) and np.all((lo < start) & (start < hi))
-    facet = _on_plane_points(A, b, lo, hi, start, alive) if inside else np.zeros(m, bool)
+    facet = np.zeros(m, bool)
+    if inside and reference:
+        facet = _on_plane_points(A, b, lo, hi, start, alive)
+    elif inside:
+        # aim at points a quarter of the inner radius deep inside the other walls: the
+        # projections then overshoot into the facet instead of creeping along a wall;
+        # a second, shallower pass takes the thin facets the first one missed
+        radius = float(np.min(np.r_[b - A @ start, start - lo, hi - start]))
+        for depth, sweeps in ((0.25 * radius, 300), (0.02 * radius, 300)):
+            facet |= _on_plane_points(A, b, lo, hi, start, alive & ~facet, sweeps, depth)
+            if not np.any(alive & ~facet):
+                break
     unknown = np.flatnonzero(alive & ~facet)
     if len(unknown):
         alive &= _lp_facets(A, b, lo, hi, alive, unknown) | facet
@@ -443,13 +462,15 @@ def _on_plane_points(
     x: np.ndarray,
     alive: np.ndarray,
     sweeps: int = 100,
+    margin: float = 1e-7,
 ) -> np.ndarray:
     """Rows certified as facets: a point on the row's hyperplane strictly inside all others.
 
     For every candidate row at once, start at the projection of ``x`` on its
     hyperplane and repeatedly project, within that hyperplane, onto the most
-    violated other wall (box walls included). A row whose point ends strictly
-    inside the other walls is a facet; the rest are left to linear programs.
+    violated other wall (box walls included), ``margin`` beyond it. A row whose
+    point ends strictly inside the other walls is a facet; the rest are left to
+    linear programs.
     """
     n = A.shape[1]
     fin_lo, fin_hi = np.isfinite(lo), np.isfinite(hi)
@@ -460,7 +481,7 @@ def _on_plane_points(
     P = x + (b[rows] - normal @ x)[:, None] * normal
     dots = normal @ walls.T  # (r, M): a_i . w_j
     sq = np.maximum(1.0 - dots**2, 0.0)  # |w_j - (w_j . a_i) a_i|^2 for unit walls
-    margin, ok = 1e-7, np.zeros(len(rows), bool)
+    ok = np.zeros(len(rows), bool)
     live = np.arange(len(rows))  # rows neither certified nor stuck
     for _ in range(sweeps):
         V = P[live] @ walls.T - wall_b
@@ -898,13 +919,28 @@ def explain(net: PLNet, x: Any, box: Any = None, *, top: int = 5, steps: int = 2
     Returns:
         An ``Explanation``; ``str`` of it reads as a short report.
     """
+    return _explain(net, x, box, top, steps, reference=False)
+
+
+@_one_blas_thread
+def _explain_reference(
+    net: PLNet, x: Any, box: Any = None, *, top: int = 5, steps: int = 20
+) -> Explanation:
+    """``explain`` by the earlier, slower facet certification (the side-by-side benchmark
+    and the tests compare the two: same rule, same counterfactual)."""
+    return _explain(net, x, box, top, steps, reference=True)
+
+
+def _explain(
+    net: PLNet, x: Any, box: Any, top: int, steps: int, reference: bool
+) -> Explanation:
     x = np.ravel(np.asarray(x, np.float64))
     lo, hi = _box(box, net.n)
     out, _, dec = net.record(x)
     y = _decide(out)
     J, c, gjac, g = net.affine(dec)
     A, b, idx = _rows(net, gjac, g, dec)
-    keep = _facets(A, b, lo, hi, x)
+    keep = _facets(A, b, lo, hi, x, reference)
     rule = Region(A[keep], b[keep], _row_names(net, dec, idx[keep]))
     SJ, Sc = _scores(J, c)
     s = SJ @ x + Sc
