@@ -946,9 +946,7 @@ def _explain_reference(
     return _explain(net, x, box, top, steps, reference=True)
 
 
-def _explain(
-    net: PLNet, x: Any, box: Any, top: int, steps: int, reference: bool
-) -> Explanation:
+def _explain(net: PLNet, x: Any, box: Any, top: int, steps: int, reference: bool) -> Explanation:
     x = np.ravel(np.asarray(x, np.float64))
     lo, hi = _box(box, net.n)
     out, _, dec = net.record(x)
