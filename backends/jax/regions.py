@@ -410,7 +410,7 @@ def _facets(
         # projections then overshoot into the facet instead of creeping along a wall;
         # a second, shallower pass takes the thin facets the first one missed
         radius = float(np.min(np.r_[b - A @ start, start - lo, hi - start]))
-        for depth, sweeps in ((0.25 * radius, 300), (0.02 * radius, 300)):
+        for depth, sweeps in ((0.25 * radius, 600), (0.02 * radius, 600)):
             facet |= _on_plane_points(A, b, lo, hi, start, alive & ~facet, sweeps, depth)
             if not np.any(alive & ~facet):
                 break
@@ -495,20 +495,28 @@ def _on_plane_points(
     dots = normal @ walls.T  # (r, M): a_i . w_j
     sq = np.maximum(1.0 - dots**2, 0.0)  # |w_j - (w_j . a_i) a_i|^2 for unit walls
     ok = np.zeros(len(rows), bool)
-    live = np.arange(len(rows))  # rows neither certified nor stuck
+    wallsT = np.ascontiguousarray(walls.T)
+    # the rows neither certified nor stuck, kept compact: their points, normals, own walls
+    live, own, nrm, dts, sqs = np.arange(len(rows)), rows.copy(), normal, dots, sq
+    at = np.arange(len(rows))
     for _ in range(sweeps):
-        V = P[live] @ walls.T - wall_b
-        V[np.arange(len(live)), rows[live]] = -np.inf
+        V = P @ wallsT
+        V -= wall_b
+        V[at, own] = -np.inf
         j = V.argmax(axis=1)
-        worst = V[np.arange(len(live)), j]
+        worst = V[at, j]
         done = worst <= -1e-10
-        ok[live[done]] = True
-        movable = ~done & (sq[live, j] > 1e-12)
-        live, j, worst = live[movable], j[movable], worst[movable]
-        if len(live) == 0:
-            break
-        q = walls[j] - dots[live, j][:, None] * normal[live]
-        P[live] -= ((worst + margin) / sq[live, j])[:, None] * q
+        stuck = sqs[at, j] <= 1e-12
+        if done.any() or stuck.any():
+            ok[live[done]] = True
+            keep = ~done & ~stuck
+            live, own, nrm, dts, sqs = live[keep], own[keep], nrm[keep], dts[keep], sqs[keep]
+            P, j, worst = P[keep], j[keep], worst[keep]
+            at = np.arange(len(live))
+            if len(live) == 0:
+                break
+        q = walls[j] - dts[at, j][:, None] * nrm
+        P -= ((worst + margin) / sqs[at, j])[:, None] * q
     facet = np.zeros(len(b), bool)
     facet[rows[ok]] = True
     return facet
