@@ -11,8 +11,10 @@ Run from the repository root::
    and the best of 5 warm calls are reported, with the region count and a check
    that dense sampling finds no region the traversal missed.
 2. The digits MLP (64-128-10, as in ``examples/digits.py``, trained briefly):
-   ``explain`` on test images, first call and median of warm calls, and one
-   explanation printed.
+   ``explain`` on test images, first call and median of warm calls, side by side
+   (interleaved) with the reference path (the certification and LP settings of
+   before, ``_explain_reference``), checked to give the same rules and
+   counterfactual distances; one explanation printed.
 
 Times are wall-clock on whatever machine runs this; they are not asserted
 anywhere (the tests check correctness, not speed).
@@ -34,6 +36,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from backends.jax import PLNet, batched, explain, fit, init, plot_regions, regions  # noqa: E402
+from backends.jax.regions import _explain_reference  # noqa: E402
 from topos.nn import mlp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,15 +131,32 @@ def bench_explain(images: int = 10) -> None:
     t0 = time.perf_counter()
     e = explain(net, xs[0], box=[0, 1])
     first = time.perf_counter() - t0
-    times = []
-    for x in xs[1 : images + 1]:
+    _explain_reference(net, xs[0], box=[0, 1])
+    new, old = [], []
+    for x in xs[1 : images + 1]:  # interleaved: both paths see the same load
         t0 = time.perf_counter()
-        explain(net, x, box=[0, 1])
-        times.append(time.perf_counter() - t0)
+        fast = explain(net, x, box=[0, 1])
+        new.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ref = _explain_reference(net, x, box=[0, 1])
+        old.append(time.perf_counter() - t0)
+        same = fast.rule.names == ref.rule.names and (
+            (fast.counterfactual is None) == (ref.counterfactual is None)
+        )
+        if same and fast.counterfactual is not None and ref.counterfactual is not None:
+            same = abs(fast.counterfactual.distance - ref.counterfactual.distance) < 1e-7
+        if not same:
+            raise AssertionError("explain and the reference path disagree")
+
+    def ms(ts: list[float]) -> str:
+        return f"median {statistics.median(ts) * 1e3:.0f} ms (min {min(ts) * 1e3:.0f} ms)"
+
     print(
         f"explain (rule pruned to facets by certificates + LPs, local model, LP counterfactual):"
-        f" first call {first * 1e3:.0f} ms, median of {images} images"
-        f" {statistics.median(times) * 1e3:.0f} ms (min {min(times) * 1e3:.0f} ms)"
+        f" first call {first * 1e3:.0f} ms; {images} images, side by side: now {ms(new)},"
+        f" reference path (before) {ms(old)};"
+        f" {statistics.median(old) / statistics.median(new):.1f}x,"
+        f" same rules and counterfactual distances"
     )
     print(f"\nexplain(net, test image 0) (label {yte[0]}):\n{e}")
 
@@ -146,7 +166,7 @@ def main() -> None:
     parser.add_argument(
         "--plot", action="store_true", help="redraw docs/img/regions_moons.{png,svg}"
     )
-    parser.add_argument("--images", type=int, default=10)
+    parser.add_argument("--images", type=int, default=20)
     args = parser.parse_args()
     net, x, y = moons_net()
     found = bench_regions(net)

@@ -113,7 +113,12 @@ class _Model:
     (each solve warm-starts from the last basis)."""
 
     def __init__(
-        self, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        A_ub: np.ndarray,
+        b_ub: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        primal: bool = False,
     ) -> None:
         import highspy
 
@@ -121,6 +126,9 @@ class _Model:
         self.h = h = _highs(highspy)
         for option, value in (("output_flag", False), ("threads", 1)):
             h.setOptionValue(option, value)
+        if primal:  # small dense LPs: presolve finds nothing, primal simplex is faster here
+            h.setOptionValue("presolve", "off")
+            h.setOptionValue("simplex_strategy", 4)
         m, n = A_ub.shape
         self.n = n
         h.addVars(
@@ -147,11 +155,16 @@ class _Model:
 
 
 def _lp(
-    cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    cost: np.ndarray,
+    A_ub: np.ndarray,
+    b_ub: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    primal: bool = False,
 ) -> _Solved:
     """``min cost . y`` s.t. ``A_ub y <= b_ub``, ``lower <= y <= upper`` (±inf allowed), by
     HiGHS directly: the dense rows are passed once, without ``linprog``'s conversions."""
-    y = _Model(A_ub, b_ub, lower, upper).minimise(cost)
+    y = _Model(A_ub, b_ub, lower, upper, primal).minimise(cost)
     if y is None:
         return _Solved(False, np.zeros(A_ub.shape[1]), np.inf)
     return _Solved(True, y, float(np.asarray(cost) @ y))
@@ -363,9 +376,17 @@ def _box(box: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _facets(
-    A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray
+    A: np.ndarray,
+    b: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    x: np.ndarray,
+    reference: bool = False,
 ) -> np.ndarray:
-    """Indices of the rows of ``A y <= b`` that are facets of the polytope within the box."""
+    """Indices of the rows of ``A y <= b`` that are facets of the polytope within the box.
+
+    ``reference`` selects the earlier, slower certification (one shallow projection
+    pass, many more LPs): the same facets, kept for the side-by-side benchmark."""
     m, n = A.shape
     if m == 0:
         return np.zeros(0, int)
@@ -378,10 +399,21 @@ def _facets(
         boxmax = np.where(A == 0, 0.0, np.where(A > 0, A * hi, A * lo)).sum(axis=1)
     alive &= ~(boxmax <= b - _TOL)
     # certify most facets cheaply, from a deep point (the centre of the largest ball)
-    deep = _chebyshev(A, b, [_bound(u, v) for u, v in zip(lo, hi, strict=True)])
+    deep = _chebyshev(A, b, [_bound(u, v) for u, v in zip(lo, hi, strict=True)], not reference)
     start = x if deep is None else deep
     inside = np.all(A @ start < b - _TOL) and np.all((lo < start) & (start < hi))
-    facet = _on_plane_points(A, b, lo, hi, start, alive) if inside else np.zeros(m, bool)
+    facet = np.zeros(m, bool)
+    if inside and reference:
+        facet = _on_plane_points(A, b, lo, hi, start, alive)
+    elif inside:
+        # aim at points a quarter of the inner radius deep inside the other walls: the
+        # projections then overshoot into the facet instead of creeping along a wall;
+        # a second, shallower pass takes the thin facets the first one missed
+        radius = float(np.min(np.r_[b - A @ start, start - lo, hi - start]))
+        for depth, sweeps in ((0.25 * radius, 600), (0.02 * radius, 600)):
+            facet |= _on_plane_points(A, b, lo, hi, start, alive & ~facet, sweeps, depth)
+            if not np.any(alive & ~facet):
+                break
     unknown = np.flatnonzero(alive & ~facet)
     if len(unknown):
         alive &= _lp_facets(A, b, lo, hi, alive, unknown) | facet
@@ -443,13 +475,15 @@ def _on_plane_points(
     x: np.ndarray,
     alive: np.ndarray,
     sweeps: int = 100,
+    margin: float = 1e-7,
 ) -> np.ndarray:
     """Rows certified as facets: a point on the row's hyperplane strictly inside all others.
 
     For every candidate row at once, start at the projection of ``x`` on its
     hyperplane and repeatedly project, within that hyperplane, onto the most
-    violated other wall (box walls included). A row whose point ends strictly
-    inside the other walls is a facet; the rest are left to linear programs.
+    violated other wall (box walls included), ``margin`` beyond it. A row whose
+    point ends strictly inside the other walls is a facet; the rest are left to
+    linear programs.
     """
     n = A.shape[1]
     fin_lo, fin_hi = np.isfinite(lo), np.isfinite(hi)
@@ -460,21 +494,29 @@ def _on_plane_points(
     P = x + (b[rows] - normal @ x)[:, None] * normal
     dots = normal @ walls.T  # (r, M): a_i . w_j
     sq = np.maximum(1.0 - dots**2, 0.0)  # |w_j - (w_j . a_i) a_i|^2 for unit walls
-    margin, ok = 1e-7, np.zeros(len(rows), bool)
-    live = np.arange(len(rows))  # rows neither certified nor stuck
+    ok = np.zeros(len(rows), bool)
+    wallsT = np.ascontiguousarray(walls.T)
+    # the rows neither certified nor stuck, kept compact: their points, normals, own walls
+    live, own, nrm, dts, sqs = np.arange(len(rows)), rows.copy(), normal, dots, sq
+    at = np.arange(len(rows))
     for _ in range(sweeps):
-        V = P[live] @ walls.T - wall_b
-        V[np.arange(len(live)), rows[live]] = -np.inf
+        V = P @ wallsT
+        V -= wall_b
+        V[at, own] = -np.inf
         j = V.argmax(axis=1)
-        worst = V[np.arange(len(live)), j]
+        worst = V[at, j]
         done = worst <= -1e-10
-        ok[live[done]] = True
-        movable = ~done & (sq[live, j] > 1e-12)
-        live, j, worst = live[movable], j[movable], worst[movable]
-        if len(live) == 0:
-            break
-        q = walls[j] - dots[live, j][:, None] * normal[live]
-        P[live] -= ((worst + margin) / sq[live, j])[:, None] * q
+        stuck = sqs[at, j] <= 1e-12
+        if done.any() or stuck.any():
+            ok[live[done]] = True
+            keep = ~done & ~stuck
+            live, own, nrm, dts, sqs = live[keep], own[keep], nrm[keep], dts[keep], sqs[keep]
+            P, j, worst = P[keep], j[keep], worst[keep]
+            at = np.arange(len(live))
+            if len(live) == 0:
+                break
+        q = walls[j] - dts[at, j][:, None] * nrm
+        P -= ((worst + margin) / sqs[at, j])[:, None] * q
     facet = np.zeros(len(b), bool)
     facet[rows[ok]] = True
     return facet
@@ -748,7 +790,9 @@ def _regions_nd(
     return Regions(tuple(cells.values()), exact, time.perf_counter() - start)
 
 
-def _chebyshev(A: np.ndarray, b: np.ndarray, bounds: list[Any]) -> np.ndarray | None:
+def _chebyshev(
+    A: np.ndarray, b: np.ndarray, bounds: list[Any], primal: bool = False
+) -> np.ndarray | None:
     """The centre of the largest ball in region ∩ box; None if it has no interior."""
     n = A.shape[1]
     walls, wall_b = [A], [b]
@@ -765,7 +809,7 @@ def _chebyshev(A: np.ndarray, b: np.ndarray, bounds: list[Any]) -> np.ndarray | 
     cost = np.zeros(n + 1)
     cost[-1] = -1.0
     lower, upper = np.r_[np.full(n, -np.inf), 0.0], np.r_[np.full(n, np.inf), 1e6]
-    res = _lp(cost, np.c_[AA, np.ones(len(AA))], bb, lower, upper)
+    res = _lp(cost, np.c_[AA, np.ones(len(AA))], bb, lower, upper, primal)
     if not res.ok or res.x[-1] <= 1e-12:
         return None
     return res.x[:n]
@@ -898,13 +942,26 @@ def explain(net: PLNet, x: Any, box: Any = None, *, top: int = 5, steps: int = 2
     Returns:
         An ``Explanation``; ``str`` of it reads as a short report.
     """
+    return _explain(net, x, box, top, steps, reference=False)
+
+
+@_one_blas_thread
+def _explain_reference(
+    net: PLNet, x: Any, box: Any = None, *, top: int = 5, steps: int = 20
+) -> Explanation:
+    """``explain`` by the earlier, slower facet certification (the side-by-side benchmark
+    and the tests compare the two: same rule, same counterfactual)."""
+    return _explain(net, x, box, top, steps, reference=True)
+
+
+def _explain(net: PLNet, x: Any, box: Any, top: int, steps: int, reference: bool) -> Explanation:
     x = np.ravel(np.asarray(x, np.float64))
     lo, hi = _box(box, net.n)
     out, _, dec = net.record(x)
     y = _decide(out)
     J, c, gjac, g = net.affine(dec)
     A, b, idx = _rows(net, gjac, g, dec)
-    keep = _facets(A, b, lo, hi, x)
+    keep = _facets(A, b, lo, hi, x, reference)
     rule = Region(A[keep], b[keep], _row_names(net, dec, idx[keep]))
     SJ, Sc = _scores(J, c)
     s = SJ @ x + Sc
@@ -912,12 +969,18 @@ def explain(net: PLNet, x: Any, box: Any = None, *, top: int = 5, steps: int = 2
     w = SJ[y] - SJ[r]
     order = np.argsort(-np.abs(w * x))[:top]
     contributions = tuple((int(i), float(w[i] * x[i])) for i in order)
-    cf = _counterfactual(net, x, y, lo, hi, steps)
+    cf = _counterfactual(net, x, y, lo, hi, steps, reference)
     return Explanation(x, y, out, rule, LocalMap(J, c), contributions, r, cf)
 
 
 def _counterfactual(
-    net: PLNet, x: np.ndarray, y: int, lo: np.ndarray, hi: np.ndarray, steps: int
+    net: PLNet,
+    x: np.ndarray,
+    y: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    steps: int,
+    reference: bool = False,
 ) -> Counterfactual | None:
     bounds = [_bound(u, v) for u, v in zip(lo, hi, strict=True)]
     cur = x
@@ -926,12 +989,12 @@ def _counterfactual(
         J, c, gjac, g = net.affine(dec)
         A, b, _ = _rows(net, gjac, g, dec)
         SJ, Sc = _scores(J, c)
-        found = _flip_lp(x, y, SJ, Sc, A, b, bounds)
+        found = _flip_lp(x, y, SJ, Sc, A, b, bounds, reference=reference)
         if found is not None:
             point, dist = found
             k = _decide(net(point))
             return Counterfactual(point, dist, k, k != y, visited)
-        target = _flip_lp(x, y, SJ, Sc, A[:0], b[:0], bounds)
+        target = _flip_lp(x, y, SJ, Sc, A[:0], b[:0], bounds, reference=reference)
         if target is None:
             return None
         d = target[0] - cur
@@ -958,14 +1021,23 @@ def _flip_lp(
     b: np.ndarray,
     bounds: list[Any],
     margin: float = 1e-7,
+    reference: bool = False,
 ) -> tuple[np.ndarray, float] | None:
-    """Min ``|x' - x|∞`` over ``A x' <= b`` with some score beating ``y``'s (LP per rival)."""
+    """Min ``|x' - x|∞`` over ``A x' <= b`` with some score beating ``y``'s (LP per rival).
+
+    Rivals are tried nearest first by a lower bound on their LP, and skipped once the
+    bound reaches the best distance found: the bound is the exact optimum without the
+    region's rows (``_box_flip``), or (``reference``) without the box either."""
     n = len(x)
     s = SJ @ x + Sc
     best: tuple[np.ndarray, float] | None = None
     rivals = [k for k in range(len(Sc)) if k != y]
     w = {k: SJ[y] - SJ[k] for k in rivals}
     lower = {k: max(0.0, s[y] - s[k] + margin) / max(np.abs(w[k]).sum(), 1e-300) for k in rivals}
+    box_lo = np.array([-np.inf if u is None else u for u, _ in bounds])
+    box_hi = np.array([np.inf if v is None else v for _, v in bounds])
+    if not reference and np.all((box_lo <= x) & (x <= box_hi)):
+        lower = {k: _box_flip(w[k], s[y] - s[k] + margin, x - box_lo, box_hi - x) for k in rivals}
     eye = np.eye(n)
     ub_a = np.r_[np.c_[eye, -np.ones(n)], np.c_[-eye, -np.ones(n)], np.c_[A, np.zeros(len(A))]]
     ub_b = np.r_[x, -x, b]
@@ -976,11 +1048,11 @@ def _flip_lp(
     rival_rows = np.array([np.r_[w[k], 0.0] for k in rivals]).reshape(len(rivals), n + 1)
     model: _Model | None = None
     for k in sorted(rivals, key=lower.__getitem__):
-        if best is not None and lower[k] >= best[1]:
+        if best is not None and lower[k] >= best[1] + (0.0 if reference else 1e-12):
             break
         if model is None:
             relaxed = np.full(len(rivals), np.inf)
-            model = _Model(np.r_[ub_a, rival_rows], np.r_[ub_b, relaxed], lo, hi)
+            model = _Model(np.r_[ub_a, rival_rows], np.r_[ub_b, relaxed], lo, hi, not reference)
         row = len(ub_b) + rivals.index(k)
         model.bound(row, Sc[k] - Sc[y] - margin)
         point = model.minimise(cost)
@@ -988,6 +1060,37 @@ def _flip_lp(
         if point is not None and (best is None or point[n] < best[1]):
             best = (point[:n], float(point[n]))
     return best
+
+
+def _box_flip(w: np.ndarray, gap: float, down: np.ndarray, up: np.ndarray) -> float:
+    """The least ``t`` with ``w . d <= -gap`` for some ``|d|∞ <= t`` with ``-down <= d <= up``
+    (``inf`` if none): each coordinate moves by ``t`` against ``w`` until the box stops it.
+
+    >>> _box_flip(np.array([1.0, -2.0]), 3.0, np.array([5.0, 5.0]), np.array([0.5, 5.0]))
+    1.0
+    >>> _box_flip(np.array([1.0, -2.0]), 3.0, np.array([0.5, 5.0]), np.array([5.0, 0.5]))
+    inf
+    >>> _box_flip(np.array([1.0, -2.0]), 3.0, np.array([0.5, 5.0]), np.array([5.0, np.inf]))
+    1.25
+    """
+    if gap <= 0:
+        return 0.0
+    weight = np.abs(w)
+    cap = np.where(w > 0, down, up)[weight > 0]
+    weight = weight[weight > 0]
+    order = np.argsort(cap)
+    cap, weight = cap[order], weight[order]
+    # D(t) = sum_i weight_i min(t, cap_i): piecewise linear; find where it reaches gap
+    done = np.r_[0.0, np.cumsum(weight * np.where(np.isfinite(cap), cap, 0.0))]
+    free = weight.sum() - np.r_[0.0, np.cumsum(weight)]
+    finite = np.isfinite(cap)
+    at_cap = np.full(len(cap), np.inf)  # D at each breakpoint
+    at_cap[finite] = done[1:][finite] + cap[finite] * free[1:][finite]
+    reached = at_cap >= gap
+    if not reached.any():
+        return np.inf
+    j = int(np.argmax(reached))
+    return float(max((gap - done[j]) / free[j], 0.0))
 
 
 # -- the Boolean algebra ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ sampling of the box, and linear programs solved with ``scipy.optimize.linprog``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -22,6 +23,10 @@ from backends.jax import init
 from backends.jax.params import cartesian, param_value
 from backends.jax.pl import NotPiecewiseLinear, PLNet
 from backends.jax.regions import (
+    _box,
+    _box_flip,
+    _explain_reference,
+    _facets,
     _key,
     _rows,
     explain,
@@ -267,6 +272,99 @@ def test_explain_without_a_flip_in_the_box() -> None:
     e = explain(net, [0.3, 0.1], box=[-3, 3])
     assert e.decision == 1 and e.counterfactual is None
     assert "none found" in str(e)
+
+
+# -- the fast certificates agree with linear programs ----------------------------------------------
+
+
+def _lp_only_facets(A: np.ndarray, b: np.ndarray, bounds: Any) -> set[int]:
+    """Row ``i`` is a facet iff, without it, ``max a_i y`` over the rest and the box exceeds
+    ``b_i`` (rows here are distinct: random weights)."""
+    out = set()
+    for i in range(len(b)):
+        rest = np.delete(np.arange(len(b)), i)
+        if _lp_max(A[i], A[rest], b[rest], bounds) > b[i] + 1e-9:
+            out.add(i)
+    return out
+
+
+@functools.cache
+def _facet_net(k: int) -> PLNet:
+    n, widths = [(8, [16]), (5, [8, 6])][k]
+    p = mlp([n, *widths, 3])
+    return PLNet(p, _params(p, 30 + k))
+
+
+@settings(max_examples=8, deadline=None)
+@given(k=st.integers(0, 1), seed=st.integers(0, 10_000), unit_box=st.booleans())
+def test_facets_equal_the_lp_only_reference(k: int, seed: int, unit_box: bool) -> None:
+    net = _facet_net(k)
+    n = net.n
+    rng = np.random.default_rng(seed)
+    box = [0.0, 1.0] if unit_box else [-1.0, 1.0]
+    x = rng.uniform(*box, n)
+    if unit_box:  # like images: some inputs on the box's boundary
+        x[rng.random(n) < 0.3] = 0.0
+    _, _, dec = net.record(x)
+    _, _, G, g = net.affine(dec)
+    A, b, _ = _rows(net, G, g, dec)
+    lo, hi = _box(box, n)
+    fast = set(_facets(A, b, lo, hi, x).tolist())
+    assert fast == set(_facets(A, b, lo, hi, x, reference=True).tolist())
+    assert fast == _lp_only_facets(A, b, [tuple(box)] * n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    # away from the LP solver's tolerances (1e-7): tiny weights and gaps are ties to it
+    w=st.lists(
+        st.one_of(st.just(0.0), st.floats(1e-2, 3), st.floats(-3, -1e-2)), min_size=1, max_size=6
+    ),
+    gap=st.one_of(st.floats(-1, 0), st.floats(1e-3, 5)),
+    seed=st.integers(0, 1000),
+)
+def test_box_flip_is_the_box_only_lp(w: list[float], gap: float, seed: int) -> None:
+    n = len(w)
+    rng = np.random.default_rng(seed)
+    down, up = rng.uniform(0, 2, n), rng.uniform(0, 2, n)
+    down[rng.random(n) < 0.2] = np.inf
+    wv = np.array(w)
+    t = _box_flip(wv, gap, down, up)
+    # min s  s.t.  w . d <= -gap,  -s <= d_i <= s,  -down_i <= d_i <= up_i
+    eye = np.eye(n)
+    A = np.r_[np.c_[wv[None], 0.0], np.c_[eye, -np.ones(n)], np.c_[-eye, -np.ones(n)]]
+    bounds = [(-dn if np.isfinite(dn) else None, u) for dn, u in zip(down, up, strict=True)]
+    res = linprog(
+        np.r_[np.zeros(n), 1.0],
+        A_ub=A,
+        b_ub=np.r_[-gap, np.zeros(2 * n)],
+        bounds=[*bounds, (0, None)],
+        method="highs",
+    )
+    if res.status == 2:
+        assert t == np.inf
+    else:
+        assert res.status == 0
+        assert t == pytest.approx(res.fun, abs=1e-9)
+
+
+def test_explain_equals_the_reference_path() -> None:
+    compared = 0
+    for k in (0, 1):
+        net = _facet_net(k)
+        for x in np.random.default_rng(k).uniform(0, 1, size=(4, net.n)):
+            e, r = explain(net, x, box=[0, 1]), _explain_reference(net, x, box=[0, 1])
+            assert e.rule.names == r.rule.names
+            np.testing.assert_array_equal(e.rule.A, r.rule.A)
+            if r.counterfactual is None:
+                assert e.counterfactual is None
+                continue
+            cf = e.counterfactual
+            assert cf is not None and cf.verified and cf.decision != e.decision
+            assert cf.distance == pytest.approx(r.counterfactual.distance, abs=1e-7)
+            assert cf.distance == pytest.approx(np.abs(cf.point - x).max(), abs=1e-9)
+            compared += 1
+    assert compared >= 4
 
 
 # -- the Boolean algebra ---------------------------------------------------------------------------
