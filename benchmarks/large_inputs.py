@@ -86,16 +86,32 @@ CASES: dict[str, str] = {
     "chain 100k: str": "f = chain(100_000); timed(lambda: str(f))",
     "chain 100k: equal": "f, g = chain(100_000), chain2(100_000); timed(lambda: equal(f, g))",
     "chain 100k: dumps+loads": "f = chain(100_000); timed(lambda: loads(dumps(f)))",
+    "chain 100k: analyze": (
+        "from topos.analysis import analyze; f = chain(100_000); timed(lambda: analyze(f))"
+    ),
+    "chain 100k: draw": "from topos.draw import draw; f = chain(100_000); timed(lambda: draw(f))",
+    "chain 100k: compile": (
+        "from backends.jax import compile; f = chain(100_000); timed(lambda: compile(f))"
+    ),
+    "para 2000 layers: build": "timed(lambda: unrolled(2000))",
+    "para 2000 layers: ==": (
+        "p, q = unrolled(2000), unrolled(2000); timed(lambda: p.arrow == q.arrow)"
+    ),
     "para 2000 layers: equal": (
         "p, q = unrolled(2000), unrolled(2000); timed(lambda: equal(p.arrow, q.arrow))"
     ),
-    "para 2000 layers: build": "timed(lambda: unrolled(2000))",
-    "para 2000 layers: dumps+loads": "p = unrolled(2000); timed(lambda: loads(dumps(p)))",
+    "para 2000 layers: str": "p = unrolled(2000); timed(lambda: str(p))",
+    "para 2000 layers: repr": "p = unrolled(2000); timed(lambda: repr(p))",
+    "para 2000 layers: dumps": "p = unrolled(2000); timed(lambda: dumps(p))",
+    "para 2000 layers: loads": "p = unrolled(2000); s = dumps(p); timed(lambda: loads(s))",
     "para 2000 layers: compile": (
         "from backends.jax import compile; p = unrolled(2000); timed(lambda: compile(p.arrow))"
     ),
     "para 2000 layers: analyze": (
         "from topos.analysis import analyze; p = unrolled(2000); timed(lambda: analyze(p.arrow))"
+    ),
+    "para 2000 layers: draw": (
+        "from topos.draw import draw; p = unrolled(2000); timed(lambda: draw(p))"
     ),
     "residual para 600 layers: analyze": (
         "from topos.analysis import analyze; p = residual_unrolled(600)\n"
@@ -108,11 +124,20 @@ CASES: dict[str, str] = {
     "curry 400 deep: equal": (
         "f, g = curries(400), curries(400, detour=True); timed(lambda: equal(f, g))"
     ),
+    "curry 10k deep: build": "timed(lambda: curries(10_000))",
+    "curry 10k deep: ==": "f, g = curries(10_000), curries(10_000); timed(lambda: f == g)",
     "curry 10k deep: equal": (
         "f, g = curries(10_000), curries(10_000, detour=True); timed(lambda: equal(f, g))"
     ),
     "curry 10k deep: str": "f = curries(10_000); timed(lambda: str(f))",
     "curry 10k deep: repr": "f = curries(10_000); timed(lambda: repr(f))",
+    "curry 10k deep: dumps+loads": "f = curries(10_000); timed(lambda: loads(dumps(f)))",
+    "curry 10k deep: analyze": (
+        "from topos.analysis import analyze; f = curries(10_000); timed(lambda: analyze(f))"
+    ),
+    "curry 10k deep: compile": (
+        "from backends.jax import compile; f = curries(10_000); timed(lambda: compile(f))"
+    ),
     "shared doc (2^60 parts): loads": (
         "s = shared_doc()\n"
         "print(len(s), 'bytes', file=sys.stderr)\n"
