@@ -91,7 +91,8 @@ CASES: dict[str, str] = {
     ),
     "chain 100k: draw": "from topos.draw import draw; f = chain(100_000); timed(lambda: draw(f))",
     "chain 100k: compile": (
-        "from backends.jax import compile; f = chain(100_000); timed(lambda: compile(f))"
+        "from backends.jax import compile; from topos.nn import tanh\n"
+        "f = compose(*[tanh(2)] * 100_000); timed(lambda: compile(f))"
     ),
     "para 2000 layers: build": "timed(lambda: unrolled(2000))",
     "para 2000 layers: ==": (
@@ -112,6 +113,12 @@ CASES: dict[str, str] = {
     ),
     "para 2000 layers: draw": (
         "from topos.draw import draw; p = unrolled(2000); timed(lambda: draw(p))"
+    ),
+    "para 10000 layers: analyze": (
+        "from topos.analysis import analyze; p = unrolled(10_000); timed(lambda: analyze(p))"
+    ),
+    "para 10000 layers: compile": (
+        "from backends.jax import compile; p = unrolled(10_000); timed(lambda: compile(p.arrow))"
     ),
     "residual para 600 layers: analyze": (
         "from topos.analysis import analyze; p = residual_unrolled(600)\n"
@@ -134,9 +141,6 @@ CASES: dict[str, str] = {
     "curry 10k deep: dumps+loads": "f = curries(10_000); timed(lambda: loads(dumps(f)))",
     "curry 10k deep: analyze": (
         "from topos.analysis import analyze; f = curries(10_000); timed(lambda: analyze(f))"
-    ),
-    "curry 10k deep: compile": (
-        "from backends.jax import compile; f = curries(10_000); timed(lambda: compile(f))"
     ),
     "shared doc (2^60 parts): loads": (
         "s = shared_doc()\n"
