@@ -4,7 +4,7 @@ Each case runs in its own subprocess with a wall-clock timeout, so a case that
 recurses too deeply or runs for minutes reports ``RecursionError`` or ``> Ns``
 instead of stopping the table. Times are seconds (wall clock, one run).
 
-    .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...]
+    .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...] [--compare DIR]
 
 Run it from the root of the checkout to measure (it imports ``topos`` from there).
 """
@@ -91,8 +91,8 @@ CASES: dict[str, str] = {
     ),
     "chain 100k: draw": "from topos.draw import draw; f = chain(100_000); timed(lambda: draw(f))",
     "chain 100k: compile": (
-        "from backends.jax import compile; from topos.nn import tanh\n"
-        "f = compose(*[tanh(2)] * 100_000); timed(lambda: compile(f))"
+        "from backends.jax import compile\n"
+        "f = compose(*[Box('tanh', A, A, cls='smooth')] * 100_000); timed(lambda: compile(f))"
     ),
     "para 2000 layers: build": "timed(lambda: unrolled(2000))",
     "para 2000 layers: ==": (
@@ -155,11 +155,15 @@ CASES: dict[str, str] = {
 }
 
 
-def run(name: str, timeout: float) -> str:
+def run(name: str, timeout: float, root: str | None = None) -> str:
     code = SETUP + "\n" + CASES[name]
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=root,
         )
     except subprocess.TimeoutExpired:
         return f"> {timeout:g} s"
@@ -174,8 +178,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        default=None,
+        help="another checkout (e.g. the code before a change): each case runs there, then"
+        " here, side by side in one run",
+    )
     args = parser.parse_args()
     names = [n for n in CASES if not args.only or any(o in n for o in args.only)]
+    if args.compare:
+        print(f"| case | {args.compare} | this checkout | (seconds, timeout {args.timeout:g} s) |")
+        print("|---|---|---|---|")
+        for name in names:
+            before = run(name, args.timeout, args.compare)
+            print(f"| {name} | {before} | {run(name, args.timeout)} | |", flush=True)
+        return
     print(f"| case | seconds (timeout {args.timeout:g} s) |")
     print("|---|---|")
     for name in names:
