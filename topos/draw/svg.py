@@ -43,6 +43,7 @@ def escape(text: str) -> str:
     text = _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
     return _xml_escape(text)
 
+
 _WIRE = {
     "data": 'stroke="#2d2d2d" stroke-width="1.4"',
     "fn": 'stroke="#7d3cc0" stroke-width="2.8"',

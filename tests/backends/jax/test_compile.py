@@ -488,4 +488,3 @@ def test_a_600_layer_unrolled_para_compiles_without_recursion_error() -> None:
 
     deep = unroll(repeat(residual(linear(2, 2) >> tanh(2)), 600))
     assert compile(deep.arrow).arrow == deep.arrow
-
