@@ -140,7 +140,7 @@ class _Base:
 class _Closure:
     body: Arrow  # m: X * A -> B of a curry
     env: Any
-    path: Any  # a linked path (see _Trail)
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -212,21 +212,6 @@ def _join(a: Any, b: Any) -> Any:
 # -- the abstract interpreter -------------------------------------------------------------
 
 
-# Paths inside the interpreter are linked (``(parent, step)``, the root ``()``), so
-# going one level down costs O(1) however deep the diagram (an unrolled Para nests one
-# level per layer: copying a tuple path per node was quadratic); a witness flattens
-# its own path.
-_Trail = tuple[Any, ...]
-
-
-def _flat(trail: _Trail) -> Path:
-    steps: list[int | str] = []
-    while trail:
-        trail, step = trail
-        steps.append(step)
-    return tuple(reversed(steps))
-
-
 class _Run:
     def __init__(self) -> None:
         self.cls = "linear"
@@ -234,15 +219,15 @@ class _Run:
         self.order_witnesses: list[Witness] = []
         self.unknown: list[Witness] = []
 
-    def see(self, cls: str, box: Arrow, path: _Trail, reason: str) -> None:
+    def see(self, cls: str, box: Arrow, path: Path, reason: str) -> None:
         if CLASSES.index(cls) > CLASSES.index(self.cls):
             self.cls = cls
-            self.class_witness = Witness("class", reason, box, _flat(path))
+            self.class_witness = Witness("class", reason, box, path)
 
-    def run(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def run(self, f: Arrow, x: Any, path: Path) -> Any:
         if isinstance(f, ar_.Compose):
             for i, g in enumerate(f.children):
-                x = self.run(g, x, (path, i))
+                x = self.run(g, x, (*path, i))
             return x
         method = getattr(self, "_" + type(f).__name__.lower(), None)
         if method is None:
@@ -250,70 +235,68 @@ class _Run:
         return method(f, x, path)
 
     # structure
-    def _id(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _id(self, f: Arrow, x: Any, path: Path) -> Any:
         return x
 
-    def _fst(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _fst(self, f: Arrow, x: Any, path: Path) -> Any:
         return x[0]
 
-    def _snd(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _snd(self, f: Arrow, x: Any, path: Path) -> Any:
         return x[1]
 
-    def _copy(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _copy(self, f: Arrow, x: Any, path: Path) -> Any:
         return (x, x)
 
-    def _discard(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _discard(self, f: Arrow, x: Any, path: Path) -> Any:
         return ()
 
-    def _swap(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _swap(self, f: Arrow, x: Any, path: Path) -> Any:
         return (x[1], x[0])
 
-    def _pair(self, f: ar_.Pair, x: Any, path: _Trail) -> Any:
-        return (self.run(f.left, x, (path, 0)), self.run(f.right, x, (path, 1)))
+    def _pair(self, f: ar_.Pair, x: Any, path: Path) -> Any:
+        return (self.run(f.left, x, (*path, 0)), self.run(f.right, x, (*path, 1)))
 
-    def _tensor(self, f: ar_.Tensor, x: Any, path: _Trail) -> Any:
-        return (self.run(f.left, x[0], (path, 0)), self.run(f.right, x[1], (path, 1)))
+    def _tensor(self, f: ar_.Tensor, x: Any, path: Path) -> Any:
+        return (self.run(f.left, x[0], (*path, 0)), self.run(f.right, x[1], (*path, 1)))
 
-    def _inl(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _inl(self, f: Arrow, x: Any, path: Path) -> Any:
         assert isinstance(f.cod, Coproduct)
         return _Tagged(_CONST, x, _fill(f.cod.right, _CONST))
 
-    def _inr(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _inr(self, f: Arrow, x: Any, path: Path) -> Any:
         assert isinstance(f.cod, Coproduct)
         return _Tagged(_CONST, _fill(f.cod.left, _CONST), x)
 
-    def _absurd(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _absurd(self, f: Arrow, x: Any, path: Path) -> Any:
         return _fill(f.cod, _CONST)
 
-    def _copair(self, f: ar_.Copair, x: Any, path: _Trail) -> Any:
-        out = _join(self.run(f.left, x.left, (path, 0)), self.run(f.right, x.right, (path, 1)))
+    def _copair(self, f: ar_.Copair, x: Any, path: Path) -> Any:
+        out = _join(self.run(f.left, x.left, (*path, 0)), self.run(f.right, x.right, (*path, 1)))
         return _join(out, _fill(f.cod, _Base(x.tag.dep, 0 if not x.tag.dep else None)))
 
-    def _sum(self, f: ar_.Sum, x: Any, path: _Trail) -> Any:
-        left = self.run(f.left, x.left, (path, 0))
-        right = self.run(f.right, x.right, (path, 1))
+    def _sum(self, f: ar_.Sum, x: Any, path: Path) -> Any:
+        left = self.run(f.left, x.left, (*path, 0))
+        right = self.run(f.right, x.right, (*path, 1))
         return _Tagged(x.tag, left, right)
 
-    def _logic(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _logic(self, f: Arrow, x: Any, path: Path) -> Any:
         return _fill(f.cod, _Base(_depends(x), None if _depends(x) else 0))
 
     # closed structure
-    def _curry(self, f: ar_.Curry, x: Any, path: _Trail) -> Any:
-        return _Closure(f.arrow, x, (path, 0))
+    def _curry(self, f: ar_.Curry, x: Any, path: Path) -> Any:
+        return _Closure(f.arrow, x, (*path, 0))
 
-    def _ev(self, f: Arrow, x: Any, path: _Trail) -> Any:
+    def _ev(self, f: Arrow, x: Any, path: Path) -> Any:
         fn, arg = x
         if isinstance(fn, _Closure):
             if _depends(fn.env):
                 self.order_witnesses.append(
-                    Witness(
-                        "order", "ev applies a function that depends on the input", f, _flat(path)
-                    )
+                    Witness("order", "ev applies a function that depends on the input", f, path)
                 )
             return self.run(fn.body, (fn.env, arg), fn.path)
         if fn.dep:
             self.order_witnesses.append(
-                Witness("order", "ev applies a function given as input", f, _flat(path))
+                Witness("order", "ev applies a function given as input", f, path)
             )
         dep = fn.dep or _depends(arg)
         if dep:
@@ -321,26 +304,26 @@ class _Run:
         return _fill(f.cod, _Base(dep, None if dep else 0))
 
     # named sub-diagrams, stacks of layers, constants
-    def _group(self, f: ar_.Group, x: Any, path: _Trail) -> Any:
-        return self.run(f.body, x, (path, f.name))
+    def _group(self, f: ar_.Group, x: Any, path: Path) -> Any:
+        return self.run(f.body, x, (*path, f.name))
 
-    def _layer(self, f: ar_.Layer, x: Any, path: _Trail) -> Any:
+    def _layer(self, f: ar_.Layer, x: Any, path: Path) -> Any:
         if _depends(x):
             self.see("linear", f, path, "slice of a stack")
         return _fill(f.cod, _Base(_depends(x), _degree(x)))
 
-    def _const(self, f: ar_.Const, x: Any, path: _Trail) -> Any:
+    def _const(self, f: ar_.Const, x: Any, path: Path) -> Any:
         return _fill(f.cod, _CONST)
 
     # generators
-    def _box(self, f: Box, x: Any, path: _Trail) -> Any:
+    def _box(self, f: Box, x: Any, path: Path) -> Any:
         attrs = f.attrs
         if not _depends(x):
             return _fill(f.cod, _CONST)
         cls = attrs.get("cls") or declared(f.name)
         if cls is None:
             self.unknown.append(
-                Witness("class", f"undeclared box {f.name} (counted smooth)", f, _flat(path))
+                Witness("class", f"undeclared box {f.name} (counted smooth)", f, path)
             )
             cls = "smooth"
         if cls == "bilinear":
@@ -356,7 +339,7 @@ class _Run:
             deg = None if inner is None else deg * inner
         return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None))
 
-    def _bilinear(self, f: Box, x: Any, path: _Trail) -> Any:
+    def _bilinear(self, f: Box, x: Any, path: Path) -> Any:
         if not isinstance(f.dom, Product):
             raise TypeError(
                 f"analyze: bilinear box {f.name} must have a product domain, got {f.dom}"
@@ -373,11 +356,11 @@ class _Run:
             deg = ga if da else gb
         return _fill(f.cod, _Base(True, deg))
 
-    def _repeat(self, f: ar_.Repeat, x: Any, path: _Trail) -> Any:
+    def _repeat(self, f: ar_.Repeat, x: Any, path: Path) -> Any:
         params, state = x
         layer = _fill(f.params, _Base(_depends(params), _degree(params)))
         for _ in range(min(f.n, 4)):  # dependence is monotone: a few rounds reach the fixpoint
-            new = self.run(f.body, (layer, state), (path, "body"))
+            new = self.run(f.body, (layer, state), (*path, "body"))
             if new == state:
                 break
             state = _join(state, new) if f.n > 1 else new
@@ -416,10 +399,6 @@ def analyze(f: Any) -> Analysis:
 
     # The interpreter recurses along the nesting of pairs, tensors and products (an
     # unrolled Para nests one level per layer): deep diagrams get a deep enough stack.
-    # It stays recursive on purpose: ``ev`` runs a closure's body on a value built
-    # elsewhere and ``repeat`` iterates its body to a fixpoint, which a fold over the
-    # diagram cannot express; each level costs O(1) (paths are linked, see _Trail), so
-    # time and memory are linear in the nesting (10,000 layers: benchmarks/large_inputs).
     top = f if isinstance(f, Arrow) else getattr(f, "arrow", None)
     out = deep(go, top) if isinstance(top, Arrow) else go()
     order = "higher" if run.order_witnesses else "first"

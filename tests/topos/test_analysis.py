@@ -127,19 +127,3 @@ def test_a_600_layer_unrolled_para_is_analysed_without_recursion_error() -> None
     deep = unroll(repeat(residual(linear(2, 2) >> tanh_layer(2)), 600))
     report = analyze(deep)
     assert (report.cls, report.order) == ("smooth", "first")
-
-
-def test_deep_nesting_keeps_witness_paths_and_is_linear() -> None:
-    # Issue 11, item 3/4: paths were copied at every level (quadratic in the nesting
-    # of an unrolled Para); they are linked now, and a witness still gets its path.
-    from topos import snd
-
-    X = R(2)
-    relu = Box("relu", X, X, cls="pl")
-    f = relu
-    for _ in range(3_000):
-        f = pair(Id(X), f) >> snd(X, X)
-    report = analyze(f)
-    assert (report.cls, report.lives_in) == ("pl", "PL pretopos")
-    (witness,) = report.witnesses
-    assert len(witness.path) == 6_000 and locate(f, witness.path) == relu
