@@ -57,6 +57,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``topos demo [flags]``.
 
@@ -67,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.steps, args.d_model, args.layers
     ('demo', 10, 32, None)
     """
-    from backends.apps.demo import DemoConfig
+    from backends.apps.demo import ARCHS, DemoConfig
 
     d = DemoConfig()
     parser = _Parser(
@@ -79,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="train a transformer (a Para morphism) on Python source and sample from it",
         description=(
-            "Build a decoder-only transformer as a Para morphism of topos.nn, print its"
+            "Build a decoder-only transformer (GPT- or Llama-style, --arch) as a Para"
+            " morphism of topos.nn, print its"
             " analysis, compile it with JAX and train it as a character-level language"
             " model on the Python standard library's source. Reports validation bits per"
             " character against a unigram baseline and prints a sample. Ctrl-C leaves a"
@@ -94,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch", type=_int(1), help=f"sequences per step (default {d.batch})")
     demo.add_argument("--lr", type=_positive_float, help=f"peak learning rate (default {d.lr})")
     demo.add_argument("--seed", type=_int(0), help=f"seed for init and batches (default {d.seed})")
+    demo.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        help="gpt: " + ARCHS["gpt"] + "; llama: " + ARCHS["llama"] + f" (default {d.arch})",
+    )
+    demo.add_argument(
+        "--dropout",
+        type=_unit_float,
+        help="dropout rate in training, on the embedding and the residual branches (default 0)",
+    )
     demo.add_argument("--out", help=f"output folder: checkpoint, diagram, report (default {d.out})")
     demo.add_argument(
         "--resume", action="store_true", help="continue the run saved in --out from its checkpoint"

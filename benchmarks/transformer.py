@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/transformer.py            # writes benchmarks/results.md
     .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
+    .venv/bin/python benchmarks/transformer.py --first-call 5   # first call and step only
 
 One process, at the demo's default size (``backends.apps.demo.DemoConfig``), on the
 demo's data (the Python standard library's source):
@@ -254,6 +255,7 @@ class Live:
     opt: Any
     first_call: float
     times: list[float] = dataclasses.field(default_factory=list)
+    first_cpu: float = 0.0  # process CPU seconds of the first call (less noisy under load)
 
     def run(self, batches: list[Batch], record: bool = True) -> Any:
         loss = None
@@ -270,11 +272,12 @@ def start(v: Variant, batch: Batch) -> Live:
     """Build ``v`` and time its first call: prepare (step, optimizer state) + one step."""
     model = v.new(0)
     _ready(model)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     step, state, opt = v.prepare(model)
     state, opt, loss = step(state, opt, batch)
     loss.block_until_ready()
-    return Live(v, model, step, state, opt, time.perf_counter() - t)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return Live(v, model, step, state, opt, wall, first_cpu=cpu)
 
 
 # ---------------------------------------------------------------------------------
@@ -610,6 +613,55 @@ def section_parity(
     say()
 
 
+def first_call_only(say: Report, plan: Plan, batch: Batch, reps: int) -> None:
+    """Fresh first calls of topos and the loop variants, interleaved; then their steps."""
+    tx = plan_tx(plan)
+    chosen = [v for v in variants(plan.cfg, tx) if v.library == "topos" or not v.scan]
+    firsts: dict[str, list[tuple[float, float]]] = {v.name: [] for v in chosen}
+    lives: dict[str, Live] = {}
+    for _ in range(reps):
+        for v in chosen:
+            lives[v.name] = start(v, batch)
+            firsts[v.name].append((lives[v.name].first_call, lives[v.name].first_cpu))
+    for live in lives.values():
+        live.run([batch] * 2, record=False)
+    for r in range(plan.rounds):
+        for live in list(lives.values())[r % len(lives) :] + list(lives.values())[: r % len(lives)]:
+            live.run([batch] * plan.per_round)
+    wall = {n: statistics.median(x[0] for x in xs) for n, xs in firsts.items()}
+    cpu = {n: statistics.median(x[1] for x in xs) for n, xs in firsts.items()}
+    steps = {n: statistics.median(lv.times) for n, lv in lives.items()}
+    topos = chosen[0].name
+    say("## First call (build the step, trace, compile, run once) and step time")
+    say()
+    say(
+        f"Median of {reps} fresh builds each, interleaved; wall and process CPU seconds (CPU"
+        f" time is less sensitive to other load); then {plan.rounds} x {plan.per_round}"
+        " interleaved steps of each."
+    )
+    say()
+    rows = [
+        [
+            n,
+            _s(wall[n]),
+            f"{wall[topos] / wall[n]:.3f}",
+            _s(cpu[n]),
+            f"{cpu[topos] / cpu[n]:.3f}",
+            _ms(steps[n]),
+            f"{steps[topos] / steps[n]:.3f}",
+        ]
+        for n in firsts
+    ]
+    say.table(
+        ["variant", "first call", "topos / this", "CPU", "topos / this", "step", "topos / this"],
+        rows,
+    )
+    for label, table in (("wall", wall), ("CPU", cpu), ("step", steps)):
+        best = min(v for n, v in table.items() if n != topos)
+        say(f"- {label}: topos / the faster baseline **{table[topos] / best:.3f}**")
+    say()
+
+
 def plan_tx(plan: Plan) -> Any:
     """The optimizer every variant trains with: the demo's, scheduled over the parity run."""
     return make_optimizer(DemoConfig(steps=plan.parity_steps))
@@ -622,8 +674,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke test")
     parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to write")
+    parser.add_argument(
+        "--first-call",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the first-call comparison: N fresh builds of each, random tokens",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.first_call:
+        say = Report()
+        plan = full_plan(96)
+        tokens = jax.random.randint(jax.random.key(0), (plan.batch, plan.cfg.seq), 0, 96)
+        first_call_only(say, plan, (tokens, tokens), args.first_call)
+        return 0
     make_plan = quick_plan if args.quick else full_plan
     probe = make_plan(0)
     corpus = load_corpus(None, probe.train_chars, probe.val_chars)
@@ -669,8 +734,20 @@ def main(argv: list[str] | None = None) -> int:
     section_depth(say, plan, tx, batches[0])
     section_dsl(say, plan)
     say(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
-    Path(args.out).write_text("\n".join(say.lines) + "\n")
+    write_results(Path(args.out), say.lines)
     return 0
+
+
+#: Everything after this line of results.md belongs to other benchmark scripts
+#: (``llama_train.py``, ``generate.py``, ...) and is kept when this one rewrites its part.
+OTHERS = "<!-- sections of other benchmarks follow; transformer.py keeps them -->"
+
+
+def write_results(path: Path, lines: list[str]) -> None:
+    """Write this benchmark's sections to ``path``, keeping other scripts' sections."""
+    old = path.read_text() if path.exists() else ""
+    tail = old.split(OTHERS, 1)[1] if OTHERS in old else ""
+    path.write_text("\n".join(lines) + "\n\n" + OTHERS + tail)
 
 
 def _version(module: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -34,16 +35,27 @@ def _mean(v: list[float]) -> float:
     return sum(v) / len(v)
 
 
+def _score(r: dict[str, Any], task: str) -> float:
+    """The mean score over seeds; a run that diverged (NaN) ranks last (``inf``)."""
+    m = _mean(r["scores"][task])
+    return m if math.isfinite(m) else math.inf
+
+
 def _cell(r: dict[str, Any] | None, task: str) -> str:
     if r is None:
         return "—"
     v = r["scores"][task]
+    if not math.isfinite(_score(r, task)):
+        return f"diverged ({r['params']} p: {r['show']})"
     spread = f" ± {statistics.pstdev(v):.3f}" if len(v) > 1 else ""
     return f"{_mean(v):.3f}{spread} ({r['params']} p: {r['show']})"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Per task and parameter budget, the best candidate of each kind (mean ± std over seeds)."""
+    """Per task and parameter budget, the best candidate of each kind (mean ± std over seeds).
+
+    A candidate whose training diverged (a NaN score on some seed) ranks last.
+    """
     lines = []
     for task in TASKS:
         lines += [
@@ -59,14 +71,14 @@ def table(rows: list[dict[str, Any]]) -> str:
             for kind in KINDS:
                 mine = [r for r in group if r["lives_in"] == kind]
                 counts.append(str(len(mine)))
-                best[kind] = min(mine, key=lambda r: _mean(r["scores"][task]), default=None)
+                best[kind] = min(mine, key=lambda r: _score(r, task), default=None)
             lines.append(
                 f"| {high:,} | {' / '.join(counts)} | {_cell(best[KINDS[0]], task)}"
                 f" | {_cell(best[KINDS[1]], task)} |"
             )
             low = high
         med = [
-            statistics.median(_mean(r["scores"][task]) for r in rows if r["lives_in"] == k)
+            statistics.median(_score(r, task) for r in rows if r["lives_in"] == k)
             if any(r["lives_in"] == k for r in rows)
             else math.nan
             for k in KINDS
@@ -86,14 +98,18 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     for ax, task in zip(axes, TASKS, strict=True):
         for kind, color in zip(KINDS, ("C0", "C3"), strict=True):
             mine = [r for r in rows if r["lives_in"] == kind]
+            diverged = [r for r in mine if not math.isfinite(_score(r, task))]
+            label = f"{kind} ({len(diverged)} diverged, not shown)" if diverged else kind
+            mine = [r for r in mine if r not in diverged]
             xs = [r["params"] for r in mine]
             ys = [_mean(r["scores"][task]) for r in mine]
             errs = [statistics.pstdev(r["scores"][task]) for r in mine]
-            ax.errorbar(xs, ys, yerr=errs, fmt="o", color=color, alpha=0.75, ms=4, label=kind)
+            ax.errorbar(xs, ys, yerr=errs, fmt="o", color=color, alpha=0.75, ms=4, label=label)
         ax.set(xscale="log", xlabel="parameters", title=task)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
     axes[0].set_ylabel("test loss / loss of predicting 0")
-    axes[0].legend()
+    for ax in axes:
+        ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -104,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command line: ``python examples/search.py [--candidates N] [--out DIR] ...``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -124,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print(f"\nwrote {plot(rows, args.out / 'search.png')}")
     spent = sum(r["seconds"] for r in rows)
+    distinct = sum("same_as" not in r for r in rows)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"timing: {time.perf_counter() - t0:.0f} s this run; {spent:.0f} s of training"
-          f" over {len(rows)} candidates (seeds {list(range(args.seeds))}, search seed"
-          f" {args.seed}, {args.steps} steps)")  # fmt: skip
+          f" over {len(rows)} candidates ({distinct} distinct; seeds {list(range(args.seeds))},"
+          f" search seed {args.seed}, {args.steps} steps); load average {load}"
+          f" on {os.cpu_count()} cores")  # fmt: skip
     return 0
 
 

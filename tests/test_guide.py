@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["index.md", "analysis.md", "core.md", "optimize.md"]
+PAGES = ["index.md", "analysis.md", "core.md", "optimize.md", "generate.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -42,14 +42,16 @@ from topos.arrows import (
     unassoc,
     uncurry,
 )
+from topos.dims import specialise
 from topos.errors import TypeMismatch
 from topos.normal import equal
-from topos.objects import Fin, Ob, Omega, One, R, Zero
+from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
 
 __all__ = [
     "Arrow",
     "Box",
     "Const",
+    "Dim",
     "Fin",
     "Group",
     "Id",
@@ -80,6 +82,7 @@ __all__ = [
     "neg",
     "pair",
     "snd",
+    "specialise",
     "swap",
     "true",
     "unassoc",

@@ -2,30 +2,64 @@
 
 ``analyze(f)`` runs the diagram on *abstract values* that record, for every wire,
 whether it depends on the input (parameters of a ``Para`` count as external, not as
-input) and, while the map is polynomial, its degree in the input. From that it
-reports:
+input), while the map is polynomial its degree in the input (0 for a wire that is
+only *piecewise constant*, as a choice of summand is), and the observations
+(*events*) it was computed from. The verdict joins the events of the **output**
+only, so it is a property of the map, not of how it is written:
 
-- **order**: ``"higher"`` when some ``ev`` applies a function that depends on the
-  input (a function *chosen* by the input, as in self-attention), ``"first"``
-  otherwise (a function fixed by the parameters, as in a feed-forward net);
-- **class**: the join, over the generating boxes that touch input-dependent values,
-  of their classes in the chain ``linear < pl < polynomial < smooth``. A box of class
-  ``"bilinear"`` (a product ``X * Y -> Z`` linear in each factor, e.g. a matrix
-  product) is linear when at most one factor depends on the input and polynomial (of
-  the summed degree) when both do. ``pl`` joined with ``polynomial`` reports
-  ``polynomial`` (read: piecewise polynomial);
+- **order**, in ``ORDERS = ("first", "diagonal", "higher")``. A ``bilinear``
+  generator ``B: X * Y -> Z`` whose two factors *both* vary with the input is the
+  evaluation of a linear map chosen by the input: ``B = (curry(B) * Id) ; ev``.
+  It is ``higher`` order (as self-attention, ``softmax(x Wq (x Wk)^T) · x Wv``,
+  whether written with ``einsum`` or as ``choose ; ev``), unless it is *diagonal*:
+  each output entry is the product of one entry of each factor, nothing is summed,
+  and one factor spans the whole output (``mul`` with at most one factor
+  broadcast, ``einsum`` such as ``'sd,s->sd'``, a box with ``diagonal=True``).
+  Fixing the other factor then gives a pointwise scaling, a *diagonal* map, and
+  its evaluation is the pointwise product: a first-order polynomial map, which
+  needs no exponential. That is the third answer, ``diagonal``: gating (SwiGLU,
+  GeGLU), normalisation (``x · rsqrt(mean(x²))``, and ``x ⊙ x`` itself). A
+  product is linear in the input when one factor does not depend on it (a
+  parameter, a constant), and piecewise linear when that factor is only piecewise
+  constant (a mask chosen by a case split). An ``ev`` of a function that is not a
+  ``curry`` — a function given as input or made by a box — and that depends on the
+  input is ``higher`` order too. An ``ev`` of a ``curry`` is beta reduction: the
+  body runs on the closure's environment and the argument, and only what the body
+  does counts. A soft mixture of experts ``Σ_k g_k(x) e_k(x)``, an ``einsum``
+  summing over the experts, is ``higher``: the gate chooses a linear map of the
+  experts' outputs, as attention's rows choose a mixture of tokens.
+- **class**: the join, over the live generating boxes that touch varying values, of
+  their classes in the chain ``linear < pl < polynomial < smooth``. A product of two
+  varying factors is ``polynomial`` (of the summed degree). ``pl`` joined with
+  ``polynomial`` reports ``polynomial`` (read: piecewise polynomial).
 - **lives in**: ``"PL pretopos"`` when first order and at most PL; ``"topos
   completion"`` when higher order (exponentials are needed: PL is not cartesian
-  closed); ``"smooth maps"`` when first order with polynomial or smooth generators;
+  closed); ``"smooth maps"`` otherwise: first order with polynomial or smooth
+  generators, or diagonal (a product of two varying factors is never PL: ``x ⊙ x``
+  is quadratic, so a gated ReLU network leaves the PL pretopos — but stays first
+  order among smooth, piecewise polynomial maps);
 - **witnesses**: the sub-diagrams that force the verdict, each with its path (see
-  ``locate``).
+  ``locate``); for an order reached inside a ``curry`` applied by ``ev``, the ``ev``.
+
+Invariance: ``equal(f, g)`` implies the same order, class and lives-in. Dead code
+(a branch dropped by a projection, ``discard`` or an injection's other summand)
+leaves no event in the output; ``curry``/``ev`` are beta-reduced; a function that
+leaves the diagram, or enters a box, is judged by its transpose (applied to a fresh
+argument); a map out of an empty type is trivial. The laws of the free bicartesian
+closed category are checked against ``analyze`` as hypothesis properties
+(``tests/topos/test_analysis_laws.py``). Limits: boxes are opaque, so a map that
+one spelling gives as a single box and another as several boxes can get different
+verdicts — a contraction written ``broadcast ; mul ; reduce_sum`` is a diagonal
+product followed by a sum, so ``diagonal``, where the ``einsum`` is ``higher``;
+write contractions as ``einsum``. The Heyting-algebra equations of ``Omega`` are
+not among ``equal``'s and are not respected (``p ∧ (p ∨ q)`` keeps ``q``'s class).
 
 A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 (backends declare their primitives), else it is unknown and counted as smooth, with
 a witness saying so. Groups (``topos.arrows.Group``) are analysed through their
 body, a ``Repeat`` by iterating its body to a fixpoint, and constants are constant.
 
->>> from topos import R, Box, pair, curry, ev, copy, Id
+>>> from topos import R, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
 >>> relu, w = Box("relu", X, X, cls="pl"), Box("w", X, X, cls="linear")
 >>> analyze(w >> relu >> w).lives_in
@@ -41,6 +75,23 @@ Self-attention shape: the input chooses a linear map on sequences, ``ev`` applie
 ('higher', 'smooth', 'topos completion')
 >>> print(report.witnesses[0])
 order: ev applies a function that depends on the input, in the top level
+
+The same map with the bilinear box applied directly (``ev`` beta-reduced), and
+with a dead branch (a smooth box whose output is dropped), gets the same verdict:
+
+>>> direct = copy(X) >> scores * Id(X) >> mix
+>>> analyze(direct).order, analyze(direct).cls
+('higher', 'smooth')
+>>> dead = copy(X) >> (Box("tanh", X, X, cls="smooth") * (w >> relu)) >> discard(X) * Id(X)
+>>> analyze(dead).cls
+'pl'
+
+Gating is diagonal: ``x ⊙ relu(x W)`` is first order, but not piecewise linear.
+
+>>> gate = Box("mul", X * X, X, cls="bilinear")
+>>> report = analyze(copy(X) >> Id(X) * (w >> relu) >> gate)
+>>> report.order, report.cls, report.lives_in
+('diagonal', 'polynomial', 'smooth maps')
 
 Linear attention (no softmax) is polynomial of degree 3:
 
@@ -60,13 +111,15 @@ from topos import arrows as ar_
 from topos.arrows import Arrow, Box
 from topos.errors import short
 from topos.normal import deep
-from topos.objects import Coproduct, Exp, Ob, Product, Unit
+from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
 
-__all__ = ["CLASSES", "Analysis", "Witness", "analyze", "declare", "declared", "locate"]
+__all__ = ["CLASSES", "ORDERS", "Analysis", "Witness", "analyze", "declare", "declared", "locate"]
 
 #: The classes of maps, least first; ``bilinear`` is resolved per use (see module doc).
 CLASSES = ("linear", "pl", "polynomial", "smooth")
 _KINDS = (*CLASSES, "bilinear")
+#: The orders, least first (see the module doc for ``diagonal``).
+ORDERS = ("first", "diagonal", "higher")
 _DECLARED: dict[str, str] = {}
 
 
@@ -128,12 +181,20 @@ class Analysis:
 
 
 # -- abstract values -------------------------------------------------------------------
+#
+# Every leaf carries ``ev``: the events (ids of class and order observations) its value
+# was computed from. The verdict joins the events of the *output* only, so a box whose
+# result is dropped by a projection or a ``discard`` does not count (dead code).
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
 class _Base:
     dep: bool
     deg: int | None  # degree in the input while polynomial; 0 for constants
+    ev: frozenset[int] = _NONE
 
 
 @dataclass(frozen=True)
@@ -144,8 +205,20 @@ class _Closure:
 
 
 @dataclass(frozen=True)
+class _Choice:
+    """A function that is one of ``options`` (closures or opaque), chosen by ``guard``."""
+
+    options: tuple[Any, ...]
+    guard: _Base
+
+
+@dataclass(frozen=True)
 class _Opaque:
+    """A function of type ``typ`` not given by a ``curry`` (an input, a box's output)."""
+
     dep: bool
+    ev: frozenset[int]
+    typ: Exp
 
 
 @dataclass(frozen=True)
@@ -158,6 +231,16 @@ class _Tagged:
 _CONST = _Base(False, 0)
 
 
+class _Dead:
+    """The value of the unused summand of an injection: no wire, no dependence."""
+
+    def __repr__(self) -> str:
+        return "_DEAD"
+
+
+_DEAD = _Dead()
+
+
 def _leaves(v: Any) -> Iterator[Any]:
     stack = [v]
     while stack:
@@ -168,12 +251,42 @@ def _leaves(v: Any) -> Iterator[Any]:
             stack.extend((x.tag, x.left, x.right))
         elif isinstance(x, _Closure):
             stack.append(x.env)
-        else:
+        elif isinstance(x, _Choice):
+            stack.extend((x.guard, *x.options))
+        elif x is not _DEAD:
             yield x
 
 
 def _depends(v: Any) -> bool:
     return any(leaf.dep for leaf in _leaves(v))
+
+
+def _varies(v: Any) -> bool:
+    """Whether ``v`` varies with the input other than piecewise constantly (as the summand
+    it is in, and what is computed from that alone, does: degree 0)."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, tuple):
+            stack.extend(x)
+        elif isinstance(x, _Tagged):
+            stack.extend((x.left, x.right))
+        elif isinstance(x, _Closure):
+            stack.append(x.env)
+        elif isinstance(x, _Choice):
+            stack.extend(x.options)
+        elif isinstance(x, _Base) and x.dep and x.deg != 0:
+            return True
+        elif isinstance(x, _Opaque) and x.dep:
+            return True
+    return False
+
+
+def _events(v: Any) -> frozenset[int]:
+    out: set[int] = set()
+    for leaf in _leaves(v):
+        out |= leaf.ev
+    return frozenset(out)
 
 
 def _degree(v: Any) -> int | None:
@@ -190,23 +303,134 @@ def _fill(ob: Ob, leaf: _Base) -> Any:
     if isinstance(ob, Unit):
         return ()
     if isinstance(ob, Coproduct):
-        return _Tagged(leaf, _fill(ob.left, leaf), _fill(ob.right, leaf))
+        tag = _Base(leaf.dep, 0, leaf.ev)  # which summand: locally constant
+        return _Tagged(tag, _fill(ob.left, leaf), _fill(ob.right, leaf))
     if isinstance(ob, Exp):
-        return _Opaque(leaf.dep)
+        if leaf.dep and leaf.deg == 0:  # one of fixed functions, chosen piecewise
+            return _Choice((_Opaque(False, _NONE, ob),), leaf)
+        return _Opaque(leaf.dep, leaf.ev, ob)
     return leaf
 
 
+def _empty(ob: Ob) -> bool:
+    """Provably empty: ``Zero``, a product with an empty factor, a sum of empty terms."""
+    if isinstance(ob, Empty):
+        return True
+    if isinstance(ob, Product):
+        return _empty(ob.left) or _empty(ob.right)
+    if isinstance(ob, Coproduct):
+        return _empty(ob.left) and _empty(ob.right)
+    if isinstance(ob, Exp):
+        return _empty(ob.base) and not _empty(ob.exponent)
+    return False
+
+
+def _guard(v: Any, tag: _Base) -> Any:
+    """``v`` as computed under a case split on ``tag``: it also depends on the tag."""
+    if (not tag.dep and not tag.ev) or v is _DEAD:
+        return v
+    if isinstance(v, tuple):
+        return tuple(_guard(x, tag) for x in v)
+    if isinstance(v, _Tagged):
+        return _Tagged(_guard(v.tag, tag), _guard(v.left, tag), _guard(v.right, tag))
+    if isinstance(v, _Base):
+        deg = None if tag.dep and v.deg != 0 else v.deg
+        return _Base(v.dep or tag.dep, deg, v.ev | tag.ev)
+    if isinstance(v, _Opaque) and not v.dep:
+        return _Choice((v,), tag)
+    if isinstance(v, _Opaque):
+        return _Opaque(True, v.ev | tag.ev, v.typ)
+    if isinstance(v, _Closure):
+        return _Choice((v,), tag)
+    assert isinstance(v, _Choice)
+    g = v.guard
+    return _Choice(v.options, _Base(g.dep or tag.dep, None, g.ev | tag.ev))
+
+
+def _options(v: Any) -> tuple[tuple[Any, ...], _Base]:
+    if isinstance(v, (_Closure, _Opaque)):
+        return (v,), _CONST
+    assert isinstance(v, _Choice)
+    return v.options, v.guard
+
+
 def _join(a: Any, b: Any) -> Any:
+    if a == b or b is _DEAD:
+        return a
+    if a is _DEAD:
+        return b
     if isinstance(a, tuple) and isinstance(b, tuple):
         return tuple(_join(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, _Tagged) and isinstance(b, _Tagged):
         return _Tagged(_join(a.tag, b.tag), _join(a.left, b.left), _join(a.right, b.right))
     if isinstance(a, _Base) and isinstance(b, _Base):
         deg = None if a.deg is None or b.deg is None else max(a.deg, b.deg)
-        return _Base(a.dep or b.dep, deg)
-    if a == b:
-        return a
-    return _Opaque(_depends(a) or _depends(b))
+        return _Base(a.dep or b.dep, deg, a.ev | b.ev)
+    fns = (_Closure, _Choice, _Opaque)
+    if isinstance(a, fns) and isinstance(b, fns) and not (_is_dep_opaque(a) or _is_dep_opaque(b)):
+        (oa, ga), (ob_, gb) = _options(a), _options(b)
+        options = tuple(dict.fromkeys((*oa, *ob_)))
+        guard = _join(ga, gb)
+        return _Choice(options, guard)
+    typ = a.typ if isinstance(a, _Opaque) else b.typ
+    return _Opaque(_depends(a) or _depends(b), _events(a) | _events(b), typ)
+
+
+def _mark(v: Any, ids: frozenset[int]) -> Any:
+    """``v`` with ``ids`` added to the events of its every leaf."""
+    if isinstance(v, tuple):
+        return tuple(_mark(x, ids) for x in v)
+    if isinstance(v, _Tagged):
+        return _Tagged(_mark(v.tag, ids), _mark(v.left, ids), _mark(v.right, ids))
+    if isinstance(v, _Base):
+        return _Base(v.dep, v.deg, v.ev | ids)
+    if isinstance(v, _Opaque):
+        return _Opaque(v.dep, v.ev | ids, v.typ)
+    if isinstance(v, _Closure):
+        return _Closure(v.body, _mark(v.env, ids), v.path)
+    if isinstance(v, _Choice):
+        return _Choice(v.options, _mark(v.guard, ids))
+    return v
+
+
+def _exponent(fn: Any) -> Ob:
+    """The argument type of a function value."""
+    if isinstance(fn, _Closure):
+        arg: Ob = fn.body.dom.right  # type: ignore[attr-defined]
+        return arg
+    if isinstance(fn, _Opaque):
+        return fn.typ.exponent
+    return _exponent(fn.options[0])
+
+
+def _is_dep_opaque(v: Any) -> bool:
+    return isinstance(v, _Opaque) and v.dep
+
+
+def _diagonal(f: Box) -> bool:
+    """Whether a bilinear box is *diagonal*: each output entry is the product of one
+    entry of each factor (nothing summed) and one factor is the whole output, so
+    fixing the other factor gives a diagonal map (a pointwise scaling).
+
+    ``mul`` is diagonal unless both factors are broadcast; ``einsum`` when it sums over
+    no axis and the axes of one operand contain those of the other; another bilinear box
+    when it says ``diagonal=True``.
+    """
+    flag = f.attrs.get("diagonal")
+    if isinstance(flag, bool):
+        return flag
+    dom = f.dom
+    if f.name == "mul" and isinstance(dom, Product):
+        shapes = [getattr(x, "shape", None) for x in (dom.left, dom.right)]
+        out = getattr(f.cod, "shape", None)
+        return out is None or out in shapes
+    spec = f.attrs.get("spec")
+    if f.name == "einsum" and isinstance(spec, str) and "->" in spec:
+        ins, out = spec.split("->")
+        a, _, b = ins.partition(",")
+        sa, sb, so = (set(s.replace("...", "*")) for s in (a, b, out))
+        return sa | sb == so and (sa <= sb or sb <= sa)
+    return False
 
 
 # -- the abstract interpreter -------------------------------------------------------------
@@ -214,17 +438,46 @@ def _join(a: Any, b: Any) -> Any:
 
 class _Run:
     def __init__(self) -> None:
-        self.cls = "linear"
-        self.class_witness: Witness | None = None
-        self.order_witnesses: list[Witness] = []
-        self.unknown: list[Witness] = []
+        self.events: list[tuple[str, str, Witness]] = []  # (kind, level, witness)
+        self.ids: dict[tuple[str, str, Path, str], int] = {}
 
-    def see(self, cls: str, box: Arrow, path: Path, reason: str) -> None:
-        if CLASSES.index(cls) > CLASSES.index(self.cls):
-            self.cls = cls
-            self.class_witness = Witness("class", reason, box, path)
+    def event(self, kind: str, level: str, f: Arrow, path: Path, reason: str) -> frozenset[int]:
+        """Record an observation (kind ``order``, ``class`` or ``unknown``); its id."""
+        key = (kind, level, path, reason)
+        if key not in self.ids:
+            self.ids[key] = len(self.events)
+            shown = {"unknown": "class", "via": "order"}.get(kind, kind)
+            self.events.append((kind, level, Witness(shown, reason, f, path)))
+        return frozenset((self.ids[key],))
+
+    def force(self, v: Any, f: Arrow, path: Path, out_: bool = False) -> frozenset[int]:
+        """The events of ``v`` once every function in it is applied.
+
+        A function that flows into a box may be applied by it: a function that varies
+        with the input is applied to a fresh varying argument (a fixed one is a
+        parameter of the box). A function that flows out of the diagram (``out_``) is
+        judged by its transpose (``uncurry``): applied to a fresh varying argument.
+        """
+        out: set[int] = set()
+        stack = [v]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, tuple):
+                stack.extend(x)
+            elif isinstance(x, _Tagged):
+                out |= x.tag.ev
+                stack.extend((x.left, x.right))
+            elif isinstance(x, _Base):
+                out |= x.ev
+            elif isinstance(x, (_Closure, _Choice, _Opaque)):
+                varies = out_ or _varies(x)
+                arg = _fill(_exponent(x), _Base(varies, int(varies)))
+                out |= self.force(self.apply(x, arg, f, path), f, path, out_)
+        return frozenset(out)
 
     def run(self, f: Arrow, x: Any, path: Path) -> Any:
+        if x is _DEAD:
+            return _DEAD
         if isinstance(f, ar_.Compose):
             for i, g in enumerate(f.children):
                 x = self.run(g, x, (*path, i))
@@ -261,18 +514,18 @@ class _Run:
 
     def _inl(self, f: Arrow, x: Any, path: Path) -> Any:
         assert isinstance(f.cod, Coproduct)
-        return _Tagged(_CONST, x, _fill(f.cod.right, _CONST))
+        return _Tagged(_CONST, x, _DEAD)
 
     def _inr(self, f: Arrow, x: Any, path: Path) -> Any:
         assert isinstance(f.cod, Coproduct)
-        return _Tagged(_CONST, _fill(f.cod.left, _CONST), x)
+        return _Tagged(_CONST, _DEAD, x)
 
     def _absurd(self, f: Arrow, x: Any, path: Path) -> Any:
-        return _fill(f.cod, _CONST)
+        return _DEAD
 
     def _copair(self, f: ar_.Copair, x: Any, path: Path) -> Any:
         out = _join(self.run(f.left, x.left, (*path, 0)), self.run(f.right, x.right, (*path, 1)))
-        return _join(out, _fill(f.cod, _Base(x.tag.dep, 0 if not x.tag.dep else None)))
+        return _guard(out, x.tag)
 
     def _sum(self, f: ar_.Sum, x: Any, path: Path) -> Any:
         left = self.run(f.left, x.left, (*path, 0))
@@ -280,37 +533,49 @@ class _Run:
         return _Tagged(x.tag, left, right)
 
     def _logic(self, f: Arrow, x: Any, path: Path) -> Any:
-        return _fill(f.cod, _Base(_depends(x), None if _depends(x) else 0))
+        dep = _depends(x)
+        return _fill(f.cod, _Base(dep, None if dep else 0, _events(x)))
 
-    # closed structure
+    # closed structure: ev of a closure is beta reduction (the notation, not the map)
     def _curry(self, f: ar_.Curry, x: Any, path: Path) -> Any:
         return _Closure(f.arrow, x, (*path, 0))
 
     def _ev(self, f: Arrow, x: Any, path: Path) -> Any:
         fn, arg = x
+        before = len(self.events)
+        out = self.apply(fn, arg, f, path)
+        new = [i for i in _events(out) if i >= before and self.events[i][:2] == ("order", "higher")]
+        if new and _varies(fn):  # name the ev too: the witness a reader looks for
+            reason = "ev applies a function that depends on the input"
+            out = _mark(out, self.event("via", "higher", f, path, reason))
+        return out
+
+    def apply(self, fn: Any, arg: Any, f: Arrow, path: Path) -> Any:
+        """The value of ``fn`` at ``arg``; ``f`` and ``path`` locate the application."""
+        if fn is _DEAD:
+            return _DEAD
+        if isinstance(fn, _Choice):
+            out = _DEAD
+            for option in fn.options:
+                out = _join(out, self.apply(option, arg, f, path))
+            return _guard(out, fn.guard)
         if isinstance(fn, _Closure):
-            if _depends(fn.env):
-                self.order_witnesses.append(
-                    Witness("order", "ev applies a function that depends on the input", f, path)
-                )
             return self.run(fn.body, (fn.env, arg), fn.path)
+        assert isinstance(fn, _Opaque)
+        seen = fn.ev | self.force(arg, f, path)
         if fn.dep:
-            self.order_witnesses.append(
-                Witness("order", "ev applies a function given as input", f, path)
-            )
-        dep = fn.dep or _depends(arg)
-        if dep:
-            self.see("smooth", f, path, "ev of an opaque function")
-        return _fill(f.cod, _Base(dep, None if dep else 0))
+            seen |= self.event("order", "higher", f, path, "ev applies a function given as input")
+        varies = fn.dep or _varies(arg)
+        if varies:
+            seen |= self.event("class", "smooth", f, path, "ev of an opaque function")
+        return _fill(fn.typ.base, _Base(fn.dep or _depends(arg), None if varies else 0, seen))
 
     # named sub-diagrams, stacks of layers, constants
     def _group(self, f: ar_.Group, x: Any, path: Path) -> Any:
         return self.run(f.body, x, (*path, f.name))
 
     def _layer(self, f: ar_.Layer, x: Any, path: Path) -> Any:
-        if _depends(x):
-            self.see("linear", f, path, "slice of a stack")
-        return _fill(f.cod, _Base(_depends(x), _degree(x)))
+        return _fill(f.cod, _Base(_depends(x), _degree(x), _events(x)))
 
     def _const(self, f: ar_.Const, x: Any, path: Path) -> Any:
         return _fill(f.cod, _CONST)
@@ -321,14 +586,18 @@ class _Run:
         if not _depends(x):
             return _fill(f.cod, _CONST)
         cls = attrs.get("cls") or declared(f.name)
+        seen = self.force(x, f, path)
+        if not _varies(x):  # a function of which case the input is in: locally constant
+            return _guard(_fill(f.cod, _CONST), _Base(True, 0, seen))
         if cls is None:
-            self.unknown.append(
-                Witness("class", f"undeclared box {f.name} (counted smooth)", f, path)
+            seen |= self.event(
+                "unknown", "smooth", f, path, f"undeclared box {f.name} (counted smooth)"
             )
             cls = "smooth"
         if cls == "bilinear":
-            return self._bilinear(f, x, path)
-        self.see(cls, f, path, f"{cls} box {f.name}")
+            return self._bilinear(f, x, path, seen)
+        if cls != "linear":
+            seen |= self.event("class", cls, f, path, f"{cls} box {f.name}")
         deg = (
             _degree(x)
             if cls == "linear"
@@ -337,28 +606,36 @@ class _Run:
         if cls == "polynomial" and isinstance(deg, int):
             inner = _degree(x)
             deg = None if inner is None else deg * inner
-        return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None))
+        return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None, seen))
 
-    def _bilinear(self, f: Box, x: Any, path: Path) -> Any:
+    def _bilinear(self, f: Box, x: Any, path: Path, seen: frozenset[int]) -> Any:
         if not isinstance(f.dom, Product):
             raise TypeError(
                 f"analyze: bilinear box {f.name} must have a product domain, got {f.dom}"
             )
         a, b = x
-        da, db = _depends(a), _depends(b)
+        da, db = _varies(a), _varies(b)
         ga, gb = _degree(a), _degree(b)
         if da and db:
-            self.see(
-                "polynomial", f, path, f"bilinear box {f.name} with both factors input-dependent"
-            )
+            both = f"bilinear box {_show(f)} with both factors input-dependent"
+            seen |= self.event("class", "polynomial", f, path, both)
+            if _diagonal(f):
+                reason = f"{_show(f)} applies an input-chosen diagonal map (a gating)"
+                seen |= self.event("order", "diagonal", f, path, reason)
+            else:
+                reason = f"{_show(f)} applies an input-chosen linear map"
+                seen |= self.event("order", "higher", f, path, reason)
             deg = None if ga is None or gb is None else ga + gb
+        elif _depends(b if da else a):  # the other factor is chosen piecewise: a PL map
+            seen |= self.event("class", "pl", f, path, f"{_show(f)} by a piecewise constant factor")
+            deg = None
         else:
             deg = ga if da else gb
-        return _fill(f.cod, _Base(True, deg))
+        return _fill(f.cod, _Base(True, deg, seen))
 
     def _repeat(self, f: ar_.Repeat, x: Any, path: Path) -> Any:
         params, state = x
-        layer = _fill(f.params, _Base(_depends(params), _degree(params)))
+        layer = _fill(f.params, _Base(_depends(params), _degree(params), _events(params)))
         for _ in range(min(f.n, 4)):  # dependence is monotone: a few rounds reach the fixpoint
             new = self.run(f.body, (layer, state), (*path, "body"))
             if new == state:
@@ -367,23 +644,29 @@ class _Run:
         return state
 
 
-def _input_value(f: Any) -> tuple[Arrow, Any]:
-    """The arrow to analyse and its abstract input: parameters external, the rest input."""
+def _show(f: Box) -> str:
+    spec = f.attrs.get("spec")
+    return f"{f.name} {spec!r}" if isinstance(spec, str) else f.name
+
+
+def _input_value(f: Any) -> tuple[Arrow, Any, Ob]:
+    """The arrow to analyse, its abstract input (parameters external, the rest input),
+    and the type of the input proper."""
     if isinstance(f, Arrow):
-        return f, _fill(f.dom, _Base(True, 1))
+        return f, _fill(f.dom, _Base(True, 1)), f.dom
     arrow, params = getattr(f, "arrow", None), getattr(f, "P", None)
     if not isinstance(arrow, Arrow) or not isinstance(params, Ob):
         raise TypeError(f"analyze: expected an arrow or a Para, got {type(f).__name__} {f!r}")
     dom = arrow.dom
     if isinstance(dom, Product) and dom.left == params:
-        return arrow, (_fill(params, _CONST), _fill(dom.right, _Base(True, 1)))
+        return arrow, (_fill(params, _CONST), _fill(dom.right, _Base(True, 1))), dom.right
     glob = getattr(getattr(f, "actegory", None), "E", None)  # Global(E): E * (P * A)
     rest = dom.right if isinstance(dom, Product) and dom.left == glob else None
     if isinstance(rest, Product) and rest.left == params:  # E is a global parameter
         assert isinstance(glob, Ob)
         inner = (_fill(params, _CONST), _fill(rest.right, _Base(True, 1)))
-        return arrow, (_fill(glob, _CONST), inner)
-    return arrow, _fill(dom, _Base(True, 1))  # another actegory: everything counts as input
+        return arrow, (_fill(glob, _CONST), inner), rest.right
+    return arrow, _fill(dom, _Base(True, 1)), dom  # another actegory: everything is input
 
 
 def analyze(f: Any) -> Analysis:
@@ -392,28 +675,34 @@ def analyze(f: Any) -> Analysis:
     See the module docstring for the rules and examples.
     """
     run = _Run()
+    arrow, x, dom = _input_value(f)
 
-    def go() -> Any:
-        arrow, x = _input_value(f)
-        return run.run(arrow, x, ())
+    def go() -> tuple[Any, frozenset[int]]:
+        out = run.run(arrow, x, ())
+        return out, run.force(out, arrow, (), out_=True)
 
+    if _empty(dom):  # the map out of an empty type is unique: nothing to judge
+        return Analysis("first", "linear", "PL pretopos", 0, ())
     # The interpreter recurses along the nesting of pairs, tensors and products (an
     # unrolled Para nests one level per layer): deep diagrams get a deep enough stack.
-    top = f if isinstance(f, Arrow) else getattr(f, "arrow", None)
-    out = deep(go, top) if isinstance(top, Arrow) else go()
-    order = "higher" if run.order_witnesses else "first"
-    cls = run.cls
+    out, live = deep(go, arrow)
+    events = [run.events[i] for i in sorted(live)]
+    order_levels = [lv for kind, lv, _ in events if kind == "order"]
+    order = max(order_levels, key=ORDERS.index, default="first")
+    class_levels = [lv for kind, lv, _ in events if kind in ("class", "unknown")]
+    cls = max(class_levels, key=CLASSES.index, default="linear")
     if order == "higher":
         lives = "topos completion"
-    elif CLASSES.index(cls) <= CLASSES.index("pl"):
+    elif order == "first" and CLASSES.index(cls) <= CLASSES.index("pl"):
         lives = "PL pretopos"
     else:
         lives = "smooth maps"
     degree = _degree(out) if cls in ("linear", "polynomial") else None
-    witnesses = list(run.order_witnesses[:1])
-    if run.class_witness is not None:
-        witnesses.append(run.class_witness)
-    witnesses += run.unknown
+    # an ev through which the order is reached names it best; else the box itself
+    via = [w for kind, _, w in events if kind == "via" and order == "higher"]
+    witnesses = (via or [w for kind, lv, w in events if kind == "order" and lv == order])[:1]
+    witnesses += [w for kind, lv, w in events if kind in ("class", "unknown") and lv == cls][:1]
+    witnesses += [w for kind, _, w in events if kind == "unknown" and w not in witnesses]
     return Analysis(order, cls, lives, degree, tuple(witnesses))
 
 

@@ -43,6 +43,7 @@ from topos.errors import not_a
 __all__ = [
     "DTYPES",
     "Coproduct",
+    "Dim",
     "Empty",
     "Exp",
     "Fin",
@@ -55,6 +56,7 @@ __all__ = [
     "Unit",
     "Zero",
     "factors",
+    "is_symbolic",
 ]
 
 #: dtypes an ``R`` may carry (names as in NumPy / JAX).
@@ -350,15 +352,80 @@ def _link(x: Ob, y: Ob) -> None:
 
 
 def _rebuild(text: str) -> Ob:
-    value = eval(text, {k: globals()[k] for k in ("R", "Fin", "One", "Zero", "Omega")})
+    value = eval(text, {k: globals()[k] for k in ("R", "Fin", "One", "Zero", "Omega", "Dim")})
     assert isinstance(value, Ob)
     return value
 
 
-def _check_shape(op: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
+class Dim:
+    """A dimension variable: a named length, bounded by ``max``, e.g. the sequence length.
+
+    A ``Dim`` may stand for an axis in ``R`` and ``Fin`` shapes: ``R(seq, 64)`` is
+    a family of objects, one for each length ``1 <= n <= seq.max``. Dims are
+    values (equal when name and bound are), compared by equality in every shape
+    check; ``topos.dims.specialise`` substitutes lengths for them. Parameters
+    never have symbolic shapes: a table the length indexes has the bound as its
+    size and is sliced (``slice_axis(R(128, d), 0, seq, axis=0)``).
+
+    >>> seq = Dim("seq", 128)
+    >>> R(seq, 64), R(seq, 64) == R(Dim("seq", 128), 64) != R(128, 64)
+    (R(Dim('seq', 128), 64), True)
+    >>> Fin(50, seq).shape, seq.max, R(seq, 64).size        # the size at the bound
+    ((Dim('seq', 128),), 128, 8192)
+    >>> Dim("seq", 0)
+    Traceback (most recent call last):
+    ...
+    TypeError: Dim: the bound must be a positive int, got 0
+    """
+
+    __slots__ = ("name", "max")
+    name: str
+    max: int
+
+    def __init__(self, name: str, max: int) -> None:  # noqa: A002 - the bound's name
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"Dim: the name must be an identifier, got {name!r}")
+        if isinstance(max, bool) or not isinstance(max, int) or max < 1:
+            raise TypeError(f"Dim: the bound must be a positive int, got {max!r}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "max", max)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Dim is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Dim and (self.name, self.max) == (other.name, other.max)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(("Dim", self.name, self.max))
+
+    def __repr__(self) -> str:
+        return f"Dim({self.name!r}, {self.max})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Dim, (self.name, self.max))
+
+
+def is_symbolic(shape: tuple[Any, ...]) -> bool:
+    """Whether a shape has a ``Dim`` entry.
+
+    >>> is_symbolic((Dim("seq", 8), 4)), is_symbolic((8, 4))
+    (True, False)
+    """
+    return any(isinstance(n, Dim) for n in shape)
+
+
+def _check_shape(op: str, shape: tuple[Any, ...]) -> tuple[Any, ...]:
     for n in shape:
+        if isinstance(n, Dim):
+            continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise TypeError(f"{op}: shape entries must be non-negative ints, got {shape!r}")
+            raise TypeError(
+                f"{op}: shape entries must be non-negative ints, got {shape!r} (or Dims)"
+            )
     return tuple(shape)
 
 
@@ -376,7 +443,7 @@ class R(Ob):
     shape: tuple[int, ...]
     dtype: str
 
-    def __init__(self, *shape: int, dtype: str = "float32") -> None:
+    def __init__(self, *shape: int | Dim, dtype: str = "float32") -> None:
         object.__setattr__(self, "shape", _check_shape("R", shape))
         if dtype not in DTYPES:
             raise TypeError(f"R: dtype must be one of {DTYPES}, got {dtype!r}")
@@ -388,14 +455,14 @@ class R(Ob):
 
     @property
     def size(self) -> int:
-        """The number of real entries."""
+        """The number of real entries (at the bound of each ``Dim``)."""
         out = 1
         for n in self.shape:
-            out *= n
+            out *= n.max if isinstance(n, Dim) else n
         return out
 
     def _leaf_repr(self) -> str:
-        args = [str(n) for n in self.shape]
+        args = [repr(n) for n in self.shape]
         if self.dtype != "float32":
             args.append(f"dtype={self.dtype!r}")
         return f"R({', '.join(args)})"
@@ -415,7 +482,7 @@ class Fin(Ob):
     n: int
     shape: tuple[int, ...]
 
-    def __init__(self, n: int, *shape: int) -> None:
+    def __init__(self, n: int, *shape: int | Dim) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise TypeError(f"Fin: the number of labels must be a non-negative int, got {n!r}")
         object.__setattr__(self, "n", n)
@@ -426,7 +493,7 @@ class Fin(Ob):
         return (self.n, self.shape)
 
     def _leaf_repr(self) -> str:
-        return f"Fin({', '.join(str(k) for k in (self.n, *self.shape))})"
+        return f"Fin({', '.join(repr(k) for k in (self.n, *self.shape))})"
 
 
 class _Constant(Ob):

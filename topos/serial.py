@@ -11,8 +11,8 @@ Node kinds (version 2), by the public constructor they stand for:
 ==============  =====================================================================
 kind            fields
 ==============  =====================================================================
-``R``           ``shape`` (list of ints), ``dtype`` (str)
-``Fin``         ``n`` (int), ``shape`` (list of ints)
+``R``           ``shape`` (list of ints or dims), ``dtype`` (str)
+``Fin``         ``n`` (int), ``shape`` (list of ints or dims)
 ``One``,        (none)
 ``Zero``,
 ``Omega``
@@ -40,7 +40,18 @@ kind            fields
 
 A box attribute value is JSON: ``null``, booleans, ints, finite floats and
 strings as themselves, a tuple as a list, an object or arrow as ``{"node": i}``
-and a non-finite float as ``{"float": "nan" | "inf" | "-inf"}``. A constant's
+and a non-finite float as ``{"float": "nan" | "inf" | "-inf"}``. A dimension
+variable ``Dim(name, max)`` (in a shape or an attribute) is ``{"dim": name, "max": max}``:
+
+>>> from topos.objects import Dim
+>>> seq = Dim("seq", 8)
+>>> h = Box("slice", R(8, 2), R(seq, 2), start=0, stop=seq, axis=0)
+>>> loads(dumps(h)) == h
+True
+>>> dumps(R(seq))
+'{"topos":2,"nodes":[{"kind":"R","shape":[{"dim":"seq","max":8}],"dtype":"float32"}],"root":0}'
+
+A constant's
 value may also be ``{"array": {"shape", "dtype", "base64"}}`` (``ArrayData``) or
 ``{"frozen": {"path", "init", "stacked", "value"}}`` (a frozen parameter).
 
@@ -111,7 +122,7 @@ from typing import Any
 from topos import arrows as ar_
 from topos.arrows import Arrow, Box, Compose, Curry, Logic
 from topos.errors import unfolds_too_far
-from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
+from topos.objects import Coproduct, Dim, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
 
 __all__ = [
     "MAX_ARROW_PARTS",
@@ -264,9 +275,9 @@ class _Writer:
         kind = _kind(x)
         ref = self.index.__getitem__
         if kind == "R":
-            return {"kind": kind, "shape": list(x.shape), "dtype": x.dtype}
+            return {"kind": kind, "shape": [_size(k) for k in x.shape], "dtype": x.dtype}
         if kind == "Fin":
-            return {"kind": kind, "n": x.n, "shape": list(x.shape)}
+            return {"kind": kind, "n": x.n, "shape": [_size(k) for k in x.shape]}
         if kind in ("One", "Zero", "Omega", "logic"):
             return {"kind": kind, "op": x.op} if kind == "logic" else {"kind": kind}
         if kind in ("product", "coproduct"):
@@ -304,6 +315,8 @@ class _Writer:
     def _value(self, v: Any) -> Any:
         if v is None or isinstance(v, (bool, int, str)):
             return v
+        if isinstance(v, Dim):
+            return _size(v)
         if isinstance(v, float):
             return v if math.isfinite(v) else {"float": repr(v)}
         if isinstance(v, tuple):
@@ -321,6 +334,11 @@ class _Writer:
             }
             return {"frozen": ref}
         return {"node": self.index[v]}
+
+
+def _size(k: Any) -> Any:
+    """A shape entry in JSON: an int, or ``{"dim": name, "max": max}`` for a ``Dim``."""
+    return {"dim": k.name, "max": k.max} if isinstance(k, Dim) else k
 
 
 def _kind(x: object) -> str:
@@ -371,7 +389,7 @@ def _deps(x: Any) -> tuple[Any, ...]:
 
 def _collect(v: object, found: list[object], where: str) -> None:
     """Append the objects and arrows inside an attribute value; reject what JSON can't hold."""
-    if v is None or isinstance(v, (bool, int, float, str)):
+    if v is None or isinstance(v, (bool, int, float, str, Dim)):
         return
     if isinstance(v, (Ob, Arrow)):
         found.append(v)
@@ -631,6 +649,25 @@ class _Fields:
             raise _Bad(f"field {name!r}: expected a list of ints, got {_show(v)}")
         return v
 
+    def sizes(self, name: str) -> list[Any]:
+        """A shape: ints and ``{"dim", "max"}`` entries."""
+        v = self.node[name]
+        if not isinstance(v, list):
+            raise _Bad(
+                f"field {name!r}: expected a list of ints (or dims {{dim, max}}), got {_show(v)}"
+            )
+        return [k if _is_int(k) else self.dim(name, k) for k in v]
+
+    def dim(self, where: str, v: Any) -> Dim:
+        if not isinstance(v, Mapping) or set(v) != {"dim", "max"}:
+            raise _Bad(
+                f"field {where!r}: expected a list of ints (or dims {{dim, max}}), got {_show(v)}"
+            )
+        try:
+            return Dim(v["dim"], v["max"])
+        except TypeError as e:
+            raise _Bad(f"field {where!r}: {e}") from None
+
     def string(self, name: str) -> str:
         v = self.node[name]
         if not isinstance(v, str):
@@ -652,6 +689,8 @@ class _Fields:
             return tuple(self.value(where, w, depth + 1) for w in v)
         if isinstance(v, Mapping) and set(v) == {"node"}:
             return self.check_ref(where, v["node"], (Ob, Arrow))
+        if isinstance(v, Mapping) and set(v) == {"dim", "max"}:
+            return self.dim(where, v)
         if isinstance(v, Mapping) and set(v) == {"float"} and v["float"] in _NON_FINITE:
             return _NON_FINITE[v["float"]]
         if isinstance(v, Mapping) and set(v) == {"array"}:
@@ -776,8 +815,8 @@ def _read_param(f: _Fields, where: str, e: Any, mod: Any) -> Any:
 
 
 _READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
-    "R": (("shape", "dtype"), lambda f: R(*f.ints("shape"), dtype=f.string("dtype"))),
-    "Fin": (("n", "shape"), lambda f: Fin(f.integer("n"), *f.ints("shape"))),
+    "R": (("shape", "dtype"), lambda f: R(*f.sizes("shape"), dtype=f.string("dtype"))),
+    "Fin": (("n", "shape"), lambda f: Fin(f.integer("n"), *f.sizes("shape"))),
     "One": ((), lambda f: Unit()),
     "Zero": ((), lambda f: Empty()),
     "Omega": ((), lambda f: Truth()),

@@ -8,15 +8,25 @@ does the work; this module only wires it together and owns the output folder:
    file is validation), 3,000,000 and 300,000 characters;
 2. **vocabulary** (``Vocab``): the characters seen in the training text, with the
    rare ones (fewer than one in 100,000) sharing id 0;
-3. **model**: ``topos.nn.transformer(vocab, seq, d, heads, layers)``, a Para
-   ``Fin(vocab, seq) -> R(seq, vocab)``; its ``analyze()`` report is printed and its
-   string diagram written to ``<out>/transformer.svg``;
+3. **model** (``build_model``, ``--arch``): ``gpt`` (the default) is
+   ``topos.nn.language_model(vocab, seq, d, heads, layers)`` with its defaults, a
+   GPT-style model (learned positions, LayerNorm, GELU MLP, biases); ``llama`` is
+   ``topos.nn.zoo.llama`` (RoPE, RMSNorm, SwiGLU, grouped-query attention with
+   ``heads // 2`` key/value heads, no biases). Either is a Para
+   ``Fin(vocab, seq) -> R(seq, vocab)``; the architecture and its ``analyze()``
+   report are printed and its string diagram written to ``<out>/transformer.svg``.
+   With ``--dropout p`` training runs the keyed model (``dropout=p``: the input is
+   ``Fin(vocab, seq) * SEED``, example ``i`` of step ``t`` gets the key
+   ``(seed * 7919 + t * batch + i) mod 2**31``, so a resumed run sees the same
+   masks); validation and sampling run the model without dropout, on the same
+   parameters;
 4. **training** with ``backends.jax.fit`` (adamw, warmup then cosine decay, gradient
    clipping), batches of random windows drawn as a function of the step index (so
    ``--resume`` continues exactly), a checkpoint in ``<out>/checkpoint``;
 5. **report**: validation loss in bits per character against the unigram baseline
    (the entropy of the training character frequencies, measured on the validation
-   text), and a sample (``backends.jax.sample``) with a fixed seed.
+   text), and a sample with a fixed seed (``sample_text``, the one place that calls
+   the sampler).
 
 Everything lands in the output folder (``--out``, default ``runs/demo``):
 ``demo.json`` (the settings and the vocabulary), ``checkpoint`` (written by ``fit``
@@ -60,19 +70,23 @@ from backends.jax.limits import device_memory, format_bytes
 from topos import nn
 from topos.analysis import analyze
 from topos.draw import draw
+from topos.objects import Dim
 
 __all__ = [
+    "ARCHS",
     "CorpusError",
     "DemoConfig",
     "DemoError",
     "DemoResult",
     "Interrupted",
     "Vocab",
+    "build_model",
     "eval_windows",
     "evaluate_bits",
     "make_batches",
     "make_optimizer",
     "run",
+    "sample_text",
     "step_bytes",
     "unigram_bits",
 ]
@@ -81,6 +95,11 @@ __all__ = [
 RARE = 1e-5
 #: The character shown for id 0 (rare or unseen characters).
 UNKNOWN = "\ufffd"
+#: ``--arch``: the architectures the demo trains, and what each one is.
+ARCHS = {
+    "gpt": "GPT-style: learned positions, LayerNorm, GELU MLP, biases",
+    "llama": "Llama-style: RoPE, RMSNorm, SwiGLU, grouped-query attention, no biases",
+}
 
 
 class DemoError(ValueError):
@@ -239,12 +258,14 @@ _FIXED = (
     "corpus",
     "train_chars",
     "val_chars",
+    "arch",
+    "dropout",
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Every setting of the demo; the command line sets the first thirteen.
+    """Every setting of the demo; the command line sets the first fifteen.
 
     >>> DemoConfig(d_model=30, heads=4).check()
     Traceback (most recent call last):
@@ -265,6 +286,8 @@ class DemoConfig:
     overwrite: bool = False
     corpus: str | None = None
     mesh: str | None = None
+    arch: str = "gpt"
+    dropout: float = 0.0
     train_chars: int = 3_000_000
     val_chars: int = 300_000
     eval_windows: int = 512
@@ -287,6 +310,17 @@ class DemoConfig:
             raise DemoError(f"--lr must be positive, got {self.lr}")
         if self.d_model % self.heads:
             raise DemoError(f"--d-model {self.d_model} is not divisible by --heads {self.heads}")
+        if self.arch not in ARCHS:
+            raise DemoError(f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.arch == "llama" and (self.d_model // self.heads) % 2:
+            raise DemoError(
+                f"--arch llama rotates pairs of entries: the head width --d-model / --heads"
+                f" = {self.d_model // self.heads} must be even"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise DemoError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout and self.mesh is not None:
+            raise DemoError("--dropout is not supported with --mesh yet")
         if self.mesh is not None:
             dims = self.mesh.split("x")
             if len(dims) != 2 or not all(d.isdigit() and int(d) >= 1 for d in dims):
@@ -488,6 +522,87 @@ def _check_memory(cfg: DemoConfig, vocab: int) -> None:
         )
 
 
+def build_model(
+    cfg: DemoConfig, vocab: int, *, train: bool = False, variable: bool = False
+) -> Any:
+    """The Para of ``cfg.arch`` at the demo's size: ``Fin(vocab, seq) -> R(seq, vocab)``.
+
+    With ``train`` and ``cfg.dropout > 0``, the keyed training model
+    ``Fin(vocab, seq) * SEED -> R(seq, vocab)``; otherwise the model without
+    dropout (the same parameters either way). With ``variable`` the length is the
+    dimension variable ``Dim("seq", cfg.seq)`` (the model ``generate`` decodes;
+    the same parameters again).
+
+    >>> gpt = build_model(DemoConfig(d_model=16, heads=2, seq=8), vocab=20)
+    >>> gpt.dom, list(gpt.parameters())[:2]
+    (Fin(20, 8), ['embed.table', 'pos.table'])
+    >>> llama = build_model(DemoConfig(arch="llama", d_model=16, heads=2, seq=8), vocab=20)
+    >>> llama.parameters()["blocks.attn.k.w"].ob   # 2 layers, 1 key/value head of width 8
+    R(2, 16, 8)
+    >>> build_model(DemoConfig(dropout=0.1, d_model=16, heads=2, seq=8), 20, train=True).dom
+    Fin(20, 8) * Fin(2147483648)
+    >>> var = build_model(DemoConfig(d_model=16, heads=2, seq=8), 20, variable=True)
+    >>> var.dom, var.parameters() == gpt.parameters()
+    (Fin(20, Dim('seq', 8)), True)
+    """
+    dropout = cfg.dropout if cfg.dropout > 0 else None
+    seq: Any = Dim("seq", cfg.seq) if variable else cfg.seq
+    if cfg.arch == "llama":
+        kv = cfg.heads // 2 if cfg.heads % 2 == 0 else cfg.heads
+        hidden = 32 * math.ceil(8 * cfg.d_model / 3 / 32)  # Llama's 8/3 d, rounded up
+        return nn.language_model(
+            vocab, seq, cfg.d_model, cfg.heads, cfg.layers, kv_heads=kv, mlp_hidden=hidden,
+            positional="rope", norm="rms", activation="swiglu", bias=False,
+            dropout=dropout, train=train,
+        )  # fmt: skip
+    return nn.language_model(
+        vocab, seq, cfg.d_model, cfg.heads, cfg.layers, dropout=dropout, train=train
+    )
+
+
+def sample_text(params: Any, vocab: Vocab, cfg: DemoConfig) -> str:
+    """The prompt and ``cfg.sample_chars`` characters drawn by ``generate`` (its cache).
+
+    ``generate`` decodes within the model's window of ``cfg.seq`` positions; a
+    longer sample continues from the last ``cfg.seq // 2`` characters in a new
+    window (as the windowed sampler did, a chunk at a time).
+    """
+    import jax
+
+    from backends.jax import generate
+
+    model = build_model(cfg, len(vocab), variable=True)
+    out: list[int] = []
+    context = [int(i) for i in vocab.encode(cfg.prompt)][-(cfg.seq - 1) :]
+    key = jax.random.key(cfg.seed)
+    while len(out) < cfg.sample_chars:
+        steps = min(cfg.sample_chars - len(out), cfg.seq - len(context))
+        key, sub = jax.random.split(key)
+        new = generate(model, params, context, steps, sub, temperature=cfg.temperature)
+        out += [int(i) for i in new]
+        context = (context + out[-steps:])[-(cfg.seq // 2) :]
+    return cfg.prompt + vocab.decode(out)
+
+
+def keyed_batches(
+    batches: Callable[[int], tuple[np.ndarray, np.ndarray]], cfg: DemoConfig
+) -> Callable[[int], tuple[tuple[np.ndarray, np.ndarray], np.ndarray]]:
+    """``batches`` with each example's dropout key: ``((tokens, keys), targets)``.
+
+    >>> b = keyed_batches(lambda step: (np.zeros((2, 3)), np.ones((2, 3))), DemoConfig(batch=2))
+    >>> b(5)[0][1].tolist()
+    [10, 11]
+    """
+
+    def keyed(step: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        tokens, targets = batches(step)
+        first = cfg.seed * 7919 + step * cfg.batch
+        keys = (first + np.arange(len(tokens), dtype=np.int64)) % 2**31
+        return (tokens, keys.astype(np.int32)), targets
+
+    return keyed
+
+
 def _report_analysis(p: Any, say: Callable[[str], None]) -> None:
     report = analyze(p)
     say("analysis:")
@@ -559,9 +674,13 @@ def _train(
     import jax
     import optax
 
-    from backends.jax import batched, fit, init, sample, sharding
+    from backends.jax import batched, fit, init, sharding
 
-    p = nn.transformer(len(vocab), cfg.seq, cfg.d_model, cfg.heads, cfg.layers)
+    p = build_model(cfg, len(vocab))
+    say(
+        f"arch: {cfg.arch} ({ARCHS[cfg.arch]})"
+        + (f", dropout {cfg.dropout}" if cfg.dropout else "")
+    )
     say(f"model: {p.dom!r} -> {p.cod!r}, {len(p.parameters())} parameter arrays")
     _report_analysis(p, say)
     _write_diagram(p, out, say)
@@ -577,11 +696,15 @@ def _train(
             f" of {sharding.param_bytes(params):,}"
         )
     logits = batched(p) if mesh is None else sharding.batched(p, mesh)
+    # with dropout, training runs the keyed model (its input: tokens and a key each)
+    train_logits = batched(build_model(cfg, len(vocab), train=True)) if cfg.dropout else logits
+    if cfg.dropout:
+        batches = keyed_batches(batches, cfg)  # type: ignore[assignment]
 
     def loss(params: Any, batch: tuple[Any, Any]) -> Any:
-        tokens, targets = batch
+        inputs, targets = batch
         return optax.softmax_cross_entropy_with_integer_labels(
-            logits(params, tokens), targets
+            train_logits(params, inputs), targets
         ).mean()
 
     checkpoint, written = _checkpoint(out), _checkpoint(folder)
@@ -618,15 +741,7 @@ def _train(
     params = result.params
     bits = evaluate_bits(logits, params, windows, cfg.batch)
     say(f"validation: {bits:.3f} bits/char (unigram baseline {unigram:.3f})")
-    ids = sample(
-        p,
-        params,
-        vocab.encode(cfg.prompt),
-        cfg.sample_chars,
-        jax.random.key(cfg.seed),
-        temperature=cfg.temperature,
-    )
-    text = cfg.prompt + vocab.decode(ids)
+    text = sample_text(params, vocab, cfg)
     say(f"sample (temperature {cfg.temperature}, seed {cfg.seed}):")
     say("-" * 72)
     say(text)

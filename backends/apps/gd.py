@@ -5,8 +5,10 @@ Three things, on the paper's in-context linear regression (``d_x = 10``, ``N = 1
 
 1. the construction: one LSA layer (``topos.nn.lsa``) with ``gd_weights(eta)`` *is*
    one GD step (the largest deviation on the test set is printed);
-2. training one LSA layer from a random initialisation with Adam, several seeds
-   side by side, against one GD step at its best learning rate (exact line
+2. training one LSA layer from a random initialisation with Adam (rate decaying
+   along a cosine from ``--lr``: a constant small rate left some seeds on a
+   rank-one saddle, see docs/experiments.md), several seeds side by side in one
+   compiled program, against one GD step at its best learning rate (exact line
    search: the loss is quadratic in ``eta``);
 3. the paper's alignment measures over training: the L2 distance between the two
    models' predictions and the cosine similarity (and L2 distance) of their
@@ -47,21 +49,38 @@ from topos.nn.lsa import gd_weights, lsa
 from topos.para import normal
 
 N, D_X = 10, 10
+#: Optimiser steps per compiled loop (``steps`` is rounded up to a multiple).
+CHUNK = 100
+#: The learning-rate schedules of ``run``.
+SCHEDULES = ("cosine", "constant")
 
 
 def run(
     seeds: int = 5,
     steps: int = 1000,
     batch: int = 256,
-    learning_rate: float = 1e-3,
+    learning_rate: float = 5e-3,
     init_std: float = 0.05,
+    schedule: str = "cosine",
     test_size: int = 2048,
     every: int = 100,
     out: Path | None = None,
     say: Any = print,
 ) -> dict[str, Any]:
-    """Run the experiment; return the per-seed results and the curves (and plot if ``out``)."""
+    """Run the experiment; return the per-seed results and the curves (and plot if ``out``).
+
+    ``schedule`` is ``"cosine"`` (Adam's rate decays from ``learning_rate`` to 0 over
+    the run) or ``"constant"``.
+    """
+    import optax
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"gd: schedule must be one of {SCHEDULES}, got {schedule!r}")
     t0 = time.perf_counter()
+    steps = -(-steps // CHUNK) * CHUNK
+    rate: Any = learning_rate
+    if schedule == "cosine":
+        rate = optax.cosine_decay_schedule(learning_rate, steps)
     layer = lsa(N + 1, D_X + 1, context=N, init=normal(init_std))
     report = analyze(layer)
     say(f"LSA layer: {layer.dom} -> {layer.cod}, {layer.num_params()} parameters;"
@@ -108,7 +127,7 @@ def run(
 
     log(0, params, jnp.zeros(seeds))
     train(pred, params, lambda k, b: regression(k, b, n=N, d_x=D_X), data_keys,
-          steps=steps, batch=batch, learning_rate=learning_rate, on_chunk=log)  # fmt: skip
+          steps=steps, batch=batch, learning_rate=rate, chunk=CHUNK, on_chunk=log)  # fmt: skip
     final = {k: np.asarray(curves[k][-1]) for k in ("loss", "l2", "cos", "sens_l2")}
     result = {
         "seeds": list(range(seeds)),
@@ -119,6 +138,7 @@ def run(
         "final": {k: v.tolist() for k, v in final.items()},
         "curves": curves,
         "config": {"steps": steps, "batch": batch, "learning_rate": learning_rate,
+                   "schedule": schedule,
                    "init_std": init_std, "test_size": test_size, "n": N, "d_x": D_X},
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip
@@ -211,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=5e-3, help="Adam's (peak) learning rate")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     parser.add_argument("--init-std", type=float, default=0.05)
     parser.add_argument("--out", type=Path, default=Path("out/gd"))
     args = parser.parse_args(argv)
-    run(args.seeds, args.steps, args.batch, args.lr, args.init_std, out=args.out)
+    run(args.seeds, args.steps, args.batch, args.lr, args.init_std, args.schedule, out=args.out)
     return 0
 
 

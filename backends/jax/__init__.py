@@ -3,9 +3,12 @@
 - ``compile(f)``: the per-example JAX function of an arrow (``backends.jax.compile``);
 - ``register(name, fn, cls=...)``: the JAX implementation of a primitive box;
 - ``init(p, key)``, ``apply(p, params, x)``, ``batched(p)``: Para morphisms as models;
-- ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX);
+- ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX); ``optimized(p)``: the Para
+  rewritten by declared laws (``fit(..., optimize=True)`` trains through it);
 - ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax;
 - ``sample(p, params, prompt, steps, key)``: temperature sampling from a causal model;
+- ``generate(p, params, prompts, steps, key)``: batched decoding with a key–value
+  cache derived from the diagram (``backends.jax.generate``);
 - ``load_corpus(root, train_chars, val_chars)``: a file-level split of a source tree.
 
 >>> import jax, jax.numpy as jnp
@@ -22,12 +25,14 @@ import importlib.util
 from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, interpret
 from backends.jax.corpus import Corpus, CorpusError, load_corpus
 from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
-from backends.jax.model import Model
+from backends.jax.generate import DecodeError, decode_step, generate
+from backends.jax.model import Model, optimized
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
 from backends.jax.regions import (
     PLNet,
     explain,
+    explain_two_level,
     local_map,
     pattern,
     plot_regions,
@@ -45,6 +50,7 @@ __all__ = [
     "Compiled",
     "Corpus",
     "CorpusError",
+    "DecodeError",
     "FitResult",
     "Fn",
     "JaxCategory",
@@ -59,8 +65,11 @@ __all__ = [
     "checked_ids",
     "compile",
     "constant",
+    "decode_step",
     "explain",
+    "explain_two_level",
     "fit",
+    "generate",
     "init",
     "init_array",
     "interpret",
@@ -68,6 +77,7 @@ __all__ = [
     "load_checkpoint",
     "load_corpus",
     "local_map",
+    "optimized",
     "lookup",
     "param_value",
     "path_key",

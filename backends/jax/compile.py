@@ -43,6 +43,7 @@ import numpy as np
 from backends.jax.registry import UnregisteredBox, lookup
 from backends.jax.values import check, dtype_of, select, zeros
 from topos.arrows import ArrayData, Arrow, Box, Const
+from topos.dims import bind, dims, specialise
 from topos.functor import FreeObjects, Functor
 from topos.normal import deep
 from topos.objects import Empty, Exp, Ob, Omega, One, Zero
@@ -308,6 +309,24 @@ def interpret(f: Arrow) -> Fn:
     return _FUNCTOR(f)  # type: ignore[no-any-return]
 
 
+@functools.lru_cache(maxsize=1024)
+def _symbolic(f: Arrow) -> bool:
+    return bool(dims(f))
+
+
+@functools.lru_cache(maxsize=256)
+def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
+    return specialise(f, **dict(binding))  # type: ignore[no-any-return]
+
+
+def _unbound(f: Any) -> str:
+    names = ", ".join(repr(d) for d in dims(f))
+    return (
+        f"the lengths of {names} are not read off the input: give them with"
+        " topos.dims.specialise first"
+    )
+
+
 class Compiled:
     """A compiled arrow: call it on a per-example value of ``arrow.dom``.
 
@@ -330,6 +349,13 @@ class Compiled:
         dom = self.arrow.dom
         if isinstance(dom, Empty):
             raise TypeError(f"{self.arrow}: the domain is Zero, which has no values")
+        if _symbolic(self.arrow):  # dims take the input's lengths; one diagram per binding
+            shapes = jax.tree.map(lambda v: tuple(jnp.shape(v)), x)
+            g = _at(self.arrow, tuple(sorted(bind(dom, shapes).items())))
+            if _symbolic(g):
+                raise ValueError(_unbound(g))
+            check(g.dom, x)
+            return interpret(g).fn(x)
         check(dom, x)
         return self.fn.fn(x)
 
@@ -373,6 +399,8 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
         from topos.rewrite import optimize as rewrite  # noqa: PLC0415 - optional extra
 
         f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
+    if _symbolic(f):  # specialised per binding of its dims, when called
+        return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
     try:
         # The functor folds over the arrow without recursion (topos.arrows.fold), but
         # maps objects recursively along their nesting (a Para's parameter object is a

@@ -372,6 +372,22 @@ def _to_json(value: Any) -> Any:
     return arr.item() if arr.shape == () else arr.tolist()
 
 
+def _optimized_model(params: Any, optimize: bool | str) -> Any:
+    """``params.optimized(cost)`` for a ``Model``; a clear error for anything else."""
+    from backends.jax.model import Model  # noqa: PLC0415 - model imports params, not fit
+
+    if optimize is not True and optimize not in ("flops", "bytes"):
+        raise ValueError(f"fit: optimize must be True, False, 'flops' or 'bytes', got {optimize!r}")
+    if not isinstance(params, Model):
+        raise TypeError(
+            "fit: optimize=True rewrites a diagram, but params is a"
+            f" {type(params).__name__}: a loss over plain arrays has no diagram to"
+            " optimise. Pass a Model (Model(p, key)) and call it in the loss, or build"
+            " the loss from backends.jax.optimized(p) yourself"
+        )
+    return params.optimized("flops" if optimize is True else optimize)
+
+
 def fit(
     loss: Callable[[Any, Any], Any],
     params: Any,
@@ -389,6 +405,7 @@ def fit(
     progress: bool | TextIO = True,
     mesh: jax.sharding.Mesh | None = None,
     rules: sharding.Rules | None = None,
+    optimize: bool | str = False,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
@@ -409,6 +426,12 @@ def fit(
         resume: continue from ``checkpoint`` (with a warning when it does not exist).
         log_every: steps per progress report (0 for none).
         progress: ``True`` for stderr, a stream, or ``False``.
+        optimize: ``True`` (or a cost model's name, ``"flops"``/``"bytes"``) trains
+            the diagram optimised by declared laws (``backends.jax.model.optimized``):
+            ``params`` must then be a ``Model``, which ``loss`` calls; the same
+            parameter arrays run the cheaper equal diagram, and the result holds the
+            model with its original diagram. A plain pytree has no diagram to optimise
+            and is refused.
 
     Returns:
         A ``FitResult``.
@@ -428,6 +451,9 @@ def fit(
     ck_path = Path(checkpoint) if checkpoint is not None else None
     if ck_path is not None and mesh is None:  # an Orbax checkpoint (mesh) is a folder
         _check_target(ck_path)  # before any training: nothing is lost to a bad path
+    original = params
+    if optimize is not False:
+        params = _optimized_model(params, optimize)
     leaves, treedef = jax.tree.flatten(params)
     for path, leaf in zip(leaf_paths(params), leaves, strict=True):
         if not isinstance(leaf, (jax.Array, np.ndarray)):
@@ -498,7 +524,10 @@ def fit(
 
     def result() -> FitResult:
         t, o, done = state
-        return FitResult(rebuild(t, frozen_leaves), jax.tree.unflatten(opt_def, o), done, history)
+        trained = rebuild(t, frozen_leaves)
+        if optimize is not False:  # the same arrays, in the model of the user's diagram
+            trained = type(original)(original.para, params=trained.params)
+        return FitResult(trained, jax.tree.unflatten(opt_def, o), done, history)
 
     def save() -> None:
         assert ck_path is not None

@@ -9,6 +9,8 @@ entries (negated, as in the paper: ``ŷ = -z[-1, d_in:]``).
 - ``regression(key, batch, n, d_x)``: ``x ~ U(-1, 1)``, ``W ~ N(0, I)``, ``y = W x``;
 - ``recall(key, batch, pairs, keys, d_v)``: associative recall, one-hot keys and
   Gaussian values, the query one of the context keys;
+- ``regression_np`` / ``recall_np``: the same tasks drawn with NumPy, with any leading
+  shape (a search's batches for every run and step at once, with nothing to compile);
 - ``gd_predict``: ``steps`` of gradient descent on ``1/(2N) Σ |W x_j - y_j|²`` from
   ``W0``, then ``W x``; ``best_eta``: its best one-step learning rate (the loss is
   quadratic in ``eta``, so the line search is exact);
@@ -30,6 +32,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from backends.jax.params import apply
 
@@ -42,7 +45,9 @@ __all__ = [
     "predictor",
     "readout",
     "recall",
+    "recall_np",
     "regression",
+    "regression_np",
     "squared_error",
     "tokens",
     "train",
@@ -143,6 +148,72 @@ def recall(
     rows = jnp.arange(batch)
     z = jax.vmap(tokens)(k, v, k[rows, which])
     return Task(z, v[rows, which])
+
+
+def _tokens_np(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray) -> np.ndarray:
+    """``tokens`` over any leading shape: ``(..., N, d_in), (..., N, d_out), (..., d_in)``."""
+    context = np.concatenate([xs, ys], axis=-1)
+    query = np.concatenate([xq, np.zeros((*xq.shape[:-1], ys.shape[-1]), ys.dtype)], axis=-1)
+    return np.concatenate([context, query[..., None, :]], axis=-2)
+
+
+def regression_np(
+    rng: np.random.Generator, lead: tuple[int, ...], *, n: int = 10, d_x: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """``regression`` drawn with NumPy: ``z: (*lead, n + 1, d_x + 1)``, ``y: (*lead, 1)`` (float32).
+
+    Args:
+        rng: the NumPy generator.
+        lead: the leading shape, e.g. ``(runs, steps, batch)``.
+        n: context points per problem.
+        d_x: the input dimension.
+
+    Returns:
+        ``(z, y)``.
+
+    >>> z, y = regression_np(np.random.default_rng(0), (2, 3), n=4, d_x=2)
+    >>> z.shape, y.shape, z.dtype, bool(np.all(z[..., -1, 2:] == 0))
+    ((2, 3, 5, 3), (2, 3, 1), dtype('float32'), True)
+    >>> w = np.linalg.lstsq(z[0, 0, :4, :2], z[0, 0, :4, 2], rcond=None)[0]
+    >>> bool(np.allclose(z[0, 0, 4, :2] @ w, y[0, 0, 0], atol=1e-4))
+    True
+    """
+    w = rng.standard_normal((*lead, 1, d_x), np.float32)
+    x = rng.uniform(-1.0, 1.0, (*lead, n + 1, d_x)).astype(np.float32)
+    y = np.einsum("...oi,...ni->...no", w, x)
+    return _tokens_np(x[..., :n, :], y[..., :n, :], x[..., n, :]), y[..., n, :]
+
+
+def recall_np(
+    rng: np.random.Generator, lead: tuple[int, ...], *, pairs: int = 8, keys: int = 8, d_v: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """``recall`` drawn with NumPy: ``z: (*lead, pairs + 1, keys + d_v)``, ``y: (*lead, d_v)``.
+
+    Args:
+        rng: the NumPy generator.
+        lead: the leading shape.
+        pairs: context pairs per problem (distinct one-hot keys).
+        keys: the size of the key alphabet.
+        d_v: the value dimension.
+
+    Returns:
+        ``(z, y)`` (float32).
+
+    >>> z, y = recall_np(np.random.default_rng(0), (5,), pairs=3, keys=4, d_v=2)
+    >>> z.shape, y.shape
+    ((5, 4, 6), (5, 2))
+    >>> hit = (z[:, :3, :4] == z[:, 3:, :4]).all(-1)          # the context key queried
+    >>> bool(np.all(hit.sum(-1) == 1)), bool(np.allclose(z[:, :3, 4:][hit], y))
+    (True, True)
+    """
+    if pairs > keys:
+        raise ValueError(f"recall_np: pairs = {pairs} exceeds the {keys} distinct keys")
+    ids = np.argsort(rng.random((*lead, keys)), axis=-1)[..., :pairs]
+    k = np.eye(keys, dtype=np.float32)[ids]
+    v = rng.standard_normal((*lead, pairs, d_v), np.float32)
+    which = rng.integers(0, pairs, lead)[..., None, None]
+    kq = np.take_along_axis(k, which, axis=-2)[..., 0, :]
+    return _tokens_np(k, v, kq), np.take_along_axis(v, which, axis=-2)[..., 0, :]
 
 
 def readout(z: jax.Array, d_out: int) -> jax.Array:
@@ -321,7 +392,7 @@ def train(
     *,
     steps: int,
     batch: int = 512,
-    learning_rate: float = 1e-3,
+    learning_rate: float | Callable[[jax.Array], jax.Array] = 1e-3,
     chunk: int = 100,
     on_chunk: Callable[[int, dict[str, Any], jax.Array], None] | None = None,
     tasks: jax.Array | None = None,
@@ -342,7 +413,7 @@ def train(
         keys: the data keys, one per seed.
         steps: how many optimiser steps (rounded up to a whole chunk).
         batch: problems per step.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate, or a schedule ``step -> rate`` (optax's).
         chunk: steps per compiled loop.
         on_chunk: the callback after each chunk.
         tasks: one int per run; when given, batches are ``sample(key, batch, task)``

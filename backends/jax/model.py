@@ -17,6 +17,11 @@ Array([1., 2.], dtype=float32)
 >>> params, static = eqx.partition(model, eqx.is_array)
 >>> list(params.params)
 ['w']
+
+``optimized(p)`` is the Para ``p`` with its arrow optimised by declared laws
+(``topos.rewrite.optimize``: same parameters, same function up to floating-point
+reassociation); ``model.optimized()`` is the model with the same parameter arrays
+running it, and ``fit(loss, model, ..., optimize=True)`` trains through it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,41 @@ import jax
 
 from backends.jax.params import _check_para, apply, batched, init, param_value
 
-__all__ = ["Model"]
+__all__ = ["Model", "optimized"]
+
+
+def optimized(p: Any, cost: bool | str = "flops") -> Any:
+    """The Para ``p`` with its arrow replaced by the cheapest equal one (same parameters).
+
+    ``cost`` is ``"flops"`` (also ``True``) or ``"bytes"``, as in ``compile(f,
+    optimize=...)``. The parameters are inputs of the arrow, so they are untouched:
+    ``p.parameters()`` is the same and ``init``, ``apply`` and checkpoints work as
+    for ``p``. When nothing gets cheaper, ``p`` itself comes back. Needs the
+    ``optimize`` extra (egglog).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos.rewrite.examples import linear_attention_para
+    >>> p = linear_attention_para(256, 8)             # ((X Wq)(X Wk)ᵀ)(X Wv)
+    >>> q = optimized(p)                              # (X Wq)((X Wk)ᵀ(X Wv))
+    >>> q.parameters() == p.parameters(), q.arrow == p.arrow
+    (True, False)
+    >>> model = Model(p, jax.random.key(0))
+    >>> x = jax.random.normal(jax.random.key(1), (256, 8))
+    >>> bool(jnp.allclose(model(x), model.optimized()(x), rtol=1e-4, atol=1e-4))
+    True
+    """
+    _check_para("optimized", p)
+    if cost is True:
+        cost = "flops"
+    if not isinstance(cost, str):
+        raise TypeError(f"optimized: cost must be 'flops' or 'bytes' (or True), got {cost!r}")
+    from topos.para import Para  # noqa: PLC0415 - the core, imported where it is needed
+    from topos.rewrite import optimize  # noqa: PLC0415 - the optional extra (egglog)
+
+    arrow = optimize(p.arrow, cost=cost).arrow
+    if arrow is p.arrow:
+        return p
+    return Para(p.P, arrow, p.params, p.actegory)
 
 
 class Model(eqx.Module):
@@ -65,6 +104,10 @@ class Model(eqx.Module):
     def __call__(self, *xs: Any) -> Any:
         """Run one example: ``apply(self.para, self.params, *xs)``."""
         return apply(self.para, self.params, *xs)
+
+    def optimized(self, cost: bool | str = "flops") -> Model:
+        """The same parameter arrays running ``optimized(self.para, cost)``."""
+        return Model(optimized(self.para, cost), params=self.params)
 
     def batch(self, xs: Any) -> Any:
         """Run a batch along the leading axis of ``xs`` (``jax.vmap``)."""

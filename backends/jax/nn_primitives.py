@@ -127,6 +127,13 @@ def _bernoulli(box: Box, seed: Any) -> Any:
     return keep.astype(_dtype(box))
 
 
+def _fold_in(box: Box, seed: Any) -> Any:
+    n = min(int(getattr(box.dom, "n", 2**31)), 2**31)
+    key = jax.random.fold_in(jax.random.key(seed), box.attrs["salt"])
+    bits = jax.random.bits(key, (), jnp.uint32) >> 1  # below 2**31
+    return (bits % jnp.uint32(n)).astype(jnp.int32)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
@@ -157,6 +164,7 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "arange": _arange,
     "slice": _slice,
     "bernoulli": _bernoulli,
+    "fold_in": _fold_in,
     "compare": _compare,
     "where": _where,
     "sigmoid": lambda box, x: jax.nn.sigmoid(x),

@@ -28,10 +28,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from backends.jax.compile import CONSTANTS, interpret
+from backends.jax.compile import CONSTANTS, _unbound, interpret
 from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
+from topos.dims import bind, dims, specialise
 from topos.objects import Fin, Ob, Product, R, factors
 from topos.para import Frozen
 
@@ -255,35 +256,63 @@ def param_value(p: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _input(dom: Ob, xs: tuple[Any, ...]) -> Any:
-    """One input, or several standing for ``dom = X1 * X2 * ... * Xk`` (left-nested)."""
+    """One input, or several standing for a bracketing of ``dom`` into ``len(xs)`` factors.
+
+    ``dom = X1 * ... * Xk`` however nested: the inputs are its factors in order,
+    at any depth (``A * (B * C)`` takes ``a, (b, c)``, ``(a, b), c`` or ``a, b, c``).
+    Where several bracketings have ``len(xs)`` factors, the left-nested one comes
+    first and the first that the inputs fit is taken.
+    """
     if len(xs) == 1:
         return xs[0]
     if not xs:
         raise TypeError(f"apply: no input given; expected a value of {dom!r}")
-    cur = dom
-    for _ in range(len(xs) - 1):
-        if not isinstance(cur, Product):
-            break
-        cur = cur.left
-    else:
-        value = xs[0]
-        for x in xs[1:]:
-            value = (value, x)
-        return value
-    leaves = factors(dom)
-    if len(xs) != len(leaves):
+    if len(xs) > len(factors(dom)):
         raise TypeError(
             f"apply: got {len(xs)} inputs, but the domain {dom!r} is not a product of"
             f" {len(xs)} factors"
         )
-    return _rebuild(dom, iter(xs))
+    first = None
+    for count, shape in enumerate(_bracketings(dom, len(xs))):
+        value = _assemble(shape, iter(xs))
+        if first is None:
+            first = value
+        try:
+            check(dom, value)
+        except (TypeError, ValueError):
+            if count >= _MAX_BRACKETINGS:
+                break
+            continue
+        return value
+    return first  # none fits: ``check`` names the mismatch of the left-nested reading
 
 
-def _rebuild(x: Ob, it: Any) -> Any:
-    if isinstance(x, Product):
-        left = _rebuild(x.left, it)
-        return (left, _rebuild(x.right, it))
-    return next(it)
+#: How many bracketings ``apply`` tries before it reports the first one's mismatch.
+_MAX_BRACKETINGS = 256
+
+
+def _bracketings(x: Ob, k: int) -> Any:
+    """The ways to read ``x`` as ``k`` factors in order: trees of ``None`` (one input)
+    and pairs; the ones giving the left factor more inputs first."""
+    if k == 1:
+        yield None
+        return
+    if not isinstance(x, Product):
+        return
+    n_left = len(factors(x.left))
+    for i in range(min(k - 1, n_left), 0, -1):
+        if k - i > len(factors(x.right)):
+            break
+        for left in _bracketings(x.left, i):
+            for right in _bracketings(x.right, k - i):
+                yield (left, right)
+
+
+def _assemble(shape: Any, it: Any) -> Any:
+    if shape is None:
+        return next(it)
+    left = _assemble(shape[0], it)
+    return (left, _assemble(shape[1], it))
 
 
 def cartesian(p: Any) -> Any:
@@ -319,8 +348,10 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
 
     ``params`` maps every path of ``p.parameters()`` to an array (and the paths of
     frozen parameters without a value, see ``init``); it is checked first, naming
-    the path of any mismatch, then the input against ``p.dom``. Several inputs
-    ``apply(p, params, a, b, c)`` stand for ``p.dom = A * B * C``. A Para over
+    the path of any mismatch, then the input against ``p.dom``. The input of a
+    product domain is a tuple structure mirroring it (``(a, (b, c))`` for
+    ``A * (B * C)``), or its factors given apart at any bracketing:
+    ``apply(p, params, a, b, c)``, ``apply(p, params, a, (b, c))``. A Para over
     ``Global(E)`` takes ``(e, x)``: it runs as ``p.as_cartesian()``.
 
     >>> import jax, jax.numpy as jnp
@@ -340,8 +371,46 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
     q = cartesian(p)
     x = _input(q.dom, xs)
     pv = param_value(q, params)
+    q = at_lengths(q, x)
     check(q.dom, x)
     return _run(q, params, pv, x)
+
+
+def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
+    """``p`` specialised to the lengths of its dims in the input ``x`` (cached per binding).
+
+    A diagram with dimension variables (``topos.dims``) runs at any lengths within
+    their bounds: each dim takes the length of the axis it labels in ``x`` (after
+    ``batch`` leading batch axes), and the specialised diagram is built once per
+    binding. Concrete diagrams are returned as they are.
+
+    >>> from topos import R
+    >>> from topos.dims import Dim
+    >>> from topos.nn import primitives as P
+    >>> from topos.para import Para
+    >>> p = Para.lift(P.relu(R(Dim("t", 8), 2)))
+    >>> at_lengths(p, jnp.zeros((3, 2))).dom
+    R(3, 2)
+    """
+    known = _dims_of(p)
+    if not known:
+        return p
+    shapes = jax.tree.map(lambda v: tuple(jnp.shape(v))[batch:], x)
+    binding = bind(p.dom, shapes)
+    out = _specialised(p, tuple(sorted(binding.items())))
+    if _dims_of(out):
+        raise ValueError(_unbound(out))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _dims_of(p: Any) -> tuple[Any, ...]:
+    return dims(p)
+
+
+@functools.lru_cache(maxsize=256)
+def _specialised(p: Any, binding: tuple[tuple[str, int], ...]) -> Any:
+    return specialise(p, **dict(binding))
 
 
 def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
@@ -359,11 +428,11 @@ def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
     """
     _check_para("batched", p)
     q = cartesian(p)
-    dom = q.dom
 
     def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
-        check(dom, x, "input (one example of the batch)")
-        return _run(q, params, pv, x)
+        r = at_lengths(q, x)
+        check(r.dom, x, "input (one example of the batch)")
+        return _run(r, params, pv, x)
 
     def many(params: Mapping[str, Any], xs: Any) -> Any:
         pv = param_value(q, params)

@@ -49,7 +49,10 @@ __all__ = [
     "Pattern",
     "Region",
     "Regions",
+    "Chosen",
+    "TwoLevel",
     "explain",
+    "explain_two_level",
     "local_map",
     "pattern",
     "plot_regions",
@@ -94,6 +97,64 @@ def _highs(highspy: Any) -> Any:
 
 
 _BANNER_SHOWN: list[bool] = []
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """The result of ``_lp``: ``ok`` when optimal, then the point and the objective."""
+
+    ok: bool
+    x: np.ndarray
+    fun: float
+
+
+class _Model:
+    """``A y <= b``, ``lower <= y <= upper`` as one HiGHS model, minimised for many costs
+    (each solve warm-starts from the last basis)."""
+
+    def __init__(
+        self, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> None:
+        import highspy
+
+        self.hs, inf = highspy, highspy.kHighsInf
+        self.h = h = _highs(highspy)
+        for option, value in (("output_flag", False), ("threads", 1)):
+            h.setOptionValue(option, value)
+        m, n = A_ub.shape
+        self.n = n
+        h.addVars(
+            n, np.where(np.isfinite(lower), lower, -inf), np.where(np.isfinite(upper), upper, inf)
+        )
+        nz = A_ub != 0
+        starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
+        cols = np.nonzero(nz)[1].astype(np.int32)
+        h.addRows(m, np.full(m, -inf), np.asarray(b_ub, np.float64), int(nz.sum()), starts, cols,
+                  np.ascontiguousarray(A_ub[nz], np.float64))  # fmt: skip
+
+    def bound(self, row: int, upper: float) -> None:
+        """Set the right-hand side of ``row`` (``inf`` relaxes it)."""
+        inf = self.hs.kHighsInf
+        self.h.changeRowBounds(row, -inf, upper if np.isfinite(upper) else inf)
+
+    def minimise(self, cost: np.ndarray) -> np.ndarray | None:
+        """The optimal point for ``cost``, or None (infeasible, unbounded)."""
+        self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), np.asarray(cost, float))
+        self.h.run()
+        if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(self.h.getSolution().col_value, np.float64)
+
+
+def _lp(
+    cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> _Solved:
+    """``min cost . y`` s.t. ``A_ub y <= b_ub``, ``lower <= y <= upper`` (±inf allowed), by
+    HiGHS directly: the dense rows are passed once, without ``linprog``'s conversions."""
+    y = _Model(A_ub, b_ub, lower, upper).minimise(cost)
+    if y is None:
+        return _Solved(False, np.zeros(A_ub.shape[1]), np.inf)
+    return _Solved(True, y, float(np.asarray(cost) @ y))
 
 
 def _one_blas_thread(fn: _F) -> _F:
@@ -703,16 +764,11 @@ def _chebyshev(A: np.ndarray, b: np.ndarray, bounds: list[Any]) -> np.ndarray | 
     AA, bb = np.concatenate(walls), np.concatenate(wall_b)
     cost = np.zeros(n + 1)
     cost[-1] = -1.0
-    res = _linprog(
-        cost,
-        A_ub=np.c_[AA, np.ones(len(AA))],
-        b_ub=bb,
-        bounds=[(None, None)] * n + [(0, 1e6)],
-        method="highs",
-    )
-    if res.status != 0 or res.x[-1] <= 1e-12:
+    lower, upper = np.r_[np.full(n, -np.inf), 0.0], np.r_[np.full(n, np.inf), 1e6]
+    res = _lp(cost, np.c_[AA, np.ones(len(AA))], bb, lower, upper)
+    if not res.ok or res.x[-1] <= 1e-12:
         return None
-    return np.asarray(res.x[:n])
+    return res.x[:n]
 
 
 def _on_facet(A: np.ndarray, b: np.ndarray, i: int, bounds: list[Any]) -> np.ndarray | None:
@@ -914,19 +970,23 @@ def _flip_lp(
     ub_a = np.r_[np.c_[eye, -np.ones(n)], np.c_[-eye, -np.ones(n)], np.c_[A, np.zeros(len(A))]]
     ub_b = np.r_[x, -x, b]
     cost = np.r_[np.zeros(n), 1.0]
+    lo = np.r_[[-np.inf if u is None else u for u, _ in bounds], 0.0]
+    hi = np.r_[[np.inf if v is None else v for _, v in bounds], np.inf]
+    # one model, a row per rival (relaxed until its turn): each solve warm-starts
+    rival_rows = np.array([np.r_[w[k], 0.0] for k in rivals]).reshape(len(rivals), n + 1)
+    model: _Model | None = None
     for k in sorted(rivals, key=lower.__getitem__):
         if best is not None and lower[k] >= best[1]:
             break
-        row = np.r_[w[k], 0.0]
-        res = _linprog(
-            cost,
-            A_ub=np.r_[ub_a, row[None]],
-            b_ub=np.r_[ub_b, Sc[k] - Sc[y] - margin],
-            bounds=[*bounds, (0, None)],
-            method="highs",
-        )
-        if res.status == 0 and (best is None or res.fun < best[1]):
-            best = (np.asarray(res.x[:n]), float(res.fun))
+        if model is None:
+            relaxed = np.full(len(rivals), np.inf)
+            model = _Model(np.r_[ub_a, rival_rows], np.r_[ub_b, relaxed], lo, hi)
+        row = len(ub_b) + rivals.index(k)
+        model.bound(row, Sc[k] - Sc[y] - margin)
+        point = model.minimise(cost)
+        model.bound(row, np.inf)
+        if point is not None and (best is None or point[n] < best[1]):
+            best = (point[:n], float(point[n]))
     return best
 
 
@@ -1166,3 +1226,164 @@ def plot_regions(
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+# -- two-level explanations: the maps chosen by the input, then the PL rest ------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Chosen:
+    """A function the network builds from its input with ``curry`` (attention's mixing
+    map), evaluated at the explained input: ``value`` is its environment there (for
+    attention, the mixing matrix ``A(x)``), ``where`` names the layers around it."""
+
+    where: str
+    value: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class TwoLevel:
+    """A two-level explanation (see ``explain_two_level``)."""
+
+    chosen: tuple[Chosen, ...]
+    rest: Explanation
+    frozen: Any  # the Para with every chosen map held at its value at x
+
+    def __str__(self) -> str:
+        lines = [f"level 1: {len(self.chosen)} linear map(s) chosen by the input at x"]
+        for c in self.chosen:
+            top = np.asarray(c.value, np.float64).reshape(-1, c.value.shape[-1])[:4]
+            lines.append(f"  in {c.where or 'the top level'}: shape {c.value.shape}; first rows")
+            lines += ["    " + " ".join(f"{v:.3f}" for v in row[:8]) for row in top]
+        lines.append("level 2: with those maps fixed, the network is PL near x:")
+        lines += [f"  {line}" for line in str(self.rest).splitlines()]
+        return "\n".join(lines)
+
+
+def _freeze(f: Any, values: list[Any], where: tuple[str, ...], sites: list[str]) -> Any:
+    """``f`` with each ``curry(m)`` replaced by ``curry`` of ``m`` at a constant environment.
+
+    With ``values`` empty the environments are not known yet: each curry gets a tap (a
+    linear identity box that records its input) and ``sites`` its layer names."""
+    from backends.jax.compile import constant
+    from topos import arrows as ar_
+    from topos.arrows import Box
+
+    def go(g: Any, where: tuple[str, ...]) -> Any:
+        if isinstance(g, ar_.Compose):
+            out = go(g.children[0], where)
+            for h in g.children[1:]:
+                out = out >> go(h, where)
+            return out
+        if isinstance(g, ar_.Pair):
+            return ar_.pair(go(g.left, where), go(g.right, where))
+        if isinstance(g, ar_.Tensor):
+            return go(g.left, where) * go(g.right, where)
+        if isinstance(g, ar_.Copair):
+            return ar_.copair(go(g.left, where), go(g.right, where))
+        if isinstance(g, ar_.Sum):
+            return go(g.left, where) + go(g.right, where)
+        if isinstance(g, ar_.Group):
+            return ar_.group(g.name, go(g.body, (*where, g.name)), **g.attrs)
+        if isinstance(g, ar_.Repeat):
+            return go(g.unroll(), where)
+        if isinstance(g, ar_.Curry):
+            env = g.dom
+            body = go(g.arrow, where)
+            i = len(sites)
+            sites.append(" > ".join(where))
+            if not values:
+                return Box("pl.tap", env, env, cls="linear", site=i) >> ar_.curry(body)
+            value = np.asarray(values[i])
+            const = constant(value, name=f"chosen[{i}]", dtype=str(value.dtype))
+            if const.cod != env:
+                raise TypeError(f"explain_two_level: chosen map {i} has type {env}, not one array")
+            return ar_.discard(env) >> const >> ar_.curry(body)
+        return g
+
+    return go(f, where)
+
+
+_TAPPED: list[Any] = []
+
+
+def _tap(box: Any, x: Any) -> Any:
+    _TAPPED.append((box.attrs["site"], x))
+    return x
+
+
+def explain_two_level(p: Any, params: Any, x: Any, box: Any = None, **kw: Any) -> TwoLevel:
+    """Explain a transformer-like network at ``x`` in two levels.
+
+    A transformer is not PL: attention *chooses* a linear map from the input (its
+    mixing matrix ``A(x)``, built by ``curry``) and applies it. At a given ``x``
+    that choice is one matrix. So:
+
+    1. **the chosen maps**: every ``curry`` of the network is evaluated at ``x``;
+       its environment there (for attention, ``A(x)``: who attends to whom) is
+       reported, named by the layers around it;
+    2. **the rest**: the network with every chosen map *held fixed* at its value at
+       ``x`` is PL when the rest is (ReLU MLPs, max-pool ...), and is explained by
+       ``explain`` — rule, local linear model, counterfactual.
+
+    What this is, precisely: level 2 explains the *frozen* network ``x' ↦
+    N_{A(x)}(x')``, which agrees with the network at ``x`` and only there in general
+    — the counterfactual is a point where the frozen network decides otherwise (it
+    is reported for the frozen network; ``rest.counterfactual.verified`` checks it
+    on that network). It is a local explanation of how the rest of the network uses
+    what attention selected, not a region of the original network. Code that only
+    computes a chosen map (the scores, the softmax) becomes dead in the frozen
+    network, so its smooth boxes do not count; a ``relu`` inside it would still add
+    (redundant) rows to the rule.
+
+    Args:
+        p: the network, a Para whose input is one ``R(...)``.
+        params: its parameter dict.
+        x: the input to explain.
+        box: the input domain for level 2, as for ``explain``.
+        **kw: passed to ``explain`` (``top``, ``steps``).
+
+    Returns:
+        A ``TwoLevel``: ``chosen`` (level 1), ``rest`` (an ``Explanation``), ``frozen``.
+    """
+    from backends.jax.compile import CONSTANTS
+    from backends.jax.params import cartesian, param_value
+    from backends.jax.pl import _Unrolled
+    from backends.jax.registry import lookup, register
+    from topos.functor import Functor
+    from topos.para import Para
+
+    q = cartesian(p)
+    sites: list[str] = []
+    tapped = _freeze(q.arrow, [], (), sites)
+    register("pl.tap", _tap, cls="linear")
+    fn = Functor(ob=lambda o: o, ar=lambda b: _fn(b, lookup), cod=_Unrolled())(tapped).fn
+    import jax.numpy as jnp
+
+    _TAPPED.clear()
+    xv = jnp.reshape(jnp.asarray(np.asarray(x, np.float32)), q.dom.shape)
+    token = CONSTANTS.set(dict(params))
+    try:
+        fn((param_value(q, dict(params)), xv))
+    finally:
+        CONSTANTS.reset(token)
+    seen = dict(_TAPPED)
+    _TAPPED.clear()
+    if len(seen) != len(sites):
+        raise ValueError(f"explain_two_level: {len(sites) - len(seen)} chosen map(s) never applied")
+    values = [np.asarray(seen[i]) for i in range(len(sites))]
+    frozen_arrow = _freeze(q.arrow, values, (), [])
+    frozen = Para._make(q.P, frozen_arrow, q.dom, q.actegory, q._own, q._consts, q._parts)
+    net = PLNet(frozen, params)
+    chosen = tuple(Chosen(w, v) for w, v in zip(sites, values, strict=True))
+    return TwoLevel(chosen, explain(net, x, box, **kw), frozen)
+
+
+def _fn(b: Any, lookup: Any) -> Any:
+    from backends.jax.compile import Fn
+    from topos.arrows import Box
+
+    if not isinstance(b, Box):  # constants and slices: the category interprets them
+        raise KeyError(b)
+    impl = lookup(b).fn
+    return Fn(lambda v: impl(b, v), b.dom, b.cod)

@@ -6,8 +6,10 @@ position ``i`` depends only on positions ``<= i`` (a causal language model such
 as ``topos.nn.transformer``). Each new id is drawn from
 ``softmax(logits / temperature)`` at the last filled position of a window of the
 ``n`` most recent ids; the unfilled tail of the window is irrelevant by
-causality. The whole loop is one ``lax.fori_loop`` under one ``jax.jit``,
-compiled once per model, length and temperature.
+causality. A model of variable length ``Fin(V, Dim(..., max))`` samples over a
+window of ``max`` ids (``backends.jax.generate`` decodes it with a cache). The
+whole loop is one ``lax.fori_loop`` under one ``jax.jit``, compiled once per
+model, length and temperature.
 
 Without a cache the model is run on the full window at every step (cost
 ``steps * n``); this is the simple reference a cached decoder must agree with.
@@ -33,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends.jax.params import apply
-from topos.objects import Fin, R
+from topos.dims import specialise
+from topos.objects import Dim, Fin, R
 
 __all__ = ["sample"]
 
@@ -69,6 +72,9 @@ def sample(
     ...
     ValueError: sample: prompt ids must be in 0..4 for Fin(5, 4), got 7 at index 0
     """
+    dom = getattr(p, "dom", None)
+    if isinstance(dom, Fin) and len(dom.shape) == 1 and isinstance(dom.shape[0], Dim):
+        p = specialise(p, **{dom.shape[0].name: dom.shape[0].max})  # the window: the bound
     vocab, window = _shape(p)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise TypeError(f"sample: steps must be an int >= 0, got {steps!r}")

@@ -340,9 +340,12 @@ def test_gcn_is_pl_with_the_adjacency_global_and_polynomial_with_it_as_input() -
 
 
 def test_smooth_layers_are_first_order_smooth() -> None:
-    for net in (nn.mlp([3, 4, 2], activation="gelu"), nn.layer_norm(4), nn.rnn(2, 3, 2)):
+    for net in (nn.mlp([3, 4, 2], activation="gelu"), nn.rnn(2, 3, 2)):
         report = analyze(net)
         assert (report.order, report.cls) == ("first", "smooth")
+    # normalisation multiplies x by 1/rms(x): an input-chosen diagonal map
+    report = analyze(nn.layer_norm(4))
+    assert (report.order, report.cls, report.lives_in) == ("diagonal", "smooth", "smooth maps")
 
 
 def test_attention_and_the_transformer_are_higher_order() -> None:

@@ -26,6 +26,7 @@ from topos.para import (
     canonical_iso,
     constant,
     equal_up_to,
+    fanout,
     glorot_uniform,
     isomorphic,
     normal,
@@ -127,6 +128,23 @@ def test_composite_runs_each_layer_on_its_own_parameters(ps: tuple[Para, ...]) -
             assert run_pq(((vp, vq), x)) == run_q((vq, (e, run_p((vp, x)))))
         else:
             assert run_pq(((vp, vq), x)) == run_q((vq, run_p((vp, x))))
+
+
+@given(composable_paras(1))
+def test_fanout_runs_both_on_the_same_input(ps: tuple[Para, ...]) -> None:
+    """(p & q)(P, Q; a) = (p(P; a), q(Q; a)) exactly, in a finite model."""
+    (p,) = ps
+    q = p.named("twin")
+    both = p & q
+    assert list(both.parameters()) == [*p.parameters(), *q.parameters()]
+    assert (both.dom, both.cod, both.P) == (p.dom, p.cod * q.cod, p.P * q.P)
+    cp, cq, cpq = p.as_cartesian(), q.as_cartesian(), both.as_cartesian()
+    F = random_model(seed=len(repr(p)), max_size=2)
+    run_p, run_q, run_pq = F(cp.arrow), F(cq.arrow), F(cpq.arrow)
+    for vp, vq, x in itertools.islice(
+        itertools.product(F(p.P).elements, F(q.P).elements, F(cp.dom).elements), 50
+    ):
+        assert run_pq(((vp, vq), x)) == (run_p((vp, x)), run_q((vq, x)))
 
 
 # ---------------------------------------------------------------------------------
@@ -258,6 +276,20 @@ def test_mixing_arrows_keeps_the_parameters() -> None:
     assert isomorphic(pre >> f, Para.lift(pre) >> f)
     assert isomorphic(f * relu, f * Para.lift(relu))
     assert isomorphic(relu * f, Para.lift(relu) * f)
+
+
+def test_fanout_checks_domains_and_names() -> None:
+    f, g = lin("f", A, B, "a"), lin("g", A, C, "b")
+    assert (f & g).cod == B * C and list((f & g).parameters()) == ["a", "b"]
+    three = fanout(f, g, Id(A))
+    assert (three.dom, three.cod, list(three.parameters())) == (A, B * C * A, ["a", "b"])
+    assert (Id(A) & f).cod == A * B
+    with pytest.raises(ValueError, match="&: the parameter path 'a' occurs on both sides"):
+        f & f
+    with pytest.raises(TypeMismatch, match="one domain, got R\\(3\\) and R\\(2\\)"):
+        f & lin("h", C, C, "c")
+    with pytest.raises(TypeError, match="at least two"):
+        fanout(f)
 
 
 def test_tensor_lists_left_first() -> None:

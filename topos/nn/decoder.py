@@ -20,6 +20,22 @@ the embedding (a reparametrisation along ``transpose``: ``head.w = embed.tableáµ
 >>> untied = language_model(50, 8, 32, 4, 2, head_bias=False)
 >>> "head.w" in tied.parameters(), untied.num_params() - tied.num_params()   # 32 * 50
 (False, 1600)
+
+**Dropout** (``dropout=p``) is explicit randomness: the training model takes a
+key, a label of ``SEED = Fin(2**31)``, as a second input, and is a function of
+it (the same key, the same masks). Each site draws its mask from its own seed,
+``fold_in(key, salt)``: salt 1 the embedding, and in each block salt 1 the
+attention branch and 2 the MLP branch, while salt 0 derives the key handed to
+the next layer, so the ``repeat``-ed blocks stay one scan and every layer drops
+independently. Feed a fresh key per training step (e.g. the step index).
+Inference is selected when building: ``train=False`` gives the model without
+dropout (no key input, the same parameters), so one parameter dict serves both.
+
+>>> drop = language_model(50, 8, 32, 4, 2, dropout=0.1)
+>>> drop.dom, drop.parameters() == language_model(50, 8, 32, 4, 2).parameters()
+(Fin(50, 8) * Fin(2147483648), True)
+>>> language_model(50, 8, 32, 4, 2, dropout=0.1, train=False) == language_model(50, 8, 32, 4, 2)
+True
 """
 
 from __future__ import annotations
@@ -27,7 +43,8 @@ from __future__ import annotations
 from topos.arrows import Arrow, Id, copy, fst, snd
 from topos.nn import norms
 from topos.nn import primitives as P
-from topos.nn.feedforward import feedforward
+from topos.nn.feedforward import SEED, feedforward
+from topos.nn.feedforward import dropout as dropout_layer
 from topos.nn.layers import SMALL, _check_name, _dims, embedding, grouped, linear
 from topos.nn.layers import positional as learned_positions
 from topos.nn.self_attention import self_attention
@@ -58,6 +75,8 @@ def block(
     rope_base: float = 10_000.0,
     parallel: bool = False,
     padding_mask: bool = False,
+    dropout: float | None = None,
+    train: bool = True,
     init: Init = SMALL,
     name: str = "block",
 ) -> Para:
@@ -91,11 +110,15 @@ def block(
         rope_base: the RoPE maximal wavelength.
         parallel: GPT-NeoX's parallel attention and MLP.
         padding_mask: whether the block reads (and passes on) a padding mask.
+        dropout: the residual dropout rate (see ``language_model``); the block then
+            maps ``R(seq, d) * SEED`` to itself (in training).
+        train: with ``dropout``, whether to drop (``False``: the plain block).
         init: the initialiser of the weights.
         name: the group's name (paths are not prefixed by it).
 
     Returns:
-        A Para ``R(seq, d) -> R(seq, d)``, or ``R(seq, d) * R(seq) -> R(seq, d) * R(seq)``.
+        A Para ``R(seq, d) -> R(seq, d)``, or ``R(seq, d) * R(seq) -> R(seq, d) * R(seq)``,
+        or ``R(seq, d) * SEED -> R(seq, d) * SEED`` with ``dropout`` in training.
     """
     _check_name("block", name)
     _dims("block", seq=seq, d=d)
@@ -122,7 +145,34 @@ def block(
         body = body >> copy(x) >> (Id(x) * mlp_part) >> add
     if padding_mask:
         body = copy(inp) >> (body * snd(x, m))
+    if dropout is not None and train:
+        if padding_mask:
+            raise ValueError("block: dropout with padding_mask is not supported")
+        body = _dropout_body(x, attn_part, mlp_part, dropout, parallel)
     return grouped(name, body, prefix=False)
+
+
+def _dropped(branch: Para, x: R, rate: float, salt: int) -> Para:
+    """``x * SEED -> x``: ``branch`` then dropout keyed by ``fold_in(seed, salt)``."""
+    return (branch * P.fold_in(SEED, salt)) >> dropout_layer(x.shape, rate)
+
+
+def _dropout_body(x: R, attn_part: Para, mlp_part: Para, rate: float, parallel: bool) -> Para:
+    """The block ``x * SEED -> x * SEED`` with dropout on both residual branches.
+
+    Salts: 1 for the attention branch, 2 for the MLP's, 0 for the seed passed on
+    (the next layer's), so every layer and site draws its own mask.
+    """
+    xk, add = x * SEED, P.add(x, x)
+    keep = snd(x, SEED) >> P.fold_in(SEED, 0)
+    attn_d = _dropped(attn_part, x, rate, 1)
+    mlp_d = _dropped(mlp_part, x, rate, 2)
+    if parallel:
+        both = copy(xk) >> (attn_d * mlp_d) >> add
+        return copy(xk) >> ((copy(xk) >> (fst(x, SEED) * both) >> add) * keep)
+    attn_res = copy(xk) >> (fst(x, SEED) * attn_d) >> add  # x + drop(attn(n1(x)))
+    mlp_res = copy(xk) >> (fst(x, SEED) * mlp_d) >> add  # the same seed, another salt
+    return copy(xk) >> (attn_res * snd(x, SEED)) >> copy(xk) >> (mlp_res * keep)
 
 
 def language_model(
@@ -147,6 +197,8 @@ def language_model(
     rope_dims: int | None = None,
     rope_base: float = 10_000.0,
     padding_mask: bool = False,
+    dropout: float | None = None,
+    train: bool = True,
     init: Init = SMALL,
 ) -> Para:
     """A decoder-only language model ``Fin(vocab, seq) -> R(seq, vocab)``, every part an option.
@@ -181,10 +233,18 @@ def language_model(
         rope_dims: how many entries of each head RoPE rotates.
         rope_base: the RoPE maximal wavelength.
         padding_mask: whether a second input ``R(seq)`` marks the real tokens.
+        dropout: the dropout rate, where GPT-2 puts it: on the embedding (after
+            the positions are added) and on the output of every attention and MLP
+            branch before it is added to the residual stream. The model then takes
+            a key, ``Fin(vocab, seq) * SEED``; see "Dropout" above.
+        train: with ``dropout``, ``True`` builds the training model (keyed);
+            ``False`` the inference model, which is the model without dropout:
+            no key, the same parameters, the same arrow.
         init: the initialiser of weights, embeddings and head.
 
     Returns:
-        A Para ``Fin(vocab, seq) -> R(seq, vocab)`` of logits.
+        A Para ``Fin(vocab, seq) -> R(seq, vocab)`` of logits, or
+        ``Fin(vocab, seq) * SEED -> R(seq, vocab)`` with ``dropout`` in training.
     """
     if positional not in POSITIONAL:
         raise ValueError(
@@ -196,13 +256,21 @@ def language_model(
         bias=bias, norm_kind=norm, eps=eps, activation=activation,
         rope=positional == "rope", rope_dims=rope_dims, rope_base=rope_base,
         parallel=parallel, padding_mask=padding_mask, init=init,
+        dropout=dropout if train else None,
     )  # fmt: skip
     x, m = R(seq, d), R(seq)
     embed: Para = embedding(vocab, d, lead=(seq,), init=init, name="embed")
     if positional == "learned":
         embed = embed >> learned_positions(seq, d, init=init, name="pos")
     stack = repeat(blk, layers).named("blocks")
-    if padding_mask:
+    if dropout is not None and train:
+        if padding_mask:
+            raise ValueError("language_model: dropout with padding_mask is not supported")
+        keyed = copy(x * SEED) >> (
+            _dropped(Para.lift(Id(x)), x, dropout, 1) * (snd(x, SEED) >> P.fold_in(SEED, 0))
+        )
+        body = (embed * Id(SEED)) >> keyed >> stack >> fst(x, SEED)
+    elif padding_mask:
         body = (embed * Id(m)) >> stack >> fst(x, m)
     else:
         body = embed >> stack

@@ -7,7 +7,8 @@ one passed through a nonlinearity:
 
 built as ``copy ; ((gate ; act) * up) ; mul ; down``. SwiGLU uses ``silu``, GeGLU
 ``gelu`` (tanh form). The product of two input-dependent factors makes it
-polynomial-times-smooth: smooth, first order.
+polynomial-times-smooth: smooth, and of order ``diagonal`` (the gate is an
+input-chosen diagonal map, see ``topos.analysis``).
 
 >>> from topos import R
 >>> from topos.analysis import analyze
@@ -15,7 +16,7 @@ polynomial-times-smooth: smooth, first order.
 >>> list(ffn.parameters())
 ['mlp.gate.w', 'mlp.up.w', 'mlp.down.w']
 >>> analyze(ffn).order, analyze(ffn).cls
-('first', 'smooth')
+('diagonal', 'smooth')
 >>> list(feedforward(8, 32, activation="gelu").parameters())
 ['mlp.fc1.w', 'mlp.fc1.b', 'mlp.fc2.w', 'mlp.fc2.b']
 """

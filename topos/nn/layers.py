@@ -48,7 +48,7 @@ from topos.arrows import (
     swap,
 )
 from topos.nn import primitives as P
-from topos.objects import Fin, Ob, One, Product, R
+from topos.objects import Dim, Fin, Ob, One, Product, R
 from topos.para import Global, Init, Para, glorot_uniform, normal, ones, zeros
 
 __all__ = [
@@ -95,8 +95,10 @@ def _check_name(op: str, name: str) -> str:
     return name
 
 
-def _dims(op: str, **sizes: int) -> None:
+def _dims(op: str, **sizes: int | Dim) -> None:
     for key, n in sizes.items():
+        if isinstance(n, Dim):
+            continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise TypeError(f"{op}: {key} must be a positive int, got {n!r}")
 
@@ -104,6 +106,8 @@ def _dims(op: str, **sizes: int) -> None:
 def _shape(op: str, shape: Sequence[int]) -> tuple[int, ...]:
     out = tuple(shape)
     for n in out:
+        if isinstance(n, Dim):
+            continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise TypeError(f"{op}: shape entries must be positive ints, got {out!r}")
     return out
@@ -367,17 +371,26 @@ def embedding_cases(vocab: int, d: int, *, init: Init = STANDARD, name: str = "e
     return grouped(name, weight("table", table, init, arrow))
 
 
-def positional(seq: int, d: int, *, init: Init = SMALL, name: str = "pos") -> Para:
+def positional(seq: int | Dim, d: int, *, init: Init = SMALL, name: str = "pos") -> Para:
     """A learned vector per position added to a sequence: ``x + table``, path ``name.table``.
 
     Adding ``table: R(seq, d)`` is embedding the positions ``0, ..., seq-1`` and
-    adding the result.
+    adding the result. For a variable length ``seq = Dim(..., max)`` the table is
+    ``R(max, d)`` and the diagram adds its first ``seq`` rows.
+
+    >>> from topos.objects import Dim
+    >>> positional(Dim("seq", 16), 8).parameters()["pos.table"].ob
+    R(16, 8)
 
     >>> positional(16, 8).dom, list(positional(16, 8).parameters())
     (R(16, 8), ['pos.table'])
     """
     _dims("positional", seq=seq, d=d)
     x = R(seq, d)
+    if isinstance(seq, Dim):  # the table has the bound's length; the diagram slices it
+        table = R(seq.max, d)
+        cut = P.slice_axis(table, 0, seq, axis=0) * Id(x)
+        return grouped(name, weight("table", table, init, cut >> swap(x, x) >> P.add(x, x)))
     return grouped(name, weight("table", x, init, swap(x, x) >> P.add(x, x)))
 
 

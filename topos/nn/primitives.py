@@ -41,7 +41,7 @@ from typing import Any
 from topos.analysis import CLASSES
 from topos.arrows import Box
 from topos.errors import TypeMismatch, expected
-from topos.objects import Fin, Ob, One, R
+from topos.objects import Dim, Fin, Ob, One, R
 
 __all__ = [
     "CLASSES",
@@ -61,6 +61,7 @@ __all__ = [
     "einsum",
     "erf",
     "exp",
+    "fold_in",
     "gather",
     "gelu",
     "log",
@@ -121,6 +122,7 @@ PRIMITIVES: dict[str, str] = {
     "arange": "linear",
     "slice": "linear",
     "bernoulli": "linear",
+    "fold_in": "linear",
     "compare": "pl",
     "where": "pl",
     "sigmoid": "smooth",
@@ -354,9 +356,22 @@ def reshape(a: Ob, *shape: int) -> Box:
     """
     x = _real("reshape", a)
     y = R(*shape, dtype=x.dtype)
+    if _symbolic_size(x.shape) != _symbolic_size(y.shape):
+        raise TypeMismatch(f"reshape: {x!r} and {y!r} do not have the same entries")
     if y.size != x.size:
         raise TypeMismatch(f"reshape: {x!r} has {x.size} entries, {y!r} has {y.size}")
     return _box("reshape", x, y, shape=tuple(shape))
+
+
+def _symbolic_size(shape: tuple[Any, ...]) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """A shape's size as a monomial: the product of its ints and the sorted dims."""
+    n, dims = 1, []
+    for k in shape:
+        if isinstance(k, Dim):
+            dims.append((k.name, k.max))
+        else:
+            n *= k
+    return n, tuple(sorted(dims))
 
 
 def transpose(a: Ob, perm: tuple[int, ...]) -> Box:
@@ -661,7 +676,7 @@ def erf(a: Ob) -> Box:
     return _map("erf", a)
 
 
-def arange(n: int, start: float = 0.0, step: float = 1.0, dtype: str = "float32") -> Box:
+def arange(n: int | Dim, start: float = 0.0, step: float = 1.0, dtype: str = "float32") -> Box:
     """The constant vector ``One -> R(n)`` with entries ``start + k * step``, ``k < n``.
 
     Like ``full``, a constant: it does not depend on the input (class linear).
@@ -670,18 +685,22 @@ def arange(n: int, start: float = 0.0, step: float = 1.0, dtype: str = "float32"
     >>> arange(4).cod, arange(4, 1.0, 0.5).attrs["step"]
     (R(4), 0.5)
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise TypeMismatch(f"arange: n must be a positive int, got {n!r}")
+    if not isinstance(n, Dim) and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise TypeMismatch(f"arange: n must be a positive int or a Dim, got {n!r}")
     return _box("arange", One, R(n, dtype=dtype), start=float(start), step=float(step))
 
 
-def slice_axis(a: Ob, start: int, stop: int, axis: int = -1) -> Box:
+def slice_axis(a: Ob, start: int, stop: int | Dim, axis: int = -1) -> Box:
     """The slice ``x[..., start:stop, ...]`` along ``axis`` (linear; a projection).
 
-    Box name ``slice``; ``0 <= start < stop <= size`` of that axis.
+    Box name ``slice``; ``0 <= start < stop <= size`` of that axis. ``stop`` may
+    be a ``Dim`` whose bound is at most the size, with ``start == 0``: a table of
+    the maximal length cut to the variable length.
 
     >>> slice_axis(R(4, 8), 0, 4).cod, slice_axis(R(4, 8), 1, 3, axis=0).cod
     (R(4, 4), R(2, 8))
+    >>> slice_axis(R(128, 8), 0, Dim("seq", 128), axis=0).cod
+    R(Dim('seq', 128), 8)
     >>> slice_axis(R(4, 8), 6, 10)
     Traceback (most recent call last):
     ...
@@ -689,6 +708,14 @@ def slice_axis(a: Ob, start: int, stop: int, axis: int = -1) -> Box:
     """
     x = _real("slice", a)
     k = _axis("slice", x, axis)
+    if isinstance(stop, Dim) and isinstance(x.shape[k], int):
+        if start != 0 or isinstance(start, bool) or stop.max > x.shape[k]:
+            raise TypeMismatch(
+                f"slice: [{start}:{stop!r}] needs start 0 and a bound <= {x.shape[k]}"
+                f" (axis {k} of {x!r})"
+            )
+        shape = tuple(stop if i == k else n for i, n in enumerate(x.shape))
+        return _box("slice", x, R(*shape, dtype=x.dtype), start=0, stop=stop, axis=k)
     if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop <= x.shape[k]):
         raise TypeMismatch(f"slice: [{start}:{stop}] is out of range for axis {k} of {x!r}")
     shape = tuple(stop - start if i == k else n for i, n in enumerate(x.shape))
@@ -746,3 +773,22 @@ def bernoulli(seed: Ob, shape: tuple[int, ...], rate: float) -> Box:
     if not 0.0 <= rate < 1.0:
         raise TypeMismatch(f"bernoulli: rate must be in [0, 1), got {rate!r}")
     return _box("bernoulli", seed, R(*shape), rate=float(rate))
+
+
+def fold_in(seed: Ob, salt: int) -> Box:
+    """A new seed from a seed and a salt: ``Fin(n) -> Fin(n)``, ``s ↦ h(s, salt)``.
+
+    Different salts give independent seeds (the backend folds ``salt`` into
+    ``jax.random.key(s)`` and draws a label below ``n``), so one key fans out
+    into as many as needed: a dropout site per salt, a layer of a stack per
+    step (``fold_in(seed, 0)`` for the next layer). Like ``bernoulli`` it is a
+    map out of a finite set, hence linear.
+
+    >>> fold_in(Fin(2**31), 3).cod, fold_in(Fin(2**31), 3).attrs["salt"]
+    (Fin(2147483648), 3)
+    """
+    if not isinstance(seed, Fin) or seed.shape or seed.n < 1:
+        raise expected("fold_in", "one seed label Fin(n), n >= 1", seed)
+    if isinstance(salt, bool) or not isinstance(salt, int) or not 0 <= salt < 2**31:
+        raise TypeMismatch(f"fold_in: salt must be an int in [0, 2**31), got {salt!r}")
+    return _box("fold_in", seed, seed, salt=salt)

@@ -10,8 +10,14 @@ categorical structure). ``table()`` runs ``analyze`` on every entry; the claims 
 - the transformer and the hypernetwork are higher order: an ``ev`` applies a function
   chosen by the input, so they need exponentials (the topos completion);
 - linear attention is higher order too, and polynomial of degree 3;
-- the soft-gated mixture of experts is first order and smooth (the gate multiplies
-  input-dependent expert outputs).
+- the soft-gated mixture of experts is higher order: its gate chooses a linear map of
+  the experts' outputs (an ``einsum`` summing over the experts, both factors
+  input-dependent), as attention's rows choose a mixture of tokens;
+- gating (SwiGLU) and normalisation (RMSNorm) multiply two input-dependent factors
+  pointwise: order ``diagonal``, first order among smooth maps (see
+  ``topos.analysis``);
+- a Llama-style language model (RMSNorm, SwiGLU, grouped-query attention) is higher
+  order, like the transformer: the verdict does not depend on how attention is spelt.
 
 >>> rows = {row.name: row for row in table(small=True)}
 >>> rows["mlp (relu)"].lives_in, rows["transformer"].lives_in
@@ -37,9 +43,11 @@ from topos.analysis import Analysis, analyze
 from topos.arrows import Id, copy, curry, ev
 from topos.nn import primitives as P
 from topos.nn.decoder import language_model
+from topos.nn.feedforward import feedforward
 from topos.nn.layers import conv, gcn, linear, max_pool, mlp, relu, rnn, softmax
 from topos.nn.layers import gelu as gelu_layer
 from topos.nn.layers import tanh as tanh_layer
+from topos.nn.norms import rms_norm
 from topos.nn.transformer import attention, transformer
 from topos.nn.vit import vision_transformer
 from topos.objects import R
@@ -148,6 +156,11 @@ ARCHITECTURES: dict[str, Callable[[bool], Para]] = {
     "linear attention": lambda s: _linear_attention(),
     "hypernetwork": lambda s: hypernetwork(),
     "mixture of experts": lambda s: mixture_of_experts(),
+    "swiglu mlp": lambda s: feedforward(8, 24, activation="swiglu", bias=False),
+    "rmsnorm": lambda s: rms_norm(8),
+    "llama-style lm": lambda s: (
+        llama(17, 8, 16, 2, 1, 32, kv_heads=1) if s else preset("tinyllama-1.1b")
+    ),
 }
 
 

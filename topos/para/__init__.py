@@ -74,7 +74,7 @@ builds in about a second.
 from __future__ import annotations
 
 from topos.para.actegory import CARTESIAN, Actegory, Cartesian, Global
-from topos.para.core import Frozen, Para
+from topos.para.core import Frozen, Para, fanout
 from topos.para.init import (
     DEFAULT_INIT,
     Init,
@@ -103,6 +103,7 @@ __all__ = [
     "canonical_iso",
     "constant",
     "equal_up_to",
+    "fanout",
     "glorot_uniform",
     "isomorphic",
     "normal",

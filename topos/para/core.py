@@ -17,7 +17,7 @@ from topos.arrows import (  # Box: the doctests use the module's names
     pair,
 )
 from topos.errors import TypeMismatch, not_a, short
-from topos.objects import Ob, One, Product, R, Unit, shared_repr
+from topos.objects import Fin, Ob, One, Product, R, Unit, is_symbolic, shared_repr
 from topos.para.actegory import CARTESIAN, Actegory, Global, _tensor  # noqa: F401  (Global: the doctests)
 from topos.para.init import (
     DEFAULT_INIT,
@@ -198,6 +198,12 @@ class Para:
             raise not_a("Para", "an Actegory (CARTESIAN, Global(E))", actegory)
         a = actegory.split(P, f.dom)
         own = _normalise_params("Para", P, params)
+        for q in own:
+            if isinstance(q.ob, (R, Fin)) and is_symbolic(q.ob.shape):
+                raise TypeMismatch(
+                    f"Para: the parameter {q.path!r} has the symbolic shape {q.ob!r}; parameters"
+                    " need concrete shapes (give the bound and slice it, e.g. a position table)"
+                )
         self._setup(P, f, a, actegory, own, _scan_consts(f), ())
 
     def _setup(
@@ -471,6 +477,48 @@ class Para:
         lifted = Para.lift(other, self.actegory)
         return (lifted * self).reparam(pair(discard(self.P), Id(self.P)))
 
+    def fanout(self, other: Para | Arrow) -> Para:
+        """``self & other``: both on one input, ``copy ; (self * other)``; parameters ``P * Q``.
+
+        The two must have the same domain; their parameter paths must differ
+        (name them apart with ``.named``). An arrow takes part as its lift.
+
+        >>> lin = Para(R(3, 3), Box("matmul", R(3, 3) * R(3), R(3)), ["w"])
+        >>> both = lin.named("a") & lin.named("b")
+        >>> both.dom, both.cod, list(both.parameters())
+        (R(3), R(3) * R(3), ['a.w', 'b.w'])
+        >>> (lin & Id(R(3))).cod
+        R(3) * R(3)
+        >>> lin & lin
+        Traceback (most recent call last):
+        ...
+        ValueError: &: the parameter path 'w' occurs on both sides;
+        name the layers apart with .named('...')
+        """
+        if isinstance(other, Arrow):
+            other = Para.lift(other, self.actegory)
+        if not isinstance(other, Para):
+            raise not_a("&", "a Para or an arrow", other)
+        self._same(other, "&")
+        if self.dom != other.dom:
+            raise TypeMismatch(
+                f"{short(self)} & {short(other)}: a fan-out needs one domain, got"
+                f" {self.dom!r} and {other.dom!r}"
+            )
+        try:
+            both = self * other
+        except ValueError as err:
+            raise ValueError(str(err).replace("*: ", "&: ", 1)) from None
+        return copy(self.dom) >> both
+
+    def __and__(self, other: Para | Arrow) -> Para:
+        return self.fanout(other)
+
+    def __rand__(self, other: Arrow) -> Para:
+        if not isinstance(other, Arrow):
+            return NotImplemented
+        return Para.lift(other, self.actegory).fanout(self)
+
     # -- reparametrisation (2-cells) -------------------------------------------------
     def reparam(self, r: Arrow, params: Any = None) -> Para:
         """The layer reparametrised along ``r: Q -> P``: ``(Q, act_arrow(r, A) ; f)``.
@@ -718,3 +766,24 @@ def _merge_names(op: str, parts: Sequence[Para], extra: Sequence[str]) -> tuple[
         raise ValueError(f"{op}: the parameter path {clash[0]!r} occurs on both sides{hint}")
     names.update(added)
     return names, len(names)
+
+
+def fanout(first: Para | Arrow, *rest: Para | Arrow) -> Para:
+    """``copy ; (p1 * p2 * ... * pk)``: every Para on the same input, outputs in a product.
+
+    Left-nested like ``p1 & p2 & ... & pk``; parameters merged, paths checked
+    apart; arrows take part as their lifts.
+
+    >>> lin = Para(R(3, 3), Box("matmul", R(3, 3) * R(3), R(3)), ["w"])
+    >>> three = fanout(lin.named("a"), lin.named("b"), Id(R(3)))
+    >>> three.cod, list(three.parameters())
+    (R(3) * R(3) * R(3), ['a.w', 'b.w'])
+    """
+    out = first if isinstance(first, Para) else Para.lift(first)
+    if not isinstance(out, Para):
+        raise not_a("fanout", "a Para or an arrow", first)
+    if not rest:
+        raise TypeError("fanout: needs at least two Para (or arrows)")
+    for r in rest:
+        out = out.fanout(r)
+    return out

@@ -6,6 +6,8 @@ the cost of a term is the sum over its nodes, each counted once.
 >>> from topos import R
 >>> flops("MM", [R(4096, 64), R(64, 4096)], R(4096, 4096))
 2147483648
+>>> flops("MM", [R(4, 4096, 64), R(4, 64, 4096)], R(4, 4096, 4096))  # 4 heads
+8589934592
 >>> bytes_moved("MM", [R(4096, 64), R(64, 4096)], R(4096, 4096))
 69206016
 """
@@ -30,17 +32,18 @@ def _size(ob: Ob) -> int:
 
 
 def flops(op: str, args: Sequence[Ob], out: Ob) -> int:
-    """Floating-point operations: ``2mkn`` for a matrix product, one per entry otherwise.
+    """Floating-point operations: ``2mkn`` for a matrix product (times its batch
+    entries), one per entry otherwise.
 
     Inputs and opaque boxes cost nothing (they are the same on both sides of
     every law); a transpose or broadcast counts one per entry it writes.
     """
     if op in ("in", "box", "get", "Leaf"):
         return 0
-    if op == "MM":
+    if op == "MM":  # leading axes are batch axes: one product per batch entry
         a, b = args
         assert isinstance(a, R) and isinstance(b, R)
-        return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+        return 2 * a.size * b.shape[-1]
     if op in ("SumRows", "SumCols"):
         return _size(args[0])
     return _PER_ENTRY.get(op, 1) * _size(out)

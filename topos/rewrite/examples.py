@@ -3,15 +3,26 @@
 >>> from topos.rewrite import optimize
 >>> str(optimize(linear_attention(64, 8)).arrow).count("einsum") >= 2
 True
+>>> f = multihead_linear_attention(64, 8, heads=4, batch=2)
+>>> f.dom.left.left, f.cod
+(R(2, 4, 64, 8), R(2, 4, 64, 8))
+>>> print(optimize(f).certificate.steps[0].after)
+(MM x.0.0 (MM (Tr x.0.1) x.1))
+>>> p = linear_attention_para(64, 8)
+>>> list(p.parameters()), p.dom, p.cod
+(['wq', 'wk', 'wv'], R(64, 8), R(64, 8))
+>>> optimize(p.arrow).certificate.cost_after < optimize(p.arrow).certificate.cost_before
+True
 """
 
 from __future__ import annotations
 
-from topos.arrows import Arrow, Id, fst, pair, snd
+from topos.arrows import Arrow, Id, compose, fst, pair, snd
 from topos.nn import primitives as P
 from topos.objects import R
+from topos.para import Para, normal
 
-__all__ = ["chain", "linear_attention"]
+__all__ = ["chain", "linear_attention", "linear_attention_para", "multihead_linear_attention"]
 
 
 def linear_attention(n: int, d: int) -> Arrow:
@@ -22,6 +33,19 @@ def linear_attention(n: int, d: int) -> Arrow:
     return pair(scores, snd(qk, q)) >> P.einsum("st,td->sd", R(n, n), q)
 
 
+def multihead_linear_attention(n: int, d: int, heads: int, batch: int = 1) -> Arrow:
+    """``(Q Kᵀ) V`` per batch entry and head on ``Q * K * V``, each ``R(batch, heads, n, d)``.
+
+    The einsums carry batch and head labels (``"bhsd,bhtd->bhst"`` then
+    ``"bhst,bhtd->bhsd"``), scores first, as written by hand (O(n²) memory).
+    """
+    q = R(batch, heads, n, d)
+    qk = q * q
+    first = pair(fst(qk, q) >> fst(q, q), fst(qk, q) >> snd(q, q))
+    scores = first >> P.einsum("bhsd,bhtd->bhst", q, q)
+    return pair(scores, snd(qk, q)) >> P.einsum("bhst,bhtd->bhsd", scores.cod, q)
+
+
 def chain(shapes: list[int]) -> Arrow:
     """``((A₁ A₂) A₃) ⋯`` on ``((A₁ * A₂) * A₃) * ...``; ``Aᵢ`` is ``shapes[i-1:i+1]``."""
     mats = [R(a, b) for a, b in zip(shapes, shapes[1:], strict=False)]
@@ -29,3 +53,24 @@ def chain(shapes: list[int]) -> Arrow:
     for m in mats[1:]:
         acc = (acc * Id(m)) >> P.matmul(acc.cod, m)
     return acc
+
+
+def linear_attention_para(n: int, d: int) -> Para:
+    """``((X Wq)(X Wk)ᵀ)(X Wv)`` as a Para over ``X: R(n, d)`` with ``wq``, ``wk``, ``wv``.
+
+    Written scores first (O(n²)); ``optimize`` reassociates it to ``Q (Kᵀ V)``.
+    """
+    x, w = R(n, d), R(d, d)
+    ws = (w * w) * w
+    dom = ws * x
+    take = [
+        compose(fst(ws, x), fst(w * w, w), fst(w, w)),
+        compose(fst(ws, x), fst(w * w, w), snd(w, w)),
+    ]
+    take.append(fst(ws, x) >> snd(w * w, w))
+    proj = [pair(snd(ws, x), t) >> P.einsum("sd,de->se", x, w) for t in take]
+    scores = pair(proj[0], proj[1]) >> P.einsum("se,te->st", x, x)
+    arrow = pair(scores, proj[2]) >> P.einsum("st,te->se", R(n, n), x)
+    assert arrow.dom == dom
+    init = normal(d**-0.5)
+    return Para(ws, arrow, {"wq": init, "wk": init, "wv": init})

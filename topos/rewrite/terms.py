@@ -155,16 +155,19 @@ def algebra(op: str, data: Any, *args: Term) -> Term:
     >>> a, b = Term("in", (0,), (), R(4, 3)), Term("in", (1,), (), R(3, 5))
     >>> algebra("MM", None, a, b).ob, algebra("Tr", None, a).ob
     (R(4, 5), R(3, 4))
+    >>> h = Term("in", (0,), (), R(2, 8, 4, 3))           # batch axes (2, 8) lead
+    >>> algebra("MM", None, h, algebra("Tr", None, h)).ob
+    R(2, 8, 4, 4)
     """
     x = args[0].ob
     assert isinstance(x, R)
     s, dt = x.shape, x.dtype
-    if op == "MM":
+    if op == "MM":  # on the last two axes; the leading ones are shared batch axes
         y = args[1].ob
         assert isinstance(y, R)
-        ob = R(s[0], y.shape[1], dtype=dt)
+        ob = R(*s[:-1], y.shape[-1], dtype=dt)
     elif op == "Tr":
-        ob = R(s[1], s[0], dtype=dt)
+        ob = R(*s[:-2], s[-1], s[-2], dtype=dt)
     elif op == "SumRows":
         ob = R(1, s[1], dtype=dt)
     elif op == "SumCols":
@@ -265,11 +268,20 @@ def _matrix(t: Term) -> bool:
     return isinstance(t.ob, R) and len(t.ob.shape) == 2
 
 
+def _batched(ob: Ob) -> bool:
+    """An array of rank 2 or more: matrices, maybe under leading batch axes."""
+    return isinstance(ob, R) and len(ob.shape) >= 2
+
+
+def _swap_last(rank: int) -> tuple[int, ...]:
+    return (*range(rank - 2), rank - 1, rank - 2)
+
+
 def _recognise(b: Box, args: list[Term]) -> Term | None:
     """The term-language reading of a primitive box, or ``None`` (opaque)."""
     name, at = b.name, b.attrs
-    if name == "einsum" and len(args) == 2 and all(map(_matrix, args)) and _matrix_cod(b):
-        return _einsum(at["spec"], args[0], args[1])
+    if name == "einsum" and len(args) == 2 and all(_batched(a.ob) for a in args):
+        return _einsum(at["spec"], args[0], args[1]) if _batched(b.cod) else None
     if not args or not isinstance(args[0].ob, R) or not isinstance(b.cod, R):
         return None
     a, shape = args[0], args[0].ob.shape
@@ -279,7 +291,7 @@ def _recognise(b: Box, args: list[Term]) -> Term | None:
         "mul": same,
         "exp": True,
         "scale": True,
-        "transpose": _matrix(a) and at.get("perm") == (1, 0),
+        "transpose": _batched(a.ob) and at.get("perm") == _swap_last(len(shape)),
         "softmax": _matrix(a) and at.get("axis") == 1,
         "reduce_sum": _matrix(a) and at.get("keepdims") is True,
         "broadcast": _matrix(a)
@@ -299,22 +311,44 @@ def _recognise(b: Box, args: list[Term]) -> Term | None:
     return algebra(op, None, *args)
 
 
-def _matrix_cod(b: Box) -> bool:
-    return isinstance(b.cod, R) and len(b.cod.shape) == 2
-
-
 def _einsum(spec: str, a: Term, b: Term) -> Term | None:
+    """The (batched) matrix product an einsum of two arrays is, or ``None``.
+
+    Read: ``k`` leading *batch* labels, the same (same order) in both operands and
+    the output and kept there, then two labels per operand, one of them contracted
+    (``"bhsd,bhtd->bhst"`` is ``Q Kᵀ`` for each ``b, h``). Anything else (labels
+    in other places, an ellipsis, sums over a label of one operand) stays opaque.
+
+    >>> q = Term("in", (0,), (), R(2, 8, 16, 4))
+    >>> print(_einsum("bhsd,bhtd->bhst", q, q))
+    (MM x.0 (Tr x.0))
+    >>> _einsum("shd,thd->hst", q, q) is None
+    True
+    """
+    if "..." in spec:
+        return None
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
-    shared = set(sa) & set(sb)
-    if len(shared) != 1 or shared & set(out) or set(out) != (set(sa) | set(sb)) - shared:
+    k = len(sa) - 2
+    if not (len(sa) == len(sb) == len(out) == k + 2 >= 2) or len(set(sa + sb + out)) > k + 3:
+        return None
+    batch, ra, rb, ro = sa[:k], sa[k:], sb[k:], out[k:]
+    if sb[:k] != batch or out[:k] != batch or len(set(batch)) != k or len(set(ro)) != 2:
+        return None
+    if set(batch) & set(ra + rb + ro) or len(set(ra)) != 2 or len(set(rb)) != 2:
+        return None
+    shared = set(ra) & set(rb)
+    if len(shared) != 1 or shared & set(ro) or set(ro) != (set(ra) | set(rb)) - shared:
+        return None
+    assert isinstance(a.ob, R) and isinstance(b.ob, R)
+    if a.ob.shape[:k] != b.ob.shape[:k]:
         return None
     (c,) = shared
-    fa, fb = sa.replace(c, ""), sb.replace(c, "")
-    left = a if sa[1] == c else algebra("Tr", None, a)
-    right = b if sb[0] == c else algebra("Tr", None, b)
+    fa, fb = ra.replace(c, ""), rb.replace(c, "")
+    left = a if ra[1] == c else algebra("Tr", None, a)
+    right = b if rb[0] == c else algebra("Tr", None, b)
     m = algebra("MM", None, left, right)
-    return m if out == fa + fb else algebra("Tr", None, m)
+    return m if ro == fa + fb else algebra("Tr", None, m)
 
 
 # -- writing -------------------------------------------------------------------------
@@ -434,9 +468,10 @@ def _primitive(t: Term) -> Box:
     assert isinstance(a, R) and isinstance(t.ob, R)
     op = t.op
     if op == "MM":
-        return P.einsum("ij,jk->ik", a, t.args[1].ob)
+        batch = "ABCDEFGH"[: len(a.shape) - 2]  # upper case: never i, j, k
+        return P.einsum(f"{batch}ij,{batch}jk->{batch}ik", a, t.args[1].ob)
     if op == "Tr":
-        return P.transpose(a, (1, 0))
+        return P.transpose(a, _swap_last(len(a.shape)))
     if op in ("Add", "Mul"):
         return (P.add if op == "Add" else P.mul)(a, t.args[1].ob)
     if op == "Scale":

@@ -20,7 +20,13 @@ operation       meaning                                  box it stands for
 ``(Softmax a)`` softmax along the last axis              ``softmax(x, -1)``
 ==============  =======================================  ==========================
 
-Every other box is an opaque constant. The cartesian structure (copy, discard,
+``MM`` and ``Tr`` also act on arrays with the same leading *batch* axes, one
+product per batch entry: an einsum whose labels are ``k`` shared leading batch
+labels then a matrix product (``"bhsd,bhtd->bhst"``), and a transpose of the last
+two axes. ``Add``, ``Scale``, ``Mul`` and ``Exp`` take any shape; the other
+operations are 2-D only. A law declared with ``batch=True`` holds with batch
+axes (``LINEAR_ALGEBRA["mm-assoc"].batch``), and only such laws can match a
+batched term. Every other box is an opaque constant. The cartesian structure (copy, discard,
 pairs, projections, ``curry``/``ev``) is not in the term language: reading a
 diagram as a term *is* the structural theory that ``topos.equal`` decides, so
 common subexpressions are shared (naturality of copy, ``f ; Δ = Δ ; f * f``)
@@ -32,8 +38,10 @@ variables, and says whether it changes floating-point rounding:
 >>> law = LINEAR_ALGEBRA["mm-assoc"]
 >>> print(law)
 mm-assoc: (MM (MM a b) c) = (MM a (MM b c))
->>> law.shapes["b"], law.rounding
-(('k', 'l'), True)
+>>> law.shapes["b"], law.rounding, law.batch
+(('k', 'l'), True, True)
+>>> LINEAR_ALGEBRA["softmax-shift"].batch
+False
 >>> LINEAR_ALGEBRA["tr-involution"].rounding
 False
 >>> sorted(LINEAR_ALGEBRA.names())[:3]
@@ -110,7 +118,11 @@ class Law:
     ``optimize`` runs the law: ``"both"``, ``"forward"`` (left to right),
     ``"backward"`` (right to left: the factoring direction of a distributive
     law, which shrinks terms; expanding ones would blow the e-graph up) or
-    ``"none"`` (declared, used by the normal forms, not saturated). Laws outside
+    ``"none"`` (declared, used by the normal forms, not saturated). ``batch`` says
+    that the law also holds when every array variable carries the same leading
+    *batch* axes, ``MM`` and ``Tr`` acting on the last two (the reading of an
+    einsum with batch labels, ``"bhsd,bhtd->bhst"``); a law over the 2-D-only
+    operations (``SumRows``, ``SumCols``, ``Bcast``, ``Softmax``) is not. Laws outside
     the tensor term language (``kind="structural"``) are decided by
     ``topos.equal`` and hold by construction of the terms.
     """
@@ -123,6 +135,7 @@ class Law:
     saturate: str = "both"
     kind: str = "tensor"
     doc: str = ""
+    batch: bool = False
 
     def __str__(self) -> str:
         return f"{self.name}: {self.lhs} = {self.rhs}"
@@ -178,14 +191,24 @@ LINEAR_ALGEBRA = Theory(
             "(MM a (MM b c))",
             {"a": _MK, "b": _KL, "c": _LN},
             doc="matrix products associate: the contraction order is free",
+            batch=True,
         ),
-        Law("tr-involution", "(Tr (Tr a))", "a", {"a": _M}, rounding=False, saturate="forward"),
+        Law(
+            "tr-involution",
+            "(Tr (Tr a))",
+            "a",
+            {"a": _M},
+            rounding=False,
+            saturate="forward",
+            batch=True,
+        ),
         Law(
             "tr-mm",
             "(Tr (MM a b))",
             "(MM (Tr b) (Tr a))",
             {"a": _MK, "b": ("k", "n")},
             rounding=False,
+            batch=True,
         ),
         Law(
             "tr-add",
@@ -194,8 +217,16 @@ LINEAR_ALGEBRA = Theory(
             {"a": _M, "b": _M},
             rounding=False,
             saturate="backward",
+            batch=True,
         ),
-        Law("tr-scale", "(Tr (Scale x a))", "(Scale x (Tr a))", {"a": _M}, rounding=False),
+        Law(
+            "tr-scale",
+            "(Tr (Scale x a))",
+            "(Scale x (Tr a))",
+            {"a": _M},
+            rounding=False,
+            batch=True,
+        ),
         # -- distributivity of products over sums ------------------------------
         Law(
             "mm-add-left",
@@ -203,6 +234,7 @@ LINEAR_ALGEBRA = Theory(
             "(Add (MM a c) (MM b c))",
             {"a": _MK, "b": _MK, "c": ("k", "n")},
             saturate="backward",
+            batch=True,
         ),
         Law(
             "mm-add-right",
@@ -210,16 +242,22 @@ LINEAR_ALGEBRA = Theory(
             "(Add (MM a b) (MM a c))",
             {"a": _MK, "b": ("k", "n"), "c": ("k", "n")},
             saturate="backward",
+            batch=True,
         ),
         # -- scalars commute with everything linear ----------------------------
         Law(
-            "scale-mm-left", "(Scale x (MM a b))", "(MM (Scale x a) b)", {"a": _MK, "b": ("k", "n")}
+            "scale-mm-left",
+            "(Scale x (MM a b))",
+            "(MM (Scale x a) b)",
+            {"a": _MK, "b": ("k", "n")},
+            batch=True,
         ),
         Law(
             "scale-mm-right",
             "(Scale x (MM a b))",
             "(MM a (Scale x b))",
             {"a": _MK, "b": ("k", "n")},
+            batch=True,
         ),
         Law(
             "scale-scale",
@@ -227,6 +265,7 @@ LINEAR_ALGEBRA = Theory(
             "(Scale (* x y) a)",
             {"a": _M},
             saturate="forward",
+            batch=True,
         ),
         Law(
             "scale-add",
@@ -234,10 +273,17 @@ LINEAR_ALGEBRA = Theory(
             "(Add (Scale x a) (Scale x b))",
             {"a": _M, "b": _M},
             saturate="backward",
+            batch=True,
         ),
-        Law("scale-mul", "(Scale x (Mul a b))", "(Mul (Scale x a) b)", {"a": _M, "b": _M}),
+        Law(
+            "scale-mul",
+            "(Scale x (Mul a b))",
+            "(Mul (Scale x a) b)",
+            {"a": _M, "b": _M},
+            batch=True,
+        ),
         # -- sums and elementwise products --------------------------------------
-        Law("add-comm", "(Add a b)", "(Add b a)", {"a": _M, "b": _M}, rounding=False),
+        Law("add-comm", "(Add a b)", "(Add b a)", {"a": _M, "b": _M}, rounding=False, batch=True),
         Law(
             "add-assoc",
             "(Add (Add a b) c)",
@@ -245,8 +291,9 @@ LINEAR_ALGEBRA = Theory(
             {"a": _M, "b": _M, "c": _M},
             saturate="none",
             doc="declared and decided by normal forms; saturating it with add-comm is exponential",
+            batch=True,
         ),
-        Law("mul-comm", "(Mul a b)", "(Mul b a)", {"a": _M, "b": _M}, rounding=False),
+        Law("mul-comm", "(Mul a b)", "(Mul b a)", {"a": _M, "b": _M}, rounding=False, batch=True),
         # -- reductions and broadcasts move across products ---------------------
         Law(
             "sumrows-mm",
@@ -279,6 +326,7 @@ LINEAR_ALGEBRA = Theory(
             {"a": _M, "b": _M},
             saturate="none",
             doc="e^(a+b) = e^a e^b (no log primitive yet: exp only)",
+            batch=True,
         ),
         Law(
             "softmax-shift",

@@ -241,8 +241,63 @@ def test_step_bytes_grows_with_the_batch() -> None:
     assert limit is None or demo.step_bytes(large, 100) > limit
 
 
+def test_tiny_llama_with_dropout_trains_and_samples(tmp_path: Path) -> None:
+    _write_corpus(tmp_path / "corpus")
+    out = io.StringIO()
+    res = demo.run(_tiny(tmp_path, arch="llama", dropout=0.1, steps=4), stdout=out)
+    text = out.getvalue()
+    assert "arch: llama (Llama-style: RoPE, RMSNorm, SwiGLU" in text and "dropout 0.1" in text
+    assert "lives in  topos completion" in text and "validation:" in text
+    assert res.step == 4 and math.isfinite(res.val_bits)
+    assert res.sample.startswith("def ") and len(res.sample) == 4 + 24
+    state = json.loads((tmp_path / "run" / "demo.json").read_text())["config"]
+    assert (state["arch"], state["dropout"]) == ("llama", 0.1)
+    paths = load_checkpoint(tmp_path / "run" / "checkpoint")["paths"]
+    assert "blocks.mlp.gate.w" in paths and "pos.table" not in paths
+    with pytest.raises(DemoError, match="--arch llama differs from the run being resumed|--arch"):
+        demo.run({"resume": True, "out": str(tmp_path / "run"), "arch": "gpt"}, stdout=out)
+
+
+def test_the_keyed_batches_depend_on_the_step_only() -> None:
+    batches = demo.keyed_batches(
+        demo.make_batches(np.arange(50, dtype=np.int32), 4, 3, 0), DemoConfig(batch=3, seed=2)
+    )
+    (x, keys), y = batches(7)
+    assert keys.tolist() == [2 * 7919 + 21, 2 * 7919 + 22, 2 * 7919 + 23]
+    assert np.array_equal(batches(7)[0][0], x) and not np.array_equal(batches(8)[0][1], keys)
+
+
 def test_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(DemoError, match="--heads"):
         demo.run(_tiny(tmp_path, heads=3), stdout=io.StringIO())
+    with pytest.raises(DemoError, match="--arch must be one of gpt, llama"):
+        demo.run(_tiny(tmp_path, arch="bert"), stdout=io.StringIO())
+    with pytest.raises(DemoError, match="head width .* = 3 must be even"):
+        demo.run(_tiny(tmp_path, arch="llama", d_model=6, heads=2), stdout=io.StringIO())
+    with pytest.raises(DemoError, match=r"--dropout must be in \[0, 1\)"):
+        demo.run(_tiny(tmp_path, dropout=1.0), stdout=io.StringIO())
     with pytest.raises(DemoError, match="unknown setting"):
         demo.run({"colour": "blue"}, stdout=io.StringIO())
+
+
+def test_the_sample_is_greedy_decoding_by_generate_across_windows() -> None:
+    """At temperature 0 the demo's sample is the greedy continuation, window after window."""
+    from backends.apps.demo import DemoConfig, Vocab, build_model, sample_text
+    from backends.jax import apply, init
+
+    vocab = Vocab.build("abcdefgh ")
+    cfg = DemoConfig(d_model=16, heads=2, layers=1, seq=8, prompt="ab", sample_chars=11,
+                     temperature=0.0)  # fmt: skip
+    fixed = build_model(cfg, len(vocab))
+    params = init(fixed, jax.random.key(3))
+    got = sample_text(params, vocab, cfg)
+    context, out = list(vocab.encode("ab")), []
+    while len(out) < cfg.sample_chars:  # the reference: uncached, one position at a time
+        for _ in range(min(cfg.sample_chars - len(out), cfg.seq - len(context))):
+            window = context + [0] * (cfg.seq - len(context))
+            logits = apply(fixed, params, jnp.asarray(window, jnp.int32))
+            context.append(int(jnp.argmax(logits[len(context) - 1])))
+            out.append(context[-1])
+        context = context[-(cfg.seq // 2) :]
+    assert got == "ab" + vocab.decode(out)
+    assert len(got) == 2 + cfg.sample_chars

@@ -31,3 +31,13 @@ def test_the_cli_runs_it_as_topos_demo_gd(capsys) -> None:
     assert main(["demo", "gd", "--help"]) == 0
     assert "topos demo gd" in capsys.readouterr().out
     assert main(["demo", "gd", "--seeds", "x"]) == 2
+
+
+def test_an_unknown_schedule_is_refused_by_name(capsys) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="schedule must be one of .*'warm'"):
+        gd.run(seeds=1, steps=1, schedule="warm", say=lambda _: None)
+    with pytest.raises(SystemExit):
+        gd.main(["--schedule", "warm"])
+    assert "invalid choice: 'warm'" in capsys.readouterr().err

@@ -6,9 +6,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends.jax import apply
-from backends.jax.icl import alignment, best_eta, gd_predict, readout, recall, regression
+from backends.jax.icl import (
+    alignment,
+    best_eta,
+    gd_predict,
+    readout,
+    recall,
+    recall_np,
+    regression,
+    regression_np,
+)
 from topos.analysis import analyze
 from topos.nn.lsa import gd_weights, lsa, lsa_stack
 
@@ -107,3 +118,32 @@ def test_alignment_of_a_model_with_itself() -> None:
     a = alignment(lambda z: gd_predict(z, 1.0), lambda z: gd_predict(z, 1.0), t.z)
     assert float(a.preds_l2) == 0.0 and float(a.sens_l2) == 0.0
     assert abs(float(a.sens_cos) - 1.0) < 1e-5
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.integers(1, 4))
+def test_regression_np_targets_are_the_linear_map_of_the_context(seed: int, b: int, d: int) -> None:
+    n = 4 * d + 4  # enough points that the least-squares fit recovers W
+    z, y = regression_np(np.random.default_rng(seed), (b, 2), n=n, d_x=d)
+    assert z.shape == (b, 2, n + 1, d + 1) and y.shape == (b, 2, 1) and z.dtype == np.float32
+    assert np.all(z[..., -1, d:] == 0) and np.all(np.abs(z[..., :d]) <= 1)
+    for zi, yi in zip(z.reshape(-1, n + 1, d + 1), y.reshape(-1, 1), strict=True):
+        w = np.linalg.lstsq(zi[:-1, :d].astype(np.float64), zi[:-1, d], rcond=None)[0]
+        assert abs(zi[-1, :d] @ w - yi[0]) < 1e-3 * (1 + abs(yi[0]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(0, 4))
+def test_recall_np_queries_one_distinct_context_key(seed: int, pairs: int, extra: int) -> None:
+    keys = pairs + extra
+    z, y = recall_np(np.random.default_rng(seed), (7,), pairs=pairs, keys=keys, d_v=2)
+    k, v, q = z[:, :pairs, :keys], z[:, :pairs, keys:], z[:, -1, :keys]
+    assert np.all(k.sum(-1) == 1) and np.all(k.sum(1) <= 1)  # one-hot and distinct
+    hit = (k == q[:, None]).all(-1)
+    assert np.all(hit.sum(-1) == 1) and np.allclose(v[hit], y)
+    assert np.all(z[:, -1, keys:] == 0)
+
+
+def test_recall_np_refuses_more_pairs_than_keys() -> None:
+    with pytest.raises(ValueError, match="pairs = 5 exceeds the 4"):
+        recall_np(np.random.default_rng(0), (1,), pairs=5, keys=4)

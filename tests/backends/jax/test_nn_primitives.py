@@ -200,6 +200,16 @@ def test_bernoulli_is_deterministic_given_the_seed() -> None:
     assert abs(m0.mean() - 0.75) < 0.02
 
 
+def test_fold_in_gives_independent_deterministic_seeds() -> None:
+    seeds = {salt: jax.jit(compile(P.fold_in(Fin(2**31), salt))) for salt in range(3)}
+    got = {salt: int(f(np.int32(7))) for salt, f in seeds.items()}
+    assert got[0] == int(seeds[0](np.int32(7))) and len(set(got.values())) == 3
+    assert all(0 <= v < 2**31 for v in got.values()) and int(seeds[0](np.int32(8))) != got[0]
+    assert 0 <= int(compile(P.fold_in(Fin(5), 1))(np.int32(3))) < 5
+    with pytest.raises(TypeError, match="fold_in: salt"):
+        P.fold_in(Fin(5), -1)
+
+
 def test_einsum_ellipsis_errors_name_the_spec() -> None:
     with pytest.raises(TypeError, match="must name distinct axes"):
         P.einsum("...i,io->o", R(2, 4), R(4, 5))
@@ -219,7 +229,7 @@ def test_token_ids_out_of_range_are_clamped_under_jit_and_refused_eagerly() -> N
 def test_every_primitive_is_implemented_and_tested() -> None:
     tested = {box.name for box, _, _ in PRIMITIVE_CASES} | {"rsqrt", "full", "gather", "one_hot"}
     tested |= {box.name for box, _, _ in ADDED_CASES}
-    tested |= {"log", "sqrt", "arange", "where", "bernoulli"}
+    tested |= {"log", "sqrt", "arange", "where", "bernoulli", "fold_in"}
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
 
 

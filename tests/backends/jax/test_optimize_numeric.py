@@ -16,7 +16,7 @@ from topos.nn import primitives as P
 from topos.nn.transformer import transformer
 from topos.para import Para
 from topos.rewrite import check, optimize
-from topos.rewrite.examples import chain, linear_attention
+from topos.rewrite.examples import chain, linear_attention, multihead_linear_attention
 
 
 def sample(ob: Any, key: jax.Array) -> Any:
@@ -35,6 +35,10 @@ def agree(f: Arrow, seed: int = 0) -> None:
 
 def test_linear_attention_agrees_after_reassociation() -> None:
     agree(linear_attention(64, 8))
+
+
+def test_multihead_linear_attention_agrees_after_reassociation() -> None:
+    agree(multihead_linear_attention(32, 4, heads=3, batch=2))
 
 
 def test_scores_scaled_and_shifted_agree() -> None:

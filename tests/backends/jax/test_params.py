@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from backends.jax import apply, batched, compile, init, init_array, path_key, register
 from topos.arrows import Box, Id
-from topos.objects import R
+from topos.objects import Product, R
 from topos.para import (
     Global,
     Init,
@@ -155,6 +155,48 @@ def test_several_inputs_stand_for_the_factors_of_the_domain() -> None:
     np.testing.assert_array_equal(apply(p, {}, a, b, c), apply(p, {}, ((a, b), c)))
     with pytest.raises(TypeError, match="got 4 inputs"):
         apply(p, {}, a, b, c, c)
+
+
+def test_inputs_may_follow_any_bracketing_of_the_domain() -> None:
+    a, b, c, e = R(1), R(2), R(3), R(4)
+    register("test.last", lambda box, v: v[1][1], cls="linear", replace=True)
+    p = Para.lift(Box("test.last", (a * b) * (c * e), e))
+    xa, xb, xc, xe = (jnp.full(ob.shape, float(i)) for i, ob in enumerate((a, b, c, e)))
+    want = np.full(4, 3.0)
+    for xs in [(((xa, xb), (xc, xe)),), ((xa, xb), (xc, xe)), (xa, xb, xc, xe),
+               ((xa, xb), xc, xe), (xa, xb, (xc, xe))]:  # fmt: skip
+        np.testing.assert_array_equal(apply(p, {}, *xs), want)
+    with pytest.raises(ValueError, match=r"input\[0\]\[1\]: expected shape \(2,\)"):
+        apply(p, {}, xa, xc, xb, xe)  # out of order: the left-nested reading's mismatch
+    with pytest.raises(TypeError, match="got 5 inputs"):
+        apply(p, {}, xa, xb, xc, xe, xe)
+
+
+@given(st.integers(2, 6), st.data())
+def test_apply_takes_the_leaves_of_any_product_tree(n: int, data: Any) -> None:
+    """A random bracketing of n factors R(i+1): the leaves given apart, and any regrouping."""
+
+    def tree(lo: int, hi: int) -> Any:  # the factors lo..hi-1, randomly bracketed
+        if hi - lo == 1:
+            return R(lo + 1)
+        cut = data.draw(st.integers(lo + 1, hi - 1))
+        return tree(lo, cut) * tree(cut, hi)
+
+    dom = tree(0, n)
+    register("test.discard", lambda box, v: jnp.zeros(1), cls="linear", replace=True)
+    p = Para.lift(Box("test.discard", dom, R(1)))
+    leaves = [jnp.ones(i + 1) for i in range(n)]
+    np.testing.assert_array_equal(apply(p, {}, *leaves), jnp.zeros(1))
+    it = iter(leaves)
+
+    def value(x: Any) -> Any:  # the nested tuple of a subtree, consuming its leaves
+        return (value(x.left), value(x.right)) if isinstance(x, Product) else next(it)
+
+    nested = value(dom.left)
+    rest = list(it)  # the left subtree as one tuple, the right one's leaves apart
+    np.testing.assert_array_equal(apply(p, {}, nested, *rest), jnp.zeros(1))
+    it = iter(rest)
+    np.testing.assert_array_equal(apply(p, {}, (nested, value(dom.right))), jnp.zeros(1))
 
 
 def test_batched_is_vmap_of_apply() -> None:

@@ -73,3 +73,15 @@ def test_bad_arguments() -> None:
         sample(SUCCESSOR, params, [1], -1, jax.random.key(0))
     with pytest.raises(TypeError, match="expected a Para Fin\\(V, n\\) -> R\\(n, V\\)"):
         sample(nn.linear(2, 3), params, [1], 3, jax.random.key(0))
+
+
+def test_a_model_of_variable_length_samples_over_its_bound() -> None:
+    from topos.dims import specialise
+    from topos.objects import Dim
+
+    p = nn.transformer(VOCAB, Dim("seq", SEQ), 8, 2, 1)
+    params = init(p, jax.random.key(0))
+    fixed = specialise(p, seq=SEQ)
+    a = sample(p, params, [1, 2], 5, jax.random.key(3))
+    b = sample(fixed, params, [1, 2], 5, jax.random.key(3))
+    assert a.tolist() == b.tolist()

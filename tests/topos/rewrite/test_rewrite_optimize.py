@@ -12,7 +12,7 @@ from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.transformer import transformer
 from topos.rewrite import LINEAR_ALGEBRA, Budget, check, equal_modulo, optimize, read
-from topos.rewrite.examples import chain, linear_attention
+from topos.rewrite.examples import chain, linear_attention, multihead_linear_attention
 from topos.rewrite.optimize import Step
 from topos.rewrite.terms import Term
 
@@ -41,6 +41,29 @@ def test_linear_attention_is_reassociated() -> None:
     assert out.certificate.cost_after * 10 < out.certificate.cost_before
     assert check(out.certificate, f, out.arrow)
     assert equal_modulo(LINEAR_ALGEBRA, f, out.arrow)
+
+
+def test_multihead_linear_attention_is_reassociated_per_batch_and_head() -> None:
+    f = multihead_linear_attention(256, 8, heads=4, batch=2)  # "bhsd,bhtd->bhst" ...
+    out = optimize(f)
+    (step,) = out.certificate.steps
+    assert str(step.after) == "(MM x.0.0 (MM (Tr x.0.1) x.1))"
+    assert [r.law for r in step.trace] == ["mm-assoc"]
+    assert out.certificate.cost_after * 10 < out.certificate.cost_before
+    assert out.arrow.dom == f.dom and out.arrow.cod == f.cod
+    assert check(out.certificate, f, out.arrow)
+    assert equal_modulo(LINEAR_ALGEBRA, f, out.arrow)
+
+
+def test_einsums_with_misplaced_or_broadcast_batch_labels_stay_opaque() -> None:
+    q = R(4, 16, 8)  # heads lead here, but the spec reads them in the middle
+    scores = P.einsum("shd,thd->hst", R(16, 4, 8), R(16, 4, 8))
+    assert read(scores).op == "box"
+    bmm = P.einsum("hsd,htd->hst", q, q)
+    assert read(bmm).op == "MM"
+    wrong = P.einsum("hsd,htd->hts", q, q)  # the product transposed: still read, as Tr
+    assert str(read(wrong)) == "(Tr (MM x.0 (Tr x.1)))"
+    assert read(P.einsum("hsd,hsd->hs", q, q)).op == "box"  # no free label on one side
 
 
 def test_bytes_cost_model_also_avoids_the_n_by_n_scores() -> None:

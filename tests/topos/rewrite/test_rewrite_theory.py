@@ -25,9 +25,9 @@ def evaluate(p: Pattern, env: dict[str, Any]) -> Any:
     op, *args = p
     v = [evaluate(a, env) for a in args]
     if op == "MM":
-        return v[0] @ v[1]
+        return v[0] @ v[1]  # leading axes: batch axes, one product each
     if op == "Tr":
-        return v[0].T
+        return np.swapaxes(v[0], -1, -2)
     if op in ("Add", "Mul", "*"):
         return v[0] + v[1] if op == "Add" else v[0] * v[1]
     if op == "Scale":
@@ -62,6 +62,44 @@ def test_law_holds_numerically(
         env[var] = rng.standard_normal(tuple(sizes[a] for a in axes))
     lhs, rhs = law.sides
     np.testing.assert_allclose(evaluate(lhs, env), evaluate(rhs, env), rtol=1e-10, atol=1e-10)
+
+
+BATCHED = [law for law in TENSOR if law.batch]
+TWO_D = {"SumRows", "SumCols", "Bcast", "Softmax"}  # read from 2-D arrays only
+
+
+@pytest.mark.parametrize("law", BATCHED, ids=[law.name for law in BATCHED])
+@given(
+    dims=st.fixed_dictionaries({k: st.integers(1, 4) for k in "mkln"}),
+    batch=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+    seed=st.integers(0, 2**31 - 1),
+    x=st.floats(-3, 3),
+    y=st.floats(-3, 3),
+)
+def test_batched_law_holds_numerically(
+    law: Any, dims: dict[str, int], batch: list[int], seed: int, x: float, y: float
+) -> None:
+    """A law declared ``batch=True`` holds with the same leading batch axes on every array."""
+    rng = np.random.default_rng(seed)
+    env: dict[str, Any] = {"x": x, "y": y}
+    for var, axes in law.shapes.items():
+        env[var] = rng.standard_normal((*batch, *(dims[a] for a in axes)))
+    lhs, rhs = law.sides
+    left, right = evaluate(lhs, env), evaluate(rhs, env)
+    assert left.shape[: len(batch)] == tuple(batch)
+    np.testing.assert_allclose(left, right, rtol=1e-10, atol=1e-10)
+
+
+def _ops(p: Pattern) -> set[str]:
+    return {str(p[0])} | set().union(*map(_ops, p[1:])) if isinstance(p, tuple) else set()
+
+
+def test_batch_is_declared_exactly_for_laws_without_2d_only_operations() -> None:
+    """A law over a 2-D-only operation cannot match a batched term (it is read 2-D only)."""
+    for law in TENSOR:
+        ops = _ops(law.sides[0]) | _ops(law.sides[1])
+        assert law.batch == (not ops & TWO_D), law.name
+    assert LINEAR_ALGEBRA["mm-assoc"].batch
 
 
 def test_patterns_are_well_formed_and_round_trip() -> None:
