@@ -399,7 +399,8 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
         from topos.rewrite import optimize as rewrite  # noqa: PLC0415 - optional extra
 
         f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
-    if _symbolic(f):  # specialised per binding of its dims, when called
+    # Finding the dims walks objects recursively: deep diagrams get a deep enough stack.
+    if deep(lambda: _symbolic(f), f):  # specialised per binding of its dims, when called
         return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
     try:
         # The functor folds over the arrow without recursion (topos.arrows.fold), but

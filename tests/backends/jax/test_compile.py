@@ -488,3 +488,13 @@ def test_a_600_layer_unrolled_para_compiles_without_recursion_error() -> None:
 
     deep = unroll(repeat(residual(linear(2, 2) >> tanh(2)), 600))
     assert compile(deep.arrow).arrow == deep.arrow
+
+
+def test_a_2000_layer_para_compiles() -> None:
+    # Issue 11, item 3: looking for symbolic dims walked the parameter object (a product
+    # as deep as the model) off the deep stack: RecursionError at 2,000 layers.
+    from topos.nn import linear, tanh
+    from topos.para import repeat, unroll
+
+    deep = unroll(repeat(linear(2, 2) >> tanh(2), 2_000))
+    assert compile(deep.arrow).arrow == deep.arrow
