@@ -4,7 +4,7 @@ Each case runs in its own subprocess with a wall-clock timeout, so a case that
 recurses too deeply or runs for minutes reports ``RecursionError`` or ``> Ns``
 instead of stopping the table. Times are seconds (wall clock, one run).
 
-    .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...]
+    .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...] [--compare DIR]
 
 Run it from the root of the checkout to measure (it imports ``topos`` from there).
 """
@@ -86,16 +86,39 @@ CASES: dict[str, str] = {
     "chain 100k: str": "f = chain(100_000); timed(lambda: str(f))",
     "chain 100k: equal": "f, g = chain(100_000), chain2(100_000); timed(lambda: equal(f, g))",
     "chain 100k: dumps+loads": "f = chain(100_000); timed(lambda: loads(dumps(f)))",
+    "chain 100k: analyze": (
+        "from topos.analysis import analyze; f = chain(100_000); timed(lambda: analyze(f))"
+    ),
+    "chain 100k: draw": "from topos.draw import draw; f = chain(100_000); timed(lambda: draw(f))",
+    "chain 100k: compile": (
+        "from backends.jax import compile\n"
+        "f = compose(*[Box('tanh', A, A, cls='smooth')] * 100_000); timed(lambda: compile(f))"
+    ),
+    "para 2000 layers: build": "timed(lambda: unrolled(2000))",
+    "para 2000 layers: ==": (
+        "p, q = unrolled(2000), unrolled(2000); timed(lambda: p.arrow == q.arrow)"
+    ),
     "para 2000 layers: equal": (
         "p, q = unrolled(2000), unrolled(2000); timed(lambda: equal(p.arrow, q.arrow))"
     ),
-    "para 2000 layers: build": "timed(lambda: unrolled(2000))",
-    "para 2000 layers: dumps+loads": "p = unrolled(2000); timed(lambda: loads(dumps(p)))",
+    "para 2000 layers: str": "p = unrolled(2000); timed(lambda: str(p))",
+    "para 2000 layers: repr": "p = unrolled(2000); timed(lambda: repr(p))",
+    "para 2000 layers: dumps": "p = unrolled(2000); timed(lambda: dumps(p))",
+    "para 2000 layers: loads": "p = unrolled(2000); s = dumps(p); timed(lambda: loads(s))",
     "para 2000 layers: compile": (
         "from backends.jax import compile; p = unrolled(2000); timed(lambda: compile(p.arrow))"
     ),
     "para 2000 layers: analyze": (
         "from topos.analysis import analyze; p = unrolled(2000); timed(lambda: analyze(p.arrow))"
+    ),
+    "para 2000 layers: draw": (
+        "from topos.draw import draw; p = unrolled(2000); timed(lambda: draw(p))"
+    ),
+    "para 10000 layers: analyze": (
+        "from topos.analysis import analyze; p = unrolled(10_000); timed(lambda: analyze(p))"
+    ),
+    "para 10000 layers: compile": (
+        "from backends.jax import compile; p = unrolled(10_000); timed(lambda: compile(p.arrow))"
     ),
     "residual para 600 layers: analyze": (
         "from topos.analysis import analyze; p = residual_unrolled(600)\n"
@@ -108,11 +131,17 @@ CASES: dict[str, str] = {
     "curry 400 deep: equal": (
         "f, g = curries(400), curries(400, detour=True); timed(lambda: equal(f, g))"
     ),
+    "curry 10k deep: build": "timed(lambda: curries(10_000))",
+    "curry 10k deep: ==": "f, g = curries(10_000), curries(10_000); timed(lambda: f == g)",
     "curry 10k deep: equal": (
         "f, g = curries(10_000), curries(10_000, detour=True); timed(lambda: equal(f, g))"
     ),
     "curry 10k deep: str": "f = curries(10_000); timed(lambda: str(f))",
     "curry 10k deep: repr": "f = curries(10_000); timed(lambda: repr(f))",
+    "curry 10k deep: dumps+loads": "f = curries(10_000); timed(lambda: loads(dumps(f)))",
+    "curry 10k deep: analyze": (
+        "from topos.analysis import analyze; f = curries(10_000); timed(lambda: analyze(f))"
+    ),
     "shared doc (2^60 parts): loads": (
         "s = shared_doc()\n"
         "print(len(s), 'bytes', file=sys.stderr)\n"
@@ -126,11 +155,15 @@ CASES: dict[str, str] = {
 }
 
 
-def run(name: str, timeout: float) -> str:
+def run(name: str, timeout: float, root: str | None = None) -> str:
     code = SETUP + "\n" + CASES[name]
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=root,
         )
     except subprocess.TimeoutExpired:
         return f"> {timeout:g} s"
@@ -145,8 +178,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        default=None,
+        help="another checkout (e.g. the code before a change): each case runs there, then"
+        " here, side by side in one run",
+    )
     args = parser.parse_args()
     names = [n for n in CASES if not args.only or any(o in n for o in args.only)]
+    if args.compare:
+        print(f"| case | {args.compare} | this checkout | (seconds, timeout {args.timeout:g} s) |")
+        print("|---|---|---|---|")
+        for name in names:
+            before = run(name, args.timeout, args.compare)
+            print(f"| {name} | {before} | {run(name, args.timeout)} | |", flush=True)
+        return
     print(f"| case | seconds (timeout {args.timeout:g} s) |")
     print("|---|---|")
     for name in names:

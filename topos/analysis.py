@@ -675,17 +675,22 @@ def analyze(f: Any) -> Analysis:
     See the module docstring for the rules and examples.
     """
     run = _Run()
-    arrow, x, dom = _input_value(f)
 
-    def go() -> tuple[Any, frozenset[int]]:
+    def go() -> tuple[Any, frozenset[int]] | None:
+        arrow, x, dom = _input_value(f)  # builds values along the objects' nesting
+        if _empty(dom):  # the map out of an empty type is unique: nothing to judge
+            return None
         out = run.run(arrow, x, ())
         return out, run.force(out, arrow, (), out_=True)
 
-    if _empty(dom):  # the map out of an empty type is unique: nothing to judge
+    # The interpreter, and the input value, recurse along the nesting of pairs,
+    # tensors and products (an unrolled Para nests one level per layer, and its
+    # parameter object is a product as deep): deep diagrams get a deep enough stack.
+    top = f if isinstance(f, Arrow) else getattr(f, "arrow", None)
+    result = deep(go, top) if isinstance(top, Arrow) else go()
+    if result is None:
         return Analysis("first", "linear", "PL pretopos", 0, ())
-    # The interpreter recurses along the nesting of pairs, tensors and products (an
-    # unrolled Para nests one level per layer): deep diagrams get a deep enough stack.
-    out, live = deep(go, arrow)
+    out, live = result
     events = [run.events[i] for i in sorted(live)]
     order_levels = [lv for kind, lv, _ in events if kind == "order"]
     order = max(order_levels, key=ORDERS.index, default="first")

@@ -48,7 +48,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from topos.errors import TypeMismatch, brief, compose_mismatch, expected, not_a, short
-from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero
+from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero, naming_events, shared_repr
 
 __all__ = [
     "Absurd",
@@ -176,7 +176,7 @@ class Arrow:
         return result if result is NotImplemented else not result
 
     def __repr__(self) -> str:
-        return _render(self, repr)
+        return shared_repr(lambda: _render(self, repr))
 
     def __str__(self) -> str:
         return _render(self, str)
@@ -283,6 +283,9 @@ def _render(arrow: Arrow, show: Callable[[object], str], limit: int | None = Non
     shows a bounded prefix of an arrow at bounded cost. Each node's ``_text`` is
     asked once, with numbered holes for its children, and its pieces are cached,
     so a 10,000-deep nesting prints without copying its inner text at each level.
+    A node that prints a large object is asked again at each occurrence: inside
+    ``repr`` the object is named at its first occurrence and referred to by name
+    after (``topos.objects.shared_repr``).
     """
     out: list[str] = []
     length = 0
@@ -296,7 +299,10 @@ def _render(arrow: Arrow, show: Callable[[object], str], limit: int | None = Non
             continue
         known = pieces.get(id(item))
         if known is None:
-            known = pieces[id(item)] = _pieces(item, show)
+            events = naming_events()
+            known = _pieces(item, show)
+            if naming_events() == events:  # no large object in it: the same text each time
+                pieces[id(item)] = known
         todo.extend(reversed(known))
     text = "".join(out)
     return text if limit is None else text[:limit]

@@ -49,7 +49,8 @@ nothing, so β for products holds around it. A ``⊥`` keeps the levels of the
 variables that make its context inconsistent, so it never leaves their scope:
 under ``λx1`` with ``x1: Zero ** A``, the body is ``⊥``, but ``λx1. ⊥`` is an
 ordinary value outside (``Zero ** (Zero ** A)`` has one element when ``A`` is
-inhabited, and two boxes out of it differ):
+inhabited, and two boxes out of it differ). In a finished normal form all ⊥s are
+one term (any two terms agree where the context is inconsistent):
 
 >>> Y = Zero ** (Zero ** A)
 >>> print(normal_form(Box("p", Y, B)))
@@ -727,12 +728,50 @@ class _Normaliser:
         self.chains: dict[int, tuple[Arrow, tuple[Arrow, ...]]] = {}
         self.unrolled: dict[int, tuple[Repeat, Arrow]] = {}
         self.joins: dict[tuple[Term, Term, Term], Term] = {}
+        self.input_bottoms = False  # whether some ⊥ records the input x0
 
     def run(self, f: Arrow) -> Term:
         def body() -> Term:
             return self.reify(f.cod, self.eval(f, self.reflect_var(self.term("var", 0), f.dom)))
 
-        return self.region(body)
+        out = self.region(body)
+        return self.forget_bottoms(out) if self.input_bottoms else out
+
+    def bottom(self, scope: int) -> Term:
+        """⊥ in the context bound at the levels of ``scope`` (a mask)."""
+        self.input_bottoms |= bool(scope & 1)
+        return self.term("bottom", scope)
+
+    def forget_bottoms(self, t: Term) -> Term:
+        """``t`` with every ⊥ the same term (once all its λs are closed).
+
+        A ⊥'s record of the variables that make its context inconsistent keeps it
+        in their scope while the term is built. In the finished term any two ⊥s at
+        the same position are equal (everything is, in an inconsistent context),
+        so the record is dropped: ``Box("p", A + B, One) >> Box("q", One, Zero)``
+        equals ``discard(A + B) >> Box("q", One, Zero)``. Case splits whose
+        branches become one term merge.
+        """
+        done: dict[int, Term] = {}
+        stack: list[tuple[Term, bool]] = [(t, False)]
+        while stack:
+            x, ready = stack.pop()
+            if id(x) in done:
+                continue
+            if not x.mask & 1:
+                done[id(x)] = x
+            elif x.tag == "bottom":
+                done[id(x)] = BOTTOM
+            elif not ready:
+                stack.append((x, True))
+                stack.extend((a, False) for a in x.args)
+            else:
+                args = tuple(done[id(a)] for a in x.args)
+                if x.tag == "case" and args[1] is args[2]:
+                    done[id(x)] = args[1]
+                else:
+                    done[id(x)] = self.term(x.tag, x.data, args)
+        return done[id(t)]
 
     # -- scopes: case splits by re-running the body under each decision ----------
     def region(self, body: _Thunk) -> Term:
@@ -757,12 +796,12 @@ class _Normaliser:
                 continue
             n, ob = result.term, result.ob
             if ob is None:  # n: Zero is computed here, so this context is inconsistent
-                out.append(self.term("bottom", n.mask))
+                out.append(self.bottom(n.mask))
                 continue
             tasks.append(("join", (), n))
             for side, part in ((_RIGHT, ob.right), (_LEFT, ob.left)):
                 if _empty(part):  # the branch binds an empty type: ⊥ where n is bound
-                    tasks.append(("leaf", (), self.term("bottom", n.mask)))
+                    tasks.append(("leaf", (), self.bottom(n.mask)))
                 else:
                     tasks.append(("run", (*path, (n, side)), None))
         return out[0]
@@ -781,7 +820,7 @@ class _Normaliser:
         except _Bottom as bottom:
             if bottom.scope < depth:
                 raise
-            return self.term("bottom", 1 << bottom.scope)
+            return self.bottom(1 << bottom.scope)
         finally:
             for n, _ in path:
                 del self.decisions[id(n)]
@@ -790,7 +829,7 @@ class _Normaliser:
     def join(self, n: Term, left: Term, right: Term) -> Term:
         """``case n of inl ⇒ left | inr ⇒ right``, reduced and in canonical order."""
         if left.tag == "bottom" and right.tag == "bottom":  # inconsistent where n is bound
-            return self.term("bottom", left.data | right.data | n.mask)
+            return self.bottom(left.data | right.data | n.mask)
         if left is right:
             return left
         if right.tag == "bottom" and not _mentions(left, n, _LEFT):
@@ -902,21 +941,44 @@ class _Normaliser:
             return self.reflect(self.term(tag, None, (data, argument)), cod)
         return self.reflect(self.term(tag, data, (argument,)), cod)
 
-    def lam(self, ob: Exp, fn: Callable[[Any], Any]) -> Term:
+    def lam(self, ob: Exp, fn: Callable[[Any], Any], *, chained: bool = False) -> Term:
+        """The λ-term of a function value ``fn`` of type ``ob``, at level ``depth + 1``.
+
+        A λ whose body is again a λ (``A ** B ** C ...``, what nested ``curry``
+        builds) is *chained*: it is returned open (its variable still a level) and
+        the outermost λ of the chain closes all of their variables in one walk. So
+        ``n`` nested curries cost ``O(n)``, not ``O(n²)`` (one walk per λ, each along
+        the path to its variable). A chained λ only ever sits directly in the region
+        of the λ above it (possibly under case splits), never inside a neutral term,
+        so the variable of level ``L`` is always ``L - level`` λs below the top.
+        """
         level = self.depth + 1
 
         def body() -> Term:
-            return self.reify(ob.base, fn(self.reflect_var(self.term("var", level), ob.exponent)))
+            value = fn(self.reflect_var(self.term("var", level), ob.exponent))
+            inner = ob.base
+            if isinstance(inner, Exp) and type(value) is not _Bot:
+                return self.lam(inner, value, chained=True)
+            return self.reify(inner, value)
 
         self.depth = level
         try:
-            return self.term("lam", None, (self.close(self.region(body), level),))
+            result = self.region(body)
         finally:
             self.depth = level - 1
+        return self.term("lam", None, (result if chained else self.close(result, level),))
 
     def close(self, body: Term, level: int) -> Term:
-        """``body`` with the variable of ``level`` made a de Bruijn index (iteratively)."""
-        bit = 1 << level
+        """``body`` with the variables of ``level`` and above made de Bruijn indices.
+
+        Iterative (bodies may be 100,000 deep), memoised per node and λ count, and
+        touching only nodes that mention such a variable. The levels above ``level``
+        are those of the λs chained below it (see ``lam``): the λ of level ``L`` is
+        ``L - level`` λs down, so a variable of level ``L`` met under ``k`` λs is the
+        index ``k - (L - level)``. Case splits whose branches become the same term
+        (they differed only in the ⊥s' record of now-bound variables) merge.
+        """
+        bits = ~((1 << level) - 1)
         done: dict[tuple[int, int], Term] = {}
         stack: list[tuple[Term, int, bool]] = [(body, 0, False)]
         while stack:
@@ -924,19 +986,23 @@ class _Normaliser:
             key = (id(x), k)
             if key in done:
                 continue
-            if not x.mask & bit:
+            if not x.mask & bits:
                 done[key] = x
             elif x.tag == "var":
-                done[key] = self.term("bvar", k)
+                done[key] = self.term("bvar", k - (x.data - level))
             elif x.tag == "bottom":  # inside the λ, the bound variable is no dependency
-                done[key] = self.term("bottom", x.data & ~bit)
+                done[key] = self.bottom(x.data & ~bits)
             elif not ready:
                 inner = k + 1 if x.tag == "lam" else k
                 stack.append((x, k, True))
                 stack.extend((a, inner, False) for a in x.args)
             else:
                 inner = k + 1 if x.tag == "lam" else k
-                done[key] = self.term(x.tag, x.data, tuple(done[id(a), inner] for a in x.args))
+                args = tuple(done[id(a), inner] for a in x.args)
+                if x.tag == "case" and args[1] is args[2]:
+                    done[key] = args[1]
+                else:
+                    done[key] = self.term(x.tag, x.data, args)
         return done[id(body), 0]
 
     def case(self, value: Any) -> tuple[int, Any]:

@@ -35,7 +35,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from topos.errors import not_a
@@ -144,16 +144,18 @@ class Ob:
         return ()
 
     def __repr__(self) -> str:
-        return self._prefix(None)
+        return shared_repr(lambda: self._prefix(None))
 
     def _prefix(self, limit: int | None, show: Any = repr) -> str:
         """The text of this object, or its first ``limit`` characters at bounded cost.
 
         Streamed token by token, iteratively: parameter objects of deep models nest
-        thousands of products deep, and the text of each level is not copied.
+        thousands of products deep, and the text of each level is not copied. Inside
+        ``shared_repr``, a large object printed more than once is printed by name.
         """
         out: list[str] = []
         length = 0
+        naming = _NAMING.stack[-1] if _NAMING.stack else None
         todo: list[str | Ob] = [self]
         while todo and (limit is None or length <= limit):
             x = todo.pop()
@@ -165,10 +167,16 @@ class Ob:
             if not ops:
                 todo.append(x._leaf_repr())
                 continue
+            if naming is not None:
+                instead = naming.visit(x)
+                if instead is not None:
+                    todo.append(instead)
+                    continue
             tokens: list[str | Ob] = []
+            named = naming.names if naming is not None else {}  # names print as atoms
             for i, (y, p) in enumerate(ops):
                 tokens += [f" {x._symbol} "] if i else []
-                tokens += ["(", y, ")"] if y._prec < p else [y]
+                tokens += ["(", y, ")"] if y._prec < p and y not in named else [y]
             todo.extend(reversed(tokens))
         text = "".join(out)
         return text if limit is None else text[:limit]
@@ -183,6 +191,145 @@ class Ob:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (repr(self),))
+
+
+# ---------------------------------------------------------------------------------
+# Sharing-aware printing: a large object printed more than once is named once.
+
+SHARE_LEAVES = 16  # objects with at least this many leaves (counted with repeats) are named
+
+
+class _Naming:
+    """One sharing-aware ``repr``: a counting pass, then a pass that names.
+
+    Counting: every large object met is counted, and expanded only at its first
+    occurrence (a later occurrence prints a placeholder and asks for the naming
+    pass). Naming: the large objects met more than once are defined first, each
+    once and innermost first, in a flat tuple that evaluates to the text:
+    ``(_ob1 := ..., _ob2 := ... _ob1 ..., text)[-1]``. Flat, so that a chain of
+    thousands of definitions stays within Python's parser's nesting limit.
+    """
+
+    def __init__(self) -> None:
+        self.counting = True
+        self.counts: dict[Ob, int] = {}
+        self.leaves: dict[Ob, int] = {}
+        self.names: dict[Ob, str] = {}
+        self.repeated = False  # a large object was met twice: the naming pass is needed
+        self.events = 0  # large objects met: printing that met none can be cached
+        self.expanding: Ob | None = None
+
+    def visit(self, x: Ob) -> str | None:
+        """What to print for ``x`` instead of expanding it, if anything."""
+        if self.expanding is x:  # its definition: expand it
+            self.expanding = None
+            return None
+        if _leaves(x, self.leaves) < SHARE_LEAVES:
+            return None
+        self.events += 1
+        if self.counting:
+            seen = self.counts.get(x, 0)
+            self.counts[x] = seen + 1
+            if seen:
+                self.repeated = True
+                return "…"
+            return None
+        return self.names.get(x)
+
+    def name_repeated(self) -> None:
+        """Name the objects counted more than once, innermost first."""
+        repeated = {x for x, n in self.counts.items() if n > 1}
+        order: list[Ob] = []
+        seen: set[int] = set()
+        for root in repeated:
+            stack: list[tuple[Ob, bool]] = [(root, False)]
+            while stack:
+                x, done = stack.pop()
+                if done:
+                    if x in repeated:
+                        order.append(x)
+                    continue
+                if id(x) in seen:
+                    continue
+                seen.add(id(x))
+                stack.append((x, True))
+                stack.extend((y, False) for y, _ in x._operands())
+        self.names = {x: f"_ob{i + 1}" for i, x in enumerate(order)}
+
+    def definitions(self) -> list[str]:
+        out = []
+        for x, name in self.names.items():
+            self.expanding = x
+            out.append(f"{name} := {x._prefix(None)}")
+        return out
+
+
+class _Stack:
+    def __init__(self) -> None:
+        self.stack: list[_Naming] = []
+
+
+_NAMING = _Stack()
+
+
+def naming_events() -> int:
+    """How many large objects the active sharing-aware ``repr`` has met (0 if none)."""
+    return _NAMING.stack[-1].events if _NAMING.stack else 0
+
+
+def shared_repr(render: Callable[[], str]) -> str:
+    """``render()`` with large objects printed more than once named (see ``_Naming``).
+
+    Nested calls (an arrow printing its objects, a Para its arrow) join the
+    outermost one, so a name defined for one part is used in the next. Text that
+    repeats no large object is the plain text, rendered once.
+
+    >>> x = R(1)
+    >>> for _ in range(60):  # 2**60 leaves in 61 objects
+    ...     x = x * x
+    >>> text = repr(x)
+    >>> text[:52]
+    '(_ob1 := R(1) * R(1) * (R(1) * R(1)) * (R(1) * R(1) '
+    >>> text[-42:]
+    '_ob56 := _ob55 * _ob55, _ob56 * _ob56)[-1]'
+    >>> eval(repr(x)) == x
+    True
+    """
+    if _NAMING.stack:
+        return render()
+    naming = _Naming()
+    _NAMING.stack.append(naming)
+    try:
+        text = render()
+        if not naming.repeated:
+            return text
+        naming.counting = False
+        naming.name_repeated()
+        text = render()
+        return f"({', '.join([*naming.definitions(), text])})[-1]"
+    finally:
+        _NAMING.stack.pop()
+
+
+def _leaves(x: Ob, memo: dict[Ob, int]) -> int:
+    """The number of leaves of ``x`` written out (shared parts counted each time)."""
+    hit = memo.get(x)
+    if hit is not None:
+        return hit
+    stack = [x]
+    while stack:
+        y = stack[-1]
+        if y in memo:
+            stack.pop()
+            continue
+        parts = [p for p, _ in y._operands()]
+        todo = [p for p in parts if p not in memo]
+        if todo:
+            stack += todo
+            continue
+        stack.pop()
+        memo[y] = sum(memo[p] for p in parts) if parts else 1
+    return memo[x]
 
 
 def _canonical(x: Ob) -> Ob:

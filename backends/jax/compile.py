@@ -399,12 +399,22 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
         from topos.rewrite import optimize as rewrite  # noqa: PLC0415 - optional extra
 
         f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
-    if _symbolic(f):  # specialised per binding of its dims, when called
-        return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
+
+    # The functor folds over the arrow without recursion (topos.arrows.fold), but finding
+    # the dims and mapping objects recurse along the objects' nesting (a Para's parameter
+    # object is a product as deep as the model), so deep diagrams get a deep enough
+    # stack, set up once; the work per level is O(1) (benchmarks/large_inputs.py).
+    def build() -> Fn | None:
+        if _symbolic(f):  # specialised per binding of its dims, when called
+            return None
+        return interpret(f)
+
     try:
-        fn = deep(lambda: interpret(f), f)  # functors recurse along nested objects
+        fn = deep(build, f)
     except UnregisteredBox as e:  # the message says it all; the functor's frames do not
         raise UnregisteredBox(str(e)) from None
+    if fn is None:
+        return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
     return Compiled(f, fn)
 
 

@@ -127,3 +127,14 @@ def test_a_600_layer_unrolled_para_is_analysed_without_recursion_error() -> None
     deep = unroll(repeat(residual(linear(2, 2) >> tanh_layer(2)), 600))
     report = analyze(deep)
     assert (report.cls, report.order) == ("smooth", "first")
+
+
+def test_a_deep_para_is_analysed_on_a_deep_stack() -> None:
+    # Issue 11, item 3: the abstract input of a Para (its parameter object is a product
+    # as deep as the model) was built before the deep stack was set up: RecursionError
+    # for a 2,000-layer unrolled Para.
+    from topos.nn import linear, tanh
+    from topos.para import repeat, unroll
+
+    report = analyze(unroll(repeat(linear(2, 2) >> tanh(2), 2_000)))
+    assert (report.order, report.cls) == ("first", "smooth")

@@ -395,3 +395,20 @@ def test_type_mismatch_messages_are_bounded_summaries():
     with pytest.raises(TypeMismatch) as info:
         pair(big, Box("k", A, A))
     assert len(str(info.value)) < 600
+
+
+def test_repr_of_deep_parameter_objects_is_linear() -> None:
+    # Issue 11, item 3: each projection of a deep product printed the whole product,
+    # so n projections printed O(n²) characters. Large objects met twice are named.
+    from topos.arrows import compose
+
+    n = 300
+    obs = [A]
+    for _ in range(n):
+        obs.append(obs[-1] * A)
+    x = compose(*[fst(obs[k], A) for k in reversed(range(n))])
+    text = repr(x)
+    assert len(text) < 60 * n, len(text)  # was about 4 n² characters
+    y = eval(text, NAMESPACE)
+    assert y == x and repr(y) == text
+    assert repr(fst(A, B) >> f) == "fst(R(1), R(2)) >> Box('f', R(1), R(2))"

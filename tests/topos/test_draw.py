@@ -486,3 +486,15 @@ def test_an_alternative_without_wires_is_reached_by_a_dotted_line() -> None:
 
     root = check_layout(draw(copair(Box("zero", One, X), Box("f", Y, X))))
     assert len(elements_with(root, "wire", "unit")) == 1
+
+
+def test_names_xml_cannot_hold_are_written_out() -> None:
+    # Issue 11, item 8: a NUL in a name made malformed SVG; a lone surrogate crashed draw.
+    import xml.dom.minidom
+
+    from topos import Box, R
+
+    for name, shown in (("a\x00b", "a\\x00b"), ("a\ud800b", "a\\ud800b"), ("a\x1fb", "a\\x1fb")):
+        svg = draw(Box(name, R(2), R(2)))
+        xml.dom.minidom.parseString(svg.encode())  # well-formed
+        assert f">{shown}</text>" in svg

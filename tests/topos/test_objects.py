@@ -151,3 +151,16 @@ def test_equality_of_shared_objects_is_linear():
 
     assert tower() == tower()
     assert tower() != tower() + One
+
+
+def test_repr_names_large_shared_objects() -> None:
+    # Issue 11, item 2: an object with 2**60 leaves in 60 shared nodes printed
+    # every leaf. A large object met twice is now named once, and evaluates back.
+    x: Ob = R(1)
+    for _ in range(60):
+        x = x * x
+    text = repr(x)
+    assert len(text) < 2_000 and text.count(":=") == 56  # 16 leaves and more
+    assert text.endswith(", _ob56 * _ob56)[-1]") and eval(text, NAMESPACE) == x
+    small = R(1) * R(2) * (R(1) * R(2))  # small repeats print in full, as before
+    assert repr(small) == "R(1) * R(2) * (R(1) * R(2))"

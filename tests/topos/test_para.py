@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import topos
 from topos import Box, Fin, Id, One, R, TypeMismatch, copy, discard, equal, fst, pair, snd, swap
 from topos.arrows import Const, Layer, Repeat
 from topos.finite import FinSet, random_model
@@ -690,3 +691,16 @@ def test_frozen_parameters_and_constants_inside_a_repeat_are_shared() -> None:
     assert equal(deep.arrow, deep.arrow.unroll())
     F = random_model(seed=3, max_size=2)
     assert F(deep.arrow) == F(deep.arrow.unroll())
+
+
+def test_repr_of_a_deep_para_is_linear_and_evaluates_back() -> None:
+    # Issue 11, item 3: the parameter object (a product as deep as the model) was
+    # printed inside every projection; it is now named once.
+    from topos.nn import linear, tanh
+
+    names = {"Para": Para, "Param": Param, "glorot_uniform": glorot_uniform, "zeros": zeros}
+    names |= {name: getattr(topos, name) for name in topos.__all__}
+    p = unroll(repeat(linear(2, 2) >> tanh(2), 30))  # deeper: past Python's parser limit
+    assert eval(repr(p), names) == p
+    texts = {n: repr(unroll(repeat(linear(2, 2) >> tanh(2), n))) for n in (200, 400)}
+    assert len(texts[400]) < 2.2 * len(texts[200])  # linear (was quadratic)

@@ -23,11 +23,26 @@ True
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
+import re
+from xml.sax.saxutils import escape as _xml_escape
 
 from topos.draw.layout import BOX_FONT, FONT, Block, Item
 
 __all__ = ["to_svg"]
+
+# Characters XML 1.0 cannot hold (controls, lone surrogates, U+FFFE/U+FFFF): shown escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    r"""``text`` for an SVG text node: markup escaped, characters XML forbids written out.
+
+    >>> escape("a<b\x00\ud800")
+    'a&lt;b\\x00\\ud800'
+    """
+    text = _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
+    return _xml_escape(text)
+
 
 _WIRE = {
     "data": 'stroke="#2d2d2d" stroke-width="1.4"',

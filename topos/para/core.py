@@ -17,7 +17,7 @@ from topos.arrows import (  # Box: the doctests use the module's names
     pair,
 )
 from topos.errors import TypeMismatch, not_a, short
-from topos.objects import Fin, Ob, One, Product, R, Unit, is_symbolic
+from topos.objects import Fin, Ob, One, Product, R, Unit, is_symbolic, shared_repr
 from topos.para.actegory import CARTESIAN, Actegory, Global, _tensor  # noqa: F401  (Global: the doctests)
 from topos.para.init import (
     DEFAULT_INIT,
@@ -681,8 +681,11 @@ class Para:
         return self._hash
 
     def __repr__(self) -> str:
-        extra = "" if self.actegory == CARTESIAN else f", actegory={self.actegory!r}"
-        return f"Para({self.P!r}, {self.arrow!r}, params={self.params!r}{extra})"
+        def render() -> str:  # one sharing-aware repr: P's named parts recur in the arrow
+            extra = "" if self.actegory == CARTESIAN else f", actegory={self.actegory!r}"
+            return f"Para({self.P!r}, {self.arrow!r}, params={self.params!r}{extra})"
+
+        return shared_repr(render)
 
     def __str__(self) -> str:
         params = ", ".join(f"{x.path}: {x.ob}" for x in self.params[:6])

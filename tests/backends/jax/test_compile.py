@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -19,7 +20,7 @@ from _jaxref import (
     sets_table,
     to64,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import compile, register
@@ -134,7 +135,14 @@ def test_negation_and_constants() -> None:
 
 flat = st.sampled_from(REAL.flat)
 
+# The compile fuzzers (generated diagrams against a NumPy reference and against the
+# finite semantics): bounded under CI (the hypothesis profile); ``TOPOS_FUZZ=N`` runs
+# N cases each.
+FUZZ = int(os.environ.get("TOPOS_FUZZ", "0"))
+fuzz_settings = settings(max_examples=FUZZ, deadline=None) if FUZZ else settings()
 
+
+@fuzz_settings
 @given(st.data(), flat, flat, st.integers(0, 2**16))
 def test_random_diagrams_agree_with_the_reference(data: Any, dom: Ob, cod: Ob, seed: int) -> None:
     arrow = data.draw(diagrams(dom, cod))
@@ -253,6 +261,7 @@ finite_dom = st.sampled_from((*FINITE.flat, Fin(2) + Omega, (Omega + One) * Fin(
 finite_cod = st.sampled_from((*FINITE.flat, Omega + Fin(2), Omega ** Fin(2)))
 
 
+@fuzz_settings
 @given(st.data(), finite_dom, finite_cod)
 def test_finite_diagrams_agree_exactly_with_finite_sets(data: Any, dom: Ob, cod: Ob) -> None:
     from topos.finite import interpret as sets_interpret
@@ -478,4 +487,14 @@ def test_a_600_layer_unrolled_para_compiles_without_recursion_error() -> None:
     from topos.para import repeat, unroll
 
     deep = unroll(repeat(residual(linear(2, 2) >> tanh(2)), 600))
+    assert compile(deep.arrow).arrow == deep.arrow
+
+
+def test_a_2000_layer_para_compiles() -> None:
+    # Issue 11, item 3: looking for symbolic dims walked the parameter object (a product
+    # as deep as the model) off the deep stack: RecursionError at 2,000 layers.
+    from topos.nn import linear, tanh
+    from topos.para import repeat, unroll
+
+    deep = unroll(repeat(linear(2, 2) >> tanh(2), 2_000))
     assert compile(deep.arrow).arrow == deep.arrow
