@@ -187,14 +187,73 @@ class Analysis:
 # result is dropped by a projection or a ``discard`` does not count (dead code).
 
 
-_NONE: frozenset[int] = frozenset()
+class _Ev:
+    """A set of event ids, shared: a union is one node over its two parts (O(1)).
+
+    Values downstream of a long chain carry every event upstream of them; copying
+    those sets at every box was quadratic in the length of the chain. The set is
+    read (``ids()``) only where the verdict needs it; equality and hashing read it
+    too (cached per node), so values compare as the sets they stand for.
+    """
+
+    __slots__ = ("_ids", "_parents", "_set", "top")
+
+    def __init__(self, ids: tuple[int, ...] = (), parents: tuple[_Ev, ...] = ()) -> None:
+        self._ids = ids
+        self._parents = parents
+        self._set: frozenset[int] | None = None
+        self.top = max((*ids, *(p.top for p in parents)), default=-1)  # the largest id
+
+    def __or__(self, other: _Ev) -> _Ev:
+        if not other or other is self:
+            return self
+        if not self:
+            return other
+        return _Ev((), (self, other))
+
+    def __bool__(self) -> bool:
+        return bool(self._ids or self._parents)
+
+    def ids(self, since: int = 0) -> frozenset[int]:
+        """The ids in the set (those ``>= since`` only, reading no older part)."""
+        if self._set is not None and since == 0:
+            return self._set
+        out: set[int] = set()
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen or node.top < since:
+                continue
+            seen.add(id(node))
+            if node._set is not None and since == 0:
+                out |= node._set
+                continue
+            out.update(node._ids)
+            stack.extend(node._parents)
+        result = frozenset(i for i in out if i >= since)
+        if since == 0:
+            self._set = result
+        return result
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Ev) and (other is self or self.ids() == other.ids())
+
+    def __hash__(self) -> int:
+        return hash(self.ids())
+
+    def __repr__(self) -> str:
+        return f"_Ev({sorted(self.ids())})"
+
+
+_NONE = _Ev()
 
 
 @dataclass(frozen=True)
 class _Base:
     dep: bool
     deg: int | None  # degree in the input while polynomial; 0 for constants
-    ev: frozenset[int] = _NONE
+    ev: _Ev = _NONE
 
 
 @dataclass(frozen=True)
@@ -217,7 +276,7 @@ class _Opaque:
     """A function of type ``typ`` not given by a ``curry`` (an input, a box's output)."""
 
     dep: bool
-    ev: frozenset[int]
+    ev: _Ev
     typ: Exp
 
 
@@ -282,11 +341,11 @@ def _varies(v: Any) -> bool:
     return False
 
 
-def _events(v: Any) -> frozenset[int]:
-    out: set[int] = set()
+def _events(v: Any) -> _Ev:
+    out = _NONE
     for leaf in _leaves(v):
         out |= leaf.ev
-    return frozenset(out)
+    return out
 
 
 def _degree(v: Any) -> int | None:
@@ -376,7 +435,7 @@ def _join(a: Any, b: Any) -> Any:
     return _Opaque(_depends(a) or _depends(b), _events(a) | _events(b), typ)
 
 
-def _mark(v: Any, ids: frozenset[int]) -> Any:
+def _mark(v: Any, ids: _Ev) -> Any:
     """``v`` with ``ids`` added to the events of its every leaf."""
     if isinstance(v, tuple):
         return tuple(_mark(x, ids) for x in v)
@@ -441,16 +500,16 @@ class _Run:
         self.events: list[tuple[str, str, Witness]] = []  # (kind, level, witness)
         self.ids: dict[tuple[str, str, Path, str], int] = {}
 
-    def event(self, kind: str, level: str, f: Arrow, path: Path, reason: str) -> frozenset[int]:
+    def event(self, kind: str, level: str, f: Arrow, path: Path, reason: str) -> _Ev:
         """Record an observation (kind ``order``, ``class`` or ``unknown``); its id."""
         key = (kind, level, path, reason)
         if key not in self.ids:
             self.ids[key] = len(self.events)
             shown = {"unknown": "class", "via": "order"}.get(kind, kind)
             self.events.append((kind, level, Witness(shown, reason, f, path)))
-        return frozenset((self.ids[key],))
+        return _Ev((self.ids[key],))
 
-    def force(self, v: Any, f: Arrow, path: Path, out_: bool = False) -> frozenset[int]:
+    def force(self, v: Any, f: Arrow, path: Path, out_: bool = False) -> _Ev:
         """The events of ``v`` once every function in it is applied.
 
         A function that flows into a box may be applied by it: a function that varies
@@ -458,7 +517,7 @@ class _Run:
         parameter of the box). A function that flows out of the diagram (``out_``) is
         judged by its transpose (``uncurry``): applied to a fresh varying argument.
         """
-        out: set[int] = set()
+        out = _NONE
         stack = [v]
         while stack:
             x = stack.pop()
@@ -473,7 +532,7 @@ class _Run:
                 varies = out_ or _varies(x)
                 arg = _fill(_exponent(x), _Base(varies, int(varies)))
                 out |= self.force(self.apply(x, arg, f, path), f, path, out_)
-        return frozenset(out)
+        return out
 
     def run(self, f: Arrow, x: Any, path: Path) -> Any:
         if x is _DEAD:
@@ -544,7 +603,8 @@ class _Run:
         fn, arg = x
         before = len(self.events)
         out = self.apply(fn, arg, f, path)
-        new = [i for i in _events(out) if i >= before and self.events[i][:2] == ("order", "higher")]
+        made = _events(out).ids(since=before)  # reads only what this application added
+        new = [i for i in made if self.events[i][:2] == ("order", "higher")]
         if new and _varies(fn):  # name the ev too: the witness a reader looks for
             reason = "ev applies a function that depends on the input"
             out = _mark(out, self.event("via", "higher", f, path, reason))
@@ -608,7 +668,7 @@ class _Run:
             deg = None if inner is None else deg * inner
         return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None, seen))
 
-    def _bilinear(self, f: Box, x: Any, path: Path, seen: frozenset[int]) -> Any:
+    def _bilinear(self, f: Box, x: Any, path: Path, seen: _Ev) -> Any:
         if not isinstance(f.dom, Product):
             raise TypeError(
                 f"analyze: bilinear box {f.name} must have a product domain, got {f.dom}"
@@ -676,7 +736,7 @@ def analyze(f: Any) -> Analysis:
     """
     run = _Run()
 
-    def go() -> tuple[Any, frozenset[int]] | None:
+    def go() -> tuple[Any, _Ev] | None:
         arrow, x, dom = _input_value(f)  # builds values along the objects' nesting
         if _empty(dom):  # the map out of an empty type is unique: nothing to judge
             return None
@@ -691,7 +751,7 @@ def analyze(f: Any) -> Analysis:
     if result is None:
         return Analysis("first", "linear", "PL pretopos", 0, ())
     out, live = result
-    events = [run.events[i] for i in sorted(live)]
+    events = [run.events[i] for i in sorted(live.ids())]
     order_levels = [lv for kind, lv, _ in events if kind == "order"]
     order = max(order_levels, key=ORDERS.index, default="first")
     class_levels = [lv for kind, lv, _ in events if kind in ("class", "unknown")]
