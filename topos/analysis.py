@@ -202,7 +202,7 @@ class _Ev:
         self._ids = ids
         self._parents = parents
         self._set: frozenset[int] | None = None
-        self.top = max((*ids, *(p.top for p in parents)), default=-1)  # the largest id
+        self.top: int = max((*ids, *(q.top for q in parents)), default=-1)  # the largest id
 
     def __or__(self, other: _Ev) -> _Ev:
         if not other or other is self:

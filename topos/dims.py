@@ -38,9 +38,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from topos.arrows import Arrow, Box
+from topos.arrows import Arrow, Box, fold
 from topos.functor import Free, Functor
-from topos.objects import Dim, Fin, Ob, R, is_symbolic
+from topos.objects import Coproduct, Dim, Exp, Fin, Ob, Product, R, is_symbolic
 
 __all__ = ["Dim", "bind", "dims", "specialise"]
 
@@ -77,26 +77,35 @@ def dims(f: Any) -> tuple[Dim, ...]:
     ((Dim('t', 4),), ())
     """
     found: dict[Dim, None] = {}
+    seen: set[int] = set()  # objects already read (alive for the call: ids are stable)
 
-    def ob(x: Ob) -> Ob:
-        if isinstance(x, (R, Fin)):
-            _dims_in(x.shape, found)
-        return x
+    def ob(x: Ob) -> None:
+        stack = [x]
+        while stack:
+            y = stack.pop()
+            if id(y) in seen:
+                continue
+            seen.add(id(y))
+            if isinstance(y, (R, Fin)):
+                _dims_in(y.shape, found)
+            elif isinstance(y, (Product, Coproduct)):
+                stack.extend((y.right, y.left))
+            elif isinstance(y, Exp):
+                stack.extend((y.exponent, y.base))
 
-    def ar(b: Any) -> Any:
-        if isinstance(b, Box):
-            ob(b.dom)
-            ob(b.cod)
-            _dims_in(tuple(b.attrs.values()), found)
-        return b
+    def node(a: Arrow, _kids: list[None]) -> None:
+        ob(a.dom)
+        ob(a.cod)
+        if isinstance(a, Box):
+            _dims_in(tuple(a.attrs.values()), found)
 
     if isinstance(f, Ob):
-        Functor(ob=ob, ar=ar, cod=Free())(f)
+        ob(f)
         return tuple(found)
     arrow = getattr(f, "arrow", f)
     if not isinstance(arrow, Arrow):
         raise TypeError(f"dims: expected an arrow, a Para or an object, got {type(f).__name__}")
-    Functor(ob=ob, ar=ar, cod=Free())(arrow)
+    fold(arrow, node)  # every node once, without rebuilding the diagram (linear)
     return tuple(found)
 
 
