@@ -98,6 +98,8 @@ without reaching Python's recursion limit.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import sys
 import threading
 from collections.abc import Callable
@@ -548,7 +550,10 @@ def deep(run: Callable[[], T], *arrows: Arrow) -> T:
         sys.setrecursionlimit(limit + frames)
         threading.stack_size(min(max(frames * _BYTES_PER_FRAME, 1 << 24), _MAX_STACK))
         try:
-            worker = threading.Thread(target=work, name="topos.normal (deep)")
+            context = contextvars.copy_context()  # the caller's context variables
+            worker = threading.Thread(
+                target=context.run, args=(work,), name="topos.normal (deep)"
+            )
             worker.start()
             worker.join()
         finally:
@@ -563,6 +568,7 @@ def deep(run: Callable[[], T], *arrows: Arrow) -> T:
 _DEEP = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1024)  # arrows are immutable; callers ask per call
 def _nesting(f: Arrow) -> int:
     """An upper bound on how many λs normalising ``f`` nests: constructors, and the
     exponentials and sums in the types of its nodes (products are walked in loops)."""

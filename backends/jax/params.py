@@ -33,6 +33,7 @@ from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
 from topos.dims import bind, dims, specialise
+from topos.normal import deep
 from topos.objects import Fin, Ob, Product, R, factors
 from topos.para import Frozen
 
@@ -337,8 +338,8 @@ def cartesian(p: Any) -> Any:
 
 def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
     token = CONSTANTS.set(params)
-    try:
-        return interpret(p.arrow).fn((pv, x))
+    try:  # interpreting and running recurse along the nesting: deep diagrams, deep stack
+        return deep(lambda: interpret(p.arrow).fn((pv, x)), p.arrow)
     finally:
         CONSTANTS.reset(token)
 

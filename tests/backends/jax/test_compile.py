@@ -498,3 +498,23 @@ def test_a_2000_layer_para_compiles() -> None:
 
     deep = unroll(repeat(linear(2, 2) >> tanh(2), 2_000))
     assert compile(deep.arrow).arrow == deep.arrow
+
+
+def test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat() -> None:
+    # Issue 11, item 3: apply interpreted and ran the nested closures on the caller's
+    # stack (RecursionError); it now runs deep diagrams on the deep stack (eagerly; under
+    # jit, a stack this deep should be a repeat, which compiles to a scan).
+    from backends.jax import apply
+    from topos.nn import linear, tanh
+    from topos.para import repeat, unroll
+
+    stack = repeat(linear(2, 2) >> tanh(2), 1_000)
+    flat = unroll(stack)
+    rng = np.random.default_rng(0)
+    ws = rng.normal(size=(1_000, 2, 2)) * 0.5
+    bs = rng.normal(size=(1_000, 2)) * 0.1
+    stacked = {k: jnp.asarray(ws if k.endswith("w") else bs, jnp.float32)
+               for k in stack.parameters()}  # fmt: skip
+    layers = {k: stacked[k.split(".", 1)[1]][int(k.split(".", 1)[0])] for k in flat.parameters()}
+    x = jnp.asarray([0.3, -0.7])
+    np.testing.assert_allclose(apply(flat, layers, x), apply(stack, stacked, x), atol=1e-5)
