@@ -502,8 +502,9 @@ def test_a_2000_layer_para_compiles() -> None:
 
 def test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat() -> None:
     # Issue 11, item 3: apply interpreted and ran the nested closures on the caller's
-    # stack (RecursionError); it now runs deep diagrams on the deep stack (eagerly; under
-    # jit, a stack this deep should be a repeat, which compiles to a scan).
+    # stack (RecursionError); it now runs deep diagrams on the deep stack (eagerly), or
+    # with the recursion limit raised on the caller's thread (under jit: JAX's trace
+    # state is per thread).
     from backends.jax import apply
     from topos.nn import linear, tanh
     from topos.para import repeat, unroll
@@ -517,4 +518,7 @@ def test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat() -> Non
                for k in stack.parameters()}  # fmt: skip
     layers = {k: stacked[k.split(".", 1)[1]][int(k.split(".", 1)[0])] for k in flat.parameters()}
     x = jnp.asarray([0.3, -0.7])
-    np.testing.assert_allclose(apply(flat, layers, x), apply(stack, stacked, x), atol=1e-5)
+    want = apply(stack, stacked, x)
+    np.testing.assert_allclose(apply(flat, layers, x), want, atol=1e-5)
+    traced = jax.jit(lambda q, v: apply(flat, q, v))(layers, x)  # on the caller's thread
+    np.testing.assert_allclose(traced, want, atol=1e-5)
