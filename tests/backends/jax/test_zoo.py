@@ -76,11 +76,13 @@ def test_second_differences_agree_with_the_verdict(name: str, seed: int) -> None
     row = ROWS[name]
     with jax.enable_x64(True):
         fn, x0, direction = _line(row.model, seed)
-        coarse, n_coarse = _curved(fn, x0, direction, 100)
-        fine, n_fine = _curved(fn, x0, direction, 400)
+        # A grid must be fine enough to separate a line's kinks (a relu CNN can have
+        # dozens, some closer than 1/100 apart) before refining stops adding curved points.
+        coarse, n_coarse = _curved(fn, x0, direction, 400)
+        fine, n_fine = _curved(fn, x0, direction, 1600)
     if row.lives_in == "PL pretopos":
         assert name in PL
-        assert fine <= 1.25 * coarse + 4, f"{name}: kinks multiply under refinement"
+        assert fine <= 1.25 * coarse + 8, f"{name}: kinks multiply under refinement"
         assert fine / n_fine < 0.5, f"{name}: PL but {fine}/{n_fine} points curved"
     else:
         assert name in SMOOTH and row.cls == "smooth"
