@@ -86,7 +86,8 @@ def test_second_differences_agree_with_the_verdict(name: str, seed: int) -> None
         assert fine / n_fine < 0.5, f"{name}: PL but {fine}/{n_fine} points curved"
     else:
         assert name in SMOOTH and row.cls == "smooth"
-        assert fine / n_fine > 0.8, f"{name}: smooth but only {fine}/{n_fine} points curved"
+        # (at 400 points: second differences of a smooth map shrink as the step squared)
+        assert coarse / n_coarse > 0.8, f"{name}: smooth but only {coarse}/{n_coarse} curved"
 
 
 def _homogeneity_degree(p, seed: int) -> float:
