@@ -334,8 +334,10 @@ def region(net: PLNet, x: Any, box: Any = None) -> Region:
     """The activation region of ``x``: ``{y : A y <= b}``, redundant rows removed.
 
     A row is kept only if it is a facet (of the region, or of the region within
-    ``box`` when given): certified by a ray from the inside hitting it, or by a
-    linear program (``scipy.optimize.linprog``) whose optimum crosses it.
+    ``box`` when given): certified by a point on its hyperplane that satisfies every
+    other row strictly (found by projecting the centre of the region's largest ball
+    onto it, past the other walls), or else by a linear program (HiGHS) whose
+    optimum crosses it. Rows the box implies are dropped by bounds first.
 
     >>> import jax, numpy as np
     >>> from topos.nn import mlp
