@@ -523,9 +523,7 @@ _BYTES_PER_FRAME: Final = 4096  # C stack reserved per Python frame on the worke
 _MAX_STACK: Final = 1 << 30
 
 
-def deep(
-    run: Callable[[], T], *arrows: Arrow, here: bool = False, per_level: int = 0
-) -> T:
+def deep(run: Callable[[], T], *arrows: Arrow, here: bool = False) -> T:
     """``run()``, on a thread with enough stack and recursion limit for ``arrows``.
 
     For algorithms that recurse along the nesting of a diagram (normalisation,
@@ -533,14 +531,13 @@ def deep(
     With ``here``, ``run()`` stays on the calling thread with the recursion limit
     raised (for work that must not change threads, such as tracing under a JAX
     transformation, whose state is per thread); the C stack of the calling
-    thread then bounds how deep it can go. ``per_level``: the Python frames one
-    level of nesting may take (default: what normalisation takes).
+    thread then bounds how deep it can go.
 
     >>> from topos import R, Box
     >>> deep(lambda: 42, Box("f", R(1), R(1)))
     42
     """
-    frames = (per_level or _FRAMES_PER_LEVEL) * max(_nesting(f) for f in arrows)
+    frames = _FRAMES_PER_LEVEL * max(_nesting(f) for f in arrows)
     limit = sys.getrecursionlimit()
     if frames < limit // 2:
         return run()

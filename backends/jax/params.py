@@ -336,11 +336,6 @@ def cartesian(p: Any) -> Any:
     return as_cartesian()
 
 
-#: Python frames one level of a diagram's nesting may take when its JAX image runs
-#: (nested closures of products, tensors, residual copies; measured up to 2,000 layers).
-_FRAMES_PER_LEVEL = 40
-
-
 def _traced(v: Any) -> bool:
     """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer:
     iterative (``jax.tree.leaves`` recurses in C++ along a deep Para's nesting)."""
@@ -360,8 +355,7 @@ def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
     token = CONSTANTS.set(params)
     try:  # interpreting and running recurse along the nesting: deep diagrams, deep stack
         traced = _traced((pv, x))
-        run = lambda: interpret(p.arrow).fn((pv, x))  # noqa: E731
-        return deep(run, p.arrow, here=traced, per_level=_FRAMES_PER_LEVEL)
+        return deep(lambda: interpret(p.arrow).fn((pv, x)), p.arrow, here=traced)
     finally:
         CONSTANTS.reset(token)
 
