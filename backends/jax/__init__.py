@@ -6,6 +6,8 @@
 - ``Model(p, key)`` (Equinox), ``to_nnx(p, rngs)`` (Flax NNX); ``optimized(p)``: the Para
   rewritten by declared laws (``fit(..., optimize=True)`` trains through it);
 - ``fit(loss, params, batches, optimizer=..., steps=...)``: training with optax;
+  ``unstack(p, params)`` / ``restack``: the layer layout of short repeats
+  (``backends.jax.layers``; ``fit(..., layers=p)`` trains in it);
 - ``sample(p, params, prompt, steps, key)``: temperature sampling from a causal model;
 - ``generate(p, params, prompts, steps, key)``: batched decoding with a key–value
   cache derived from the diagram (``backends.jax.generate``);
@@ -26,6 +28,7 @@ from backends.jax.compile import Compiled, Fn, JaxCategory, compile, constant, i
 from backends.jax.corpus import Corpus, CorpusError, load_corpus
 from backends.jax.fit import CheckpointError, FitResult, fit, leaf_paths, load_checkpoint
 from backends.jax.generate import DecodeError, decode_step, generate
+from backends.jax.layers import Layers, restack, unstack
 from backends.jax.model import Model, optimized
 from backends.jax.nnx import ParaModule, to_nnx
 from backends.jax.params import apply, batched, init, init_array, param_value, path_key
@@ -54,6 +57,7 @@ __all__ = [
     "FitResult",
     "Fn",
     "JaxCategory",
+    "Layers",
     "Model",
     "PLNet",
     "ParaModule",
@@ -88,8 +92,10 @@ __all__ = [
     "regions",
     "register",
     "registered",
+    "restack",
     "sample",
     "to_nnx",
+    "unstack",
     "zeros",
 ]
 

@@ -40,6 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from backends.jax import layers
+from backends.jax.layers import has_layers
 from backends.jax.registry import UnregisteredBox, lookup
 from backends.jax.values import check, dtype_of, select, zeros
 from topos.arrows import ArrayData, Arrow, Box, Const
@@ -187,6 +189,12 @@ class JaxCategory(FreeObjects[Fn]):
         step = body.fn
 
         def run(x: Any) -> Any:
+            if has_layers(x[0]):  # the layer layout: each layer's own arrays, unrolled
+                carry = x[1]
+                for i in range(n):
+                    carry = step((layers.layer(x[0], i), carry))
+                return carry
+
             def layer(carry: Any, params: Any) -> tuple[Any, None]:
                 return step((params, carry)), None
 
@@ -196,7 +204,7 @@ class JaxCategory(FreeObjects[Fn]):
         return Fn(run, body.dom, a)
 
     def layer(self, p: Ob, n: int, index: int) -> Fn:
-        return Fn(lambda x: jax.tree.map(lambda leaf: leaf[index], x), p, p)
+        return Fn(lambda x: layers.layer(x, index), p, p)
 
     def const(self, node: Const, cod: Ob) -> Fn:
         value = node.value

@@ -68,6 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends.jax.compile import CONSTANTS, Fn, JaxCategory
+from backends.jax.layers import restack
 from backends.jax.params import cartesian, param_value
 from backends.jax.registry import lookup
 from topos.arrows import Box
@@ -326,6 +327,7 @@ class DecodeCategory(JaxCategory):
 
         def run(x: Any) -> Any:
             params, carry = x
+            params = restack(params)  # the scan takes stacked layers (either layout in)
             frame = _frame()
             key = frame.next()
             stacked = frame.read.get(key, {})

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from backends.jax.compile import CONSTANTS, _unbound, interpret
+from backends.jax.layers import is_layers
 from backends.jax.limits import check_total_size
 from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
 from topos.arrows import Arrow, Const, fold
@@ -227,6 +228,17 @@ def _check_params(p: Any, params: Mapping[str, Any]) -> None:
 
 
 def _check_leaf(path: str, ob: Ob, value: Any) -> None:
+    if is_layers(value):  # the layer layout (backends.jax.layers): one array per layer
+        shape = _shape_of(ob)
+        if not isinstance(ob, R) or not shape or len(value) != shape[0]:
+            raise ValueError(
+                f"params[{path!r}]: got Layers of {len(value)} arrays for {ob!r}, which is"
+                " not a stack of as many layers"
+            )
+        inner = R(*shape[1:], dtype=ob.dtype)
+        for i, x in enumerate(value):
+            _check_leaf(f"{path}[{i}]", inner, x)
+        return
     want = _KIND[type(ob)]
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
         raise TypeError(f"params[{path!r}]: expected an array for {ob!r}, got {describe(value)}")
