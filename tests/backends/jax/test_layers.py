@@ -168,6 +168,12 @@ def test_fit_in_the_layer_layout_trains_as_stacked_and_checkpoints_stacked(tmp_p
     straight = fit(loss, params, batches, steps=6, optimizer=opt, progress=False)
     assert close(resumed.params, straight.params) and close(resumed.opt_state, straight.opt_state)
 
+    # a frozen stacked parameter stays one stacked array, bit-identical
+    frozen = fit(loss, params, batches, steps=2, optimizer=opt, frozen=[path], layers=p,
+                 progress=False)  # fmt: skip
+    assert np.array_equal(np.asarray(frozen.params[path]), np.asarray(params[path]))
+    assert not close(frozen.params, params)  # the rest trained
+
 
 def test_fit_layers_true_takes_a_models_diagram_and_bad_uses_are_refused() -> None:
     p = lm(2)
