@@ -108,17 +108,20 @@ def test_corpus_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 def test_corpus_without_enough_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "notes.txt").write_text("not python\n")
-    line = _one_line_error(capsys, ["demo", "--corpus", str(tmp_path / "corpus")])
+    argv = ["demo", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "run")]
+    line = _one_line_error(capsys, argv)  # --out: not the checkout's runs/demo of a demo run
     assert "has 0 .py file(s)" in line
     (tmp_path / "corpus" / "only.py").write_text("x = 1\n")
-    line = _one_line_error(capsys, ["demo", "--corpus", str(tmp_path / "corpus")])
+    line = _one_line_error(capsys, argv)
     assert "has 1 .py file(s)" in line and "at least 2" in line
 
 
 def test_corpus_of_empty_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for name in ("a.py", "b.py", "c.py"):
         (tmp_path / name).write_text("\n\n")
-    line = _one_line_error(capsys, ["demo", "--corpus", str(tmp_path)])
+    line = _one_line_error(
+        capsys, ["demo", "--corpus", str(tmp_path), "--out", str(tmp_path / "run")]
+    )
     assert "gives no training text" in line
 
 
