@@ -393,8 +393,9 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
 
     ``optimize=True`` (or a cost model's name, ``"flops"`` or ``"bytes"``) first
     rewrites ``f`` into the cheapest equal diagram by declared laws
-    (``topos.rewrite.optimize``; needs the ``optimize`` extra, egglog); the
-    compiled function's ``.arrow`` is then the optimised diagram.
+    (``topos.rewrite.optimize``; needs the ``optimize`` extra, egglog), taking a
+    rewrite only where the cost model finds it at least ``RUN_MIN_GAIN`` (2)
+    times cheaper; the compiled function's ``.arrow`` is then the optimised diagram.
     """
     if not isinstance(f, Arrow):
         if hasattr(f, "arrow") and hasattr(f, "parameters"):
@@ -404,9 +405,11 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
             )
         raise TypeError(f"compile: expected an arrow, got {type(f).__name__} {f!r}")
     if optimize:
+        from topos.rewrite import RUN_MIN_GAIN  # noqa: PLC0415 - optional extra
         from topos.rewrite import optimize as rewrite  # noqa: PLC0415 - optional extra
 
-        f = rewrite(f, cost=optimize if isinstance(optimize, str) else "flops").arrow
+        cost = optimize if isinstance(optimize, str) else "flops"
+        f = rewrite(f, cost=cost, min_gain=RUN_MIN_GAIN).arrow
 
     # The functor folds over the arrow without recursion (topos.arrows.fold), but finding
     # the dims and mapping objects recurse along the objects' nesting (a Para's parameter

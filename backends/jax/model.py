@@ -40,7 +40,9 @@ def optimized(p: Any, cost: bool | str = "flops") -> Any:
     """The Para ``p`` with its arrow replaced by the cheapest equal one (same parameters).
 
     ``cost`` is ``"flops"`` (also ``True``) or ``"bytes"``, as in ``compile(f,
-    optimize=...)``. The parameters are inputs of the arrow, so they are untouched:
+    optimize=...)``; a region is rewritten only where it gets at least
+    ``topos.rewrite.RUN_MIN_GAIN`` (2) times cheaper. The parameters are inputs
+    of the arrow, so they are untouched:
     ``p.parameters()`` is the same and ``init``, ``apply`` and checkpoints work as
     for ``p``. When nothing gets cheaper, ``p`` itself comes back. Needs the
     ``optimize`` extra (egglog).
@@ -62,9 +64,9 @@ def optimized(p: Any, cost: bool | str = "flops") -> Any:
     if not isinstance(cost, str):
         raise TypeError(f"optimized: cost must be 'flops' or 'bytes' (or True), got {cost!r}")
     from topos.para import Para  # noqa: PLC0415 - the core, imported where it is needed
-    from topos.rewrite import optimize  # noqa: PLC0415 - the optional extra (egglog)
+    from topos.rewrite import RUN_MIN_GAIN, optimize  # noqa: PLC0415 - the extra (egglog)
 
-    arrow = optimize(p.arrow, cost=cost).arrow
+    arrow = optimize(p.arrow, cost=cost, min_gain=RUN_MIN_GAIN).arrow
     if arrow is p.arrow:
         return p
     return Para(p.P, arrow, p.params, p.actegory)

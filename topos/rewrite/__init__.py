@@ -18,13 +18,14 @@ True
 """
 
 from topos.rewrite.cost import COSTS, bytes_moved, flops
-from topos.rewrite.optimize import Certificate, Optimized, Step, check, optimize
+from topos.rewrite.optimize import RUN_MIN_GAIN, Certificate, Optimized, Step, check, optimize
 from topos.rewrite.polynomial import equal_modulo
 from topos.rewrite.saturate import Budget
 from topos.rewrite.terms import NotATensorTerm, Term, read, write
 from topos.rewrite.theory import LINEAR_ALGEBRA, Law, Theory
 
 __all__ = [
+    "RUN_MIN_GAIN",
     "COSTS",
     "LINEAR_ALGEBRA",
     "Budget",

@@ -8,6 +8,16 @@ cost model (``"flops"`` or ``"bytes"``) and the result is written back as a
 diagram. A repeat's body is optimised once. If nothing gets cheaper, ``f``
 itself comes back.
 
+``min_gain`` rewrites a region only when its modeled cost falls at least that
+many times (1: any saving, the default here). The cost models count flops or
+bytes, not how fast XLA runs a given shape, and a small modeled saving can be a
+real loss: the zoo's GCN rewritten from ``(A H) W`` to ``A (H W)`` saves 950 ->
+650 flops per example but runs 1.5-1.8x slower batched (``benchmarks/optimize.py``),
+since the rewrite trades one product with a shared weight for per-example
+products two columns wide. So what runs a rewritten program (``compile(f,
+optimize=True)``, ``backends.jax.optimized``, ``fit(..., optimize=True)``) asks
+for ``RUN_MIN_GAIN`` (2).
+
 >>> from topos import R, pair, fst, snd, copy
 >>> from topos.nn import primitives as P
 >>> n, d = 512, 16
@@ -41,7 +51,11 @@ from topos.rewrite.terms import ALGEBRA, NotATensorTerm, Term, algebra, nodes, r
 from topos.rewrite.theory import LINEAR_ALGEBRA, Theory
 from topos.rewrite.trace import Rewrite, checks, find_trace
 
-__all__ = ["Certificate", "Optimized", "Step", "check", "optimize"]
+__all__ = ["RUN_MIN_GAIN", "Certificate", "Optimized", "Step", "check", "optimize"]
+
+#: The ``min_gain`` of the backends' ``optimize=True``: a region is rewritten for a
+#: program that runs only when the cost model says it is at least twice as cheap.
+RUN_MIN_GAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ def optimize(
     *,
     theory: Theory = LINEAR_ALGEBRA,
     budget: Budget | None = None,
+    min_gain: float = 1.0,
 ) -> Optimized:
     """The cheapest diagram equal to ``f`` by the laws of ``theory``, and a certificate.
 
@@ -121,18 +136,30 @@ def optimize(
         cost: ``"flops"``, ``"bytes"`` or a ``CostModel`` function.
         theory: the equational theory whose saturating laws are run.
         budget: saturation limits (iterations, seconds); ``Budget()`` by default.
+        min_gain: rewrite a region only when its cost falls at least this many
+            times (a number >= 1; see the module docstring).
 
     Returns:
         ``Optimized(arrow, certificate)``; ``arrow is f`` when nothing is cheaper.
     """
     model = COSTS[cost] if isinstance(cost, str) else cost
     name = cost if isinstance(cost, str) else getattr(cost, "__name__", "custom")
-    return _Optimizer(theory, model, name, budget or Budget()).run(f)
+    if (
+        isinstance(min_gain, bool)
+        or not isinstance(min_gain, (int, float))
+        or not min_gain >= 1  # also refuses nan
+        or min_gain == float("inf")
+    ):
+        raise ValueError(f"optimize: min_gain must be a finite number >= 1, got {min_gain!r}")
+    return _Optimizer(theory, model, name, budget or Budget(), float(min_gain)).run(f)
 
 
 class _Optimizer:
-    def __init__(self, theory: Theory, cost: CostModel, name: str, budget: Budget) -> None:
+    def __init__(
+        self, theory: Theory, cost: CostModel, name: str, budget: Budget, min_gain: float
+    ) -> None:
         self.theory, self.cost, self.name, self.budget = theory, cost, name, budget
+        self.min_gain = min_gain
         self.bodies: dict[Arrow, Optimized] = {}
 
     def unchanged(self, f: Arrow, note: str, price: int = 0) -> Optimized:
@@ -151,11 +178,15 @@ class _Optimizer:
         regions = _regions(roots)
         sat = saturate(regions, self.theory, self.cost, self.budget)
         swap: dict[int, Term] = {}
+        declined = 0  # regions cheaper by less than min_gain, kept as written
         for r in regions:
             new = sat.best[id(r)]
-            if new is not r and term_cost([new], self.cost) < term_cost([r], self.cost):
+            new_cost, old_cost = term_cost([new], self.cost), term_cost([r], self.cost)
+            if new is not r and new_cost < old_cost and old_cost >= self.min_gain * new_cost:
                 swap[id(r)] = new
                 steps.append(self.step(r, new, sat.matches))
+            elif new is not r and new_cost < old_cost:
+                declined += 1
         bodies: list[Certificate] = []
         for t in nodes(roots):
             rep = repeat_body(t.data) if t.op == "box" else None
@@ -184,7 +215,10 @@ class _Optimizer:
             bodies=tuple(bodies),
         )
         if not steps or (after >= before and not any(s.body for s in steps)):
-            kept = replace(cert, steps=(), cost_after=before, note="no cheaper equal form found")
+            note = "no cheaper equal form found"
+            if declined:
+                note = f"{declined} region(s) cheaper by less than min_gain {self.min_gain:g}: kept"
+            kept = replace(cert, steps=(), cost_after=before, note=note)
             return Optimized(f, kept)
         return Optimized(write(f.dom, new_out), cert)
 
@@ -197,7 +231,8 @@ class _Optimizer:
 
     def body(self, body: Arrow) -> Optimized:
         if body not in self.bodies:
-            self.bodies[body] = _Optimizer(self.theory, self.cost, self.name, self.budget).run(body)
+            inner = _Optimizer(self.theory, self.cost, self.name, self.budget, self.min_gain)
+            self.bodies[body] = inner.run(body)
         return self.bodies[body]
 
 

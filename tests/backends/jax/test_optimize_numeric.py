@@ -6,16 +6,17 @@ from typing import Any
 
 import jax
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.jax import apply, compile, init
+from backends.jax import apply, compile, init, optimized
 from topos import Id, R, fst, pair, snd
 from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.transformer import transformer
 from topos.para import Para
-from topos.rewrite import check, optimize
+from topos.rewrite import RUN_MIN_GAIN, check, optimize
 from topos.rewrite.examples import chain, linear_attention, multihead_linear_attention
 
 
@@ -26,9 +27,11 @@ def sample(ob: Any, key: jax.Array) -> Any:
     return jax.random.normal(key, ob.shape)
 
 
-def agree(f: Arrow, seed: int = 0) -> None:
+def agree(f: Arrow, seed: int = 0, *, every_saving: bool = False) -> None:
+    """The optimised ``f`` computes what ``f`` does: as ``compile(f, optimize=True)``
+    runs it, or (``every_saving``) rewritten for any saving, small ones included."""
     x = sample(f.dom, jax.random.key(seed))
-    fast = compile(f, optimize=True)
+    fast = compile(optimize(f).arrow) if every_saving else compile(f, optimize=True)
     assert fast.arrow is not f
     np.testing.assert_allclose(jax.jit(fast)(x), jax.jit(compile(f))(x), rtol=2e-4, atol=2e-4)
 
@@ -45,7 +48,7 @@ def test_scores_scaled_and_shifted_agree() -> None:
     x = R(16, 4)
     scores = pair(fst(x, x), snd(x, x)) >> P.einsum("sd,td->st", x, x)
     f = scores >> P.scale(R(16, 16), 0.5) >> P.scale(R(16, 16), 0.25)
-    agree(f)
+    agree(f, every_saving=True)  # merging the scales saves ~10%: below RUN_MIN_GAIN
 
 
 @settings(max_examples=5)
@@ -161,3 +164,21 @@ def test_random_tensor_expressions_are_certified_and_agree(f: Arrow, seed: int) 
     np.testing.assert_allclose(
         jax.jit(compile(out.arrow))(x), jax.jit(compile(f))(x), rtol=1e-3, atol=1e-3
     )
+
+
+def test_programs_that_run_take_only_rewrites_at_least_twice_as_cheap() -> None:
+    from topos.nn.zoo import ARCHITECTURES
+
+    gcn = ARCHITECTURES["gcn (relu)"](True)
+    out = optimize(gcn.arrow)  # any saving: (A H) W -> A (H W), 950 -> 650 flops
+    assert out.arrow is not gcn.arrow and out.certificate.cost_after == 650
+    kept = optimize(gcn.arrow, min_gain=RUN_MIN_GAIN)
+    assert kept.arrow is gcn.arrow
+    assert kept.certificate.note == "1 region(s) cheaper by less than min_gain 2: kept"
+    assert optimized(gcn) is gcn  # what fit(..., optimize=True) trains: ran 1.5x slower batched
+    assert compile(gcn.arrow, optimize=True).arrow is gcn.arrow
+    attn = linear_attention(64, 8)  # 63x cheaper: taken
+    assert compile(attn, optimize=True).arrow is not attn
+    for bad in (0.5, float("nan"), float("inf"), True, "2"):
+        with pytest.raises(ValueError, match="min_gain must be a finite number >= 1"):
+            optimize(attn, min_gain=bad)  # type: ignore[arg-type]
