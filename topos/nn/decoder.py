@@ -48,7 +48,7 @@ from topos.nn.feedforward import dropout as dropout_layer
 from topos.nn.layers import SMALL, _check_name, _dims, embedding, grouped, linear
 from topos.nn.layers import positional as learned_positions
 from topos.nn.self_attention import self_attention
-from topos.objects import R
+from topos.objects import Dim, R
 from topos.para import Init, Para, repeat
 
 __all__ = ["POSITIONAL", "block", "language_model"]
@@ -58,7 +58,7 @@ POSITIONAL = ("learned", "rope", "none")
 
 
 def block(
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     *,
@@ -177,7 +177,7 @@ def _dropout_body(x: R, attn_part: Para, mlp_part: Para, rate: float, parallel: 
 
 def language_model(
     vocab: int,
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     layers: int,

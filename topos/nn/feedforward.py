@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from topos.arrows import Arrow, Id, copy, discard, fst, pair
 from topos.nn import primitives as P
 from topos.nn.layers import _dims, _shape, grouped, linear
-from topos.objects import Fin, R
+from topos.objects import Dim, Fin, R
 from topos.para import Init, Para, glorot_uniform
 
 __all__ = [
@@ -102,7 +102,7 @@ def gated_mlp(
     d: int,
     hidden: int,
     *,
-    lead: Sequence[int] = (),
+    lead: Sequence[int | Dim] = (),
     activation: str = "silu",
     bias: bool = False,
     init: Init = glorot_uniform,
@@ -140,7 +140,7 @@ def feedforward(
     d: int,
     hidden: int,
     *,
-    lead: Sequence[int] = (),
+    lead: Sequence[int | Dim] = (),
     activation: str = "gelu",
     bias: bool = True,
     init: Init = glorot_uniform,

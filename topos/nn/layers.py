@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from topos.arrows import (
     Arrow,
@@ -103,14 +104,19 @@ def _dims(op: str, **sizes: int | Dim) -> None:
             raise TypeError(f"{op}: {key} must be a positive int, got {n!r}")
 
 
-def _shape(op: str, shape: Sequence[int]) -> tuple[int, ...]:
+def _shape(op: str, shape: Sequence[int | Dim]) -> tuple[int, ...]:
+    """``shape`` checked: positive ints, or ``Dim``s (a length that varies).
+
+    Typed ``int`` out: the builders only pass a ``Dim`` on to ``R`` and to
+    primitives that take one (``topos.dims``); arithmetic on it is refused there.
+    """
     out = tuple(shape)
     for n in out:
         if isinstance(n, Dim):
             continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise TypeError(f"{op}: shape entries must be positive ints, got {out!r}")
-    return out
+    return cast(tuple[int, ...], out)
 
 
 def weight(path: str, ob: Ob, init: Init, f: Arrow) -> Para:
@@ -229,7 +235,7 @@ def linear(
     din: int,
     dout: int,
     *,
-    lead: Sequence[int] = (),
+    lead: Sequence[int | Dim] = (),
     bias: bool = True,
     init: Init = glorot_uniform,
     bias_init: Init = zeros,
@@ -248,7 +254,7 @@ def linear(
 
 
 def _affine(
-    din: int, dout: int, lead: Sequence[int], bias: bool, init: Init, bias_init: Init
+    din: int, dout: int, lead: Sequence[int | Dim], bias: bool, init: Init, bias_init: Init
 ) -> Para:
     _dims("linear", din=din, dout=dout)
     x = R(*_shape("linear", lead), din)
@@ -257,7 +263,9 @@ def _affine(
     return mm >> _bias(R(*x.shape[:-1], dout), bias_init) if bias else mm
 
 
-def layer_norm(d: int, *, lead: Sequence[int] = (), eps: float = 1e-5, name: str = "ln") -> Para:
+def layer_norm(
+    d: int, *, lead: Sequence[int | Dim] = (), eps: float = 1e-5, name: str = "ln"
+) -> Para:
     """Layer normalisation over the last axis: ``(x - μ) / √(σ² + eps) * scale + bias``.
 
     Built from ``reduce_mean``, ``sub``, ``mul`` (the square is ``copy ; mul``),
@@ -296,7 +304,7 @@ def residual(p: Para) -> Para:
 def mlp(
     sizes: Sequence[int],
     *,
-    lead: Sequence[int] = (),
+    lead: Sequence[int | Dim] = (),
     activation: str = "relu",
     init: Init = glorot_uniform,
     name: str = "mlp",
@@ -328,7 +336,7 @@ def embedding(
     vocab: int,
     d: int,
     *,
-    lead: Sequence[int] = (),
+    lead: Sequence[int | Dim] = (),
     init: Init = STANDARD,
     name: str = "embed",
 ) -> Para:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from topos.arrows import Id, copy, discard, pair, swap
 from topos.nn import primitives as P
 from topos.nn.layers import _dims, _shape, grouped, layer_norm, weight
-from topos.objects import R
+from topos.objects import Dim, R
 from topos.para import Para, ones
 
 __all__ = ["NORMS", "norm", "rms_norm"]
@@ -29,7 +29,9 @@ __all__ = ["NORMS", "norm", "rms_norm"]
 NORMS = ("layer", "rms")
 
 
-def rms_norm(d: int, *, lead: Sequence[int] = (), eps: float = 1e-6, name: str = "rms") -> Para:
+def rms_norm(
+    d: int, *, lead: Sequence[int | Dim] = (), eps: float = 1e-6, name: str = "rms"
+) -> Para:
     """RMS normalisation over the last axis: ``x / √(mean(x²) + eps) * scale``.
 
     ``scale: R(d)`` starts at ones (path ``name.scale``). This is Llama's and
@@ -59,7 +61,9 @@ def rms_norm(d: int, *, lead: Sequence[int] = (), eps: float = 1e-6, name: str =
     return grouped(name, normalise >> scale)
 
 
-def norm(kind: str, d: int, *, lead: Sequence[int] = (), eps: float = 1e-5, name: str) -> Para:
+def norm(
+    kind: str, d: int, *, lead: Sequence[int | Dim] = (), eps: float = 1e-5, name: str
+) -> Para:
     """The normalisation ``kind`` (``"layer"`` or ``"rms"``) over the last axis.
 
     >>> norm("rms", 4, name="n").dom

@@ -348,7 +348,7 @@ def full(ob: Ob, value: float) -> Box:
     return _box("full", One, x, value=float(value))
 
 
-def reshape(a: Ob, *shape: int) -> Box:
+def reshape(a: Ob, *shape: int | Dim) -> Box:
     """The same entries in row-major order, viewed with another shape (linear).
 
     >>> reshape(R(4, 6), 4, 2, 3).cod

@@ -30,13 +30,13 @@ from collections.abc import Sequence
 from topos.arrows import Arrow, Id, copy, discard, fst, pair, snd
 from topos.nn import primitives as P
 from topos.nn.layers import _shape
-from topos.objects import R
+from topos.objects import Dim, R
 from topos.para import Para
 
 __all__ = ["rotary", "rotary_tables"]
 
 
-def rotary_tables(seq: int, dims: int, *, base: float = 10_000.0, mid: int = 0) -> Arrow:
+def rotary_tables(seq: int | Dim, dims: int, *, base: float = 10_000.0, mid: int = 0) -> Arrow:
     """The constant ``One -> C * S``: the cosines and sines of the RoPE angles.
 
     ``C = S = R(seq, *([1] * mid), dims // 2)``; entry ``[s, ..., i]`` is

@@ -35,7 +35,7 @@ from topos.arrows import Arrow, Id, copy, curry, discard, ev, fst, pair, swap
 from topos.nn import primitives as P
 from topos.nn.layers import _dims, grouped, linear
 from topos.nn.rotary import rotary
-from topos.objects import Ob, R
+from topos.objects import Dim, Ob, R
 from topos.para import Init, Para, glorot_uniform
 
 __all__ = ["MASKED", "self_attention"]
@@ -45,7 +45,7 @@ MASKED = -1e9
 
 
 def self_attention(
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     *,

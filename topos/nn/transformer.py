@@ -49,14 +49,14 @@ from topos.nn.layers import (
     positional as learned_positions,
 )
 from topos.nn.self_attention import self_attention
-from topos.objects import R
+from topos.objects import Dim, R
 from topos.para import Init, Para, glorot_uniform, repeat
 
 __all__ = ["attention", "multi_head", "transformer", "transformer_block"]
 
 
 def attention(
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int = 1,
     *,
@@ -151,7 +151,7 @@ def multi_head(heads: list[Para], *, name: str = "mha") -> Para:
 
 
 def transformer_block(
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     *,
@@ -182,7 +182,7 @@ def transformer_block(
 
 def transformer(
     vocab: int,
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     layers: int,

@@ -50,7 +50,7 @@ from topos.nn.layers import tanh as tanh_layer
 from topos.nn.norms import rms_norm
 from topos.nn.transformer import attention, transformer
 from topos.nn.vit import vision_transformer
-from topos.objects import R
+from topos.objects import Dim, R
 from topos.para import Para
 
 __all__ = [
@@ -270,7 +270,7 @@ def gpt2(size: str = "small", *, seq: int = 1024, vocab: int = 50257) -> Para:
 
 def llama(
     vocab: int,
-    seq: int,
+    seq: int | Dim,
     d: int,
     heads: int,
     layers: int,
