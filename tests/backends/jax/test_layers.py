@@ -205,3 +205,27 @@ def test_generate_takes_the_layer_layout() -> None:
     a, la = generate(p, params, [1, 2, 3], 4, key, temperature=0, return_logits=True)
     b, lb = generate(p, unstack(p, params), [1, 2, 3], 4, key, temperature=0, return_logits=True)
     assert np.array_equal(np.asarray(a), np.asarray(b)) and close(la, lb)
+
+
+def test_an_interrupted_layer_layout_run_saves_stacked_and_resumes(tmp_path: Path) -> None:
+    p = lm(2)
+    params = init(p, jax.random.key(5))
+    loss, opt = loss_of(p), optax.sgd(0.05, momentum=0.9)
+    path = tmp_path / "run.ckpt"
+
+    def interrupted(step: int) -> Any:
+        if step == 3:
+            raise KeyboardInterrupt
+        return batches(step)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(loss, params, interrupted, optimizer=opt, steps=5, checkpoint=path, layers=p,
+            progress=False)  # fmt: skip
+    saved = load_checkpoint(path)
+    assert saved["step"] == 3
+    shapes = dict(zip(saved["paths"], (a.shape for a in saved["train"]), strict=True))
+    assert shapes == {k: v.shape for k, v in params.items()}  # saved stacked
+    resumed = fit(loss, params, batches, optimizer=opt, steps=5, checkpoint=path, resume=True,
+                  progress=False)  # fmt: skip  (the stacked layout resumes it)
+    straight = fit(loss, params, batches, optimizer=opt, steps=5, progress=False)
+    assert close(resumed.params, straight.params)
