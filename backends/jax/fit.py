@@ -538,7 +538,9 @@ def fit(
             jax.tree.leaves(opt)
         )
 
-    stacked_def = jax.tree.structure(jax.eval_shape(layout.restack, opt_tree))
+    stacked_def = (  # the optimiser state's structure in the stacked layout
+        jax.tree.structure(jax.eval_shape(layout.restack, opt_tree)) if split_at else opt_def
+    )
 
     def step_fn(train: list[Any], opt: list[Any], fixed: list[Any], batch: Any) -> Any:
         def objective(t: dict[str, Any]) -> Any:
