@@ -501,19 +501,22 @@ def fit(
     def as_dict(train: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(train_paths, train, strict=True))
 
-    # Fresh copies: the jitted step donates its inputs, the caller keeps theirs.
-    train: list[Any] = [jnp.array(x, copy=True) for x, m in zip(leaves, mask, strict=True) if not m]
     if split_at - set(paths):
         raise ValueError(
             f"fit: layers: the Para's parameters {sorted(split_at - set(paths))} are not in"
             f" params (paths {paths})"
         )
     split = [p in split_at for p in train_paths]  # trained in the layer layout
-    for i, (path, x) in enumerate(zip(train_paths, train, strict=True)):
-        if split[i]:
-            if jnp.ndim(x) == 0:
-                raise ValueError(f"fit: layers: params[{path!r}] is not a stack of layers")
-            train[i] = layout.split(x)
+    trainable = [x for x, m in zip(leaves, mask, strict=True) if not m]
+    for path, x, s in zip(train_paths, trainable, split, strict=True):
+        if s and jnp.ndim(x) == 0:
+            raise ValueError(f"fit: layers: params[{path!r}] is not a stack of layers")
+    # Fresh copies (slices are copies too): the jitted step donates its inputs, the
+    # caller keeps theirs.
+    train: list[Any] = [
+        layout.split(x) if s else jnp.array(x, copy=True)
+        for x, s in zip(trainable, split, strict=True)
+    ]
     opt_tree = optimizer.init(as_dict(train))
     opt_leaves, opt_def = jax.tree.flatten(opt_tree)
     opt_leaves = [jnp.array(x, copy=True) for x in opt_leaves]

@@ -110,14 +110,13 @@ def stacked_paths(p: Any, *, unrolled: bool = False) -> tuple[str, ...]:
     (at most ``UNROLL_MAX`` layers): the ones the layer layout splits.
     """
     from backends.jax.compile import UNROLL_MAX  # noqa: PLC0415 - compile imports this module
-    from backends.jax.params import _check_para, _param_ob  # noqa: PLC0415 - likewise
+    from backends.jax.params import _check_para, _param_ob, _stack_depth  # noqa: PLC0415
     from backends.jax.values import _shape_of  # noqa: PLC0415 - likewise
 
     _check_para("stacked_paths", p)
     out = []
     for path, param in p.parameters().items():
-        depth = getattr(param, "stacked", 0)
-        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        if _stack_depth(param) < 1:
             continue
         if unrolled and _shape_of(_param_ob(path, param))[0] > UNROLL_MAX:
             continue
