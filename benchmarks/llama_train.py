@@ -12,7 +12,7 @@ the *same* function on the *same* weights:
 - **equinox**: the model written by hand below (``EqxLlama``), blocks as a list of
   modules in a Python loop, and the same blocks stacked under ``jax.lax.scan``;
 - **penzai**: ``penzai.models.transformer.variants.llamalike_common``, whose
-  weights ``backends.jax.convert.from_penzai_llama`` reads into topos's layout.
+  weights ``backends.jax.interop.penzai.from_penzai_llama`` reads into topos's layout.
 
 Before timing, the logits of all of them are checked equal (max-abs difference
 below 1e-4). One step is ``value_and_grad`` of the mean cross-entropy and an
@@ -54,7 +54,7 @@ from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
 )
 
 from backends.jax import batched  # noqa: E402
-from backends.jax.convert import from_penzai_llama  # noqa: E402
+from backends.jax.interop.penzai import from_penzai_llama  # noqa: E402
 from topos.nn.decoder import language_model  # noqa: E402
 
 Batch = tuple[Any, Any]
@@ -62,7 +62,7 @@ Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
 BEGIN, END = "<!-- llama_train: begin -->", "<!-- llama_train: end -->"
 NOTE = (
     "Command: `python benchmarks/llama_train.py`. topos unrolls a `repeat` of at most"
-    " `backends.jax.compile.UNROLL_MAX` (4) layers, as the Equinox loop and Penzai do, so"
+    " `backends.jax.core.compile.UNROLL_MAX` (4) layers, as the Equinox loop and Penzai do, so"
     " their flops compare; XLA's `cost_analysis()` counts a rolled `while` loop's body once,"
     " hence the scan variant's lower figure."
 )

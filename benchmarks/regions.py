@@ -1,4 +1,4 @@
-"""How fast regions are enumerated and decisions explained (``backends.jax.regions``).
+"""How fast regions are enumerated and decisions explained (``backends.jax.logic.regions``).
 
 Run from the repository root::
 
@@ -35,8 +35,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from backends.jax import PLNet, batched, explain, fit, init, plot_regions, regions  # noqa: E402
-from backends.jax.regions import _explain_reference  # noqa: E402
+from backends.jax import batched, fit, init  # noqa: E402
+from backends.jax.logic import PLNet, explain, plot_regions, regions  # noqa: E402
+from backends.jax.logic.regions import _explain_reference  # noqa: E402
 from topos.nn import mlp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

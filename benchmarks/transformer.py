@@ -11,7 +11,7 @@ demo's data (the Python standard library's source):
    ``jax.jit`` or the library's own ``eqx.filter_jit`` / ``nnx.jit``; blocks under a
    scan or a Python loop) and the diagram model (``topos.nn.transformer`` through
    ``backends.jax.batched``, stepped by the same flattened ``jax.jit`` over
-   ``(params, opt_state, batch)`` with donated buffers as ``backends.jax.fit``),
+   ``(params, opt_state, batch)`` with donated buffers as ``backends.jax.training.fit``),
    run interleaved round by round; each step timed to completion. Median step time
    and its ratio to each library's fastest variant;
 2. **first call** (build the step, trace, compile, run once), repeated on fresh
@@ -67,6 +67,7 @@ from baselines import (  # noqa: E402
 )
 from flax import nnx  # noqa: E402
 
+from backends.apps.corpus import load_corpus  # noqa: E402
 from backends.apps.demo import (  # noqa: E402
     DemoConfig,
     Vocab,
@@ -77,9 +78,8 @@ from backends.apps.demo import (  # noqa: E402
     unigram_bits,
 )
 from backends.jax import batched, compile, init  # noqa: E402
-from backends.jax.compile import UNROLL_MAX  # noqa: E402
-from backends.jax.corpus import load_corpus  # noqa: E402
-from backends.jax.layers import unstack  # noqa: E402
+from backends.jax.core.compile import UNROLL_MAX  # noqa: E402
+from backends.jax.core.layout import unstack  # noqa: E402
 from topos import nn  # noqa: E402
 from topos.analysis import analyze  # noqa: E402
 
@@ -155,10 +155,10 @@ def quick_plan(vocab: int) -> Plan:
 def diagram_train_step(
     p: Any, params: Any, tx: Any, *, layers: bool = True
 ) -> tuple[Step, Any, Any]:
-    """The diagram model's train step: the flattened jit of ``backends.jax.fit``.
+    """The diagram model's train step: the flattened jit of ``backends.jax.training.fit``.
 
     With ``layers`` (as the demo's ``fit(..., layers=p)``) the parameters of the
-    unrolled ``repeat`` are stepped one array per layer (``backends.jax.layers``).
+    unrolled ``repeat`` are stepped one array per layer (``backends.jax.core.layout``).
     """
     logits = batched(p)
     if layers:
@@ -488,7 +488,7 @@ def section_cost(say: Report, steps: Steps, batch: Batch) -> None:
         "XLA's `cost_analysis()` counts a while loop's body once, so flops compare between"
         " variants with the same loop structure: a rolled scan (`while` in the HLO) or"
         " unrolled layers. topos's `repeat` unrolls stacks of at most"
-        f" {UNROLL_MAX} layers (`backends.jax.compile.UNROLL_MAX`) and scans deeper ones."
+        f" {UNROLL_MAX} layers (`backends.jax.core.compile.UNROLL_MAX`) and scans deeper ones."
     )
     say()
     say.table(["variant (flat jax.jit)", "flops", "/ topos", "HLO instructions", *keys], rows)

@@ -27,8 +27,8 @@ from backends.apps.demo import (
     make_batches,
     unigram_bits,
 )
-from backends.jax.fit import load_checkpoint
-from backends.jax.limits import device_memory
+from backends.jax.core.limits import device_memory
+from backends.jax.training.fit import load_checkpoint
 
 
 def _write_corpus(root: Path, files: int = 12) -> Path:

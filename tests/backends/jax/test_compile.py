@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import compile, register
-from backends.jax.compile import interpret
-from backends.jax.registry import UnregisteredBox
+from backends.jax.core.compile import interpret
+from backends.jax.core.registry import UnregisteredBox
 from topos import arrows as ar_
 from topos.arrows import (
     Box,
@@ -209,7 +209,7 @@ def encode(ob: Ob, x: Any) -> Any:
     if isinstance(ob, Product):
         return (encode(ob.left, x[0]), encode(ob.right, x[1]))
     if isinstance(ob, Coproduct):
-        from backends.jax import zeros
+        from backends.jax.core.values import zeros
 
         tag, v = x
         if tag:

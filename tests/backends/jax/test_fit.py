@@ -15,8 +15,9 @@ import optax
 import pytest
 from _jaxref import mlp
 
-from backends.jax import batched, fit, init, leaf_paths, load_checkpoint
-from backends.jax.fit import CheckpointError
+from backends.jax import batched, fit, init, load_checkpoint
+from backends.jax.training import leaf_paths
+from backends.jax.training.fit import CheckpointError
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -275,7 +276,7 @@ def test_an_unwritable_checkpoint_folder_is_refused_before_training(tmp_path: Pa
 def test_a_save_that_fails_later_keeps_the_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fit_module = importlib.import_module("backends.jax.fit")
+    fit_module = importlib.import_module("backends.jax.training.fit")
 
     real = fit_module._save
 

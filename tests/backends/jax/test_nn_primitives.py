@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from backends.jax import apply as apply_
 from backends.jax import batched, compile, init
-from backends.jax.compile import UNROLL_MAX
-from backends.jax.nn_primitives import IMPLEMENTATIONS
+from backends.jax.core.compile import UNROLL_MAX
+from backends.jax.core.primitives import IMPLEMENTATIONS
 from topos import Fin, R, copy, nn
 from topos.nn import primitives as P
 

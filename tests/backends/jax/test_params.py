@@ -13,7 +13,8 @@ from _jaxref import affine, mlp, reference, to64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.jax import apply, batched, compile, init, init_array, path_key, register
+from backends.jax import apply, batched, compile, init, register
+from backends.jax.core.params import init_array, path_key
 from topos.arrows import Box, Id
 from topos.objects import Product, R
 from topos.para import (

@@ -20,9 +20,9 @@ from scipy.optimize import linprog
 
 from backends.jax import compile as jcompile
 from backends.jax import init
-from backends.jax.params import cartesian, param_value
-from backends.jax.pl import NotPiecewiseLinear, PLNet
-from backends.jax.regions import (
+from backends.jax.core.params import cartesian, param_value
+from backends.jax.logic.pl import NotPiecewiseLinear, PLNet
+from backends.jax.logic.regions import (
     _box,
     _box_flip,
     _explain_reference,

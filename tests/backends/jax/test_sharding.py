@@ -1,4 +1,4 @@
-"""backends.jax.sharding: rules as data here; 8 simulated devices in a subprocess.
+"""backends.jax.core.sharding: rules as data here; 8 simulated devices in a subprocess.
 
 The rest of the suite runs in one process on one device, and jax fixes its
 device count when it starts, so the sharded runs (``_sharding_run.py``) go in a
@@ -68,7 +68,7 @@ def test_make_mesh_says_how_to_get_devices() -> None:
 def test_sharded_init_is_the_plain_init_on_one_device() -> None:
     p = nn.transformer(64, 8, 16, 2, 1)
     plain = init(p, jax.random.key(3))
-    placed = sharding.init(p, jax.random.key(3), sharding.make_mesh("1x1"))
+    placed = init(p, jax.random.key(3), mesh=sharding.make_mesh("1x1"))
     assert all(bool((plain[k] == placed[k]).all()) for k in plain)
     via_init = init(p, jax.random.key(3), mesh=sharding.make_mesh("1x1"))
     assert all(bool((plain[k] == via_init[k]).all()) for k in plain)

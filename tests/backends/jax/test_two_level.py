@@ -6,7 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from backends.jax import PLNet, apply, explain_two_level, init
+from backends.jax import apply, init
+from backends.jax.logic import PLNet, explain_two_level
 from topos import R
 from topos.analysis import analyze
 from topos.nn import attention, mlp

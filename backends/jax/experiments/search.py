@@ -2,7 +2,7 @@
 
 Each candidate spec is built into a diagram, classified by ``analyze`` (where it
 lives: PL pretopos or topos completion), counted in parameters, and trained on the
-two in-context tasks of ``backends.jax.icl`` that need input-dependent weighting,
+two in-context tasks of ``backends.jax.experiments.icl`` that need input-dependent weighting,
 both as token matrices ``R(11, 11)`` with a scalar target:
 
 - ``regression``: in-context linear regression, ``d_x = 10``, ``N = 10``;
@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.icl import Task, predictor, recall_np, regression_np, squared_error
-from backends.jax.params import init
+from backends.jax.core.params import init
+from backends.jax.experiments.icl import Task, predictor, recall_np, regression_np, squared_error
 from topos.analysis import analyze
 from topos.nn.grammar import architecture, sample, show
 

@@ -23,7 +23,7 @@ A smooth network is refused, naming the verdict and its witness:
 >>> PLNet(mlp([2, 4, 1], activation="tanh"), {})
 Traceback (most recent call last):
 ...
-backends.jax.pl.NotPiecewiseLinear: the network is not piecewise linear: analyze() says ...
+backends.jax.logic.pl.NotPiecewiseLinear: the network is not piecewise linear: analyze() says ...
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.compile import CONSTANTS, Fn, JaxCategory
-from backends.jax.params import cartesian, param_value
-from backends.jax.registry import lookup
+from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
+from backends.jax.core.params import cartesian, param_value
+from backends.jax.core.registry import lookup
 from topos.analysis import analyze
 from topos.arrows import Arrow, Box
 from topos.functor import Functor

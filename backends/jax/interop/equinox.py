@@ -8,7 +8,7 @@ and the Para ``p`` as a static field, so it works with ``eqx.filter_jit``,
 >>> import jax, jax.numpy as jnp, equinox as eqx
 >>> from topos import R, Box
 >>> from topos.para import Para, ones
->>> from backends.jax.registry import register
+>>> from backends.jax.core.registry import register
 >>> register("doc.model.scale", lambda box, v: v[0] * v[1], cls="polynomial")
 >>> model = Model(Para(R(2), Box("doc.model.scale", R(2) * R(2), R(2)), {"w": ones}),
 ...               jax.random.key(0))
@@ -18,10 +18,9 @@ Array([1., 2.], dtype=float32)
 >>> list(params.params)
 ['w']
 
-``optimized(p)`` is the Para ``p`` with its arrow optimised by declared laws
-(``topos.rewrite.optimize``: same parameters, same function up to floating-point
-reassociation); ``model.optimized()`` is the model with the same parameter arrays
-running it, and ``fit(loss, model, ..., optimize=True)`` trains through it.
+``model.optimized()`` is the model with the same parameter arrays running
+``optimized(p)`` (``backends.jax.core.optimized``), and ``fit(loss, model, ...,
+optimize=True)`` trains through it.
 """
 
 from __future__ import annotations
@@ -31,45 +30,11 @@ from typing import Any
 import equinox as eqx
 import jax
 
-from backends.jax.params import _check_para, apply, batched, init, param_value
+from backends.jax.core.optimized import optimized
+from backends.jax.core.params import apply, batched, check_para, init, param_value
+from topos.para import Para
 
-__all__ = ["Model", "optimized"]
-
-
-def optimized(p: Any, cost: bool | str = "flops") -> Any:
-    """The Para ``p`` with its arrow replaced by the cheapest equal one (same parameters).
-
-    ``cost`` is ``"flops"`` (also ``True``) or ``"bytes"``, as in ``compile(f,
-    optimize=...)``; a region is rewritten only where it gets at least
-    ``topos.rewrite.RUN_MIN_GAIN`` (2) times cheaper. The parameters are inputs
-    of the arrow, so they are untouched:
-    ``p.parameters()`` is the same and ``init``, ``apply`` and checkpoints work as
-    for ``p``. When nothing gets cheaper, ``p`` itself comes back. Needs the
-    ``optimize`` extra (egglog).
-
-    >>> import jax, jax.numpy as jnp
-    >>> from topos.rewrite.examples import linear_attention_para
-    >>> p = linear_attention_para(256, 8)             # ((X Wq)(X Wk)ᵀ)(X Wv)
-    >>> q = optimized(p)                              # (X Wq)((X Wk)ᵀ(X Wv))
-    >>> q.parameters() == p.parameters(), q.arrow == p.arrow
-    (True, False)
-    >>> model = Model(p, jax.random.key(0))
-    >>> x = jax.random.normal(jax.random.key(1), (256, 8))
-    >>> bool(jnp.allclose(model(x), model.optimized()(x), rtol=1e-4, atol=1e-4))
-    True
-    """
-    _check_para("optimized", p)
-    if cost is True:
-        cost = "flops"
-    if not isinstance(cost, str):
-        raise TypeError(f"optimized: cost must be 'flops' or 'bytes' (or True), got {cost!r}")
-    from topos.para import Para  # noqa: PLC0415 - the core, imported where it is needed
-    from topos.rewrite import RUN_MIN_GAIN, optimize  # noqa: PLC0415 - the extra (egglog)
-
-    arrow = optimize(p.arrow, cost=cost, min_gain=RUN_MIN_GAIN).arrow
-    if arrow is p.arrow:
-        return p
-    return Para(p.P, arrow, p.params, p.actegory)
+__all__ = ["Model"]
 
 
 class Model(eqx.Module):
@@ -87,12 +52,12 @@ class Model(eqx.Module):
     """
 
     params: dict[str, jax.Array]
-    para: Any = eqx.field(static=True)
+    para: Para = eqx.field(static=True)
 
     def __init__(
-        self, p: Any, key: jax.Array | None = None, *, params: dict[str, Any] | None = None
+        self, p: Para, key: jax.Array | None = None, *, params: dict[str, Any] | None = None
     ) -> None:
-        _check_para("Model", p)
+        check_para("Model", p)
         if (key is None) == (params is None):
             raise TypeError("Model(p, key) draws the parameters; Model(p, params=...) wraps them")
         if params is None:

@@ -1,7 +1,7 @@
 """In-context learning numerics: tasks, the gradient-descent reference, training, alignment.
 
 The tasks of von Oswald et al. 2023 (arXiv 2212.07677) and of the architecture
-search (``backends.jax.search``), as batches of token matrices
+search (``backends.jax.experiments.search``), as batches of token matrices
 ``Z: R(N + 1, d_in + d_out)``: ``N`` context tokens ``(x_j, y_j)`` and a query
 ``(x, 0)`` whose target ``y`` the model reads from the query's last ``d_out``
 entries (negated, as in the paper: ``ŷ = -z[-1, d_in:]``).
@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.params import apply
+from backends.jax.core.params import apply
 
 __all__ = [
     "Alignment",

@@ -9,7 +9,7 @@ parameter tree per step.
 
 - ``frozen``: paths (or prefixes: ``"enc"`` freezes ``"enc.w"``) kept out of the
   optimiser; their values stay bit-identical (no gradient is even computed).
-- progress (``backends.jax.progress``): on a terminal, a live bar with the
+- progress (``backends.jax.training.progress``): on a terminal, a live bar with the
   estimated time left and the loss; otherwise plain lines, every ``log_every``
   steps (loss averaged over the window, steps per second). ``progress`` is
   ``True`` (stderr), a stream, or ``False`` (silent).
@@ -22,12 +22,12 @@ parameter tree per step.
   that fails later raises ``CheckpointError`` with the state reached in its
   ``result``, so no training is lost. A missing checkpoint with ``resume=True``
   warns and starts from step 0; a checkpoint past ``steps`` is refused.
-- ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.sharding.place_state``;
-  its checkpoint is an Orbax folder (``backends.jax.checkpoint``) that resumes
+- ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.core.sharding.place_state``;
+  its checkpoint is an Orbax folder (``backends.jax.training.checkpoint``) that resumes
   bit-identically onto any mesh.
 - ``layers``: the Para that ``loss`` runs (or ``True`` for a ``Model``'s own):
   parameters stacked by a ``repeat`` that ``compile`` unrolls train as one array
-  per layer (``backends.jax.layers``), which XLA compiles faster (the demo's
+  per layer (``backends.jax.core.layout``), which XLA compiles faster (the demo's
   first step ~10% sooner); checkpoints, ``eval_fn`` and the result see the usual
   stacked arrays. The optimiser then sees one leaf per layer: the same training
   for optimisers that act entry by entry (sgd, adam, adamw, lion, rmsprop) and
@@ -68,10 +68,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from backends.jax import checkpoint as orbax_checkpoint
-from backends.jax import layers as layout
-from backends.jax import sharding
-from backends.jax.progress import Progress
+from backends.jax.core import layout, sharding
+from backends.jax.interop.equinox import Model
+from backends.jax.training import checkpoint as orbax_checkpoint
+from backends.jax.training.progress import Progress
 
 __all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
 
@@ -142,10 +142,10 @@ class CheckpointError(ValueError):
     When a save fails after training started, ``result`` is the ``FitResult``
     reached (params, optimiser state, step, history); otherwise it is ``None``.
 
-    >>> load_checkpoint("/nonexistent/run.ckpt")
+    >>> load_checkpoint("/nonexistent/r.ckpt")
     Traceback (most recent call last):
     ...
-    backends.jax.fit.CheckpointError: load_checkpoint: no checkpoint at /nonexistent/run.ckpt
+    backends.jax.training.fit.CheckpointError: load_checkpoint: no checkpoint at /nonexistent/r.ckpt
     """
 
     def __init__(self, message: str, result: FitResult | None = None) -> None:
@@ -383,7 +383,6 @@ def _to_json(value: Any) -> Any:
 
 def _optimized_model(params: Any, optimize: bool | str) -> Any:
     """``params.optimized(cost)`` for a ``Model``; a clear error for anything else."""
-    from backends.jax.model import Model  # noqa: PLC0415 - model imports params, not fit
 
     if optimize is not True and optimize not in ("flops", "bytes"):
         raise ValueError(f"fit: optimize must be True, False, 'flops' or 'bytes', got {optimize!r}")
@@ -453,7 +452,7 @@ def fit(
         log_every: steps per progress report (0 for none).
         progress: ``True`` for stderr, a stream, or ``False``.
         optimize: ``True`` (or a cost model's name, ``"flops"``/``"bytes"``) trains
-            the diagram optimised by declared laws (``backends.jax.model.optimized``):
+            the diagram optimised by declared laws (``backends.jax.interop.equinox.optimized``):
             ``params`` must then be a ``Model``, which ``loss`` calls; the same
             parameter arrays run the cheaper equal diagram, and the result holds the
             model with its original diagram. A plain pytree has no diagram to optimise

@@ -62,9 +62,22 @@ import numpy as np
 
 from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
 
-__all__ = ["check", "checked_ids", "describe", "dtype_of", "select", "zeros"]
+__all__ = [
+    "Unstacked",
+    "check",
+    "checked_ids",
+    "describe",
+    "dtype_of",
+    "has_unstacked",
+    "is_unstacked",
+    "kind_ok",
+    "layer",
+    "select",
+    "shape_of",
+    "zeros",
+]
 
-_KIND = {R: "floating", Fin: "integer", Truth: "boolean"}
+KIND = {R: "floating", Fin: "integer", Truth: "boolean"}
 
 
 def dtype_of(x: Ob) -> Any:
@@ -83,7 +96,7 @@ def dtype_of(x: Ob) -> Any:
     raise TypeError(f"dtype_of: {x!r} is not a generating object (R, Fin or Omega)")
 
 
-def _shape_of(x: Ob) -> tuple[int, ...]:
+def shape_of(x: Ob) -> tuple[int, ...]:
     return x.shape if isinstance(x, (R, Fin)) else ()
 
 
@@ -100,7 +113,7 @@ def zeros(x: Ob) -> Any:
     Array([0.], dtype=float32)
     """
     if isinstance(x, (R, Fin, Truth)):
-        return jnp.zeros(_shape_of(x), dtype_of(x))
+        return jnp.zeros(shape_of(x), dtype_of(x))
     if isinstance(x, Unit):
         return ()
     if isinstance(x, Empty):
@@ -161,7 +174,7 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _kind_ok(want: str, dtype: Any) -> bool:
+def kind_ok(want: str, dtype: Any) -> bool:
     if want == "floating":
         return bool(jnp.issubdtype(dtype, jnp.floating))
     if want == "integer":
@@ -229,18 +242,18 @@ def _check_tuple(ob: Ob, v: Any, at: str, n: int, what: str) -> None:
 
 def _check_tag(v: Any, at: str) -> None:
     meta = _array_meta(v)
-    if meta is None or meta[0] != () or not _kind_ok("boolean", meta[1]):
+    if meta is None or meta[0] != () or not kind_ok("boolean", meta[1]):
         raise TypeError(f"{at}: expected a boolean scalar coproduct tag, got {describe(v)}")
 
 
 def _check_array(ob: Ob, v: Any, at: str) -> None:
-    want = _KIND[type(ob)]
+    want = KIND[type(ob)]
     meta = _array_meta(v)
-    if meta is None or not _kind_ok(want, meta[1]):
+    if meta is None or not kind_ok(want, meta[1]):
         article = "an" if want == "integer" else "a"
         raise TypeError(f"{at}: expected {article} {want} array for {ob!r}, got {describe(v)}")
     shape = meta[0]
-    expect = _shape_of(ob)
+    expect = shape_of(ob)
     if shape != expect:
         hint = ""
         if shape[1:] == expect:
@@ -303,3 +316,53 @@ def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
             checked_ids(x.right, right, f"{where}[2]"),
         )
     return value
+
+
+# -- a stacked parameter held one array per layer (the layer layout) -------------------
+
+
+class Unstacked(tuple[Any, ...]):
+    """The slices ``(a_0, ..., a_{n-1})`` of a stacked parameter, one array per layer.
+
+    Another representation of a value of a stacked ``R(n, *s)``: ``n`` arrays of
+    shape ``s`` instead of one of shape ``(n, *s)`` (``backends.jax.core.layout``
+    says when it is used). A pytree node whose children are the slices (keys
+    ``[0]``, ``[1]``, ...).
+
+    >>> import jax, jax.numpy as jnp
+    >>> ls = Unstacked((jnp.zeros(2), jnp.ones(2)))
+    >>> len(jax.tree.leaves(ls)), layer({"w": ls}, 1)["w"]
+    (2, Array([1., 1.], dtype=float32))
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Unstacked({list(self)!r})"
+
+
+def _flatten_with_keys(ls: Unstacked) -> tuple[list[tuple[Any, Any]], None]:
+    return [(jax.tree_util.SequenceKey(i), x) for i, x in enumerate(ls)], None
+
+
+jax.tree_util.register_pytree_with_keys(
+    Unstacked,
+    _flatten_with_keys,
+    lambda _, children: Unstacked(children),
+    flatten_func=lambda ls: (tuple(ls), None),
+)
+
+
+def is_unstacked(x: Any) -> bool:
+    """Whether ``x`` is ``Unstacked`` (the ``is_leaf`` that stops ``jax.tree`` at one)."""
+    return isinstance(x, Unstacked)
+
+
+def layer(tree: Any, i: int) -> Any:
+    """Layer ``i`` of a tree of stacked arrays or ``Unstacked`` (either layout)."""
+    return jax.tree.map(lambda leaf: leaf[i], tree, is_leaf=is_unstacked)
+
+
+def has_unstacked(tree: Any) -> bool:
+    """Whether ``tree`` holds an ``Unstacked`` anywhere."""
+    return any(is_unstacked(x) for x in jax.tree.leaves(tree, is_leaf=is_unstacked))

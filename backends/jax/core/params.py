@@ -27,18 +27,41 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
 
-from backends.jax.compile import CONSTANTS, _unbound, interpret
-from backends.jax.layers import is_layers
-from backends.jax.limits import check_total_size
-from backends.jax.values import _KIND, _kind_ok, _shape_of, check, describe, dtype_of
+from backends.jax.core import sharding
+from backends.jax.core.compile import CONSTANTS, interpret, unbound
+from backends.jax.core.limits import check_total_size
+from backends.jax.core.sharding import Rules
+from backends.jax.core.values import (
+    KIND,
+    check,
+    describe,
+    dtype_of,
+    is_unstacked,
+    kind_ok,
+    shape_of,
+)
 from topos.arrows import Arrow, Const, fold
 from topos.dims import bind, dims, specialise
 from topos.normal import deep
 from topos.objects import Fin, Ob, Product, R, factors
-from topos.para import Frozen
+from topos.para import Frozen, Para
 
-__all__ = ["apply", "batched", "cartesian", "init", "init_array", "param_value", "path_key"]
+__all__ = [
+    "apply",
+    "at_lengths",
+    "batched",
+    "cartesian",
+    "check_para",
+    "init",
+    "init_array",
+    "initialiser",
+    "param_ob",
+    "param_value",
+    "path_key",
+    "stack_depth",
+]
 
 
 def _stable_hash(path: str) -> int:
@@ -108,13 +131,13 @@ def init_array(init: Any, shape: tuple[int, ...], dtype: Any, key: jax.Array) ->
     raise ValueError(f"init: unknown initialiser kind {kind!r} in {init!r}")
 
 
-def _stack_depth(param: Any) -> int:
+def stack_depth(param: Any) -> int:
     """How many leading axes of a parameter are layer axes added by ``repeat``."""
     depth = getattr(param, "stacked", 0)
     return depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
 
 
-def _param_ob(path: str, param: Any) -> Ob:
+def param_ob(path: str, param: Any) -> Ob:
     ob = getattr(param, "ob", None)
     if not isinstance(ob, (R, Fin)):
         raise TypeError(f"parameter {path!r}: expected an R or Fin object, got {ob!r}")
@@ -122,8 +145,8 @@ def _param_ob(path: str, param: Any) -> Ob:
 
 
 def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
-    ob = _param_ob(path, param)
-    shape, dtype, depth = _shape_of(ob), dtype_of(ob), _stack_depth(param)
+    ob = param_ob(path, param)
+    shape, dtype, depth = shape_of(ob), dtype_of(ob), stack_depth(param)
     if depth == 0:
         return init_array(param.init, shape, dtype, key)
     lead, inner = shape[:depth], shape[depth:]
@@ -133,12 +156,12 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
 
 
 def init(
-    p: Any,
+    p: Para,
     key: jax.Array,
     *,
     max_bytes: int | None = None,
-    mesh: Any = None,
-    rules: Any = None,
+    mesh: Mesh | None = None,
+    rules: Rules | None = None,
 ) -> dict[str, jax.Array]:
     """The initial parameters of the Para ``p``: ``{path: array}``, per declared ``Init``.
 
@@ -146,10 +169,12 @@ def init(
     drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
     are drawn too, so freezing a layer keeps the values it would have had.
     Before anything is allocated the total size is checked against ``max_bytes``
-    (default: the device's memory, ``backends.jax.limits``); over it, a
+    (default: the device's memory, ``backends.jax.core.limits``); over it, a
     ``MemoryError`` names the largest array.
     With a device ``mesh``, each array is created already sharded as the sharding
-    ``rules`` say (``backends.jax.sharding.init``), with the same values.
+    ``rules`` say (``backends.jax.sharding``): one jitted program with
+    ``out_shardings``, so each device draws its own shards, the full model is never
+    on one device or the host, and the values equal the single-device ones bit for bit.
 
     >>> import jax
     >>> from topos import R, Box
@@ -161,20 +186,31 @@ def init(
     ({'w': (3, 2), 'b': (2,)}, True)
     >>> bool((init(layer.named("l1"), jax.random.key(0))["l1.b"] == 0).all())
     True
-    """
-    _check_para("init", p)
-    check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
-    if mesh is not None:  # sharded: see backends.jax.sharding
-        from backends.jax import sharding
+    >>> mesh = sharding.make_mesh("1x1")
+    >>> init(layer, jax.random.key(0), mesh=mesh)["w"].sharding.mesh == mesh
+    True
 
-        return sharding.init(p, key, mesh, rules)
-    paths, draw_all = _initialiser(p)
-    drawn = draw_all(key)
+    Args:
+        p: the Para whose parameters to draw.
+        key: a JAX random key (``jax.random.key(seed)``).
+        max_bytes: the most the arrays may take together (default: the device's memory).
+        mesh: a device mesh to create the arrays sharded on (default: one device).
+        rules: the sharding rules with ``mesh`` (default ``sharding.MEGATRON``).
+    """
+    check_para("init", p)
+    check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
+    paths, draw_all = initialiser(p)
+    if mesh is None:
+        drawn = draw_all(key)
+    else:
+        shardings = sharding.param_shardings(p, mesh, rules)
+        out = {path: shardings[path] for path in paths}
+        drawn = jax.jit(draw_all, out_shardings=out)(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
 
 
 @functools.lru_cache(maxsize=64)
-def _initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
+def initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
     """One jitted function drawing every parameter (one compilation, not one per leaf)."""
     wanted = {**p.parameters(), **_unvalued_constants(p)}
 
@@ -184,7 +220,7 @@ def _initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax
     return list(wanted), jax.jit(draw_all)
 
 
-def _check_para(op: str, p: Any) -> None:
+def check_para(op: str, p: Any) -> None:
     if not (hasattr(p, "parameters") and hasattr(p, "arrow") and hasattr(p, "P")):
         raise TypeError(f"{op}: expected a topos.para.Para, got {type(p).__name__} {p!r}")
 
@@ -224,31 +260,31 @@ def _check_params(p: Any, params: Mapping[str, Any]) -> None:
         raise ValueError(f"params: {'; '.join(parts)}")
     for path, param in {**declared, **frozen}.items():
         if path in params:
-            _check_leaf(path, _param_ob(path, param), params[path])
+            _check_leaf(path, param_ob(path, param), params[path])
 
 
 def _check_leaf(path: str, ob: Ob, value: Any) -> None:
-    if is_layers(value):  # the layer layout (backends.jax.layers): one array per layer
-        shape = _shape_of(ob)
+    if is_unstacked(value):  # the layer layout (backends.jax.core.layout)
+        shape = shape_of(ob)
         if not isinstance(ob, R) or not shape or len(value) != shape[0]:
             raise ValueError(
-                f"params[{path!r}]: got Layers of {len(value)} arrays for {ob!r}, which is"
+                f"params[{path!r}]: got Unstacked of {len(value)} arrays for {ob!r}, which is"
                 " not a stack of as many layers"
             )
         inner = R(*shape[1:], dtype=ob.dtype)
         for i, x in enumerate(value):
             _check_leaf(f"{path}[{i}]", inner, x)
         return
-    want = _KIND[type(ob)]
+    want = KIND[type(ob)]
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
         raise TypeError(f"params[{path!r}]: expected an array for {ob!r}, got {describe(value)}")
-    if not _kind_ok(want, value.dtype):
+    if not kind_ok(want, value.dtype):
         raise TypeError(
             f"params[{path!r}]: expected a {want} array for {ob!r}, got {describe(value)}"
         )
-    if tuple(value.shape) != _shape_of(ob):
+    if tuple(value.shape) != shape_of(ob):
         raise ValueError(
-            f"params[{path!r}]: expected shape {_shape_of(ob)} for {ob!r},"
+            f"params[{path!r}]: expected shape {shape_of(ob)} for {ob!r},"
             f" got shape {tuple(value.shape)}"
         )
 
@@ -386,7 +422,7 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
     >>> import jax, jax.numpy as jnp
     >>> from topos import R, Box
     >>> from topos.para import Para, ones
-    >>> from backends.jax.registry import register
+    >>> from backends.jax.core.registry import register
     >>> register("doc.scale_by", lambda box, v: v[0] * v[1], cls="polynomial")
     >>> p = Para(R(3), Box("doc.scale_by", R(3) * R(3), R(3)), params={"w": ones})
     >>> apply(p, init(p, jax.random.key(0)), jnp.arange(3.0))
@@ -396,7 +432,7 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
     ...
     ValueError: params['w']: expected shape (3,) for R(3), got shape (4,)
     """
-    _check_para("apply", p)
+    check_para("apply", p)
     q = cartesian(p)
     x = _input(q.dom, xs)
     pv = param_value(q, params)
@@ -428,7 +464,7 @@ def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
     binding = bind(p.dom, shapes)
     out = _specialised(p, tuple(sorted(binding.items())))
     if _dims_of(out):
-        raise ValueError(_unbound(out))
+        raise ValueError(unbound(out))
     return out
 
 
@@ -442,11 +478,16 @@ def _specialised(p: Any, binding: tuple[tuple[str, int], ...]) -> Any:
     return specialise(p, **dict(binding))
 
 
-def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
+def batched(
+    p: Para, mesh: Mesh | None = None, rules: Rules | None = None
+) -> Callable[[Mapping[str, Any], Any], Any]:
     """``(params, xs) -> ys``: ``p`` over the leading axis of ``xs``, by ``jax.vmap``.
 
     The parameters are shared across the batch (not mapped); each example is
-    checked against ``p.dom`` (at trace time).
+    checked against ``p.dom`` (at trace time). With a device ``mesh``, the batch is
+    constrained to the batch's mesh axis in and out (``data``), and an output's last
+    axis takes the ``vocab`` rule (``model`` on the logits, so the loss reads them
+    where they were made).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos import R, Box
@@ -454,8 +495,17 @@ def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
     >>> p = Para(R(3), Box("doc.scale_by", R(3) * R(3), R(3)), params={"w": ones})
     >>> batched(p)(init(p, jax.random.key(0)), jnp.ones((5, 3))).shape
     (5, 3)
+    >>> mesh = sharding.make_mesh("1x1")
+    >>> ys = batched(p, mesh)(init(p, jax.random.key(0), mesh=mesh), jnp.ones((2, 3)))
+    >>> ys.sharding.spec
+    P(None, None)
+
+    Args:
+        p: the Para to run.
+        mesh: a device mesh to place the batch on (default: no constraint).
+        rules: the sharding rules with ``mesh`` (default ``sharding.MEGATRON``).
     """
-    _check_para("batched", p)
+    check_para("batched", p)
     q = cartesian(p)
 
     def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
@@ -467,4 +517,17 @@ def batched(p: Any) -> Callable[[Mapping[str, Any], Any], Any]:
         pv = param_value(q, params)
         return jax.vmap(one, in_axes=(None, None, 0))(params, pv, xs)
 
-    return many
+    if mesh is None:
+        return many
+    rules_ = sharding.MEGATRON if rules is None else rules
+
+    def constrain(x: Any, last: str | None) -> Any:
+        axes = (rules_.batch,) + (None,) * (x.ndim - 2) + ((last,) if x.ndim > 1 else ())
+        placed = NamedSharding(mesh, sharding.spec(axes[: x.ndim], x.shape, mesh, rules_))
+        return jax.lax.with_sharding_constraint(x, placed)  # type: ignore[no-untyped-call]
+
+    def sharded(params: Mapping[str, Any], xs: Any) -> Any:
+        xs = jax.tree.map(lambda x: constrain(x, None), xs)
+        return jax.tree.map(lambda y: constrain(y, "vocab"), many(params, xs))
+
+    return sharded

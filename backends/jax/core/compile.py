@@ -2,7 +2,7 @@
 
 ``JaxCategory`` is a ``topos.functor.Category`` whose objects are the ``topos``
 objects themselves (they say how values are represented, see
-``backends.jax.values``) and whose arrows are ``Fn``: a Python function with its
+``backends.jax.core.values``) and whose arrows are ``Fn``: a Python function with its
 domain and codomain. ``compile(f)`` applies the functor (boxes through the
 registry) and returns a function that checks its input against ``f.dom`` and
 runs. Everything structural happens at trace time, in Python: a projection is
@@ -14,7 +14,7 @@ It is a functor (checked in the tests within tolerance, here on one input):
 
 >>> import jax.numpy as jnp
 >>> from topos import Box, R, Id, pair, fst, curry, ev
->>> from backends.jax.registry import register
+>>> from backends.jax.core.registry import register
 >>> register("doc.sin", lambda box, x: jnp.sin(x), cls="smooth")
 >>> register("doc.neg", lambda box, x: -x, cls="linear")
 >>> A = R(2)
@@ -40,10 +40,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax import layers
-from backends.jax.layers import has_layers
-from backends.jax.registry import UnregisteredBox, lookup
-from backends.jax.values import check, dtype_of, select, zeros
+from backends.jax.core import registry
+from backends.jax.core.limits import UNROLL_MAX
+from backends.jax.core.registry import UnregisteredBox, lookup
+from backends.jax.core.values import check, dtype_of, has_unstacked, layer, select, zeros
 from topos.arrows import ArrayData, Arrow, Box, Const
 from topos.dims import bind, dims, specialise
 from topos.functor import FreeObjects, Functor
@@ -92,7 +92,7 @@ def _TRUE() -> jax.Array:  # noqa: N802
 
 
 class JaxCategory(FreeObjects[Fn]):
-    """Per-example JAX functions; objects are represented as in ``backends.jax.values``.
+    """Per-example JAX functions; objects are represented as in ``backends.jax.core.values``.
 
     >>> from topos import R
     >>> C = JaxCategory()
@@ -189,22 +189,22 @@ class JaxCategory(FreeObjects[Fn]):
         step = body.fn
 
         def run(x: Any) -> Any:
-            if has_layers(x[0]):  # the layer layout: each layer's own arrays, unrolled
+            if has_unstacked(x[0]):  # the layer layout: each layer's own arrays, unrolled
                 carry = x[1]
                 for i in range(n):
-                    carry = step((layers.layer(x[0], i), carry))
+                    carry = step((layer(x[0], i), carry))
                 return carry
 
-            def layer(carry: Any, params: Any) -> tuple[Any, None]:
+            def one(carry: Any, params: Any) -> tuple[Any, None]:
                 return step((params, carry)), None
 
-            out, _ = jax.lax.scan(layer, x[1], x[0], length=n, unroll=n <= UNROLL_MAX)
+            out, _ = jax.lax.scan(one, x[1], x[0], length=n, unroll=n <= UNROLL_MAX)
             return out
 
         return Fn(run, body.dom, a)
 
     def layer(self, p: Ob, n: int, index: int) -> Fn:
-        return Fn(lambda x: layers.layer(x, index), p, p)
+        return Fn(lambda x: layer(x, index), p, p)
 
     def const(self, node: Const, cod: Ob) -> Fn:
         value = node.value
@@ -327,7 +327,7 @@ def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
     return specialise(f, **dict(binding))  # type: ignore[no-any-return]
 
 
-def _unbound(f: Any) -> str:
+def unbound(f: Any) -> str:
     names = ", ".join(repr(d) for d in dims(f))
     return (
         f"the lengths of {names} are not read off the input: give them with"
@@ -361,7 +361,7 @@ class Compiled:
             shapes = jax.tree.map(lambda v: tuple(jnp.shape(v)), x)
             g = _at(self.arrow, tuple(sorted(bind(dom, shapes).items())))
             if _symbolic(g):
-                raise ValueError(_unbound(g))
+                raise ValueError(unbound(g))
             check(g.dom, x)
             return interpret(g).fn(x)
         check(dom, x)
@@ -376,7 +376,7 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
 
     Products are tuples, ``One`` is ``()``, ``Fin`` integer arrays, ``Omega``
     booleans, coproducts tagged triples and exponentials Python callables (see
-    ``backends.jax.values``). The input is checked against ``f.dom``, naming
+    ``backends.jax.core.values``). The input is checked against ``f.dom``, naming
     the position of any mismatch.
 
     >>> import jax, jax.numpy as jnp
@@ -429,11 +429,5 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
     return Compiled(f, fn)
 
 
-#: A ``repeat`` of at most this many layers is unrolled (``lax.scan(unroll=True)``):
-#: XLA then fuses across layers, and the train step of the demo's 2-layer
-#: transformer runs ~20% faster on CPU than under a rolled loop, as fast as a
-#: hand-written Python loop over layers (``benchmarks/transformer.py``). Deeper
-#: stacks stay one rolled ``lax.scan``, so compile time stays flat in depth. The
-#: parameters of an unrolled repeat may come one array per layer (``Layers``,
-#: ``backends.jax.layers``), which XLA compiles faster than slices of a stack.
-UNROLL_MAX = 4
+# A primitive registered again with another function: cached images hold the old one.
+registry.on_replace(interpret.cache_clear)

@@ -38,14 +38,14 @@ from typing import Any
 import jax
 from jax.sharding import AbstractMesh, AxisType, Mesh, NamedSharding, PartitionSpec
 
+from topos.para import Para
+
 __all__ = [
     "FSDP",
     "MEGATRON",
     "Rules",
     "abstract_mesh",
     "batch_sharding",
-    "batched",
-    "init",
     "logical_axes",
     "make_mesh",
     "param_bytes",
@@ -194,7 +194,7 @@ def _rank(param: Any) -> int:
     return len(getattr(param.ob, "shape", ()))
 
 
-def logical_axes(p: Any, rules: Rules | None = None) -> dict[str, Axes]:
+def logical_axes(p: Para, rules: Rules | None = None) -> dict[str, Axes]:
     """The logical axes of each parameter of the Para ``p``: ``{path: axes}``.
 
     Stacked (``repeat``) leaves get ``"layers"`` in front; a leaf no rule matches
@@ -259,7 +259,7 @@ def spec(
     return _pspec(*(None if not c else c[0] if len(c) == 1 else tuple(c) for c in chosen))
 
 
-def param_shardings(p: Any, mesh: AnyMesh, rules: Rules | None = None) -> dict[str, NamedSharding]:
+def param_shardings(p: Para, mesh: AnyMesh, rules: Rules | None = None) -> dict[str, NamedSharding]:
     """The sharding of each parameter of ``p`` on ``mesh``, as ``rules`` say.
 
     >>> from topos import nn
@@ -270,33 +270,9 @@ def param_shardings(p: Any, mesh: AnyMesh, rules: Rules | None = None) -> dict[s
     axes = logical_axes(p, rules)
     params = {**p.parameters(), **p.constants()}
     return {
-        path: NamedSharding(mesh, spec(a, params[path].ob.shape, mesh, rules))
+        path: NamedSharding(mesh, spec(a, getattr(params[path].ob, "shape", ()), mesh, rules))
         for path, a in axes.items()
     }
-
-
-def init(p: Any, key: jax.Array, mesh: Mesh, rules: Rules | None = None) -> dict[str, jax.Array]:
-    """``backends.jax.init(p, key)``, each array created already sharded on ``mesh``.
-
-    One jitted program with ``out_shardings``: each device draws its own shards
-    (the random bits are partitionable), the full model is never on one device or
-    the host, and the values equal the single-device ``init`` bit for bit.
-
-    >>> import jax
-    >>> from topos import nn
-    >>> p = nn.transformer(64, 8, 16, 2, 1)
-    >>> mesh = make_mesh("1x1")
-    >>> params = init(p, jax.random.key(0), mesh)
-    >>> params["head.w"].sharding == param_shardings(p, mesh)["head.w"]
-    True
-    """
-    from backends.jax.params import _initialiser  # params imports this module lazily
-
-    paths, draw_all = _initialiser(p)
-    shardings = param_shardings(p, mesh, rules)
-    out = {path: shardings[path] for path in paths}
-    drawn = jax.jit(draw_all, out_shardings=out)(key)
-    return {path: drawn[path] for path in paths}
 
 
 def batch_sharding(
@@ -326,40 +302,6 @@ def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
         return jax.device_put(x, batch_sharding(mesh, x.ndim, x.shape[0], rules))
 
     return jax.tree.map(put, batch)
-
-
-def batched(p: Any, mesh: Mesh, rules: Rules | None = None) -> Callable[[Any, Any], Any]:
-    """``backends.jax.batched(p)`` with the batch constrained to ``data`` in and out.
-
-    The inputs and outputs of the model are the activations the rules place: the
-    leading (batch) axis on ``data``; an output's last axis takes the ``vocab``
-    rule (``model`` on the logits, so the loss reads them where they were made).
-
-    >>> import jax, jax.numpy as jnp
-    >>> from topos import nn
-    >>> p = nn.transformer(64, 8, 16, 2, 1)
-    >>> mesh = make_mesh("1x1")
-    >>> ys = batched(p, mesh)(init(p, jax.random.key(0), mesh), jnp.zeros((2, 8), jnp.int32))
-    >>> ys.shape, ys.sharding.spec
-    ((2, 8, 64), P(None, None, None))
-    """
-    from backends.jax.params import batched as plain
-
-    rules_ = MEGATRON if rules is None else rules
-    run = plain(p)
-
-    def constrain(x: Any, last: str | None) -> Any:
-        axes = (rules_.batch,) + (None,) * (x.ndim - 2) + ((last,) if x.ndim > 1 else ())
-        return jax.lax.with_sharding_constraint(  # type: ignore[no-untyped-call]
-            x, NamedSharding(mesh, spec(axes[: x.ndim], x.shape, mesh, rules_))
-        )
-
-    def many(params: Mapping[str, Any], xs: Any) -> Any:
-        xs = jax.tree.map(lambda x: constrain(x, None), xs)
-        ys = run(params, xs)
-        return jax.tree.map(lambda y: constrain(y, "vocab"), ys)
-
-    return many
 
 
 def state_shardings(

@@ -9,7 +9,7 @@ with ``nnx.Optimizer(module, tx, wrt=nnx.Param)`` like any NNX module.
 >>> from flax import nnx
 >>> from topos import R, Box
 >>> from topos.para import Para, ones
->>> from backends.jax.registry import register
+>>> from backends.jax.core.registry import register
 >>> register("doc.nnx.scale", lambda box, v: v[0] * v[1], cls="polynomial")
 >>> m = to_nnx(Para(R(2), Box("doc.nnx.scale", R(2) * R(2), R(2)), {"w": ones}), nnx.Rngs(0))
 >>> m(jnp.array([1.0, 2.0]))
@@ -25,7 +25,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from backends.jax.params import _check_para, apply, batched, init, param_value
+from backends.jax.core.params import apply, batched, check_para, init, param_value
 
 __all__ = ["ParaModule", "to_nnx"]
 
@@ -42,7 +42,7 @@ class ParaModule(nnx.Module):
     """
 
     def __init__(self, p: Any, params: dict[str, Any]) -> None:
-        _check_para("to_nnx", p)
+        check_para("to_nnx", p)
         param_value(p, params)
         self.para = p
         self.params = nnx.Dict({path: nnx.Param(value) for path, value in params.items()})

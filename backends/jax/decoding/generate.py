@@ -67,10 +67,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.compile import CONSTANTS, Fn, JaxCategory
-from backends.jax.layers import restack
-from backends.jax.params import cartesian, param_value
-from backends.jax.registry import lookup
+from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
+from backends.jax.core.layout import restack
+from backends.jax.core.params import cartesian, param_value
+from backends.jax.core.registry import lookup
 from topos.arrows import Box
 from topos.dims import _dims_in, dims, specialise
 from topos.functor import Functor

@@ -7,7 +7,7 @@ as ``topos.nn.transformer``). Each new id is drawn from
 ``softmax(logits / temperature)`` at the last filled position of a window of the
 ``n`` most recent ids; the unfilled tail of the window is irrelevant by
 causality. A model of variable length ``Fin(V, Dim(..., max))`` samples over a
-window of ``max`` ids (``backends.jax.generate`` decodes it with a cache). The
+window of ``max`` ids (``backends.jax.decoding.generate`` decodes it with a cache). The
 whole loop is one ``lax.fori_loop`` under one ``jax.jit``, compiled once per
 model, length and temperature.
 
@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.jax.params import apply
+from backends.jax.core.params import apply
 from topos.dims import specialise
 from topos.objects import Dim, Fin, R
 

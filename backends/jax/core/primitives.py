@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import erf as _erf
 
-from backends.jax.registry import register
+from backends.jax.core.registry import register
 from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
 from topos.objects import Fin, R

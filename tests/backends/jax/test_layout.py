@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import apply, batched, fit, init, load_checkpoint
-from backends.jax.compile import UNROLL_MAX
-from backends.jax.generate import generate
-from backends.jax.layers import Layers, restack, stacked_paths, to_layout, unstack
-from backends.jax.model import Model
+from backends.jax.core.compile import UNROLL_MAX
+from backends.jax.core.layout import Unstacked, restack, stacked_paths, to_layout, unstack
+from backends.jax.decoding.generate import generate
+from backends.jax.interop.equinox import Model
 from topos import nn
 from topos.objects import Dim
 from topos.para import repeat
@@ -60,7 +60,7 @@ def test_unstack_splits_exactly_the_parameters_of_unrolled_repeats() -> None:
     params = init(p, jax.random.key(0))
     split = unstack(p, params)
     assert set(stacked_paths(p, unrolled=True)) == {
-        k for k, v in split.items() if type(v) is Layers
+        k for k, v in split.items() if type(v) is Unstacked
     }
     assert all(k.startswith("body.") or k.startswith("blocks") for k in stacked_paths(p))
     for k in stacked_paths(p):
@@ -71,7 +71,7 @@ def test_unstack_splits_exactly_the_parameters_of_unrolled_repeats() -> None:
     }
     deep = lm(UNROLL_MAX + 1)  # a rolled scan keeps its stack
     assert stacked_paths(deep, unrolled=True) == ()
-    assert not any(type(v) is Layers for v in unstack(deep, init(deep, jax.random.key(0))).values())
+    assert not any(type(v) is Unstacked for v in unstack(deep, init(deep, jax.random.key(0))).values())
 
 
 @settings(max_examples=12)  # each example compiles its own shapes
@@ -99,7 +99,7 @@ def test_gradients_in_the_layer_layout_are_the_slices_of_the_stacked_ones() -> N
     v1, g1 = jax.jit(jax.value_and_grad(loss))(params, batches(0))
     v2, g2 = jax.jit(jax.value_and_grad(loss))(unstack(p, params), batches(0))
     assert abs(float(v1) - float(v2)) < 1e-6
-    assert any(type(g) is Layers for g in g2.values())
+    assert any(type(g) is Unstacked for g in g2.values())
     assert close(restack(g2), g1)
 
 
@@ -121,10 +121,10 @@ def test_wrong_layers_are_named() -> None:
     p = lm(2)
     params = unstack(p, init(p, jax.random.key(0)))
     path = stacked_paths(p, unrolled=True)[0]
-    short = {**params, path: Layers(params[path][:1])}
-    with pytest.raises(ValueError, match=rf"params\['{path}'\]: got Layers of 1 arrays"):
+    short = {**params, path: Unstacked(params[path][:1])}
+    with pytest.raises(ValueError, match=rf"params\['{path}'\]: got Unstacked of 1 arrays"):
         apply(p, short, tokens(1, 0)[0])
-    bad = {**params, path: Layers((params[path][0], params[path][1][..., :1]))}
+    bad = {**params, path: Unstacked((params[path][0], params[path][1][..., :1]))}
     with pytest.raises(ValueError, match=rf"params\['{path}\[1\]'\]: expected shape"):
         apply(p, bad, tokens(1, 0)[0])
     with pytest.raises(ValueError, match="to_layout: expected a stack of 2 layers"):

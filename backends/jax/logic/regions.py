@@ -2,7 +2,7 @@
 
 A PL network (``analyze`` says "PL pretopos") cuts its input space into convex
 *activation regions*; on each, the network is one affine map. With ``net =
-PLNet(p, params)`` (see ``backends.jax.pl``):
+PLNet(p, params)`` (see ``backends.jax.logic.pl``):
 
 - ``pattern(net, x)``: which branch every ``relu``/``max`` takes at ``x``;
 - ``region(net, x)``: the region of ``x`` as ``{y : A y <= b}``, redundant rows removed;
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from backends.jax.pl import NotPiecewiseLinear, PLNet
+from backends.jax.logic.pl import NotPiecewiseLinear, PLNet
 
 __all__ = [
     "Cell",
@@ -1370,7 +1370,7 @@ def _freeze(f: Any, values: list[Any], where: tuple[str, ...], sites: list[str])
 
     With ``values`` empty the environments are not known yet: each curry gets a tap (a
     linear identity box that records its input) and ``sites`` its layer names."""
-    from backends.jax.compile import constant
+    from backends.jax.core.compile import constant
     from topos import arrows as ar_
     from topos.arrows import Box
 
@@ -1451,10 +1451,10 @@ def explain_two_level(p: Any, params: Any, x: Any, box: Any = None, **kw: Any) -
     Returns:
         A ``TwoLevel``: ``chosen`` (level 1), ``rest`` (an ``Explanation``), ``frozen``.
     """
-    from backends.jax.compile import CONSTANTS
-    from backends.jax.params import cartesian, param_value
-    from backends.jax.pl import _Unrolled
-    from backends.jax.registry import lookup, register
+    from backends.jax.core.compile import CONSTANTS
+    from backends.jax.core.params import cartesian, param_value
+    from backends.jax.core.registry import lookup, register
+    from backends.jax.logic.pl import _Unrolled
     from topos.functor import Functor
     from topos.para import Para
 
@@ -1485,7 +1485,7 @@ def explain_two_level(p: Any, params: Any, x: Any, box: Any = None, **kw: Any) -
 
 
 def _fn(b: Any, lookup: Any) -> Any:
-    from backends.jax.compile import Fn
+    from backends.jax.core.compile import Fn
     from topos.arrows import Box
 
     if not isinstance(b, Box):  # constants and slices: the category interprets them

@@ -19,7 +19,7 @@ box and says how to register it:
 >>> lookup(Box("doc.nope", R(3), R(3)))
 Traceback (most recent call last):
 ...
-backends.jax.registry.UnregisteredBox: no JAX implementation for the box 'doc.nope': ...
+backends.jax.core.registry.UnregisteredBox: no JAX implementation for the box 'doc.nope': ...
 register one with backends.jax.register('doc.nope', lambda box, x: ..., cls='smooth')
 """
 
@@ -32,8 +32,15 @@ from typing import Any
 from topos.analysis import CLASSES, declare
 from topos.arrows import Box
 
-__all__ = ["CLASSES", "Primitive", "UnregisteredBox", "lookup", "register", "registered"]
-
+__all__ = [
+    "CLASSES",
+    "Primitive",
+    "UnregisteredBox",
+    "lookup",
+    "on_replace",
+    "register",
+    "registered",
+]
 
 
 class UnregisteredBox(LookupError):
@@ -59,6 +66,15 @@ class Primitive:
 
 
 _REGISTRY: dict[str, Primitive] = {}
+_ON_REPLACE: list[Callable[[], None]] = []
+
+
+def on_replace(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` whenever a name is registered again to another function.
+
+    ``backends.jax.core.compile`` empties its cache of interpreted arrows so.
+    """
+    _ON_REPLACE.append(listener)
 
 
 def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: bool = False) -> None:
@@ -93,9 +109,8 @@ def register(name: str, fn: Callable[[Box, Any], Any], *, cls: str, replace: boo
     _REGISTRY[name] = Primitive(name, fn, cls)
     declare(name, cls)
     if old is not None and old.fn is not fn:
-        from backends.jax.compile import interpret  # compile imports this module
-
-        interpret.cache_clear()  # cached images of arrows hold the old function
+        for listener in _ON_REPLACE:  # caches of compiled arrows hold the old function
+            listener()
 
 
 def _qualname(fn: Any) -> str:
