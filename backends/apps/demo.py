@@ -71,6 +71,7 @@ from topos import nn
 from topos.analysis import analyze
 from topos.draw import draw
 from topos.objects import Dim
+from topos.para import Para
 
 __all__ = [
     "ARCHS",
@@ -603,7 +604,7 @@ def keyed_batches(
     return keyed
 
 
-def _report_analysis(p: Any, say: Callable[[str], None]) -> None:
+def _report_analysis(p: Para, say: Callable[[str], None]) -> None:
     report = analyze(p)
     say("analysis:")
     say(f"  order     {report.order}")
@@ -613,7 +614,7 @@ def _report_analysis(p: Any, say: Callable[[str], None]) -> None:
         say(f"  witness   {w.kind}: {w.reason}, in {w.where or 'the top level'}")
 
 
-def _write_diagram(p: Any, out: Path, say: Callable[[str], None]) -> None:
+def _write_diagram(p: Para, out: Path, say: Callable[[str], None]) -> None:
     path = out / "transformer.svg"
     path.write_text(draw(p, depth=2))
     say(f"diagram: {path}")

@@ -210,7 +210,7 @@ def init(
 
 
 @functools.lru_cache(maxsize=64)
-def initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
+def initialiser(p: Para) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
     """One jitted function drawing every parameter (one compilation, not one per leaf)."""
     wanted = {**p.parameters(), **_unvalued_constants(p)}
 
@@ -220,12 +220,12 @@ def initialiser(p: Any) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.
     return list(wanted), jax.jit(draw_all)
 
 
-def check_para(op: str, p: Any) -> None:
+def check_para(op: str, p: object) -> None:
     if not (hasattr(p, "parameters") and hasattr(p, "arrow") and hasattr(p, "P")):
         raise TypeError(f"{op}: expected a topos.para.Para, got {type(p).__name__} {p!r}")
 
 
-def _unvalued_constants(p: Any) -> dict[str, Any]:
+def _unvalued_constants(p: Para) -> dict[str, Any]:
     """The frozen parameters of ``p`` whose value is read from the params dict by path."""
     valued = {path for path, has_value in _const_boxes(p.arrow) if has_value}
     return {k: v for k, v in p.constants().items() if k not in valued}
@@ -244,7 +244,7 @@ def _const_boxes(arrow: Arrow) -> tuple[tuple[str, bool], ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _check_params(p: Any, params: Mapping[str, Any]) -> None:
+def _check_params(p: Para, params: Mapping[str, Any]) -> None:
     if not isinstance(params, Mapping):
         raise TypeError(f"params: expected a dict path -> array, got {describe(params)}")
     declared, frozen = p.parameters(), p.constants()
@@ -289,7 +289,7 @@ def _check_leaf(path: str, ob: Ob, value: Any) -> None:
         )
 
 
-def param_value(p: Any, params: Mapping[str, Any]) -> Any:
+def param_value(p: Para, params: Mapping[str, Any]) -> Any:
     """The value of ``p.P`` built from the path-keyed ``params`` (checked first).
 
     >>> import jax.numpy as jnp
@@ -364,7 +364,7 @@ def _assemble(shape: Any, it: Any) -> Any:
     return (left, _assemble(shape[1], it))
 
 
-def cartesian(p: Any) -> Any:
+def cartesian(p: Para) -> Para:
     """``p`` over the cartesian actegory (``Global(E)`` Para then take ``(e, x)`` inputs).
 
     >>> from topos import R, Box
@@ -381,7 +381,8 @@ def cartesian(p: Any) -> Any:
             f"the JAX backend runs Para over the cartesian actegory; {p.actegory!r} has no"
             " as_cartesian()"
         )
-    return as_cartesian()
+    out: Para = as_cartesian()
+    return out
 
 
 def _traced(v: Any) -> bool:
@@ -399,7 +400,7 @@ def _traced(v: Any) -> bool:
     return False
 
 
-def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
+def _run(p: Para, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
     token = CONSTANTS.set(params)
     try:  # interpreting and running recurse along the nesting: deep diagrams, deep stack
         traced = _traced((pv, x))
@@ -408,7 +409,7 @@ def _run(p: Any, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
         CONSTANTS.reset(token)
 
 
-def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
+def apply(p: Para, params: Mapping[str, Any], *xs: Any) -> Any:
     """Run the Para ``p`` with ``params`` on one example (``jax.vmap`` for batches).
 
     ``params`` maps every path of ``p.parameters()`` to an array (and the paths of
@@ -441,7 +442,7 @@ def apply(p: Any, params: Mapping[str, Any], *xs: Any) -> Any:
     return _run(q, params, pv, x)
 
 
-def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
+def at_lengths(p: Para, x: Any, batch: int = 0) -> Para:
     """``p`` specialised to the lengths of its dims in the input ``x`` (cached per binding).
 
     A diagram with dimension variables (``topos.dims``) runs at any lengths within
@@ -469,13 +470,14 @@ def at_lengths(p: Any, x: Any, batch: int = 0) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def _dims_of(p: Any) -> tuple[Any, ...]:
+def _dims_of(p: Para) -> tuple[Any, ...]:
     return dims(p)
 
 
 @functools.lru_cache(maxsize=256)
-def _specialised(p: Any, binding: tuple[tuple[str, int], ...]) -> Any:
-    return specialise(p, **dict(binding))
+def _specialised(p: Para, binding: tuple[tuple[str, int], ...]) -> Para:
+    out: Para = specialise(p, **dict(binding))
+    return out
 
 
 def batched(

@@ -72,9 +72,10 @@ from backends.jax.core.layout import restack
 from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.registry import lookup
 from topos.arrows import Box
-from topos.dims import _dims_in, dims, specialise
+from topos.dims import dims, dims_in, specialise
 from topos.functor import Functor
 from topos.objects import Dim, Fin, Ob, Product, R
+from topos.para import Para
 
 __all__ = ["DecodeError", "decode_step", "generate"]
 
@@ -289,7 +290,7 @@ def _mentions(box: Box) -> bool:
 
 def _in_attrs(box: Box) -> bool:
     found: dict[Dim, None] = {}
-    _dims_in(tuple(box.attrs.values()), found)
+    dims_in(tuple(box.attrs.values()), found)
     return bool(found)
 
 
@@ -357,7 +358,7 @@ def _decoder(arrow: Any) -> Fn:
     return _DECODE(arrow)  # type: ignore[no-any-return]
 
 
-def _seq_dim(model: Any, op: str) -> tuple[int, Dim]:
+def _seq_dim(model: object, op: str) -> tuple[int, Dim]:
     dom, cod = getattr(model, "dom", None), getattr(model, "cod", None)
     if not (isinstance(dom, Fin) and len(dom.shape) == 1 and isinstance(cod, R)):
         raise TypeError(f"{op}: expected a Para Fin(V, seq) -> R(seq, V), got {dom!r} -> {cod!r}")
@@ -373,7 +374,7 @@ def _seq_dim(model: Any, op: str) -> tuple[int, Dim]:
 
 
 def decode_step(
-    model: Any, params: Mapping[str, Any], ids: Any, state: Any, offset: Any, start: Any = 0
+    model: Para, params: Mapping[str, Any], ids: Any, state: Any, offset: Any, start: Any = 0
 ) -> tuple[Any, Any]:
     """One decoding step of one example: ``(state, new ids) -> (state, logits of the new rows)``.
 
@@ -413,7 +414,7 @@ def decode_step(
 
 
 def generate(
-    model: Any,
+    model: Para,
     params: Mapping[str, Any],
     prompt: Any,
     steps: int,
@@ -542,7 +543,7 @@ def _pick(logits: Any, key: Any, temperature: float, top_k: int | None) -> Any:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(
-    model: Any, width: int, steps: int, temperature: float, top_k: int | None
+    model: Para, width: int, steps: int, temperature: float, top_k: int | None
 ) -> Callable[..., Any]:
     def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
         return decode_step(model, params, ids, state, offset, start)

@@ -37,12 +37,13 @@ import numpy as np
 from backends.jax.core.params import apply
 from topos.dims import specialise
 from topos.objects import Dim, Fin, R
+from topos.para import Para
 
 __all__ = ["sample"]
 
 
 def sample(
-    p: Any,
+    p: Para,
     params: Mapping[str, Any],
     prompt: Sequence[int] | np.ndarray,
     steps: int,
@@ -93,7 +94,7 @@ def sample(
     return np.asarray(run(params, jnp.asarray(ids, jnp.int32), key))
 
 
-def _shape(p: Any) -> tuple[int, int]:
+def _shape(p: Para) -> tuple[int, int]:
     dom, cod = getattr(p, "dom", None), getattr(p, "cod", None)
     if not (isinstance(dom, Fin) and len(dom.shape) == 1 and isinstance(cod, R)):
         raise TypeError(f"sample: expected a Para Fin(V, n) -> R(n, V), got {dom!r} -> {cod!r}")
@@ -106,7 +107,7 @@ def _shape(p: Any) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(
-    p: Any, window: int, n: int, steps: int, temperature: float
+    p: Para, window: int, n: int, steps: int, temperature: float
 ) -> Callable[[Any, Any, Any], Any]:
     def run(params: Any, prompt: Any, key: Any) -> Any:
         buf = jnp.zeros(max(n + steps, window), jnp.int32).at[:n].set(prompt)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends.jax.core.params import apply
+from topos.para import Para
 
 __all__ = [
     "Alignment",
@@ -232,7 +233,7 @@ def readout(z: jax.Array, d_out: int) -> jax.Array:
     return -z[-1, z.shape[-1] - d_out :]
 
 
-def predictor(p: Any, d_out: int) -> Callable[[Mapping[str, Any], jax.Array], jax.Array]:
+def predictor(p: Para, d_out: int) -> Callable[[Mapping[str, Any], jax.Array], jax.Array]:
     """``(params, z) -> ŷ`` for one problem: run the Para ``p`` on ``z`` and read out.
 
     If ``p`` already ends in ``R(d_out)`` its output is the prediction itself.

@@ -40,6 +40,7 @@ from backends.jax.core.params import init
 from backends.jax.experiments.icl import Task, predictor, recall_np, regression_np, squared_error
 from topos.analysis import analyze
 from topos.nn.grammar import architecture, sample, show
+from topos.para import Para
 
 __all__ = [
     "COMPILER_OPTIONS",
@@ -146,7 +147,7 @@ def _cached(spec: str, learning_rate: float) -> Callable[[jax.Array, Task, Task]
     return _program(p, learning_rate)
 
 
-def _program(p: Any, learning_rate: float) -> Callable[[jax.Array, Task, Task], jax.Array]:
+def _program(p: Para, learning_rate: float) -> Callable[[jax.Array, Task, Task], jax.Array]:
     """One compiled program per candidate: init every run, all Adam steps (a scan), the scores.
 
     A candidate's cost is its compile, so everything it does is one program: the

@@ -26,6 +26,7 @@ import jax
 from flax import nnx
 
 from backends.jax.core.params import apply, batched, check_para, init, param_value
+from topos.para import Para
 
 __all__ = ["ParaModule", "to_nnx"]
 
@@ -41,7 +42,7 @@ class ParaModule(nnx.Module):
     Array([3., 3.], dtype=float32)
     """
 
-    def __init__(self, p: Any, params: dict[str, Any]) -> None:
+    def __init__(self, p: Para, params: dict[str, Any]) -> None:
         check_para("to_nnx", p)
         param_value(p, params)
         self.para = p
@@ -60,7 +61,7 @@ class ParaModule(nnx.Module):
         return batched(self.para)(self.values(), xs)
 
 
-def to_nnx(p: Any, rngs: nnx.Rngs | jax.Array) -> ParaModule:
+def to_nnx(p: Para, rngs: nnx.Rngs | jax.Array) -> ParaModule:
     """The Flax NNX module of the Para ``p``, parameters drawn from ``rngs.params()``.
 
     ``rngs`` may also be a JAX key; the values equal ``init(p, key)`` for that key.
