@@ -15,7 +15,7 @@ to ``results.jsonl`` and skips the candidates already there: it resumes.
 
 >>> import random, tempfile
 >>> from pathlib import Path
->>> from topos.nn.grammar import sample
+>>> from topos.nn.grammar import random_spec
 >>> out = Path(tempfile.mkdtemp())
 >>> rows = search(out, candidates=1, steps=10, seeds=1, batch=8, test_size=16, say=None)
 >>> rows[0]["lives_in"] in ("PL pretopos", "topos completion"), len(load(out))
@@ -39,7 +39,7 @@ import numpy as np
 from backends.jax.core.params import init
 from backends.jax.experiments.icl import Task, predictor, recall_np, regression_np, squared_error
 from topos.analysis import analyze
-from topos.nn.grammar import architecture, sample, show
+from topos.nn.grammar import architecture, random_spec, show
 from topos.para import Para
 
 __all__ = [
@@ -105,7 +105,7 @@ def spec_of(index: int, seed: int = 0) -> tuple[Any, ...]:
     (False, True, True)
     """
     rng = random.Random(seed * 1_000_003 + index)
-    return sample(rng, first_order=index % 2 == 0)
+    return random_spec(rng, first_order=index % 2 == 0)
 
 
 def evaluate(
