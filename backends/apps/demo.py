@@ -1,6 +1,6 @@
 """The demo application: a transformer built as a Para morphism, trained on Python source.
 
-``topos demo`` (``backends/cli.py``) runs ``run({flag: value, ...})``. The library
+``topos demo`` (``backends/apps/cli.py``) runs ``run({flag: value, ...})``. The library
 does the work; this module only wires it together and owns the output folder:
 
 1. **corpus** (``backends.apps.corpus.load_corpus``): the ``.py`` files of the Python

@@ -438,13 +438,3 @@ def test_plot_regions_needs_two_inputs() -> None:
     p = mlp([3, 4, 1])
     with pytest.raises(ValueError, match="2 inputs"):
         plot_regions(PLNet(p, _params(p)), [-1, 1])
-
-
-def test_docs_regions_md_examples_run() -> None:
-    import doctest
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[3] / "docs" / "regions.md"
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
-    assert result.attempted > 10 and result.failed == 0

@@ -7,7 +7,6 @@ child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
 
 from __future__ import annotations
 
-import doctest
 import json
 import os
 import subprocess
@@ -79,14 +78,6 @@ def test_param_bytes_counts_shards() -> None:
     shapes = {"w": jax.ShapeDtypeStruct((4, 8), jnp.float32)}
     s = {"w": sharding.NamedSharding(mesh, P(None, "model"))}
     assert sharding.param_bytes(shapes, s) == sharding.param_bytes(shapes) == 128
-
-
-def test_docs_sharding_md_examples_run() -> None:
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(
-        str(ROOT / "docs" / "sharding.md"), module_relative=False, optionflags=flags
-    )
-    assert result.attempted > 10 and result.failed == 0
 
 
 @pytest.fixture(scope="module")
