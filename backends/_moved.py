@@ -43,7 +43,7 @@ MOVED: dict[str, str] = {
     "backends.jax.params": "backends.jax.core.params",
     "backends.jax.pl": "backends.jax.logic.pl",
     "backends.jax.progress": "backends.jax.training.progress",
-    "backends.jax.regions": "backends.jax.logic.regions",
+    "backends.jax.regions": "backends.jax.logic",
     "backends.jax.registry": "backends.jax.core.registry",
     "backends.jax.sample": "backends.jax.decoding.sample",
     "backends.jax.search": "backends.jax.experiments.search",

@@ -44,8 +44,9 @@ from topos.analysis import analyze
 from topos.arrows import Arrow, Box
 from topos.functor import Functor
 from topos.objects import Ob, Product, R
+from topos.para import Para
 
-__all__ = ["NotPiecewiseLinear", "PLNet"]
+__all__ = ["NotPiecewiseLinear", "PLNet", "Unrolled"]
 
 
 class NotPiecewiseLinear(TypeError):
@@ -129,8 +130,16 @@ _PL_BOXES: dict[str, Callable[[Box, Any], Any]] = {
 }
 
 
-class _Unrolled(JaxCategory):
-    """The JAX category with repeats unrolled (the default): every layer's branches on the tape."""
+class Unrolled(JaxCategory):
+    """The JAX category with repeats unrolled: every layer's branches reach the tape.
+
+    ``JaxCategory`` runs a repeat as one ``lax.scan`` over stacked layers; a
+    functor into this category unrolls it instead (``repeat`` declines), so each
+    layer's PL boxes are met one by one.
+
+    >>> Unrolled().repeat(None, 3, None, None) is NotImplemented
+    True
+    """
 
     def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
         return NotImplemented  # type: ignore[no-any-return]
@@ -144,7 +153,7 @@ def _box(box: Box) -> Fn:
     return Fn(lambda x: fn(box, x), box.dom, box.cod)
 
 
-_FUNCTOR: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_box, cod=_Unrolled())
+_FUNCTOR: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_box, cod=Unrolled())
 
 
 @functools.lru_cache(maxsize=256)
@@ -193,7 +202,7 @@ class PLNet:
     """
 
     def __init__(
-        self, p: Any, params: Mapping[str, Any] | None = None, *, given: Any = None
+        self, p: Para | Arrow, params: Mapping[str, Any] | None = None, *, given: Any = None
     ) -> None:
         report = analyze(p)
         if report.lives_in != "PL pretopos":
