@@ -157,7 +157,7 @@ def diagram_train_step(
 ) -> tuple[Step, Any, Any]:
     """The diagram model's train step: the flattened jit of ``backends.jax.training.fit``.
 
-    With ``layers`` (as the demo's ``fit(..., layers=p)``) the parameters of the
+    With ``layers`` (as the demo's ``fit(..., unstack=p)``) the parameters of the
     unrolled ``repeat`` are stepped one array per layer (``backends.jax.core.layout``).
     """
     logits = batched(p)
@@ -635,7 +635,7 @@ def first_call_only(say: Report, plan: Plan, batch: Batch, reps: int) -> None:
         prepare=lambda m: diagram_train_step(m[0], m[1], tx, layers=False),
         split=False,
     )
-    chosen.append(stacked)  # the layout fit trains without layers=p: the gain of the split
+    chosen.append(stacked)  # the layout fit trains without unstack=p: the gain of the split
     firsts: dict[str, list[tuple[float, float]]] = {v.name: [] for v in chosen}
     lives: dict[str, Live] = {}
     for _ in range(reps):

@@ -725,7 +725,7 @@ def _train(
             resume=cfg.resume,
             log_every=cfg.log_every,
             mesh=mesh,
-            layers=p if mesh is None else None,  # unrolled layers apart: a faster first step
+            unstack=p if mesh is None else None,  # unrolled layers apart: a faster first step
         )
     except KeyboardInterrupt:
         if not written.exists():

@@ -1,8 +1,12 @@
 """Training with optax: ``fit``, its state and pure step, checkpoints, progress.
 
-- ``fit``: the loop (progress, evaluation, checkpoints, a mesh);
+- ``fit``: the loop (progress, evaluation, checkpoints, a mesh, the layer layout);
+- ``state``: ``TrainState``, the run's arrays flattened once (trainable leaves,
+  optimiser state, frozen leaves) with the step and the history;
+- ``step``: ``train_step``, one pure step over those leaves (jitted by ``fit``
+  with the trainable leaves and the optimiser state donated);
 - ``checkpoint``: the two on-disk formats, an ``.npz`` file and an Orbax folder
-  (sharded), behind one ``save``/``restore``;
+  (sharded), behind one ``save``/``restore``; ``CheckpointError``;
 - ``progress``: a live bar on a terminal, plain lines elsewhere.
 
 >>> import jax.numpy as jnp, optax
@@ -13,8 +17,10 @@
 1.0
 """
 
-from backends.jax.training.fit import CheckpointError as CheckpointError
+from backends.jax.training.checkpoint import CheckpointError as CheckpointError
+from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
 from backends.jax.training.fit import FitResult as FitResult
 from backends.jax.training.fit import fit as fit
-from backends.jax.training.fit import leaf_paths as leaf_paths
-from backends.jax.training.fit import load_checkpoint as load_checkpoint
+from backends.jax.training.state import TrainState as TrainState
+from backends.jax.training.state import leaf_paths as leaf_paths
+from backends.jax.training.step import train_step as train_step

@@ -1,38 +1,46 @@
-"""Training with optax: one ``jax.jit`` per step, progress, evaluation, exact checkpoints.
+"""Training with optax: ``fit``, the loop around one jitted step.
 
 ``fit(loss, params, batches, optimizer=..., steps=...)`` minimises
 ``loss(params, batch)`` where ``batch = batches(step)`` is a function of the step
-index (so a resumed run sees the same data). The state is flattened once; each
-step is one call of a jitted function of ``(trainable leaves, optimiser state,
-frozen leaves, batch)`` with the first two donated, so no Python walks the
-parameter tree per step.
+index (so a resumed run sees the same data). The parts, one module each:
+
+- ``backends.jax.training.state``: ``TrainState``, the parameters flattened once
+  into trainable leaves, optimiser state and frozen leaves, with the step and
+  the history;
+- ``backends.jax.training.step``: ``train_step``, one pure step over those flat
+  lists, jitted once per run with the trainable leaves and the optimiser state
+  donated, so no Python walks the parameter tree per step;
+- ``backends.jax.training.checkpoint``: the ``.npz`` file and the Orbax folder;
+- ``backends.jax.training.progress``: a live bar on a terminal, plain lines elsewhere;
+- this module: the loop, and when it logs, evaluates and saves.
+
+What ``fit`` does with its options:
 
 - ``frozen``: paths (or prefixes: ``"enc"`` freezes ``"enc.w"``) kept out of the
   optimiser; their values stay bit-identical (no gradient is even computed).
-- progress (``backends.jax.training.progress``): on a terminal, a live bar with the
-  estimated time left and the loss; otherwise plain lines, every ``log_every``
-  steps (loss averaged over the window, steps per second). ``progress`` is
-  ``True`` (stderr), a stream, or ``False`` (silent).
+- progress: on a terminal, a live bar with the estimated time left and the
+  loss; otherwise plain lines, every ``log_every`` steps (loss averaged over the
+  window, steps per second). ``progress`` is ``True`` (stderr), a stream, or
+  ``False`` (silent).
 - ``eval_fn(params)`` every ``eval_every`` steps, recorded in ``history["eval"]``.
-- ``checkpoint``: a file written atomically (``numpy.savez`` of raw arrays and
-  JSON metadata; a temporary file then ``os.replace``) every ``checkpoint_every``
-  steps, at the end, and on ``KeyboardInterrupt``; ``resume=True`` continues from
-  it, bit-identical to an uninterrupted run. The path is checked before the first
+- ``checkpoint``: a file written atomically every ``checkpoint_every`` steps, at
+  the end, and on ``KeyboardInterrupt``; ``resume=True`` continues from it,
+  bit-identical to an uninterrupted run. The path is checked before the first
   step (a folder, or a folder that cannot be written, is refused at once); a save
   that fails later raises ``CheckpointError`` with the state reached in its
   ``result``, so no training is lost. A missing checkpoint with ``resume=True``
   warns and starts from step 0; a checkpoint past ``steps`` is refused.
 - ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.core.sharding.place_state``;
-  its checkpoint is an Orbax folder (``backends.jax.training.checkpoint``) that resumes
-  bit-identically onto any mesh.
-- ``layers``: the Para that ``loss`` runs (or ``True`` for a ``Model``'s own):
+  its checkpoint is an Orbax folder that resumes bit-identically onto any mesh.
+- ``unstack``: the Para that ``loss`` runs (or ``True`` for a ``Model``'s own):
   parameters stacked by a ``repeat`` that ``compile`` unrolls train as one array
   per layer (``backends.jax.core.layout``), which XLA compiles faster (the demo's
   first step ~10% sooner); checkpoints, ``eval_fn`` and the result see the usual
   stacked arrays. The optimiser then sees one leaf per layer: the same training
   for optimisers that act entry by entry (sgd, adam, adamw, lion, rmsprop) and
   global-norm clipping; different for those with per-leaf statistics (lamb,
-  lars, adafactor's factored moments), which should train stacked.
+  lars, adafactor's factored moments), which should train stacked. ``layers=``
+  is its old name, kept for one release with a ``DeprecationWarning``.
 - a NaN or infinite loss raises ``FloatingPointError`` naming the first bad step
   (losses are fetched from the device at each log step, eval, checkpoint and
   at the end, so checking costs one transfer per window).
@@ -52,30 +60,32 @@ FloatingPointError: fit: the loss is nan at step 0 (counting from 0)
 
 from __future__ import annotations
 
-import io
-import json
-import math
+import dataclasses
 import os
 import time
 import warnings
-import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from backends.jax.core import layout, sharding
+from backends.jax.core.sharding import Rules
 from backends.jax.interop.equinox import Model
-from backends.jax.training import checkpoint as orbax_checkpoint
+from backends.jax.training import checkpoint as checkpoints
+from backends.jax.training.checkpoint import CheckpointError as CheckpointError
+from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
 from backends.jax.training.progress import Progress
+from backends.jax.training.state import TrainState
+from backends.jax.training.state import leaf_paths as leaf_paths
+from backends.jax.training.step import jit_step
+from topos.para import Para
 
 __all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
-
-_FORMAT = "topos.fit/1"
 
 
 class FitResult(NamedTuple):
@@ -85,6 +95,12 @@ class FitResult(NamedTuple):
 
     >>> FitResult._fields
     ('params', 'opt_state', 'step', 'history')
+
+    Args:
+        params: the trained parameters, stacked, with the structure given to ``fit``.
+        opt_state: the optimiser state, stacked.
+        step: the number of steps done.
+        history: the loss of every step and the evaluations.
     """
 
     params: Any
@@ -93,253 +109,7 @@ class FitResult(NamedTuple):
     history: dict[str, list[Any]]
 
 
-def _key_name(k: Any) -> str:
-    for attr in ("key", "name", "idx"):
-        if hasattr(k, attr):
-            return str(getattr(k, attr))
-    return str(k)
-
-
-def leaf_paths(params: Any) -> list[str]:
-    """The path of every leaf of ``params``, in ``jax.tree`` order.
-
-    For a dict ``path -> array`` (what ``init`` returns) these are its keys; for a
-    ``Model`` they are the keys of its ``params`` dict.
-
-    >>> import jax.numpy as jnp
-    >>> leaf_paths({"l1.w": jnp.ones(2), "l1.b": jnp.ones(2)})
-    ['l1.b', 'l1.w']
-    """
-    keyed, _ = jax.tree_util.tree_flatten_with_path(params)
-    paths = [".".join(_key_name(k) for k in keypath) for keypath, _ in keyed]
-    if paths and all(p.startswith("params.") for p in paths):  # a Model: its dict's keys
-        paths = [p[len("params.") :] for p in paths]
-    if len(set(paths)) != len(paths):
-        raise ValueError(f"fit: parameter paths are not unique: {paths}")
-    return paths
-
-
-def _frozen_mask(paths: Sequence[str], frozen: Iterable[str]) -> list[bool]:
-    if isinstance(frozen, str):
-        frozen = [frozen]
-    frozen = list(frozen)
-    mask = [False] * len(paths)
-    for f in frozen:
-        hits = [i for i, p in enumerate(paths) if p == f or p.startswith(f + ".")]
-        if not hits:
-            raise ValueError(f"fit: frozen path {f!r} matches no parameter; paths are {paths}")
-        for i in hits:
-            mask[i] = True
-    return mask
-
-
-# -- checkpoints ------------------------------------------------------------------------
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or written; the message is one line naming the file.
-
-    When a save fails after training started, ``result`` is the ``FitResult``
-    reached (params, optimiser state, step, history); otherwise it is ``None``.
-
-    >>> load_checkpoint("/nonexistent/r.ckpt")
-    Traceback (most recent call last):
-    ...
-    backends.jax.training.fit.CheckpointError: load_checkpoint: no checkpoint at /nonexistent/r.ckpt
-    """
-
-    def __init__(self, message: str, result: FitResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
-def _check_target(path: Path) -> None:
-    """Refuse a checkpoint path that cannot be written, before any training."""
-    if path.is_dir():
-        raise CheckpointError(
-            f"fit: the checkpoint path {path} is a folder; give a file path,"
-            f" e.g. {path / 'checkpoint'}"
-        )
-    probe = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(probe, "wb"):
-            pass
-        probe.unlink()
-    except OSError as err:
-        raise CheckpointError(f"fit: cannot write the checkpoint {path}: {_reason(err)}") from None
-
-
-def _encode(arrays: Sequence[Any]) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
-    raws, meta = [], []
-    for a in arrays:
-        host = np.asarray(jax.device_get(a))
-        raws.append(np.frombuffer(host.tobytes(), np.uint8))
-        meta.append({"dtype": str(host.dtype), "shape": list(host.shape)})
-    return raws, meta
-
-
-def _decode(raw: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    dtype = jnp.dtype(meta["dtype"])
-    return np.frombuffer(raw.tobytes(), dtype).reshape(meta["shape"]).copy()
-
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    groups = {name: _encode(state[name]) for name in ("train", "opt", "frozen")}
-    meta = {
-        "format": _FORMAT,
-        "step": state["step"],
-        "paths": state["paths"],
-        "mask": state["mask"],
-        "history": state["history"],
-        **{name: m for name, (_, m) in groups.items()},
-    }
-    arrays: dict[str, Any] = {
-        f"{name}/{i}": r for name, (raws, _) in groups.items() for i, r in enumerate(raws)
-    }
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(buffer.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)  # atomic: a reader sees the old checkpoint or the new one
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by ``fit``: ``{"step", "paths", "history", "train", "opt",
-    "frozen", ...}`` with the arrays as NumPy arrays, exactly as saved.
-
-    >>> import tempfile, jax.numpy as jnp, optax
-    >>> path = Path(tempfile.mkdtemp()) / "run.ckpt"
-    >>> _ = fit(lambda p, b: (p["w"] ** 2).sum(), {"w": jnp.ones(2)}, lambda s: 0,
-    ...         optimizer=optax.sgd(0.1), steps=3, checkpoint=path, progress=False)
-    >>> ck = load_checkpoint(path)
-    >>> ck["step"], ck["paths"], [round(v, 3) for v in ck["train"][0].tolist()]
-    (3, ['w'], [0.512, 0.512])
-
-    A file that is not such a checkpoint (empty, truncated, another format, bad
-    metadata) raises ``CheckpointError``, one line naming the file and the problem.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"load_checkpoint: no checkpoint at {path}")
-    if path.is_dir():
-        raise CheckpointError(f"load_checkpoint: {path} is a folder, not a checkpoint file")
-    try:
-        loaded = np.load(path)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ValueError("a single array, not an .npz archive")
-        with loaded as data:
-            raw = {name: data[name] for name in data.files}
-        meta = json.loads(raw.pop("meta").tobytes().decode())
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as err:
-        raise CheckpointError(
-            f"load_checkpoint: {path} is not a readable fit checkpoint (empty, truncated or"
-            f" another kind of file: {_reason(err)})"
-        ) from None
-    _check_meta(path, meta)
-    out = dict(meta)
-    for name in ("train", "opt", "frozen"):
-        out[name] = [_array(path, raw, f"{name}/{i}", m) for i, m in enumerate(meta[name])]
-    return out
-
-
-def _bad(path: Path, field: str, problem: str) -> CheckpointError:
-    return CheckpointError(f"load_checkpoint: {path}: metadata field {field!r} {problem}")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _check_meta(path: Path, meta: Any) -> None:
-    """Every metadata field fit reads, with its type and range; one line per problem."""
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise CheckpointError(f"load_checkpoint: {path} is not a fit checkpoint ({_FORMAT})")
-    step = meta.get("step")
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise _bad(path, "step", f"must be an int >= 0, got {step!r}")
-    paths, mask = meta.get("paths"), meta.get("mask")
-    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        raise _bad(path, "paths", f"must be a list of strings, got {paths!r}")
-    if not isinstance(mask, list) or len(mask) != len(paths):
-        raise _bad(path, "mask", f"must be a list of {len(paths)} booleans, got {mask!r}")
-    history = meta.get("history")
-    if not isinstance(history, dict) or not isinstance(history.get("loss"), list):
-        raise _bad(path, "history", "must be {'loss': [...], 'eval': [...]}")
-    if len(history["loss"]) != step:
-        raise _bad(path, "history", f"has {len(history['loss'])} losses for step {step}")
-    history.setdefault("eval", [])
-    for name in ("train", "opt", "frozen"):
-        arrays = meta.get(name)
-        if not isinstance(arrays, list) or not all(_array_meta_ok(m) for m in arrays):
-            raise _bad(path, name, "must be a list of {'dtype': ..., 'shape': [...]}")
-    if len(meta["train"]) != mask.count(False) or len(meta["frozen"]) != mask.count(True):
-        raise _bad(path, "mask", "does not match the number of train and frozen arrays")
-
-
-def _array_meta_ok(m: Any) -> bool:
-    if not isinstance(m, dict) or not isinstance(m.get("shape"), list):
-        return False
-    if not all(_is_int(n) and n >= 0 for n in m["shape"]):
-        return False
-    try:
-        jnp.dtype(m.get("dtype"))
-    except TypeError:
-        return False
-    return True
-
-
-def _array(path: Path, raw: dict[str, np.ndarray], name: str, meta: dict[str, Any]) -> np.ndarray:
-    if name not in raw:
-        raise CheckpointError(f"load_checkpoint: {path} has no array {name!r} (truncated?)")
-    size = math.prod(meta["shape"]) * jnp.dtype(meta["dtype"]).itemsize
-    if raw[name].size != size:
-        raise CheckpointError(
-            f"load_checkpoint: {path}: array {name!r} has {raw[name].size} bytes, its metadata"
-            f" ({meta['dtype']}{meta['shape']}) needs {size}"
-        )
-    return _decode(raw[name], meta)
-
-
-def _restore(
-    path: Path, paths: list[str], mask: list[bool], train: list[Any], opt: list[Any]
-) -> dict[str, Any]:
-    ck = load_checkpoint(path)
-    if ck["paths"] != paths or ck["mask"] != mask:
-        raise CheckpointError(
-            f"fit: the checkpoint {path} is for parameters {ck['paths']} (frozen"
-            f" {[p for p, m in zip(ck['paths'], ck['mask'], strict=True) if m]}), not"
-            f" {paths} (frozen {[p for p, m in zip(paths, mask, strict=True) if m]})"
-        )
-    for name, now in (("train", train), ("opt", opt)):
-        saved = ck[name]
-        if len(saved) != len(now) or any(
-            s.shape != tuple(np.shape(x)) or s.dtype != jnp.dtype(x.dtype)
-            for s, x in zip(saved, now, strict=True)
-        ):
-            raise CheckpointError(
-                f"fit: the {name} arrays in the checkpoint {path} do not match this run"
-                " (another model or optimiser?)"
-            )
-    return ck
-
-
-# -- the loop -------------------------------------------------------------------------
+# -- between the steps ------------------------------------------------------------------
 
 
 class _Losses:
@@ -349,6 +119,10 @@ class _Losses:
         self.pending: list[Any] = []
         self.history, self.progress = history, progress
         self.t, self.n = time.perf_counter(), 0
+
+    def add(self, value: Any) -> None:
+        self.pending.append(value)
+        self.n += 1
 
     def flush(self, log: bool) -> None:
         if self.pending:
@@ -381,6 +155,85 @@ def _to_json(value: Any) -> Any:
     return arr.item() if arr.shape == () else arr.tolist()
 
 
+def _due(every: int, done: int) -> bool:
+    return every > 0 and done % every == 0
+
+
+@dataclasses.dataclass
+class _Loop:
+    """What a run does after each step (log, evaluate, save), fixed for the run."""
+
+    steps: int
+    log_every: int
+    eval_fn: Callable[[Any], Any] | None
+    eval_every: int
+    checkpoint: Path | None
+    checkpoint_every: int
+    orbax: bool
+    result: Callable[[TrainState], FitResult]
+    bar: Progress
+    losses: _Losses
+
+    def after(self, state: TrainState) -> None:
+        """Count the step's loss; log, evaluate and save when their steps come."""
+        self.bar.advance(1)
+        at_log = _due(self.log_every, state.step)
+        at_eval = self.eval_fn is not None and _due(self.eval_every, state.step)
+        at_ck = self.checkpoint is not None and _due(self.checkpoint_every, state.step)
+        if at_log or at_eval or at_ck:
+            self.losses.flush(log=at_log)
+        if at_eval:
+            self.evaluate(state)
+        if at_ck:
+            self.save(state)
+
+    def evaluate(self, state: TrainState) -> None:
+        assert self.eval_fn is not None
+        value = _to_json(self.eval_fn(state.params()))
+        state.history["eval"].append({"step": state.step, "value": value})
+        self.bar.say(f"step {state.step}/{self.steps}  eval {value}")
+
+    def save(self, state: TrainState) -> None:
+        assert self.checkpoint is not None
+        try:
+            checkpoints.save(self.checkpoint, state.snapshot(), orbax=self.orbax)
+        except OSError as err:
+            raise CheckpointError(
+                f"fit: cannot write the checkpoint {self.checkpoint} at step {state.step}:"
+                f" {checkpoints.reason(err)}; the state reached is kept in this error's .result",
+                self.result(state),
+            ) from None
+
+    def interrupted(self, state: TrainState) -> None:
+        """On Ctrl-C: save the last whole state (one a step has not donated)."""
+        if self.checkpoint is not None and not state.donated():
+            self.losses.flush(log=False)
+            self.save(state)
+            self.bar.say(f"interrupted: saved {self.checkpoint} at step {state.step}")
+
+
+# -- before the first step --------------------------------------------------------------
+
+
+def _check_counts(steps: int, eval_every: int, checkpoint_every: int) -> None:
+    counts = (("steps", steps), ("eval_every", eval_every), ("checkpoint_every", checkpoint_every))
+    for name, n in counts:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(f"fit: {name} must be an int >= 0, got {n!r}")
+
+
+def _checkpoint_path(
+    checkpoint: str | os.PathLike[str] | None, resume: bool, *, orbax: bool
+) -> Path | None:
+    """The checkpoint's path, checked before any training: nothing is lost to a bad path."""
+    if checkpoint is None:
+        if resume:
+            raise ValueError("fit: resume=True needs a checkpoint path")
+        return None
+    checkpoints.check_target(checkpoint, orbax=orbax)
+    return Path(checkpoint)
+
+
 def _optimized_model(params: Any, optimize: bool | str) -> Any:
     """``params.optimized(cost)`` for a ``Model``; a clear error for anything else."""
 
@@ -396,20 +249,55 @@ def _optimized_model(params: Any, optimize: bool | str) -> Any:
     return params.optimized("flops" if optimize is True else optimize)
 
 
-def _layer_paths(layers: Any, params: Any, mesh: Any) -> set[str]:
-    """The paths ``fit(..., layers=...)`` trains one array per layer (none for ``None``)."""
-    if layers is None or layers is False:
+def _renamed_layers(unstack: Para | bool | None, layers: Para | bool) -> Para | bool:
+    """``layers=``, the old name of ``unstack=``: a warning, then the same."""
+    warnings.warn(
+        "fit: layers= is renamed unstack= (same meaning; 'layers' also names a layer count);"
+        " layers= goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if unstack is not None:
+        raise TypeError("fit: unstack= and layers= (its old name) together; pass unstack= only")
+    return layers
+
+
+def _unstacked_paths(unstack: Para | bool | None, params: Any, mesh: Mesh | None) -> set[str]:
+    """The paths ``fit(..., unstack=...)`` trains one array per layer (none for ``None``)."""
+    if unstack is None or unstack is False:
         return set()
     if mesh is not None:
-        raise ValueError("fit: layers= and mesh= together: a sharded run trains stacked")
-    if layers is True:
-        layers = getattr(params, "para", None)
-        if layers is None:
+        raise ValueError("fit: unstack= and mesh= together: a sharded run trains stacked")
+    p: Any = unstack  # anything but True goes to stacked_paths, which names a non-Para
+    if p is True:
+        p = getattr(params, "para", None)  # a Model's diagram
+        if p is None:
             raise TypeError(
-                "fit: layers=True takes the diagram of a Model, but params is a"
-                f" {type(params).__name__}: pass the Para that loss runs, layers=p"
+                "fit: unstack=True takes the diagram of a Model, but params is a"
+                f" {type(params).__name__}: pass the Para that loss runs, unstack=p"
             )
-    return set(layout.stacked_paths(layers, unrolled=True))
+    return set(layout.stacked_paths(p, unrolled=True))
+
+
+def _resume(state: TrainState, path: Path, steps: int) -> tuple[TrainState, bool]:
+    """``state`` continued from the checkpoint at ``path``, and whether there was one."""
+    if not path.exists():
+        warnings.warn(
+            f"fit: resume=True but there is no checkpoint at {path}; starting from step 0",
+            stacklevel=3,
+        )
+        return state, False
+    part = state.partition
+    ck = checkpoints.restore(path, state.like(), paths=list(part.paths), mask=list(part.mask))
+    if ck["step"] > steps:
+        raise ValueError(
+            f"fit: the checkpoint {path} is at step {ck['step']}, past steps={steps};"
+            f" pass steps >= {ck['step']} to continue it, or resume=False to start over"
+        )
+    return state.restore(ck), True
+
+
+# -- fit ----------------------------------------------------------------------------------
 
 
 def fit(
@@ -427,15 +315,22 @@ def fit(
     resume: bool = False,
     log_every: int = 100,
     progress: bool | TextIO = True,
-    mesh: jax.sharding.Mesh | None = None,
-    rules: sharding.Rules | None = None,
+    mesh: Mesh | None = None,
+    rules: Rules | None = None,
     optimize: bool | str = False,
-    layers: Any = None,
+    unstack: Para | bool | None = None,
+    layers: Para | bool | None = None,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
     ``params`` is a pytree of arrays: the dict of ``init`` or a ``Model``. See the
     module docstring for frozen paths, progress, evaluation, checkpoints and NaNs.
+
+    >>> import jax.numpy as jnp, optax
+    >>> result = fit(lambda p, b: (p["w"] - b) ** 2, {"w": jnp.array(3.0)}, lambda step: 1.0,
+    ...              optimizer=optax.adam(0.5), steps=50, progress=False)
+    >>> result.step, abs(float(result.params["w"]) - 1.0) < 0.1
+    (50, True)
 
     Args:
         loss: ``loss(params, batch)``, a scalar.
@@ -446,21 +341,25 @@ def fit(
         frozen: paths, or prefixes of paths, kept out of the optimiser.
         eval_fn: ``eval_fn(params)`` every ``eval_every`` steps, into ``history["eval"]``.
         eval_every: 0 for never.
-        checkpoint: the file to save to (checked before training starts).
+        checkpoint: the file to save to (checked before training starts); with
+            ``mesh``, an Orbax folder.
         checkpoint_every: 0 for only at the end and on Ctrl-C.
         resume: continue from ``checkpoint`` (with a warning when it does not exist).
         log_every: steps per progress report (0 for none).
         progress: ``True`` for stderr, a stream, or ``False``.
+        mesh: train sharded over this device mesh.
+        rules: the sharding rules with ``mesh`` (``MEGATRON`` when ``None``).
         optimize: ``True`` (or a cost model's name, ``"flops"``/``"bytes"``) trains
             the diagram optimised by declared laws (``backends.jax.interop.equinox.optimized``):
             ``params`` must then be a ``Model``, which ``loss`` calls; the same
             parameter arrays run the cheaper equal diagram, and the result holds the
             model with its original diagram. A plain pytree has no diagram to optimise
             and is refused.
-        layers: ``None`` (stacked, the default), the Para ``loss`` runs, or ``True``
+        unstack: ``None`` (stacked, the default), the Para ``loss`` runs, or ``True``
             when ``params`` is a ``Model``: train the parameters of unrolled
             repeats as one array per layer (see the module docstring). Not with
             ``mesh``.
+        layers: the old name of ``unstack`` (a ``DeprecationWarning``).
 
     Returns:
         A ``FitResult``.
@@ -470,186 +369,56 @@ def fit(
             state reached when a save fails after training started).
         FloatingPointError: the loss became NaN or infinite (naming the step).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise TypeError(f"fit: steps must be an int >= 0, got {steps!r}")
-    for name, every in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise TypeError(f"fit: {name} must be an int >= 0, got {every!r}")
-    if resume and checkpoint is None:
-        raise ValueError("fit: resume=True needs a checkpoint path")
-    ck_path = Path(checkpoint) if checkpoint is not None else None
-    if ck_path is not None and mesh is None:  # an Orbax checkpoint (mesh) is a folder
-        _check_target(ck_path)  # before any training: nothing is lost to a bad path
-    original = params
-    if optimize is not False:
-        params = _optimized_model(params, optimize)
-    split_at = _layer_paths(layers, params, mesh)
-    leaves, treedef = jax.tree.flatten(params)
-    for path, leaf in zip(leaf_paths(params), leaves, strict=True):
-        if not isinstance(leaf, (jax.Array, np.ndarray)):
-            raise TypeError(f"fit: params[{path!r}] is not an array: {type(leaf).__name__}")
-    paths = leaf_paths(params)
-    mask = _frozen_mask(paths, frozen)
-    frozen_leaves = [jnp.asarray(x) for x, m in zip(leaves, mask, strict=True) if m]
-    train_paths = [p for p, m in zip(paths, mask, strict=True) if not m]
-
-    def rebuild(train: Sequence[Any], fixed: Sequence[Any]) -> Any:
-        it_t, it_f = iter(train), iter(fixed)
-        return jax.tree.unflatten(treedef, [next(it_f) if m else next(it_t) for m in mask])
-
-    def as_dict(train: Sequence[Any]) -> dict[str, Any]:
-        return dict(zip(train_paths, train, strict=True))
-
-    if split_at - set(paths):
-        raise ValueError(
-            f"fit: layers: the Para's parameters {sorted(split_at - set(paths))} are not in"
-            f" params (paths {paths})"
-        )
-    split = [p in split_at for p in train_paths]  # trained in the layer layout
-    trainable = [x for x, m in zip(leaves, mask, strict=True) if not m]
-    for path, x, s in zip(train_paths, trainable, split, strict=True):
-        if s and jnp.ndim(x) == 0:
-            raise ValueError(f"fit: layers: params[{path!r}] is not a stack of layers")
-    # Fresh copies (slices are copies too): the jitted step donates its inputs, the
-    # caller keeps theirs.
-    train: list[Any] = [
-        layout.split(x) if s else jnp.array(x, copy=True)
-        for x, s in zip(trainable, split, strict=True)
-    ]
-    opt_tree = optimizer.init(as_dict(train))
-    opt_leaves, opt_def = jax.tree.flatten(opt_tree)
-    opt_leaves = [jnp.array(x, copy=True) for x in opt_leaves]
-
-    def stacked(t: Sequence[Any], o: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-        """The trainable leaves and optimiser leaves in the stacked layout."""
-        if not split_at:
-            return list(t), list(o)
-        opt = layout.restack(jax.tree.unflatten(opt_def, o))
-        return stacked_train(t), jax.tree.leaves(opt)
-
-    def stacked_train(t: Sequence[Any]) -> list[Any]:
-        return [layout.restack(x) for x in t] if split_at else list(t)
-
-    def unstacked(t: Sequence[Any], o: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-        """Stacked trainable and optimiser leaves (a checkpoint's) in this run's layout."""
-        if not split_at:
-            return list(t), list(o)
-        like = jax.tree.unflatten(opt_def, opt_leaves)
-        opt = layout.to_layout(jax.tree.unflatten(stacked_def, o), like)
-        return [layout.split(x) if s else x for x, s in zip(t, split, strict=True)], (
-            jax.tree.leaves(opt)
-        )
-
-    stacked_def = (  # the optimiser state's structure in the stacked layout
-        jax.tree.structure(jax.eval_shape(layout.restack, opt_tree)) if split_at else opt_def
-    )
-
-    def step_fn(train: list[Any], opt: list[Any], fixed: list[Any], batch: Any) -> Any:
-        def objective(t: dict[str, Any]) -> Any:
-            value = loss(rebuild([t[p] for p in train_paths], fixed), batch)
-            if jnp.shape(value) != ():
-                raise TypeError(f"fit: loss must return a scalar, got shape {jnp.shape(value)}")
-            return value
-
-        t = as_dict(train)
-        value, grads = jax.value_and_grad(objective)(t)
-        updates, new_opt = optimizer.update(grads, jax.tree.unflatten(opt_def, opt), t)
-        t = optax.apply_updates(t, updates)
-        return [t[p] for p in train_paths], jax.tree.leaves(new_opt), value
-
-    jit_kw: dict[str, Any] = {}
-    if mesh is not None:  # sharded run: place the state, pin the step's output shardings
-        opt_state = jax.tree.unflatten(opt_def, opt_leaves)
-        placed = sharding.place_state(mesh, rules, train_paths, train, opt_state, frozen_leaves)
-        train, opt_leaves, frozen_leaves, jit_kw["out_shardings"] = placed
+    _check_counts(steps, eval_every, checkpoint_every)
+    ck_path = _checkpoint_path(checkpoint, resume, orbax=mesh is not None)
+    if layers is not None:
+        unstack = _renamed_layers(unstack, layers)
+    model = params if optimize is False else _optimized_model(params, optimize)
+    apart = _unstacked_paths(unstack, model, mesh)
+    state = TrainState.build(model, optimizer, frozen=frozen, unstack=apart)
+    out_shardings = None
+    if mesh is not None:  # a sharded run: place the state, pin the step's output shardings
+        state, out_shardings = state.placed(mesh, rules)
         batches = sharding.sharded_batches(batches, mesh, rules)
+    step = jit_step(loss, optimizer, state.partition, out_shardings=out_shardings)
+    resumed = False
+    if resume and ck_path is not None:
+        state, resumed = _resume(state, ck_path, steps)
 
-    step = jax.jit(step_fn, donate_argnums=(0, 1), **jit_kw)
-
-    history: dict[str, list[Any]] = {"loss": [], "eval": []}
-    start = 0
-    resumed_from = None
-    if resume and ck_path is not None and not ck_path.exists():
-        warnings.warn(
-            f"fit: resume=True but there is no checkpoint at {ck_path}; starting from step 0",
-            stacklevel=2,
-        )
-    elif resume and ck_path is not None:
-        if mesh is None:
-            like_t, like_o = jax.eval_shape(stacked, train, opt_leaves)
-            ck = _restore(ck_path, paths, mask, like_t, like_o)
-        else:
-            like = {"train": train, "opt": opt_leaves, "frozen": frozen_leaves}
-            ck = orbax_checkpoint.restore(ck_path, like, paths=paths, mask=mask)
-        if ck["step"] > steps:
-            raise ValueError(
-                f"fit: the checkpoint {ck_path} is at step {ck['step']}, past steps={steps};"
-                f" pass steps >= {ck['step']} to continue it, or resume=False to start over"
-            )
-        train, opt_leaves = unstacked(
-            [jnp.asarray(x) for x in ck["train"]], [jnp.asarray(x) for x in ck["opt"]]
-        )
-        start, history, resumed_from = ck["step"], ck["history"], ck_path
-
-    state = (train, opt_leaves, start)  # replaced in one assignment per step
-
-    def result() -> FitResult:
-        t, o = stacked(state[0], state[1])
-        done = state[2]
-        trained = rebuild(t, frozen_leaves)
+    def result(done: TrainState) -> FitResult:
+        trained = done.params()
         if optimize is not False:  # the same arrays, in the model of the user's diagram
-            trained = type(original)(original.para, params=trained.params)
-        return FitResult(trained, jax.tree.unflatten(stacked_def, o), done, history)
-
-    def save() -> None:
-        assert ck_path is not None
-        t, o = stacked(state[0], state[1])
-        done = state[2]
-        snapshot = {"train": t, "opt": o, "frozen": frozen_leaves, "step": done}
-        write = _save if mesh is None else orbax_checkpoint.save
-        try:
-            write(ck_path, {**snapshot, "paths": paths, "mask": mask, "history": history})
-        except OSError as err:
-            raise CheckpointError(
-                f"fit: cannot write the checkpoint {ck_path} at step {done}: {_reason(err)};"
-                " the state reached is kept in this error's .result",
-                result(),
-            ) from None
+            trained = type(params)(params.para, params=trained.params)
+        return FitResult(trained, done.opt_state(), done.step, done.history)
 
     stream = None if isinstance(progress, bool) else progress
-    bar = Progress(steps, start, stream, show=progress is not False)
-    losses = _Losses(history["loss"], bar)
-    if resumed_from is not None:
-        bar.say(f"resumed from {resumed_from} at step {start}")
+    bar = Progress(steps, state.step, stream, show=progress is not False)
+    losses = _Losses(state.history["loss"], bar)
+    loop = _Loop(
+        steps=steps,
+        log_every=log_every,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        checkpoint=ck_path,
+        checkpoint_every=checkpoint_every,
+        orbax=mesh is not None,
+        result=result,
+        bar=bar,
+        losses=losses,
+    )
+    if resumed:
+        bar.say(f"resumed from {ck_path} at step {state.step}")
     try:
-        for i in range(start, steps):
-            out = step(state[0], state[1], frozen_leaves, batches(i))
-            state = (out[0], out[1], i + 1)
-            losses.pending.append(out[2])
-            losses.n += 1
-            bar.advance(1)
-            done = i + 1
-            at_log = log_every > 0 and done % log_every == 0
-            at_eval = eval_fn is not None and eval_every > 0 and done % eval_every == 0
-            at_ck = ck_path is not None and checkpoint_every > 0 and done % checkpoint_every == 0
-            if at_log or at_eval or at_ck:
-                losses.flush(log=at_log)
-            if at_eval:
-                assert eval_fn is not None
-                value = _to_json(eval_fn(rebuild(stacked_train(state[0]), frozen_leaves)))
-                history["eval"].append({"step": done, "value": value})
-                bar.say(f"step {done}/{steps}  eval {value}")
-            if at_ck:
-                save()
+        for i in range(state.step, steps):
+            state, value = step(state, batches(i))
+            losses.add(value)
+            loop.after(state)
         losses.flush(log=losses.n > 0)
     except KeyboardInterrupt:
-        if ck_path is not None and not any(x.is_deleted() for x in jax.tree.leaves(state[:2])):
-            losses.flush(log=False)
-            save()
-            bar.say(f"interrupted: saved {ck_path} at step {state[2]}")
+        loop.interrupted(state)
         raise
     finally:
         bar.close()
     if ck_path is not None:
-        save()
-    return result()
+        loop.save(state)
+    return result(state)

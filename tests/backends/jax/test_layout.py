@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.jax import apply, batched, fit, init, load_checkpoint
+from backends.jax import apply, batched, fit, init, load_checkpoint, sharding
 from backends.jax.core.compile import UNROLL_MAX
 from backends.jax.core.layout import Unstacked, restack, stacked_paths, to_layout, unstack
 from backends.jax.decoding.generate import generate
@@ -71,7 +71,8 @@ def test_unstack_splits_exactly_the_parameters_of_unrolled_repeats() -> None:
     }
     deep = lm(UNROLL_MAX + 1)  # a rolled scan keeps its stack
     assert stacked_paths(deep, unrolled=True) == ()
-    assert not any(type(v) is Unstacked for v in unstack(deep, init(deep, jax.random.key(0))).values())
+    deep_split = unstack(deep, init(deep, jax.random.key(0)))
+    assert not any(type(v) is Unstacked for v in deep_split.values())
 
 
 @settings(max_examples=12)  # each example compiles its own shapes
@@ -146,7 +147,7 @@ def test_fit_in_the_layer_layout_trains_as_stacked_and_checkpoints_stacked(tmp_p
     kw: dict[str, Any] = {"optimizer": opt, "progress": False, "eval_fn": eval_fn, "eval_every": 3}
     plain = fit(loss, params, batches, steps=6, **kw)
     ck = tmp_path / "run.ckpt"
-    split = fit(loss, params, batches, steps=6, layers=p, checkpoint=ck, **kw)
+    split = fit(loss, params, batches, steps=6, unstack=p, checkpoint=ck, **kw)
     assert seen and all(s == params[path].shape for s in seen)
     assert jax.tree.structure(split.params) == jax.tree.structure(plain.params)
     assert jax.tree.structure(split.opt_state) == jax.tree.structure(plain.opt_state)
@@ -163,19 +164,19 @@ def test_fit_in_the_layer_layout_trains_as_stacked_and_checkpoints_stacked(tmp_p
     fit(loss, params, batches, steps=3, optimizer=opt, checkpoint=half, progress=False)
     resumed = fit(
         loss, params, batches, steps=6, optimizer=opt, checkpoint=half, resume=True,
-        layers=p, progress=False,
+        unstack=p, progress=False,
     )  # fmt: skip
     straight = fit(loss, params, batches, steps=6, optimizer=opt, progress=False)
     assert close(resumed.params, straight.params) and close(resumed.opt_state, straight.opt_state)
 
     # a frozen stacked parameter stays one stacked array, bit-identical
-    frozen = fit(loss, params, batches, steps=2, optimizer=opt, frozen=[path], layers=p,
+    frozen = fit(loss, params, batches, steps=2, optimizer=opt, frozen=[path], unstack=p,
                  progress=False)  # fmt: skip
     assert np.array_equal(np.asarray(frozen.params[path]), np.asarray(params[path]))
     assert not close(frozen.params, params)  # the rest trained
 
 
-def test_fit_layers_true_takes_a_models_diagram_and_bad_uses_are_refused() -> None:
+def test_fit_unstack_true_takes_a_models_diagram_and_bad_uses_are_refused() -> None:
     p = lm(2)
     model = Model(p, jax.random.key(3))
     logits = batched(p)
@@ -186,16 +187,43 @@ def test_fit_layers_true_takes_a_models_diagram_and_bad_uses_are_refused() -> No
 
     opt = optax.adam(1e-3)
     a = fit(loss, model, batches, optimizer=opt, steps=3, progress=False)
-    b = fit(loss, model, batches, optimizer=opt, steps=3, progress=False, layers=True)
+    b = fit(loss, model, batches, optimizer=opt, steps=3, progress=False, unstack=True)
     assert isinstance(b.params, Model) and close(a.params, b.params)
     params = init(p, jax.random.key(3))
-    with pytest.raises(TypeError, match="layers=True takes the diagram of a Model"):
-        fit(loss_of(p), params, batches, optimizer=opt, steps=1, layers=True, progress=False)
+    with pytest.raises(TypeError, match="unstack=True takes the diagram of a Model"):
+        fit(loss_of(p), params, batches, optimizer=opt, steps=1, unstack=True, progress=False)
     other = repeat(nn.linear(3, 3, name="other"), 2)
     with pytest.raises(ValueError, match=r"\['other.b', 'other.w'\] are not in params"):
-        fit(loss_of(p), params, batches, optimizer=opt, steps=1, layers=other, progress=False)
+        fit(loss_of(p), params, batches, optimizer=opt, steps=1, unstack=other, progress=False)
     with pytest.raises(TypeError, match="stacked_paths"):
-        fit(loss_of(p), params, batches, optimizer=opt, steps=1, layers="p", progress=False)
+        fit(loss_of(p), params, batches, optimizer=opt, steps=1, unstack="p", progress=False)
+
+
+def test_fit_layers_is_the_old_name_of_unstack_and_warns() -> None:
+    p = repeat(nn.linear(3, 3, name="l"), 2)
+    params = init(p, jax.random.key(6))
+    run = batched(p)
+
+    def loss(ps: Any, x: jax.Array) -> jax.Array:
+        return jnp.mean(run(ps, x) ** 2)
+
+    def data(step: int) -> jax.Array:
+        return jax.random.normal(jax.random.key(step), (4, 3))
+
+    kw: dict[str, Any] = {"optimizer": optax.adam(1e-2), "steps": 3, "progress": False}
+    new = fit(loss, params, data, unstack=p, **kw)
+    with pytest.warns(DeprecationWarning, match="layers= is renamed unstack=") as record:
+        old = fit(loss, params, data, layers=p, **kw)
+    assert record[0].filename == __file__  # the warning points at the caller's line
+    assert all(
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new), strict=True)
+    )
+    mesh = sharding.make_mesh("1x1")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="unstack= and mesh="):
+        fit(loss, params, data, layers=p, mesh=mesh, **kw)  # routed through unstack=
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="pass unstack= only"):
+        fit(loss, params, data, unstack=p, layers=p, **kw)
 
 
 def test_generate_takes_the_layer_layout() -> None:
@@ -219,7 +247,7 @@ def test_an_interrupted_layer_layout_run_saves_stacked_and_resumes(tmp_path: Pat
         return batches(step)
 
     with pytest.raises(KeyboardInterrupt):
-        fit(loss, params, interrupted, optimizer=opt, steps=5, checkpoint=path, layers=p,
+        fit(loss, params, interrupted, optimizer=opt, steps=5, checkpoint=path, unstack=p,
             progress=False)  # fmt: skip
     saved = load_checkpoint(path)
     assert saved["step"] == 3
