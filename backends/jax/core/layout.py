@@ -14,7 +14,7 @@ of its ``n`` slices (a pytree node, so optimisers and ``jax.jit`` see ``n``
 arrays). Every consumer of parameters in this backend takes either layout
 (``apply``, ``batched``, ``Model``, ``generate``, ``explain``); ``restack``
 turns any tree back (parameters, optimiser states) and ``fit(...,
-layers=...)`` trains in the layer layout while its checkpoints, results and
+unstack=...)`` trains in the layer layout while its checkpoints, results and
 ``eval_fn`` see the stacked one.
 
 The two layouts hold the same numbers: ``restack`` after ``unstack`` is the

@@ -33,6 +33,7 @@ import numpy as np
 from backends.jax.core.compile import CONSTANTS, Fn, constant
 from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.registry import lookup
+from backends.jax.core.values import shape_of
 from backends.jax.logic.explanations import Explanation, explain
 from backends.jax.logic.pl import PLNet, Unrolled
 from topos import arrows as ar_
@@ -233,7 +234,7 @@ def explain_two_level(
     sites: list[str] = []
     taps = Taps()
     run = taps.interpret(_tapped(q.arrow, taps, sites))
-    xv = jnp.reshape(jnp.asarray(np.asarray(x, np.float32)), q.dom.shape)
+    xv = jnp.reshape(jnp.asarray(np.asarray(x, np.float32)), shape_of(q.dom))
     token = CONSTANTS.set(dict(params))
     try:
         run((param_value(q, dict(params)), xv))
