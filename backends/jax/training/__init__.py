@@ -19,8 +19,8 @@
 
 from backends.jax.training.checkpoint import CheckpointError as CheckpointError
 from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
-from backends.jax.training.fit import FitResult as FitResult
 from backends.jax.training.fit import fit as fit
+from backends.jax.training.state import FitResult as FitResult
 from backends.jax.training.state import TrainState as TrainState
 from backends.jax.training.state import leaf_paths as leaf_paths
 from backends.jax.training.step import train_step as train_step

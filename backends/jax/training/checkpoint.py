@@ -53,14 +53,13 @@ import os
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-if TYPE_CHECKING:  # fit imports this module; its result type is only named here
-    from backends.jax.training.fit import FitResult
+from backends.jax.training.state import FitResult
 
 __all__ = [
     "FORMAT",

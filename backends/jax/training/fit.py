@@ -66,7 +66,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
 import jax
 import numpy as np
@@ -80,33 +80,12 @@ from backends.jax.training import checkpoint as checkpoints
 from backends.jax.training.checkpoint import CheckpointError as CheckpointError
 from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
 from backends.jax.training.progress import Progress
-from backends.jax.training.state import TrainState
+from backends.jax.training.state import FitResult, TrainState
 from backends.jax.training.state import leaf_paths as leaf_paths
 from backends.jax.training.step import jit_step
 from topos.para import Para
 
 __all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
-
-
-class FitResult(NamedTuple):
-    """What ``fit`` returns: final ``params`` (same structure as given), optimiser
-    state (over the trainable leaves, path -> array), the number of ``step``s done,
-    and ``history``: ``{"loss": [loss at step 0, 1, ...], "eval": [{"step", "value"}]}``.
-
-    >>> FitResult._fields
-    ('params', 'opt_state', 'step', 'history')
-
-    Args:
-        params: the trained parameters, stacked, with the structure given to ``fit``.
-        opt_state: the optimiser state, stacked.
-        step: the number of steps done.
-        history: the loss of every step and the evaluations.
-    """
-
-    params: Any
-    opt_state: Any
-    step: int
-    history: dict[str, list[Any]]
 
 
 # -- between the steps ------------------------------------------------------------------

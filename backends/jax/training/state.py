@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +36,7 @@ from jax.sharding import Mesh
 from backends.jax.core import layout, sharding
 from backends.jax.core.sharding import Rules
 
-__all__ = ["Partition", "TrainState", "leaf_paths"]
+__all__ = ["FitResult", "Partition", "TrainState", "leaf_paths"]
 
 
 def _key_name(k: Any) -> str:
@@ -363,3 +363,24 @@ class TrainState:
             self.frozen,
         )  # fmt: skip
         return dataclasses.replace(self, train=train, opt=opt, frozen=frozen), out_shardings
+
+
+class FitResult(NamedTuple):
+    """What ``fit`` returns: final ``params`` (same structure as given), optimiser
+    state (over the trainable leaves, path -> array), the number of ``step``s done,
+    and ``history``: ``{"loss": [loss at step 0, 1, ...], "eval": [{"step", "value"}]}``.
+
+    >>> FitResult._fields
+    ('params', 'opt_state', 'step', 'history')
+
+    Args:
+        params: the trained parameters, stacked, with the structure given to ``fit``.
+        opt_state: the optimiser state, stacked.
+        step: the number of steps done.
+        history: the loss of every step and the evaluations.
+    """
+
+    params: Any
+    opt_state: Any
+    step: int
+    history: dict[str, list[Any]]
