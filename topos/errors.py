@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 __all__ = [
     "TooLarge",
+    "array_size",
     "brief",
     "TypeMismatch",
     "compose_mismatch",
+    "constant_misfit",
     "expected",
     "not_a",
     "not_functorial",
@@ -91,6 +93,26 @@ def expected(op: str, what: str, got: object) -> TypeMismatch:
 def not_a(op: str, kind: str, value: object) -> TypeError:
     """The error for a value of the wrong Python type (not an object, not an arrow ...)."""
     return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {brief(value)}")
+
+
+# -- constants (topos.arrows.Const, topos.literals) ---------------------------------------
+
+
+def constant_misfit(value: object, cod: object, why: str) -> TypeMismatch:
+    """The error for a constant whose value does not inhabit its object; ``why`` says how.
+
+    >>> from topos import R
+    >>> print(constant_misfit((1.0, 2.0), R(3), "shape (2,)"))
+    Const: the value (1.0, 2.0) does not fit the object R(3): shape (2,)
+    """
+    return TypeMismatch(
+        f"Const: the value {brief(value, 80)} does not fit the object {brief(cod, 80)}: {why}"
+    )
+
+
+def array_size(shape: tuple[int, ...], dtype: str, need: int, got: int) -> ValueError:
+    """The error for array bytes that do not fill the array's shape exactly."""
+    return ValueError(f"ArrayData: shape {shape!r} of {dtype} takes {need} bytes, got {got}")
 
 
 # -- exact finite semantics (topos.finite) --------------------------------------------

@@ -212,7 +212,7 @@ class JaxCategory(FreeObjects[Fn]):
         if ref is not None and getattr(value, "value", None) is None:
             return Fn(lambda _: _frozen(ref, cod), One, cod)
         literal = value.value if ref is not None else value
-        return Fn(lambda _: _literal(literal, cod), One, cod)
+        return Fn(lambda _: _literal(literal, cod, node.name), One, cod)
 
 
 _LOGIC: dict[str, tuple[Callable[[Any], Any], Ob]] = {
@@ -245,11 +245,16 @@ def _host_array(data: ArrayData) -> np.ndarray:
     return np.frombuffer(data.data, dtype=np.dtype(data.dtype)).reshape(data.shape)
 
 
-def _literal(value: Any, cod: Ob) -> Any:
-    """A constant's value as an array of ``cod``'s dtype and shape."""
-    if isinstance(value, ArrayData):
-        return jnp.asarray(_host_array(value), dtype_of(cod))
-    return jnp.asarray(value, dtype_of(cod))
+def _literal(value: Any, cod: Ob, name: str) -> Any:
+    """A constant's value as an array of ``cod``'s dtype, refused unless of ``cod``'s shape.
+
+    ``Const`` checks literals and arrays when it is built; a frozen parameter's
+    value is a reference's payload, checked here, where it becomes an array.
+    """
+    host = _host_array(value) if isinstance(value, ArrayData) else value
+    out = jnp.asarray(host, dtype_of(cod))
+    check(cod, out, f"the value of the constant {name!r}")
+    return out
 
 
 def constant(value: Any, name: str = "const", dtype: str = "float32") -> Const:
