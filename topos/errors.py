@@ -19,6 +19,7 @@ __all__ = [
     "brief",
     "TypeMismatch",
     "compose_mismatch",
+    "dims_clash",
     "expected",
     "not_a",
     "not_functorial",
@@ -91,6 +92,15 @@ def expected(op: str, what: str, got: object) -> TypeMismatch:
 def not_a(op: str, kind: str, value: object) -> TypeError:
     """The error for a value of the wrong Python type (not an object, not an arrow ...)."""
     return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {brief(value)}")
+
+
+def dims_clash(op: str, first: object, second: object) -> ValueError:
+    """The error for two dimension variables with one name and different bounds."""
+    name = getattr(first, "name", first)
+    return ValueError(
+        f"{op}: the diagram has two dims named {name!r} with different bounds, {first!r} and"
+        f" {second!r}; give them different names, or one bound"
+    )
 
 
 # -- exact finite semantics (topos.finite) --------------------------------------------
