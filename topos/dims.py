@@ -130,13 +130,13 @@ def _check_binding(op: str, binding: Mapping[str, int], known: tuple[Dim, ...]) 
         if first != d and d.name in binding:  # which bound would the length obey?
             raise dims_clash(op, first, d)
     for name, n in binding.items():
-        d = by_name.get(name)
-        if d is None:
+        dim = by_name.get(name)
+        if dim is None:
             raise ValueError(
                 f"{op}: the diagram has no dim {name!r} (it has {sorted(by_name) or 'none'})"
             )
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= d.max:
-            raise ValueError(f"{op}: {name} = {n!r} is outside 1..{d.max} (the bound of {d!r})")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= dim.max:
+            raise ValueError(f"{op}: {name} = {n!r} is outside 1..{dim.max} (the bound of {dim!r})")
 
 
 def specialise(f: Any, **binding: int) -> Any:
