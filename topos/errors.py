@@ -30,6 +30,7 @@ __all__ = [
     "short",
     "too_large",
     "too_many",
+    "too_many_layers",
     "unfolds_too_far",
 ]
 
@@ -122,7 +123,8 @@ def not_in_domain(op: str, x: object, dom: object) -> ValueError:
 
 
 class TooLarge(ValueError):
-    """A finite set too large to enumerate (exponentials grow as ``|B| ** |A|``)."""
+    """Something too large to write out: a finite set to enumerate (exponentials grow as
+    ``|B| ** |A|``), a repeat to unroll."""
 
 
 def too_large(what: object, size: int, limit: int) -> TooLarge:
@@ -156,6 +158,15 @@ def too_many(what: str, limit: int) -> TooLarge:
     return TooLarge(
         f"{what} has more than {limit} elements, too many to enumerate;"
         " use smaller objects (exponentials grow fast)"
+    )
+
+
+def too_many_layers(op: str, layers: int, limit: int) -> TooLarge:
+    """The error for writing out ``layers`` layers of repeats, more than ``limit``."""
+    return TooLarge(
+        f"{op}: unrolls to at least {layers} layers, more than MAX_UNROLLED_LAYERS = {limit}"
+        " (topos.arrows); a repeat runs whole in the JAX backend, draws and analyses whole,"
+        " and equal compares repeats whole first; raise the limit to unroll more"
     )
 
 
