@@ -22,6 +22,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from topos import equal as exported_equal
+from topos import serial
 from topos.arrows import (
     Absurd,
     Arrow,
@@ -483,6 +484,8 @@ def test_repeats_compare_whole_without_unrolling(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(Repeat, "unroll", no_unrolling)
     assert equal(r, group("g", r))
+    doc = serial.dumps(r)  # the report's document: a few hundred bytes
+    assert len(doc) < 400 and equal(serial.loads(doc), group("g", serial.loads(doc)))
     assert equal(group("g", Repeat(group("blk", body), 10**9)), r)
     after = Box("out", R(2), R(3))  # and the equations around it still hold
     assert equal(r >> after, pair(r >> after, r) >> fst(R(3), R(2)))
