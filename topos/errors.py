@@ -31,6 +31,7 @@ __all__ = [
     "too_large",
     "too_many",
     "too_many_layers",
+    "too_many_wires",
     "unfolds_too_far",
 ]
 
@@ -167,6 +168,16 @@ def too_many_layers(op: str, layers: int, limit: int) -> TooLarge:
         f"{op}: unrolls to at least {layers} layers, more than MAX_UNROLLED_LAYERS = {limit}"
         " (topos.arrows); a repeat runs whole in the JAX backend, draws and analyses whole,"
         " and equal compares repeats whole first; raise the limit to unroll more"
+    )
+
+
+def too_many_wires(steps: int, limit: int) -> TooLarge:
+    """The error for a drawing whose nodes carry ``steps`` wires in all, more than ``limit``."""
+    return TooLarge(
+        f"draw: the diagram's nodes carry {steps} wires in all, more than MAX_WIRE_STEPS ="
+        f" {limit} (topos.draw); a Para of many composed layers carries all their parameters"
+        " through each layer: draw the repeat (topos.para.repeat) instead of its unrolling,"
+        " collapse named parts with depth=..., or raise the limit"
     )
 
 
