@@ -44,6 +44,7 @@ fine to build, print, hash and compare.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -55,6 +56,7 @@ from topos.errors import (
     expected,
     not_a,
     short,
+    too_many_layers,
 )
 from topos.literals import ArrayData, misfit, value_key
 from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero, naming_events, shared_repr
@@ -78,6 +80,7 @@ __all__ = [
     "Inr",
     "Layer",
     "Logic",
+    "MAX_UNROLLED_LAYERS",
     "Pair",
     "Repeat",
     "Snd",
@@ -937,6 +940,11 @@ def stacked(x: Ob, n: int) -> Ob:
     _check_ob("stacked", x)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise TypeError(f"stacked: n must be an int >= 1, got {n!r}")
+    return _stacked(x, n)
+
+
+@functools.lru_cache(maxsize=1024)  # one object per (x, n): each layer of an unrolling asks
+def _stacked(x: Ob, n: int) -> Ob:
     done: list[Ob] = []
     stack: list[tuple[Ob, bool]] = [(x, False)]
     while stack:
@@ -991,12 +999,20 @@ class Layer(Arrow):
         return self.name if show is str else f"Layer({self.ob!r}, {self.n}, {self.index})"
 
 
+#: The most layers of repeats written out where a semantics unrolls them (``unroll()``,
+#: ``normal_form``, the finite semantics): past it they refuse, naming this limit. A
+#: repeat of ``10**9`` layers is a few bytes; its unrolling would not fit anywhere.
+MAX_UNROLLED_LAYERS = 100_000
+
+
 class Repeat(Arrow):
     """``Repeat(body, n)``: the ``n``-fold composite of ``body: P * A -> A``, parameters stacked.
 
     Its type is ``stacked(P, n) * A -> A``: layer ``i`` reads slice ``i`` of each
     parameter. Every semantics interprets it as its unrolling (``unroll()``); the
-    JAX backend runs it as a ``lax.scan``.
+    JAX backend runs it as a ``lax.scan``, drawing and the analysis take it whole,
+    and ``equal`` compares two repeats by body and count before unrolling. What
+    must unroll refuses past ``MAX_UNROLLED_LAYERS`` layers.
 
     >>> from topos.objects import R
     >>> from topos.normal import equal
@@ -1006,6 +1022,13 @@ class Repeat(Arrow):
     (R(3, 2, 2) * R(2), 'layer×3', 3)
     >>> equal(deep, deep.unroll())
     True
+    >>> huge = Repeat(body, 10**9)
+    >>> equal(huge, group("g", huge))
+    True
+    >>> huge.unroll()
+    Traceback (most recent call last):
+    ...
+    topos.errors.TooLarge: layer×1000000000.unroll(): unrolls to at least 1000000000 layers, ...
     """
 
     __slots__ = ("body", "n")
@@ -1047,11 +1070,17 @@ class Repeat(Arrow):
         return (self.body,)
 
     def unroll(self) -> Arrow:
-        """The explicit composite: ``⟨layer[i] ∘ π₁, state⟩ ; body`` for each ``i``, in order."""
+        """The explicit composite: ``⟨layer[i] ∘ π₁, state⟩ ; body`` for each ``i``, in order.
+
+        Refused (``TooLarge``) past ``MAX_UNROLLED_LAYERS`` layers.
+        """
+        if self.n > MAX_UNROLLED_LAYERS:
+            raise too_many_layers(f"{short(self)}.unroll()", self.n, MAX_UNROLLED_LAYERS)
         p, a, n = self.params, self.cod, self.n
         s = stacked(p, n)
-        steps = [pair(fst(s, a) >> Layer(p, n, i), snd(s, a)) >> self.body for i in range(n)]
-        return compose(*(pair(fst(s, a), step) for step in steps[:-1]), steps[-1])
+        first, second = fst(s, a), snd(s, a)  # shared: each layer's types compare by identity
+        steps = [pair(first >> Layer(p, n, i), second) >> self.body for i in range(n)]
+        return compose(*(pair(first, step) for step in steps[:-1]), steps[-1])
 
     def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
         if show is str:

@@ -21,6 +21,7 @@ __all__ = [
     "TypeMismatch",
     "compose_mismatch",
     "constant_misfit",
+    "dims_clash",
     "expected",
     "not_a",
     "not_functorial",
@@ -31,6 +32,8 @@ __all__ = [
     "short",
     "too_large",
     "too_many",
+    "too_many_layers",
+    "too_many_wires",
     "unfolds_too_far",
 ]
 
@@ -115,6 +118,15 @@ def array_size(shape: tuple[int, ...], dtype: str, need: int, got: int) -> Value
     return ValueError(f"ArrayData: shape {shape!r} of {dtype} takes {need} bytes, got {got}")
 
 
+def dims_clash(op: str, first: object, second: object) -> ValueError:
+    """The error for two dimension variables with one name and different bounds."""
+    name = getattr(first, "name", first)
+    return ValueError(
+        f"{op}: the diagram has two dims named {name!r} with different bounds, {first!r} and"
+        f" {second!r}; give them different names, or one bound"
+    )
+
+
 # -- exact finite semantics (topos.finite) --------------------------------------------
 
 
@@ -134,7 +146,8 @@ def not_in_domain(op: str, x: object, dom: object) -> ValueError:
 
 
 class TooLarge(ValueError):
-    """A finite set too large to enumerate (exponentials grow as ``|B| ** |A|``)."""
+    """Something too large to write out: a finite set to enumerate (exponentials grow as
+    ``|B| ** |A|``), a repeat to unroll."""
 
 
 def too_large(what: object, size: int, limit: int) -> TooLarge:
@@ -168,6 +181,25 @@ def too_many(what: str, limit: int) -> TooLarge:
     return TooLarge(
         f"{what} has more than {limit} elements, too many to enumerate;"
         " use smaller objects (exponentials grow fast)"
+    )
+
+
+def too_many_layers(op: str, layers: int, limit: int) -> TooLarge:
+    """The error for writing out ``layers`` layers of repeats, more than ``limit``."""
+    return TooLarge(
+        f"{op}: unrolls to at least {layers} layers, more than MAX_UNROLLED_LAYERS = {limit}"
+        " (topos.arrows); a repeat runs whole in the JAX backend, draws and analyses whole,"
+        " and equal compares repeats whole first; raise the limit to unroll more"
+    )
+
+
+def too_many_wires(steps: int, limit: int) -> TooLarge:
+    """The error for a drawing whose nodes carry ``steps`` wires in all, more than ``limit``."""
+    return TooLarge(
+        f"draw: the diagram's nodes carry {steps} wires in all, more than MAX_WIRE_STEPS ="
+        f" {limit} (topos.draw); a Para of many composed layers carries all their parameters"
+        " through each layer: draw the repeat (topos.para.repeat) instead of its unrolling,"
+        " collapse named parts with depth=..., or raise the limit"
     )
 
 

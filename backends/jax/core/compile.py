@@ -332,6 +332,29 @@ def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
     return specialise(f, **dict(binding))  # type: ignore[no-any-return]
 
 
+def holds_tracer(v: Any) -> bool:
+    """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer.
+
+    Iterative: ``jax.tree.leaves`` recurses in C++ along a deep Para's nesting.
+
+    >>> import jax, jax.numpy as jnp
+    >>> seen = []
+    >>> _ = jax.jit(lambda a: seen.append(holds_tracer({"x": [a]})) or a)(1.0)
+    >>> holds_tracer((jnp.ones(2), ())), seen
+    (False, [True])
+    """
+    stack = [v]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, (tuple, list)):
+            stack.extend(y)
+        elif isinstance(y, dict):
+            stack.extend(y.values())
+        elif isinstance(y, jax.core.Tracer):
+            return True
+    return False
+
+
 def unbound(f: Any) -> str:
     names = ", ".join(repr(d) for d in dims(f))
     return (
@@ -362,15 +385,18 @@ class Compiled:
         dom = self.arrow.dom
         if isinstance(dom, Empty):
             raise TypeError(f"{self.arrow}: the domain is Zero, which has no values")
-        if _symbolic(self.arrow):  # dims take the input's lengths; one diagram per binding
+        arrow, run = self.arrow, self.fn.fn
+        if _symbolic(arrow):  # dims take the input's lengths; one diagram per binding
             shapes = jax.tree.map(lambda v: tuple(jnp.shape(v)), x)
-            g = _at(self.arrow, tuple(sorted(bind(dom, shapes).items())))
-            if _symbolic(g):
-                raise ValueError(unbound(g))
-            check(g.dom, x)
-            return interpret(g).fn(x)
-        check(dom, x)
-        return self.fn.fn(x)
+            arrow = _at(arrow, tuple(sorted(bind(dom, shapes).items())))
+            if _symbolic(arrow):
+                raise ValueError(unbound(arrow))
+            run = deep(lambda: interpret(arrow).fn, arrow)
+        check(arrow.dom, x)
+        # Running recurses along the nesting of the diagram (a Para of 500 composed layers
+        # nests its tensors 500 deep, nested curries their closures): a deep enough stack,
+        # on this thread while JAX traces (its state is per thread), as apply does.
+        return deep(lambda: run(x), arrow, here=holds_tracer(x))
 
     def __repr__(self) -> str:
         return f"compile({self.arrow!r})"

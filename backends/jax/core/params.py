@@ -287,6 +287,29 @@ def _check_leaf(path: str, ob: Ob, value: Any) -> None:
             f"params[{path!r}]: expected shape {shape_of(ob)} for {ob!r},"
             f" got shape {tuple(value.shape)}"
         )
+    if isinstance(ob, R):
+        _check_dtype(path, ob, value)
+
+
+def _check_dtype(path: str, ob: R, value: Any) -> None:
+    """The dtype is part of the type: an array JAX holds at another dtype is refused.
+
+    Compared after JAX's canonicalisation, so a float64 NumPy array for a float32
+    parameter passes when float64 is off (JAX makes it float32), and is refused
+    under ``JAX_ENABLE_X64`` (the model would silently compute in mixed precision).
+    """
+    got, want = jax.dtypes.canonicalize_dtype(value.dtype), jnp.dtype(ob.dtype)
+    if got == want:
+        return
+    if want != jax.dtypes.canonicalize_dtype(want):  # float64 with JAX's float64 off
+        hint = "float64 is off in JAX: enable it (jax.config.update('jax_enable_x64', True))"
+    else:
+        hint = f"build the model at {got} (topos.with_dtype(p, {str(got)!r})) or cast the array"
+    held = "" if got == value.dtype else f" ({got} in JAX)"
+    raise TypeError(
+        f"params[{path!r}]: {ob!r} is declared {want}, got {describe(value)}{held}; the dtype"
+        f" is part of the type: {hint}"
+    )
 
 
 def param_value(p: Para, params: Mapping[str, Any]) -> Any:
