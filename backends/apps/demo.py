@@ -805,7 +805,8 @@ def _train(
         ) from None
     except FloatingPointError as err:
         raise DemoError(
-            f"--lr {cfg.lr:g}: training diverged ({str(err).removeprefix('fit: ')});"
+            f"--lr {cfg.lr:g}: training diverged"
+            f" ({str(err).removeprefix('fit: ').split('; the state')[0]});"
             " try a smaller --lr"
         ) from None
     except CheckpointError as err:

@@ -155,6 +155,21 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
+def check_key(op: str, key: object) -> None:
+    """Refuse a ``key`` that is not one JAX random key (typed, or a legacy raw ``uint32`` one)."""
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return
+    if dtype == jnp.uint32 and shape in ((2,), (4,)):  # legacy PRNGKey (threefry, rbg)
+        return
+    if isinstance(key, int) and not isinstance(key, bool):
+        raise TypeError(
+            f"{op}: key must be a JAX random key, got int {key}; pass jax.random.key({key})"
+        )
+    what = type(key).__name__ if shape is None else f"{type(key).__name__} {dtype}{list(shape)}"
+    raise TypeError(f"{op}: key must be a JAX random key (jax.random.key(seed)), got {what}")
+
+
 def init(
     p: Para,
     key: jax.Array,
@@ -190,13 +205,26 @@ def init(
     >>> init(layer, jax.random.key(0), mesh=mesh)["w"].sharding.mesh == mesh
     True
 
+    ``key`` is a JAX key, not an int seed, as in JAX, Equinox and the rest of this
+    backend (``Model(p, key)``, ``sample``): one convention, and the caller
+    splits keys explicitly, so two draws never share randomness by accident
+    (Flax NNX's int seeds suit its stateful ``Rngs``, which this functional API
+    does not have). An int is refused, naming the key to pass instead.
+
+    >>> init(layer, 0)
+    Traceback (most recent call last):
+    ...
+    TypeError: init: key must be a JAX random key, got int 0; pass jax.random.key(0)
+
     Args:
         p: the Para whose parameters to draw.
-        key: a JAX random key (``jax.random.key(seed)``).
+        key: a JAX random key (``jax.random.key(seed)``; a legacy
+            ``jax.random.PRNGKey(seed)`` works too).
         max_bytes: the most the arrays may take together (default: the device's memory).
         mesh: a device mesh to create the arrays sharded on (default: one device).
         rules: the sharding rules with ``mesh`` (default ``sharding.MEGATRON``).
     """
+    check_key("init", key)
     check_para("init", p)
     check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
     paths, draw_all = initialiser(p)

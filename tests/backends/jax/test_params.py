@@ -95,6 +95,23 @@ def test_stacked_leaves_are_drawn_slice_by_slice() -> None:
     assert not np.array_equal(w[0], w[1]) and not np.array_equal(w[1], w[2])
 
 
+def test_init_refuses_an_int_seed_naming_the_key_to_pass() -> None:
+    p = affine(3, 4)
+    with pytest.raises(TypeError, match=r"^init: key must be a JAX random key, got int 0; pass"):
+        init(p, 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"key must be a JAX random key .* got ArrayImpl float32"):
+        init(p, jnp.zeros(2))
+    with pytest.raises(TypeError, match=r"key must be a JAX random key .* got PRNGKeyArray"):
+        init(p, jax.random.split(KEY, 3))  # a batch of keys, not one
+    legacy = init(p, jax.random.PRNGKey(0))  # a raw uint32[2] key still draws
+    assert [np.asarray(v).tobytes() for v in legacy.values()] == [
+        np.asarray(v).tobytes()
+        for v in init(p, jax.random.wrap_key_data(jax.random.PRNGKey(0))).values()
+    ]
+    drawn = jax.vmap(lambda k: init(p, k)["w"])(jax.random.split(KEY, 2))  # traced keys too
+    assert drawn.shape == (2, *init(p, KEY)["w"].shape)
+
+
 def test_init_array_rejects_an_unknown_kind() -> None:
     class Fake:
         kind, args = "orthogonal", ()
