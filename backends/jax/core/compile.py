@@ -43,7 +43,15 @@ import numpy as np
 from backends.jax.core import registry
 from backends.jax.core.limits import UNROLL_MAX
 from backends.jax.core.registry import UnregisteredBox, lookup
-from backends.jax.core.values import check, dtype_of, has_unstacked, layer, select, zeros
+from backends.jax.core.values import (
+    check,
+    dtype_of,
+    has_unstacked,
+    layer,
+    run_checked,
+    select,
+    zeros,
+)
 from topos.arrows import ArrayData, Arrow, Box, Const
 from topos.dims import bind, dims, specialise
 from topos.functor import FreeObjects, Functor
@@ -367,18 +375,19 @@ class Compiled:
     """A compiled arrow: call it on a per-example value of ``arrow.dom``.
 
     The input is checked against the domain first (at trace time under
-    ``jax.jit``, so the check costs nothing at run time). For a batch, use
-    ``jax.vmap(compiled)``.
+    ``jax.jit``, so the check costs nothing at run time), and its token ids at
+    run time when they are traced (``checked_ids``), unless ``check_ids`` is
+    false. For a batch, use ``jax.vmap(compiled)``.
 
     >>> from topos import R, copy
     >>> compile(copy(R(1))).arrow == copy(R(1))
     True
     """
 
-    __slots__ = ("arrow", "fn", "__name__", "__qualname__", "__weakref__")
+    __slots__ = ("arrow", "fn", "check_ids", "__name__", "__qualname__", "__weakref__")
 
-    def __init__(self, arrow: Arrow, fn: Fn) -> None:
-        self.arrow, self.fn = arrow, fn
+    def __init__(self, arrow: Arrow, fn: Fn, check_ids: bool = True) -> None:
+        self.arrow, self.fn, self.check_ids = arrow, fn, check_ids
         self.__name__ = self.__qualname__ = "compiled"
 
     def __call__(self, x: Any) -> Any:
@@ -396,13 +405,18 @@ class Compiled:
         # Running recurses along the nesting of the diagram (a Para of 500 composed layers
         # nests its tensors 500 deep, nested curries their closures): a deep enough stack,
         # on this thread while JAX traces (its state is per thread), as apply does.
-        return deep(lambda: run(x), arrow, here=holds_tracer(x))
+        return deep(lambda: self._run(arrow.dom, arrow.cod, run, x), arrow, here=holds_tracer(x))
+
+    def _run(self, dom: Ob, cod: Ob, fn: Callable[[Any], Any], x: Any) -> Any:
+        return run_checked(dom, x, cod, fn, "input") if self.check_ids else fn(x)
 
     def __repr__(self) -> str:
         return f"compile({self.arrow!r})"
 
 
-def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 - the contract's name
+def compile(  # noqa: A001 - the contract's name
+    f: Arrow, optimize: bool | str = False, *, check_ids: bool = True
+) -> Compiled:
     """The per-example JAX function of the arrow ``f``; jit, grad and vmap safe.
 
     Products are tuples, ``One`` is ``()``, ``Fin`` integer arrays, ``Omega``
@@ -427,6 +441,13 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
     (``topos.rewrite.optimize``; needs the ``optimize`` extra, egglog), taking a
     rewrite only where the cost model finds it at least ``RUN_MIN_GAIN`` (2)
     times cheaper; the compiled function's ``.arrow`` is then the optimised diagram.
+
+    Token ids (``Fin(n)``) outside ``0..n-1`` are refused: concrete ones at
+    once, traced ones (under ``jax.jit``, ``jax.vmap``) at run time by a test
+    the call embeds (``backends.jax.core.values.run_checked``: an error on one
+    device, NaN outputs on several); ``check_ids=False`` leaves that test out
+    (an id outside then reads another row: JAX indexing wraps negative ids and
+    clamps the others).
     """
     if not isinstance(f, Arrow):
         if hasattr(f, "arrow") and hasattr(f, "parameters"):
@@ -456,8 +477,8 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
     except UnregisteredBox as e:  # the message says it all; the functor's frames do not
         raise UnregisteredBox(str(e)) from None
     if fn is None:
-        return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
-    return Compiled(f, fn)
+        return Compiled(f, Fn(lambda x: x, f.dom, f.cod), check_ids)
+    return Compiled(f, fn, check_ids)
 
 
 # A primitive registered again with another function: cached images hold the old one.
