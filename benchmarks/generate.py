@@ -4,9 +4,9 @@ One GPT-style model (learned positions, tied head; ``--d 128 --layers 4 --heads 
 by default) and one parameter dict, three decoders of the same greedy tokens,
 timed side by side in this process:
 
-- ``generate``: ``backends.jax.generate``, the key–value cache derived from the
+- ``generate``: ``backends.jax.decoding.generate``, the key–value cache derived from the
   diagram (``seq = Dim("seq", 512)``);
-- ``recompute``: ``backends.jax.sample``, which reruns the model on the whole
+- ``recompute``: ``backends.jax.decoding.sample``, which reruns the model on the whole
   512-token window for every token (the same architecture built at ``seq = 512``);
 - ``hand``: a cached decoder written directly in JAX for these weights (prefill,
   then one ``lax.scan`` over tokens and one over layers, caches updated in place).

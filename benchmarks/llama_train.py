@@ -1,6 +1,7 @@
 """One training step of a Llama-style model: topos vs hand-written Equinox vs Penzai.
 
-    .venv/bin/python benchmarks/llama_train.py            # prints, and updates results.md
+    .venv/bin/python benchmarks/llama_train.py            # prints the section
+    .venv/bin/python benchmarks/llama_train.py --out benchmarks/results.md   # and updates it
     .venv/bin/python benchmarks/llama_train.py --quick    # a smoke test at a tiny size
 
 The model (issue 12): width 128, 4 layers, grouped-query attention (4 query heads
@@ -12,7 +13,7 @@ the *same* function on the *same* weights:
 - **equinox**: the model written by hand below (``EqxLlama``), blocks as a list of
   modules in a Python loop, and the same blocks stacked under ``jax.lax.scan``;
 - **penzai**: ``penzai.models.transformer.variants.llamalike_common``, whose
-  weights ``backends.jax.convert.from_penzai_llama`` reads into topos's layout.
+  weights ``backends.jax.interop.penzai.from_penzai_llama`` reads into topos's layout.
 
 Before timing, the logits of all of them are checked equal (max-abs difference
 below 1e-4). One step is ``value_and_grad`` of the mean cross-entropy and an
@@ -54,7 +55,7 @@ from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
 )
 
 from backends.jax import batched  # noqa: E402
-from backends.jax.convert import from_penzai_llama  # noqa: E402
+from backends.jax.interop.penzai import from_penzai_llama  # noqa: E402
 from topos.nn.decoder import language_model  # noqa: E402
 
 Batch = tuple[Any, Any]
@@ -62,7 +63,7 @@ Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
 BEGIN, END = "<!-- llama_train: begin -->", "<!-- llama_train: end -->"
 NOTE = (
     "Command: `python benchmarks/llama_train.py`. topos unrolls a `repeat` of at most"
-    " `backends.jax.compile.UNROLL_MAX` (4) layers, as the Equinox loop and Penzai do, so"
+    " `backends.jax.core.compile.UNROLL_MAX` (4) layers, as the Equinox loop and Penzai do, so"
     " their flops compare; XLA's `cost_analysis()` counts a rolled `while` loop's body once,"
     " hence the scan variant's lower figure."
 )
@@ -359,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny model, a few steps")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=5)
-    parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to update")
+    parser.add_argument(
+        "--out", help="markdown file whose section to update (e.g. benchmarks/results.md)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.quick:
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     lines.append("")
     lines.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
     print("\n".join(lines))
-    if not args.quick:
+    if args.out is not None:  # a tracked file changes only when asked
         write(lines, Path(args.out))
 
 

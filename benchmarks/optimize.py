@@ -39,7 +39,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from backends.jax import batched, compile, init, optimized  # noqa: E402
-from backends.jax.params import cartesian  # noqa: E402
+from backends.jax.core.params import cartesian  # noqa: E402
 from topos.nn.transformer import transformer  # noqa: E402
 from topos.nn.zoo import ARCHITECTURES  # noqa: E402
 from topos.para import Para  # noqa: E402

@@ -1,4 +1,4 @@
-"""How fast regions are enumerated and decisions explained (``backends.jax.regions``).
+"""How fast regions are enumerated and decisions explained (``backends.jax.logic``).
 
 Run from the repository root::
 
@@ -13,7 +13,7 @@ Run from the repository root::
 2. The digits MLP (64-128-10, as in ``examples/digits.py``, trained briefly):
    ``explain`` on test images, first call and median of warm calls, side by side
    (interleaved) with the reference path (the certification and LP settings of
-   before, ``_explain_reference``), checked to give the same rules and
+   before, ``explain_reference``), checked to give the same rules and
    counterfactual distances; one explanation printed.
 
 Times are wall-clock on whatever machine runs this; they are not asserted
@@ -35,8 +35,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from backends.jax import PLNet, batched, explain, fit, init, plot_regions, regions  # noqa: E402
-from backends.jax.regions import _explain_reference  # noqa: E402
+from backends.jax import batched, fit, init  # noqa: E402
+from backends.jax.logic import PLNet, explain, plot_regions, regions  # noqa: E402
+from backends.jax.logic.explanations import explain_reference  # noqa: E402
 from topos.nn import mlp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,14 +132,14 @@ def bench_explain(images: int = 10) -> None:
     t0 = time.perf_counter()
     e = explain(net, xs[0], box=[0, 1])
     first = time.perf_counter() - t0
-    _explain_reference(net, xs[0], box=[0, 1])
+    explain_reference(net, xs[0], box=[0, 1])
     new, old = [], []
     for x in xs[1 : images + 1]:  # interleaved: both paths see the same load
         t0 = time.perf_counter()
         fast = explain(net, x, box=[0, 1])
         new.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        ref = _explain_reference(net, x, box=[0, 1])
+        ref = explain_reference(net, x, box=[0, 1])
         old.append(time.perf_counter() - t0)
         same = fast.rule.names == ref.rule.names and (
             (fast.counterfactual is None) == (ref.counterfactual is None)

@@ -3,7 +3,7 @@
     python benchmarks/sharding.py
 
 For each model, ``jax.eval_shape`` gives the parameters' shapes (nothing is
-allocated) and ``backends.jax.sharding.param_shardings`` their shardings on an
+allocated) and ``backends.jax.core.sharding.param_shardings`` their shardings on an
 ``abstract_mesh`` of 8 devices (a mesh shape; no device is needed); the bytes one
 device holds are the sum of the shard shapes. Printed: the single-device figure,
 the per-device figure on each mesh, and its ratio to the single-device one (the

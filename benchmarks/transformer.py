@@ -1,6 +1,7 @@
 """The diagram-compiled transformer side by side with hand-written Equinox and Flax NNX.
 
-    .venv/bin/python benchmarks/transformer.py            # writes benchmarks/results.md
+    .venv/bin/python benchmarks/transformer.py            # prints the report
+    .venv/bin/python benchmarks/transformer.py --out benchmarks/results.md   # and writes it
     .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
     .venv/bin/python benchmarks/transformer.py --first-call 5   # first call and step only
 
@@ -11,7 +12,7 @@ demo's data (the Python standard library's source):
    ``jax.jit`` or the library's own ``eqx.filter_jit`` / ``nnx.jit``; blocks under a
    scan or a Python loop) and the diagram model (``topos.nn.transformer`` through
    ``backends.jax.batched``, stepped by the same flattened ``jax.jit`` over
-   ``(params, opt_state, batch)`` with donated buffers as ``backends.jax.fit``),
+   ``(params, opt_state, batch)`` with donated buffers as ``backends.jax.training.fit``),
    run interleaved round by round; each step timed to completion. Median step time
    and its ratio to each library's fastest variant;
 2. **first call** (build the step, trace, compile, run once), repeated on fresh
@@ -67,6 +68,7 @@ from baselines import (  # noqa: E402
 )
 from flax import nnx  # noqa: E402
 
+from backends.apps.corpus import load_corpus  # noqa: E402
 from backends.apps.demo import (  # noqa: E402
     DemoConfig,
     Vocab,
@@ -77,9 +79,8 @@ from backends.apps.demo import (  # noqa: E402
     unigram_bits,
 )
 from backends.jax import batched, compile, init  # noqa: E402
-from backends.jax.compile import UNROLL_MAX  # noqa: E402
-from backends.jax.corpus import load_corpus  # noqa: E402
-from backends.jax.layers import unstack  # noqa: E402
+from backends.jax.core.compile import UNROLL_MAX  # noqa: E402
+from backends.jax.core.layout import unstack  # noqa: E402
 from topos import nn  # noqa: E402
 from topos.analysis import analyze  # noqa: E402
 
@@ -155,10 +156,10 @@ def quick_plan(vocab: int) -> Plan:
 def diagram_train_step(
     p: Any, params: Any, tx: Any, *, layers: bool = True
 ) -> tuple[Step, Any, Any]:
-    """The diagram model's train step: the flattened jit of ``backends.jax.fit``.
+    """The diagram model's train step: the flattened jit of ``backends.jax.training.fit``.
 
-    With ``layers`` (as the demo's ``fit(..., layers=p)``) the parameters of the
-    unrolled ``repeat`` are stepped one array per layer (``backends.jax.layers``).
+    With ``layers`` (as the demo's ``fit(..., unstack=p)``) the parameters of the
+    unrolled ``repeat`` are stepped one array per layer (``backends.jax.core.layout``).
     """
     logits = batched(p)
     if layers:
@@ -488,7 +489,7 @@ def section_cost(say: Report, steps: Steps, batch: Batch) -> None:
         "XLA's `cost_analysis()` counts a while loop's body once, so flops compare between"
         " variants with the same loop structure: a rolled scan (`while` in the HLO) or"
         " unrolled layers. topos's `repeat` unrolls stacks of at most"
-        f" {UNROLL_MAX} layers (`backends.jax.compile.UNROLL_MAX`) and scans deeper ones."
+        f" {UNROLL_MAX} layers (`backends.jax.core.compile.UNROLL_MAX`) and scans deeper ones."
     )
     say()
     say.table(["variant (flat jax.jit)", "flops", "/ topos", "HLO instructions", *keys], rows)
@@ -635,7 +636,7 @@ def first_call_only(say: Report, plan: Plan, batch: Batch, reps: int) -> None:
         prepare=lambda m: diagram_train_step(m[0], m[1], tx, layers=False),
         split=False,
     )
-    chosen.append(stacked)  # the layout fit trains without layers=p: the gain of the split
+    chosen.append(stacked)  # the layout fit trains without unstack=p: the gain of the split
     firsts: dict[str, list[tuple[float, float]]] = {v.name: [] for v in chosen}
     lives: dict[str, Live] = {}
     for _ in range(reps):
@@ -692,7 +693,9 @@ def plan_tx(plan: Plan) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke test")
-    parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to write")
+    parser.add_argument(
+        "--out", help="markdown file to write the report into (e.g. benchmarks/results.md)"
+    )
     parser.add_argument(
         "--first-call",
         type=int,
@@ -753,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
     section_depth(say, plan, tx, batches[0])
     section_dsl(say, plan)
     say(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
-    write_results(Path(args.out), say.lines)
+    if args.out is not None:  # the report is printed as it goes; a file changes only when asked
+        write_results(Path(args.out), say.lines)
     return 0
 
 

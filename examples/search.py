@@ -5,7 +5,7 @@ residual, repeat over MLP, token-mixing, linear-attention and softmax-attention
 blocks), half from the first-order leaves only, half with at least one choose ; ev
 leaf. Each is classified by ``analyze`` (PL pretopos or topos completion), counted
 in parameters and trained briefly on in-context regression and associative recall
-(``backends.jax.search``). Results go to ``OUT/results.jsonl`` as they come: run
+(``backends.jax.experiments.search``). Results go to ``OUT/results.jsonl`` as they come: run
 again with the same ``--out`` to resume. Prints the table of the best candidate of
 each kind per parameter budget, and writes ``search.png`` (test loss vs parameters).
 
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.jax.search import TASKS, search
+from backends.jax.experiments.search import TASKS, search
 
 KINDS = ("PL pretopos", "topos completion")
 #: Parameter budgets (upper bounds) of the table's rows.

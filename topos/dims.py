@@ -42,7 +42,7 @@ from topos.arrows import Arrow, Box, fold
 from topos.functor import Free, Functor
 from topos.objects import Coproduct, Dim, Exp, Fin, Ob, Product, R, is_symbolic
 
-__all__ = ["Dim", "bind", "dims", "specialise"]
+__all__ = ["Dim", "bind", "dims", "dims_in", "specialise"]
 
 
 def _sub(v: Any, binding: Mapping[str, int]) -> Any:
@@ -61,12 +61,19 @@ def _sub_ob(x: Ob, binding: Mapping[str, int]) -> Ob:
     return x
 
 
-def _dims_in(v: Any, out: dict[Dim, None]) -> None:
+def dims_in(v: Any, out: dict[Dim, None]) -> None:
+    """Add to ``out`` every ``Dim`` in ``v`` (a dim, or nested tuples of them and sizes).
+
+    >>> found: dict[Dim, None] = {}
+    >>> dims_in((3, (Dim("t", 8), 2)), found)
+    >>> list(found)
+    [Dim('t', 8)]
+    """
     if isinstance(v, Dim):
         out[v] = None
     elif isinstance(v, tuple):
         for w in v:
-            _dims_in(w, out)
+            dims_in(w, out)
 
 
 def dims(f: Any) -> tuple[Dim, ...]:
@@ -87,7 +94,7 @@ def dims(f: Any) -> tuple[Dim, ...]:
                 continue
             seen.add(id(y))
             if isinstance(y, (R, Fin)):
-                _dims_in(y.shape, found)
+                dims_in(y.shape, found)
             elif isinstance(y, (Product, Coproduct)):
                 stack.extend((y.right, y.left))
             elif isinstance(y, Exp):
@@ -97,7 +104,7 @@ def dims(f: Any) -> tuple[Dim, ...]:
         ob(a.dom)
         ob(a.cod)
         if isinstance(a, Box):
-            _dims_in(tuple(a.attrs.values()), found)
+            dims_in(tuple(a.attrs.values()), found)
 
     if isinstance(f, Ob):
         ob(f)

@@ -1,9 +1,9 @@
 """The demo application: a transformer built as a Para morphism, trained on Python source.
 
-``topos demo`` (``backends/cli.py``) runs ``run({flag: value, ...})``. The library
+``topos demo`` (``backends/apps/cli.py``) runs ``run({flag: value, ...})``. The library
 does the work; this module only wires it together and owns the output folder:
 
-1. **corpus** (``backends.jax.corpus.load_corpus``): the ``.py`` files of the Python
+1. **corpus** (``backends.apps.corpus.load_corpus``): the ``.py`` files of the Python
    standard library on this machine or of ``--corpus``, split by file (every tenth
    file is validation), 3,000,000 and 300,000 characters;
 2. **vocabulary** (``Vocab``): the characters seen in the training text, with the
@@ -20,7 +20,7 @@ does the work; this module only wires it together and owns the output folder:
    ``(seed * 7919 + t * batch + i) mod 2**31``, so a resumed run sees the same
    masks); validation and sampling run the model without dropout, on the same
    parameters;
-4. **training** with ``backends.jax.fit`` (adamw, warmup then cosine decay, gradient
+4. **training** with ``backends.jax.training.fit`` (adamw, warmup then cosine decay, gradient
    clipping), batches of random windows drawn as a function of the step index (so
    ``--resume`` continues exactly), a checkpoint in ``<out>/checkpoint``;
 5. **report**: validation loss in bits per character against the unigram baseline
@@ -64,13 +64,14 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from backends.jax.corpus import CorpusError, load_corpus
-from backends.jax.fit import CheckpointError, load_checkpoint
-from backends.jax.limits import device_memory, format_bytes
+from backends.apps.corpus import CorpusError, load_corpus
+from backends.jax.core.limits import device_memory, format_bytes
+from backends.jax.training.fit import CheckpointError, load_checkpoint
 from topos import nn
 from topos.analysis import analyze
 from topos.draw import draw
 from topos.objects import Dim
+from topos.para import Para
 
 __all__ = [
     "ARCHS",
@@ -603,7 +604,7 @@ def keyed_batches(
     return keyed
 
 
-def _report_analysis(p: Any, say: Callable[[str], None]) -> None:
+def _report_analysis(p: Para, say: Callable[[str], None]) -> None:
     report = analyze(p)
     say("analysis:")
     say(f"  order     {report.order}")
@@ -613,7 +614,7 @@ def _report_analysis(p: Any, say: Callable[[str], None]) -> None:
         say(f"  witness   {w.kind}: {w.reason}, in {w.where or 'the top level'}")
 
 
-def _write_diagram(p: Any, out: Path, say: Callable[[str], None]) -> None:
+def _write_diagram(p: Para, out: Path, say: Callable[[str], None]) -> None:
     path = out / "transformer.svg"
     path.write_text(draw(p, depth=2))
     say(f"diagram: {path}")
@@ -623,7 +624,7 @@ def run(given: DemoConfig | dict[str, Any], stdout: TextIO | None = None) -> Dem
     """Run the demo; ``given`` is a ``DemoConfig`` or a dict of the settings to change.
 
     Prints to ``stdout`` (default ``sys.stdout``); training progress goes to stderr
-    (``backends.jax.fit``). Raises ``DemoError`` for bad settings, an unusable
+    (``backends.jax.training.fit``). Raises ``DemoError`` for bad settings, an unusable
     output folder or checkpoint, or a diverging run, ``CorpusError`` for an
     unusable corpus, and ``Interrupted`` after Ctrl-C (the checkpoint is saved).
     """
@@ -695,7 +696,7 @@ def _train(
             f"mesh {cfg.mesh} ({dict(mesh.shape)}): {mine:,} parameter bytes per device"
             f" of {sharding.param_bytes(params):,}"
         )
-    logits = batched(p) if mesh is None else sharding.batched(p, mesh)
+    logits = batched(p, mesh)
     # with dropout, training runs the keyed model (its input: tokens and a key each)
     train_logits = batched(build_model(cfg, len(vocab), train=True)) if cfg.dropout else logits
     if cfg.dropout:
@@ -724,7 +725,7 @@ def _train(
             resume=cfg.resume,
             log_every=cfg.log_every,
             mesh=mesh,
-            layers=p if mesh is None else None,  # unrolled layers apart: a faster first step
+            unstack=p if mesh is None else None,  # unrolled layers apart: a faster first step
         )
     except KeyboardInterrupt:
         if not written.exists():

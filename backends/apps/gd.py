@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends.jax import apply, init
-from backends.jax.icl import (
+from backends.jax.experiments.icl import (
     alignment,
     best_eta,
     gd_predict,

@@ -2,8 +2,7 @@
 
 Run from anywhere: ``python docs/img/make.py`` writes the SVGs next to this file.
 With ``--png DIR`` it also writes PNGs into ``DIR``, when ``cairosvg`` (the ``draw``
-extra) is installed. The diagrams built from ``topos.nn`` are skipped, with a message, when
-that module is not available.
+extra) is installed.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from topos import Box, R, copy, curry, ev, fst, pair, snd  # noqa: E402
+from topos import Box, R, copy, curry, ev, fst, nn, pair, snd  # noqa: E402
 from topos.draw import draw, group, png  # noqa: E402
 from topos.para import Para, normal, zeros  # noqa: E402
 
@@ -61,11 +60,6 @@ def frozen() -> Any:
 
 
 def nn_diagrams() -> dict[str, tuple[Callable[[], Any], int | None]]:
-    try:
-        from topos import nn
-    except ImportError as err:
-        print(f"topos.nn is not available ({err}); skipping its diagrams")
-        return {}
     return {
         "nn_mlp": (lambda: nn.mlp([8, 32, 8]), None),
         "nn_attention_head": (lambda: nn.attention(8, 32, heads=1, causal=True), 1),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.cli import build_parser, main
+from backends.apps.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_help_lists_the_demo_and_its_flags(capsys: pytest.CaptureFixture[str]) -
 
 def test_help_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "backends.cli", "--help"],
+        [sys.executable, "-m", "backends.apps.cli", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -265,7 +265,7 @@ def test_a_batch_too_large_for_the_machine(
 def test_mesh_flag_is_checked_and_asks_for_simulated_devices(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends.cli import _simulate_devices
+    from backends.apps.cli import _simulate_devices
 
     monkeypatch.setenv("XLA_FLAGS", "")  # restored after the test: main() sets it
     out = str(tmp_path / "run")

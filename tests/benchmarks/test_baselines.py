@@ -132,7 +132,7 @@ def test_library_jit_train_steps_reduce_the_loss(library: str) -> None:
 @pytest.mark.parametrize("extra", [0, 1])
 def test_repeat_unrolls_small_stacks_and_scans_deep_ones(extra: int) -> None:
     """The lowering the benchmark chose: unrolled up to UNROLL_MAX layers, a loop beyond."""
-    from backends.jax.compile import UNROLL_MAX
+    from backends.jax.core.compile import UNROLL_MAX
 
     layers = UNROLL_MAX + extra
     cfg = baselines.Config(vocab=5, seq=4, d=8, heads=2, layers=layers, mlp_ratio=1)

@@ -54,6 +54,13 @@ def test_published_parameter_counts() -> None:
         assert preset(name).num_params() == count, name
 
 
+def test_the_presets_are_topos_nn_names() -> None:
+    import topos.nn
+
+    assert (topos.nn.gpt2, topos.nn.llama, topos.nn.vit) == (gpt2, llama, vit)
+    assert {"gpt2", "llama", "vit"} <= set(topos.nn.__all__)
+
+
 def test_gpt2_ties_its_head_to_the_embedding() -> None:
     tied, untied = gpt2("small", seq=16), language_model(50257, 16, 768, 12, 12, head_bias=False)
     assert "head.w" not in tied.parameters() and "head.w" in untied.parameters()

@@ -649,6 +649,14 @@ def objects() -> st.SearchStrategy[Ob]:
 @st.composite
 def arrows(draw: st.DrawFn, dom: Ob, cod: Ob, size: int = 4) -> Arrow:
     """A random arrow dom -> cod built from every constructor (at most ``size`` deep)."""
+    rules = _leaf_rules(draw, dom, cod)
+    if size > 0:
+        rules += _composite_rules(draw, dom, cod, size - 1)
+    return draw(st.sampled_from(rules))()
+
+
+def _leaf_rules(draw: st.DrawFn, dom: Ob, cod: Ob) -> list[Callable[[], Arrow]]:
+    """The constructors of ``dom -> cod`` with no sub-arrow."""
     rules: list[Callable[[], Arrow]] = [lambda: Box(draw(st.sampled_from(NAMES)), dom, cod)]
     if dom == cod:
         rules.append(lambda: Id(dom))
@@ -662,45 +670,49 @@ def arrows(draw: st.DrawFn, dom: Ob, cod: Ob, size: int = 4) -> Arrow:
         rules.append(lambda: discard(dom))
     if isinstance(dom, Empty):
         rules.append(lambda: absurd(cod))
-    if size > 0:
-        n = size - 1
+    return rules
 
-        def sub(d: Ob, k: Ob) -> Arrow:
-            return draw(arrows(d, k, n))
 
-        if isinstance(cod, Product):
-            rules.append(lambda: pair(sub(dom, cod.left), sub(dom, cod.right)))
-        if isinstance(cod, Exp):
-            rules.append(lambda: curry(sub(dom * cod.exponent, cod.base)))
-        if isinstance(dom, Coproduct):
-            rules.append(lambda: copair(sub(dom.left, cod), sub(dom.right, cod)))
-        if isinstance(cod, Coproduct):
-            rules.append(lambda: sub(dom, cod.left) >> inl(cod.left, cod.right))
-            rules.append(lambda: sub(dom, cod.right) >> inr(cod.left, cod.right))
-        if isinstance(dom, Product):
-            rules.append(lambda: fst(dom.left, dom.right) >> sub(dom.left, cod))
-            rules.append(lambda: snd(dom.left, dom.right) >> sub(dom.right, cod))
-            rules.append(lambda: swap(dom.left, dom.right) >> sub(dom.right * dom.left, cod))
-        if isinstance(dom, Product) and isinstance(cod, Product):
-            rules.append(
-                lambda: sub(dom.left, cod.left) * sub(dom.right, cod.right)  # type: ignore[attr-defined]
-            )
-        if isinstance(dom, Coproduct) and isinstance(cod, Coproduct):
-            rules.append(
-                lambda: sub(dom.left, cod.left) + sub(dom.right, cod.right)  # type: ignore[attr-defined]
-            )
-        rules.append(lambda: copy(dom) >> sub(dom * dom, cod))
+def _composite_rules(draw: st.DrawFn, dom: Ob, cod: Ob, n: int) -> list[Callable[[], Arrow]]:
+    """The constructors of ``dom -> cod`` from sub-arrows at most ``n`` deep."""
+    rules: list[Callable[[], Arrow]] = []
 
-        def through() -> Arrow:
-            mid = draw(objects())
-            return sub(dom, mid) >> sub(mid, cod)
+    def sub(d: Ob, k: Ob) -> Arrow:
+        return draw(arrows(d, k, n))
 
-        def apply() -> Arrow:
-            a = draw(st.sampled_from([A, One, A + One]))
-            return pair(sub(dom, cod**a), sub(dom, a)) >> ev(cod, a)
+    if isinstance(cod, Product):
+        rules.append(lambda: pair(sub(dom, cod.left), sub(dom, cod.right)))
+    if isinstance(cod, Exp):
+        rules.append(lambda: curry(sub(dom * cod.exponent, cod.base)))
+    if isinstance(dom, Coproduct):
+        rules.append(lambda: copair(sub(dom.left, cod), sub(dom.right, cod)))
+    if isinstance(cod, Coproduct):
+        rules.append(lambda: sub(dom, cod.left) >> inl(cod.left, cod.right))
+        rules.append(lambda: sub(dom, cod.right) >> inr(cod.left, cod.right))
+    if isinstance(dom, Product):
+        rules.append(lambda: fst(dom.left, dom.right) >> sub(dom.left, cod))
+        rules.append(lambda: snd(dom.left, dom.right) >> sub(dom.right, cod))
+        rules.append(lambda: swap(dom.left, dom.right) >> sub(dom.right * dom.left, cod))
+    if isinstance(dom, Product) and isinstance(cod, Product):
+        rules.append(
+            lambda: sub(dom.left, cod.left) * sub(dom.right, cod.right)  # type: ignore[attr-defined]
+        )
+    if isinstance(dom, Coproduct) and isinstance(cod, Coproduct):
+        rules.append(
+            lambda: sub(dom.left, cod.left) + sub(dom.right, cod.right)  # type: ignore[attr-defined]
+        )
+    rules.append(lambda: copy(dom) >> sub(dom * dom, cod))
 
-        rules.extend([through, apply])
-    return draw(st.sampled_from(rules))()
+    def through() -> Arrow:
+        mid = draw(objects())
+        return sub(dom, mid) >> sub(mid, cod)
+
+    def apply() -> Arrow:
+        a = draw(st.sampled_from([A, One, A + One]))
+        return pair(sub(dom, cod**a), sub(dom, a)) >> ev(cod, a)
+
+    rules.extend([through, apply])
+    return rules
 
 
 def rebuild(f: Arrow, kids: list[Arrow]) -> Arrow:

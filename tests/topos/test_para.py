@@ -661,20 +661,6 @@ def test_a_chain_of_ten_thousand_layers() -> None:
     assert net == (net >> Id(X)) and hash(net) == hash(net >> Id(X))
 
 
-# ---------------------------------------------------------------------------------
-# The user guide's examples run
-
-
-def test_docs_para_md_examples_run() -> None:
-    import doctest
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "para.md"
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
-    assert result.attempted > 40 and result.failed == 0
-
-
 def test_frozen_parameters_and_constants_inside_a_repeat_are_shared() -> None:
     from topos.arrows import Const
 

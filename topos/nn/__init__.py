@@ -13,7 +13,9 @@
   ``topos.nn.feedforward`` (``feedforward``, ``gated_mlp``, ``dropout``),
   ``topos.nn.self_attention`` (MHA / GQA / MQA, RoPE, padding masks),
   ``topos.nn.decoder`` (``block``, ``language_model``), ``topos.nn.vit``
-  (``vision_transformer``); ``topos.nn.zoo`` holds GPT-2, Llama and ViT presets.
+  (``vision_transformer``).
+- ``topos.nn.zoo``: the paper's architectures with their verdicts (``table``) and the
+  published configurations ``gpt2``, ``llama``, ``vit``, re-exported here.
 
 Every layer is a Para ``P * A -> B`` whose arrow is made of primitives and
 structure only, so ``analyze`` can read it and any backend that implements the
@@ -61,6 +63,7 @@ from topos.nn.rotary import rotary
 from topos.nn.self_attention import self_attention
 from topos.nn.transformer import attention, multi_head, transformer, transformer_block
 from topos.nn.vit import vision_transformer
+from topos.nn.zoo import gpt2, llama, vit
 
 __all__ = [
     "ACTIVATIONS",
@@ -80,11 +83,13 @@ __all__ = [
     "gated_mlp",
     "gcn",
     "gelu",
+    "gpt2",
     "grouped",
     "labels",
     "language_model",
     "layer_norm",
     "linear",
+    "llama",
     "max_pool",
     "mlp",
     "multi_head",
@@ -102,5 +107,6 @@ __all__ = [
     "transformer",
     "transformer_block",
     "vision_transformer",
+    "vit",
     "weight",
 ]

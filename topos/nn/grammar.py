@@ -15,7 +15,7 @@ grammar produces is well typed by construction:
 
 ``architecture(spec, ...)`` wraps the body: a tokenwise embedding ``d_in -> width``,
 the body, the last token (``take``) and a linear head ``width -> d_out``.
-``sample(rng, ...)`` draws a spec; ``first_order`` restricts the leaves to
+``random_spec(rng, ...)`` draws a spec; ``first_order`` restricts the leaves to
 ``mlp`` and ``mix``. Where a candidate lives is read off the built diagram by
 ``analyze``, not off the spec:
 
@@ -27,7 +27,7 @@ the body, the last token (``take``) and a linear head ``width -> d_out``.
 >>> net = architecture(spec, seq=11, d_in=11, d_out=1)
 >>> net.dom, net.cod, net.num_params()
 (R(11, 11), R(1), 641)
->>> analyze(net).lives_in, analyze(architecture(sample(random.Random(0), first_order=True),
+>>> analyze(net).lives_in, analyze(architecture(random_spec(random.Random(0), first_order=True),
 ...                                              seq=11, d_in=11, d_out=1)).lives_in
 ('topos completion', 'PL pretopos')
 """
@@ -35,6 +35,7 @@ the body, the last token (``take``) and a linear head ``width -> d_out``.
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 from topos.arrows import copy
@@ -53,7 +54,7 @@ __all__ = [
     "body",
     "higher_order",
     "leaves",
-    "sample",
+    "random_spec",
     "show",
 ]
 
@@ -61,7 +62,7 @@ __all__ = [
 FIRST_ORDER = ("mlp", "mix")
 #: Leaves built as choose ; ev: the function applied is chosen by the input.
 HIGHER_ORDER = ("lsa", "attn")
-#: The token widths ``sample`` draws from.
+#: The token widths ``random_spec`` draws from.
 WIDTHS = (8, 16, 32)
 
 Spec = tuple[Any, ...]
@@ -226,7 +227,7 @@ def _draw(rng: random.Random, kinds: tuple[str, ...], depth: int) -> Spec:
     return ("rep", _draw(rng, kinds, depth - 1), rng.choice((2, 3)))
 
 
-def sample(
+def random_spec(
     rng: random.Random,
     *,
     first_order: bool = False,
@@ -248,7 +249,7 @@ def sample(
     Returns:
         The spec.
 
-    >>> s = sample(random.Random(3))
+    >>> s = random_spec(random.Random(3))
     >>> s[0], s[1] in WIDTHS, higher_order(s)
     ('arch', True, True)
     """
@@ -258,3 +259,12 @@ def sample(
         spec = _draw(rng, kinds, depth)
         if first_order or higher_order(spec):
             return ("arch", width, spec)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "sample":  # the name of topos 0.1, which backends.jax.sample also had
+        warnings.warn(
+            "topos.nn.grammar.sample is now random_spec", DeprecationWarning, stacklevel=2
+        )
+        return random_spec
+    raise AttributeError(f"module 'topos.nn.grammar' has no attribute {name!r}")

@@ -4,7 +4,7 @@ Every primitive is a ``Box`` whose name says what it computes and whose ``cls``
 attribute places it in the chain of classes ``linear ⊂ pl ⊂ polynomial ⊂ smooth``
 (the analysis joins these over a diagram). Semantics are **per example** and
 stated once, in the docstring of the function that builds the box; a backend
-implements each name once (``backends/jax/nn_primitives.py``). Layers in
+implements each name once (``backends/jax/core/primitives.py``). Layers in
 ``topos.nn`` are *built* from these boxes with the categorical structure.
 
 A bilinear primitive (``einsum``, ``mul``, ``conv``) has ``cls="bilinear"``: a

@@ -85,7 +85,7 @@ class Semantics:
     """How to interpret objects and arrows, and when two images are equal.
 
     - ``interpret``: a callable on arrows (and on objects, for the laws that need
-      ``category``), e.g. a ``Functor``, ``backends.jax.compile`` or ``lambda f: f``;
+      ``category``), e.g. a ``Functor``, ``backends.jax.core.compile`` or ``lambda f: f``;
     - ``eq``: equality of images (``==`` by default; a tolerance for floats);
     - ``category``: the target ``Category``; the laws that compare with the
       target's own operations (``functor``, and ``category`` on the target) need it;

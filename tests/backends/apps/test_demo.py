@@ -27,8 +27,8 @@ from backends.apps.demo import (
     make_batches,
     unigram_bits,
 )
-from backends.jax.fit import load_checkpoint
-from backends.jax.limits import device_memory
+from backends.jax.core.limits import device_memory
+from backends.jax.training.fit import load_checkpoint
 
 
 def _write_corpus(root: Path, files: int = 12) -> Path:
@@ -291,11 +291,12 @@ def test_the_sample_is_greedy_decoding_by_generate_across_windows() -> None:
     fixed = build_model(cfg, len(vocab))
     params = init(fixed, jax.random.key(3))
     got = sample_text(params, vocab, cfg)
+    run = jax.jit(lambda window: apply(fixed, params, window))  # one compilation, not op by op
     context, out = list(vocab.encode("ab")), []
     while len(out) < cfg.sample_chars:  # the reference: uncached, one position at a time
         for _ in range(min(cfg.sample_chars - len(out), cfg.seq - len(context))):
             window = context + [0] * (cfg.seq - len(context))
-            logits = apply(fixed, params, jnp.asarray(window, jnp.int32))
+            logits = run(jnp.asarray(window, jnp.int32))
             context.append(int(jnp.argmax(logits[len(context) - 1])))
             out.append(context[-1])
         context = context[-(cfg.seq // 2) :]

@@ -26,7 +26,7 @@ def test_plots_are_written(tmp_path: Path) -> None:
 
 
 def test_the_cli_runs_it_as_topos_demo_gd(capsys) -> None:
-    from backends.cli import main
+    from backends.apps.cli import main
 
     assert main(["demo", "gd", "--help"]) == 0
     assert "topos demo gd" in capsys.readouterr().out

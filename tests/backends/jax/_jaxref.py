@@ -424,13 +424,28 @@ def diagrams(draw: st.DrawFn, dom: Ob, cod: Ob, depth: int = 3, vocab: Vocabular
     return rules[name](draw)
 
 
-def _rules(dom: Ob, cod: Ob, depth: int, v: Vocabulary) -> dict[str, Callable[[st.DrawFn], Arrow]]:
-    seeds = st.integers(0, 2**16)
-    rules: dict[str, Callable[[st.DrawFn], Arrow]] = {}
+Rules = dict[str, Callable[[st.DrawFn], Arrow]]
+
+
+def _rules(dom: Ob, cod: Ob, depth: int, v: Vocabulary) -> Rules:
+    """The ways to draw ``dom -> cod``: by the codomain's shape, then (above depth 0)
+    by the domain's and by composition."""
 
     def d(a: Ob, b: Ob) -> st.SearchStrategy[Arrow]:
         return diagrams(a, b, depth - 1, v)
 
+    rules = _by_codomain(dom, cod, v, d)
+    if depth <= 0:
+        return rules
+    return {**rules, **_by_domain(dom, cod, v, d)}
+
+
+Sub = Callable[[Ob, Ob], st.SearchStrategy[Arrow]]
+
+
+def _by_codomain(dom: Ob, cod: Ob, v: Vocabulary, d: Sub) -> Rules:
+    seeds = st.integers(0, 2**16)
+    rules: Rules = {}
     if v.is_flat(cod):
         if v.is_flat(dom):
             rules["box"] = lambda draw: v.box(dom, cod, draw(seeds))
@@ -450,8 +465,11 @@ def _rules(dom: Ob, cod: Ob, depth: int, v: Vocabulary) -> dict[str, Callable[[s
         rules["const_truth"] = lambda draw: (
             ar_.discard(dom) >> draw(st.sampled_from([ar_.true, ar_.false]))
         )
-    if depth <= 0:
-        return rules
+    return rules
+
+
+def _by_domain(dom: Ob, cod: Ob, v: Vocabulary, d: Sub) -> Rules:
+    rules: Rules = {}
     if v.logic and cod == Omega:
         ops = st.sampled_from([ar_.conj, ar_.disj, ar_.implies])
         rules["connective"] = lambda draw: (

@@ -89,8 +89,8 @@ def main() -> None:
     def run(shape: str, rules: Any) -> dict[str, Any]:
         mesh = sharding.make_mesh(shape)
         want = sharding.param_shardings(p, mesh, rules)
-        params = sharding.init(p, jax.random.key(0), mesh, rules)
-        loss = make_loss(sharding.batched(p, mesh, rules))
+        params = init(p, jax.random.key(0), mesh=mesh, rules=rules)
+        loss = make_loss(batched(p, mesh, rules))
         batch = sharding.shard_batch(batches(0), mesh, rules)
         # one compilation gives the values and the HLO (the optimiser adds no collective)
         compiled = jax.jit(jax.value_and_grad(loss)).lower(params, batch).compile()
@@ -144,16 +144,17 @@ def _checkpoint_runs(p: Any, batches: Any, make_loss: Any, opt: Any, whole: Any)
     import jax
     import numpy as np
 
-    from backends.jax import checkpoint, fit, sharding
+    from backends.jax import batched, fit, init, sharding
+    from backends.jax.training import checkpoint
 
     folder = tempfile.mkdtemp()
     try:
         a, b = sharding.make_mesh("4x2"), sharding.make_mesh("2x4")
 
         def go(mesh: Any, steps: int, path: str | None, resume: bool = False) -> Any:
-            params = sharding.init(p, jax.random.key(0), mesh)
+            params = init(p, jax.random.key(0), mesh=mesh)
             return fit(
-                make_loss(sharding.batched(p, mesh)),
+                make_loss(batched(p, mesh)),
                 params,
                 batches,
                 optimizer=opt,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.jax.corpus import CorpusError, corpus_files, load_corpus, stdlib_path
+from backends.apps.corpus import CorpusError, corpus_files, load_corpus, stdlib_path
 
 
 def _write_corpus(root: Path, files: int = 12) -> Path:

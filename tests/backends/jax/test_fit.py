@@ -15,8 +15,9 @@ import optax
 import pytest
 from _jaxref import mlp
 
-from backends.jax import batched, fit, init, leaf_paths, load_checkpoint
-from backends.jax.fit import CheckpointError
+from backends.jax import batched, fit, init, load_checkpoint
+from backends.jax.training import leaf_paths
+from backends.jax.training.fit import CheckpointError
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -272,19 +273,27 @@ def test_an_unwritable_checkpoint_folder_is_refused_before_training(tmp_path: Pa
         scalar_fit(checkpoint=tmp_path / "file" / "run.ckpt")
 
 
+def test_a_file_as_a_sharded_checkpoint_is_refused_before_training(tmp_path: Path) -> None:
+    from backends.jax import sharding
+
+    (tmp_path / "run.ckpt").write_text("a file, not an Orbax folder")
+    with pytest.raises(CheckpointError, match="run.ckpt is a file; a sharded run"):
+        scalar_fit(checkpoint=tmp_path / "run.ckpt", mesh=sharding.make_mesh("1x1"))
+
+
 def test_a_save_that_fails_later_keeps_the_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fit_module = importlib.import_module("backends.jax.fit")
+    checkpoint_module = importlib.import_module("backends.jax.training.checkpoint")
 
-    real = fit_module._save
+    real = checkpoint_module._save_npz
 
     def full_disk(path: Path, state: dict[str, Any]) -> None:
         if state["step"] >= 4:
             raise OSError(28, "No space left on device")
         real(path, state)
 
-    monkeypatch.setattr(fit_module, "_save", full_disk)
+    monkeypatch.setattr(checkpoint_module, "_save_npz", full_disk)
     path = tmp_path / "run.ckpt"
     with pytest.raises(CheckpointError, match="No space left on device") as info:
         scalar_fit(checkpoint=path, checkpoint_every=2)

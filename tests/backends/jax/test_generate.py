@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from backends.jax import DecodeError, apply, decode_step, generate, init
+from backends.jax import DecodeError, apply, generate, init
+from backends.jax.decoding import decode_step
 from topos import R, nn
 from topos.nn import primitives as P
 from topos.nn.zoo import llama

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import apply
-from backends.jax.icl import (
+from backends.jax.experiments.icl import (
     alignment,
     best_eta,
     gd_predict,

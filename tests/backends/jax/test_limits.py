@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from backends.jax import init
-from backends.jax.limits import check_total_size, device_memory, format_bytes
+from backends.jax.core.limits import check_total_size, device_memory, format_bytes
 from topos import Box, R
 from topos.para import Para, Param, zeros
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from backends.jax import apply as apply_
 from backends.jax import batched, compile, init
-from backends.jax.compile import UNROLL_MAX
-from backends.jax.nn_primitives import IMPLEMENTATIONS
+from backends.jax.core.compile import UNROLL_MAX
+from backends.jax.core.primitives import IMPLEMENTATIONS
 from topos import Fin, R, copy, nn
 from topos.nn import primitives as P
 
@@ -511,13 +511,3 @@ def test_the_compiled_transformer_costs_what_the_hand_written_one_costs(lm: Any)
     assert flops[0] <= 1.01 * flops[1]  # nothing computed twice: never more than by hand
     dots = [c.as_text().count(" dot(") for c in (ours, theirs)]
     assert dots[0] == dots[1] > 0
-
-
-def test_docs_nn_md_examples_run() -> None:
-    import doctest
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[3] / "docs" / "nn.md"
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
-    assert result.attempted > 20 and result.failed == 0

@@ -81,7 +81,7 @@ def test_the_stock_transformer_computes_the_same_after_optimize() -> None:
 
 
 def test_every_zoo_model_computes_the_same_after_optimize() -> None:
-    from backends.jax.params import cartesian
+    from backends.jax.core.params import cartesian
     from topos.nn.zoo import ARCHITECTURES
 
     key = jax.random.key(0)

@@ -1,6 +1,6 @@
 """topos language models held against Penzai's transformer variants on shared weights.
 
-Penzai builds and initialises the model; ``backends.jax.convert`` reads its weights
+Penzai builds and initialises the model; ``backends.jax.interop.penzai`` reads its weights
 into the topos model of the same configuration; the logits must agree within 1e-5
 (float32). Skipped when penzai is not installed (it is in the ``dev`` extra).
 """
@@ -21,7 +21,7 @@ from penzai.models.transformer.variants import gpt_neox as N  # noqa: E402
 from penzai.models.transformer.variants import llamalike_common as L  # noqa: E402
 
 from backends.jax import apply  # noqa: E402
-from backends.jax.convert import (  # noqa: E402
+from backends.jax.interop.penzai import (  # noqa: E402
     from_penzai_gpt_neox,
     from_penzai_llama,
     to_penzai_llama,

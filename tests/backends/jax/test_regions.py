@@ -20,15 +20,10 @@ from scipy.optimize import linprog
 
 from backends.jax import compile as jcompile
 from backends.jax import init
-from backends.jax.params import cartesian, param_value
-from backends.jax.pl import NotPiecewiseLinear, PLNet
-from backends.jax.regions import (
-    _box,
-    _box_flip,
-    _explain_reference,
-    _facets,
-    _key,
-    _rows,
+from backends.jax.core.params import cartesian, param_value
+from backends.jax.logic import (
+    NotPiecewiseLinear,
+    PLNet,
     explain,
     local_map,
     pattern,
@@ -37,10 +32,12 @@ from backends.jax.regions import (
     region,
     regions,
 )
+from backends.jax.logic.explanations import box_flip, explain_reference
+from backends.jax.logic.local import pattern_key
+from backends.jax.logic.polyhedra import as_box, facets, unit_rows
 from topos import logic
 from topos.nn import mlp, rnn, transformer
-from topos.nn.zoo import _gcn as zoo_gcn
-from topos.nn.zoo import cnn
+from topos.nn.zoo import ARCHITECTURES, cnn
 
 
 def _params(p: Any, seed: int = 0, bias: float = 0.3) -> dict[str, Any]:
@@ -65,7 +62,7 @@ def net2() -> PLNet:
 
 def _keys(net: PLNet, xs: np.ndarray) -> list[bytes]:
     _, _, dec = net.record_many(xs)
-    return [_key(d[i] for d in dec) for i in range(len(xs))]
+    return [pattern_key(d[i] for d in dec) for i in range(len(xs))]
 
 
 def _jacfwd64(p: Any, params: Any, x: np.ndarray, given: Any = None) -> np.ndarray:
@@ -128,7 +125,7 @@ def test_local_map_matches_jacfwd_at_random_points(name: str, build: Any, shape:
 
 
 def test_gcn_with_the_adjacency_given() -> None:
-    p = zoo_gcn("relu")
+    p = ARCHITECTURES["gcn (relu)"](True)
     params = _params(p)
     adj = np.eye(5) * 0.5 + 0.1
     net = PLNet(p, params, given=adj)
@@ -162,7 +159,7 @@ def test_region_is_the_exact_set_of_its_pattern(net2: PLNet) -> None:
     r = region(net2, x)
     assert r.contains(x)
     ys = rng.uniform(-1.5, 1.5, size=(3000, 2))
-    same = np.array([k == _key(pattern(net2, x).decisions) for k in _keys(net2, ys)])
+    same = np.array([k == pattern_key(pattern(net2, x).decisions) for k in _keys(net2, ys)])
     inside = np.array([r.contains(y, tol=0) for y in ys])
     assert same.any()
     np.testing.assert_array_equal(same, inside)
@@ -181,7 +178,7 @@ def test_region_keeps_exactly_the_facets(n: int, box: Any) -> None:
     r = region(net, x, box=box)
     _, _, dec = net.record(x)
     _, _, G, g = net.affine(dec)
-    A, b, _ = _rows(net, G, g, dec)
+    A, b, _ = unit_rows(G, g)
     bounds = [(None, None)] * n if box is None else [tuple(box)] * n
     for i in range(len(b)):  # every row is implied by the kept rows or is one of them
         pairs = zip(r.A, r.b, strict=True)
@@ -217,7 +214,7 @@ def test_regions_nd_is_a_certified_lower_bound() -> None:
     assert len(keys) == len(found.cells)
     for cell in found.cells:  # every region counted has a witness point inside the box
         assert np.all(np.abs(cell.point) <= 1)
-        assert _key(pattern(net, cell.point).decisions) == cell.key
+        assert pattern_key(pattern(net, cell.point).decisions) == cell.key
     sampled = set(_keys(net, np.random.default_rng(6).uniform(-1, 1, size=(20000, 3))))
     assert sampled <= keys  # small enough that the search is complete
     short = regions(net, [-1, 1], limit=2, progress=False)
@@ -307,10 +304,10 @@ def test_facets_equal_the_lp_only_reference(k: int, seed: int, unit_box: bool) -
         x[rng.random(n) < 0.3] = 0.0
     _, _, dec = net.record(x)
     _, _, G, g = net.affine(dec)
-    A, b, _ = _rows(net, G, g, dec)
-    lo, hi = _box(box, n)
-    fast = set(_facets(A, b, lo, hi, x).tolist())
-    assert fast == set(_facets(A, b, lo, hi, x, reference=True).tolist())
+    A, b, _ = unit_rows(G, g)
+    lo, hi = as_box(box, n)
+    fast = set(facets(A, b, lo, hi, x).tolist())
+    assert fast == set(facets(A, b, lo, hi, x, reference=True).tolist())
     assert fast == _lp_only_facets(A, b, [tuple(box)] * n)
 
 
@@ -329,7 +326,7 @@ def test_box_flip_is_the_box_only_lp(w: list[float], gap: float, seed: int) -> N
     down, up = rng.uniform(0, 2, n), rng.uniform(0, 2, n)
     down[rng.random(n) < 0.2] = np.inf
     wv = np.array(w)
-    t = _box_flip(wv, gap, down, up)
+    t = box_flip(wv, gap, down, up)
     # min s  s.t.  w . d <= -gap,  -s <= d_i <= s,  -down_i <= d_i <= up_i
     eye = np.eye(n)
     A = np.r_[np.c_[wv[None], 0.0], np.c_[eye, -np.ones(n)], np.c_[-eye, -np.ones(n)]]
@@ -353,7 +350,7 @@ def test_explain_equals_the_reference_path() -> None:
     for k in (0, 1):
         net = _facet_net(k)
         for x in np.random.default_rng(k).uniform(0, 1, size=(4, net.n)):
-            e, r = explain(net, x, box=[0, 1]), _explain_reference(net, x, box=[0, 1])
+            e, r = explain(net, x, box=[0, 1]), explain_reference(net, x, box=[0, 1])
             assert e.rule.names == r.rule.names
             np.testing.assert_array_equal(e.rule.A, r.rule.A)
             if r.counterfactual is None:
@@ -438,13 +435,3 @@ def test_plot_regions_needs_two_inputs() -> None:
     p = mlp([3, 4, 1])
     with pytest.raises(ValueError, match="2 inputs"):
         plot_regions(PLNet(p, _params(p)), [-1, 1])
-
-
-def test_docs_regions_md_examples_run() -> None:
-    import doctest
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[3] / "docs" / "regions.md"
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testfile(str(page), module_relative=False, optionflags=flags)
-    assert result.attempted > 10 and result.failed == 0

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 from backends.jax import apply, compile, init, register
-from backends.jax.registry import UnregisteredBox, lookup, registered
+from backends.jax.core.registry import UnregisteredBox, lookup, registered
 from topos import Box, R
 from topos.para import Para, ones
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backends.jax import search as S
+from backends.jax.experiments import search as S
 
 _PATH = Path(__file__).resolve().parents[3] / "examples" / "search.py"
 _spec = importlib.util.spec_from_file_location("search_example", _PATH)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import numpy as np
 import pytest
 
-from backends.jax import PLNet, apply, explain_two_level, init
+from backends.jax import apply, init
+from backends.jax.core.registry import registered
+from backends.jax.logic import PLNet, explain_two_level
 from topos import R
 from topos.analysis import analyze
 from topos.nn import attention, mlp
@@ -30,6 +34,7 @@ def test_level_one_is_the_attention_pattern_and_level_two_the_frozen_pl_net(mode
     p, params = model
     x = np.asarray(jax.random.normal(jax.random.key(1), (SEQ * D,)), np.float64)
     two = explain_two_level(p, params, x)
+    assert "pl.tap" not in registered()  # the taps ran in the call's own functor
     (chosen,) = two.chosen
     assert chosen.where == "attn" and chosen.value.shape == (SEQ, SEQ)
     np.testing.assert_allclose(chosen.value.sum(axis=-1), 1.0, rtol=1e-5)  # softmax rows
@@ -51,3 +56,10 @@ def test_level_one_is_the_attention_pattern_and_level_two_the_frozen_pl_net(mode
     text = str(two)
     assert text.startswith("level 1: 1 linear map(s) chosen by the input at x")
     assert "in attn: shape (4, 4)" in text and "level 2:" in text
+
+
+def test_the_old_module_path_still_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "backends.jax.regions", raising=False)  # warn afresh
+    with pytest.warns(DeprecationWarning, match="backends.jax.logic"):
+        from backends.jax.regions import explain_two_level as old
+    assert old is explain_two_level

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from backends.jax import apply, check, checked_ids, compile, init
+from backends.jax import apply, compile, init
+from backends.jax.core.values import check, checked_ids
 from topos import Fin, Id, R, nn
 
 

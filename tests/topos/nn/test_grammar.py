@@ -16,7 +16,7 @@ from topos.nn.grammar import (
     body,
     higher_order,
     leaves,
-    sample,
+    random_spec,
     show,
 )
 
@@ -24,7 +24,7 @@ from topos.nn.grammar import (
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10**6), st.booleans())
 def test_sampled_candidates_are_typed_and_classified(seed: int, first: bool) -> None:
-    spec = sample(random.Random(seed), first_order=first, depth=2)
+    spec = random_spec(random.Random(seed), first_order=first, depth=2)
     net = architecture(spec, seq=5, d_in=4, d_out=2)
     assert (net.dom, net.cod) == (R(5, 4), R(2))
     assert net.num_params() > 0

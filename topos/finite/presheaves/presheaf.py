@@ -375,61 +375,74 @@ def nat_transformations(
     >>> len(list(nat_transformations(S.yoneda(0), S.omega())))  # Omega(0): 2 sieves
     2
     """
-    C = dom.category
-    order = sorted(C.objects, key=lambda c: -len(C.into(c)))
-    items = [(c, x) for c in order for x in dom[c]]
-    assign: dict[Hashable, dict[Any, Any]] = {c: {} for c in C.objects}
+    return _Search(dom, cod, rng).run()
 
-    def fix(c: Hashable, x: Any, y: Any) -> list[tuple[Hashable, Any]] | None:
-        new: list[tuple[Hashable, Any]] = []
+
+class _Search:
+    """The backtracking of ``nat_transformations``: a partial assignment ``α`` and an
+    explicit stack (a domain may have thousands of elements)."""
+
+    def __init__(self, dom: Presheaf, cod: Presheaf, rng: random.Random | None) -> None:
+        C = dom.category
+        order = sorted(C.objects, key=lambda c: -len(C.into(c)))
+        self.dom, self.cod, self.rng = dom, cod, rng
+        self.items = [(c, x) for c in order for x in dom[c]]
+        self.assign: dict[Hashable, dict[Any, Any]] = {c: {} for c in C.objects}
+
+    def fix(self, c: Hashable, x: Any, y: Any) -> list[tuple[Hashable, Any]] | None:
+        """Set ``α(x) = y`` and what it forces, ``α(x·f) = y·f``; ``None`` on a clash."""
+        C, new = self.dom.category, []
         for f in C.into(c):
             b = C.dom(f)
-            xb, yb = dom.act(x, f), cod.act(y, f)
-            now = assign[b].get(xb, _MISSING)
+            xb, yb = self.dom.act(x, f), self.cod.act(y, f)
+            now = self.assign[b].get(xb, _MISSING)
             if now is _MISSING:
-                assign[b][xb] = yb
+                self.assign[b][xb] = yb
                 new.append((b, xb))
             elif now != yb:
-                undo(new)
+                self.undo(new)
                 return None
         return new
 
-    def undo(new: list[tuple[Hashable, Any]]) -> None:
+    def undo(self, new: list[tuple[Hashable, Any]]) -> None:
         for b, xb in new:
-            del assign[b][xb]
+            del self.assign[b][xb]
 
-    def open_from(i: int) -> int:  # the next element whose value is not yet fixed
-        while i < len(items) and items[i][1] in assign[items[i][0]]:
+    def open_from(self, i: int) -> int:
+        """The next element whose value is not yet fixed."""
+        items = self.items
+        while i < len(items) and items[i][1] in self.assign[items[i][0]]:
             i += 1
         return i
 
-    def choices(i: int) -> Iterator[Any]:
-        out = list(cod[items[i][0]])
-        if rng is not None:
-            rng.shuffle(out)
+    def choices(self, i: int) -> Iterator[Any]:
+        out = list(self.cod[self.items[i][0]])
+        if self.rng is not None:
+            self.rng.shuffle(out)
         return iter(out)
 
-    def search() -> Iterator[Nat]:
-        # Depth-first, with an explicit stack (a domain may have thousands of elements):
-        # a frame is [position, remaining choices, what the current choice fixed].
-        i = open_from(0)
-        stack: list[list[Any]] = [[i, choices(i), None]] if i < len(items) else []
-        if not stack:
-            yield Nat._make(dom, cod, {c: dict(t) for c, t in assign.items()})
+    def found(self) -> Nat:
+        return Nat._make(self.dom, self.cod, {c: dict(t) for c, t in self.assign.items()})
+
+    def run(self) -> Iterator[Nat]:
+        # Depth-first; a frame is [position, remaining choices, what the current choice fixed].
+        i = self.open_from(0)
+        if i == len(self.items):
+            yield self.found()
+            return
+        stack: list[list[Any]] = [[i, self.choices(i), None]]
         while stack:
             frame = stack[-1]
             if frame[2] is not None:
-                undo(frame[2])
+                self.undo(frame[2])
                 frame[2] = None
-            c, x = items[frame[0]]
-            frame[2] = next((new for y in frame[1] if (new := fix(c, x, y)) is not None), None)
+            c, x = self.items[frame[0]]
+            frame[2] = next((new for y in frame[1] if (new := self.fix(c, x, y)) is not None), None)
             if frame[2] is None:
                 stack.pop()
                 continue
-            j = open_from(frame[0] + 1)
-            if j < len(items):
-                stack.append([j, choices(j), None])
+            j = self.open_from(frame[0] + 1)
+            if j < len(self.items):
+                stack.append([j, self.choices(j), None])
             else:
-                yield Nat._make(dom, cod, {c: dict(t) for c, t in assign.items()})
-
-    return search()
+                yield self.found()

@@ -1,0 +1,181 @@
+"""JAX implementations of the primitive boxes of ``topos.nn``.
+
+Each primitive named in ``topos.nn.primitives.PRIMITIVES`` is registered here, once,
+with the ``jax.numpy`` / ``jax.lax`` operation a hand-written model uses for it
+(``einsum`` is ``jnp.einsum``, ``gelu`` is ``jax.nn.gelu``, ``softmax`` is
+``jax.nn.softmax``, ``gather`` is ``table[labels]``), so a compiled diagram traces
+to the program one would write by hand. Values are per example; batch with
+``jax.vmap``. Bilinear primitives are declared ``polynomial`` (their worst case);
+their boxes carry ``cls="bilinear"`` for the analysis.
+
+>>> import jax.numpy as jnp
+>>> from backends.jax import compile
+>>> from topos.nn import primitives as P
+>>> from topos import R, copy
+>>> square = copy(R(3)) >> P.mul(R(3), R(3)) >> P.relu(R(3))
+>>> compile(square)(jnp.array([-1.0, 2.0, 3.0]))
+Array([1., 4., 9.], dtype=float32)
+>>> sorted(set(P.PRIMITIVES) - set(IMPLEMENTATIONS))
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy.special import erf as _erf
+
+from backends.jax.core.registry import register
+from topos.arrows import Box
+from topos.nn.primitives import PRIMITIVES
+from topos.objects import Fin, R
+
+__all__ = ["IMPLEMENTATIONS"]
+
+
+def _dtype(box: Box) -> Any:
+    return jnp.dtype(getattr(box.cod, "dtype", "float32"))
+
+
+def _einsum(box: Box, x: Any) -> Any:
+    return jnp.einsum(box.attrs["spec"], x[0], x[1])
+
+
+def _conv(box: Box, x: Any) -> Any:
+    a, w = x
+    spatial = "HW"[: a.ndim - 1]
+    dims = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
+    out = lax.conv_general_dilated(
+        a[None], w, box.attrs["stride"], box.attrs["padding"], dimension_numbers=dims
+    )
+    return out[0]
+
+
+def _max_pool(box: Box, x: Any) -> Any:
+    window, stride = box.attrs["window"], box.attrs["stride"]
+    return lax.reduce_window(x, -jnp.inf, lax.max, (*window, 1), (*stride, 1), "VALID")
+
+
+def _causal_mask(box: Box, x: Any) -> Any:
+    n = x.shape[-1]
+    keep = jnp.tril(jnp.ones((n, n), dtype=bool))
+    return jnp.where(keep, x, jnp.asarray(box.attrs["fill"], x.dtype))
+
+
+def _reduction(fn: Callable[..., Any]) -> Callable[[Box, Any], Any]:
+    def run(box: Box, x: Any) -> Any:
+        return fn(x, axis=box.attrs["axis"], keepdims=box.attrs["keepdims"])
+
+    return run
+
+
+def _take(box: Box, x: Any) -> Any:
+    return lax.index_in_dim(x, box.attrs["index"], box.attrs["axis"], keepdims=False)
+
+
+def _full(box: Box, x: Any) -> Any:
+    cod = box.cod
+    assert isinstance(cod, (R, Fin))
+    return jnp.full(cod.shape, box.attrs["value"], _dtype(box))
+
+
+def _one_hot(box: Box, x: Any) -> Any:
+    dom = box.dom
+    assert isinstance(dom, Fin)
+    return jax.nn.one_hot(x, dom.n, dtype=_dtype(box))
+
+
+def _cod_shape(box: Box) -> tuple[int, ...]:
+    return tuple(getattr(box.cod, "shape", ()))
+
+
+def _arange(box: Box, x: Any) -> Any:
+    k = jnp.arange(_cod_shape(box)[0], dtype=_dtype(box))
+    return box.attrs["start"] + box.attrs["step"] * k
+
+
+def _slice(box: Box, x: Any) -> Any:
+    a = box.attrs
+    return lax.slice_in_dim(x, a["start"], a["stop"], axis=a["axis"])
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": jnp.less,
+    "le": jnp.less_equal,
+    "gt": jnp.greater,
+    "ge": jnp.greater_equal,
+    "eq": jnp.equal,
+    "ne": jnp.not_equal,
+}
+
+
+def _compare(box: Box, x: Any) -> Any:
+    return _COMPARE[box.attrs["op"]](x[0], x[1]).astype(_dtype(box))
+
+
+def _where(box: Box, x: Any) -> Any:
+    (c, a), b = x
+    return jnp.where(c != 0, a, b)
+
+
+def _bernoulli(box: Box, seed: Any) -> Any:
+    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - box.attrs["rate"], _cod_shape(box))
+    return keep.astype(_dtype(box))
+
+
+def _fold_in(box: Box, seed: Any) -> Any:
+    n = min(int(getattr(box.dom, "n", 2**31)), 2**31)
+    key = jax.random.fold_in(jax.random.key(seed), box.attrs["salt"])
+    bits = jax.random.bits(key, (), jnp.uint32) >> 1  # below 2**31
+    return (bits % jnp.uint32(n)).astype(jnp.int32)
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
+    "einsum": _einsum,
+    "mul": lambda box, x: x[0] * x[1],
+    "conv": _conv,
+    "add": lambda box, x: x[0] + x[1],
+    "sub": lambda box, x: x[0] - x[1],
+    "scale": lambda box, x: x * jnp.asarray(box.attrs["by"], x.dtype),
+    "full": _full,
+    "reshape": lambda box, x: jnp.reshape(x, box.attrs["shape"]),
+    "transpose": lambda box, x: jnp.transpose(x, box.attrs["perm"]),
+    "broadcast": lambda box, x: jnp.broadcast_to(x, box.attrs["shape"]),
+    "concat": lambda box, x: jnp.concatenate(x, axis=box.attrs["axis"]),
+    "take": _take,
+    "gather": lambda box, x: x[0][x[1]],
+    "one_hot": _one_hot,
+    "reduce_sum": _reduction(jnp.sum),
+    "reduce_mean": _reduction(jnp.mean),
+    "reduce_max": _reduction(jnp.max),
+    "causal_mask": _causal_mask,
+    "relu": lambda box, x: jax.nn.relu(x),
+    "max_pool": _max_pool,
+    "div": lambda box, x: x[0] / x[1],
+    "exp": lambda box, x: jnp.exp(x),
+    "tanh": lambda box, x: jnp.tanh(x),
+    "gelu": lambda box, x: jax.nn.gelu(x, approximate=True),
+    "rsqrt": lambda box, x: lax.rsqrt(x),
+    "softmax": lambda box, x: jax.nn.softmax(x, axis=box.attrs["axis"]),
+    "arange": _arange,
+    "slice": _slice,
+    "bernoulli": _bernoulli,
+    "fold_in": _fold_in,
+    "compare": _compare,
+    "where": _where,
+    "sigmoid": lambda box, x: jax.nn.sigmoid(x),
+    "silu": lambda box, x: jax.nn.silu(x),
+    "sin": lambda box, x: jnp.sin(x),
+    "cos": lambda box, x: jnp.cos(x),
+    "log": lambda box, x: jnp.log(x),
+    "sqrt": lambda box, x: jnp.sqrt(x),
+    "erf": lambda box, x: _erf(x),
+}
+
+for _name, _fn in IMPLEMENTATIONS.items():
+    _cls = PRIMITIVES[_name]
+    register(_name, _fn, cls="polynomial" if _cls == "bilinear" else _cls)

@@ -1,0 +1,368 @@
+"""Values of objects in the JAX backend: the representation, checking, zeros, select.
+
+Every object of ``topos`` has a per-example representation as a JAX pytree:
+
+==================  =========================================================
+object              value
+==================  =========================================================
+``R(*s, dtype)``    a floating array of shape ``s`` (dtype kind checked)
+``Fin(n, *s)``      an integer array of shape ``s`` (``int32`` when built here)
+``Omega``           a boolean array of shape ``()``
+``One``             the empty tuple ``()``
+``A * B``           a pair ``(a, b)``
+``A + B``           a triple ``(tag, a, b)``: ``tag`` a boolean array of shape
+                    ``()``, ``True`` for the right summand; *both* branches are
+                    materialised and the inactive one holds zeros
+``B ** A``          a Python callable from values of ``A`` to values of ``B``,
+                    resolved at trace time (it never reaches compiled code)
+``Zero``            no value; inside a coproduct its slot holds ``None``
+==================  =========================================================
+
+The tagged representation of coproducts is what makes case analysis work under
+``jax.jit`` and ``jax.vmap``: a ``copair`` computes both branches and selects
+with ``jnp.where`` on the tag, broadcast over the output pytree. Its cost is
+that of both branches; its gradient is exact (the inactive branch gets a zero
+cotangent), provided the inactive branch stays finite on zeros.
+
+>>> import jax.numpy as jnp
+>>> from topos import R, Fin, One, Omega
+>>> zeros(R(2) + Fin(5, 3))
+(Array(False, dtype=bool), Array([0., 0.], dtype=float32), Array([0, 0, 0], dtype=int32))
+>>> check(R(2) * One, (jnp.ones(2), ()))
+>>> check(R(2) * One, (jnp.ones(3), ()))
+Traceback (most recent call last):
+...
+ValueError: input[0]: expected shape (2,) for R(2), got shape (3,)
+>>> u, v = zeros(R(2) + One), (jnp.array(True), jnp.ones(2), ())
+>>> select(R(2) + One, jnp.array(True), u, v)[0]
+Array(True, dtype=bool)
+
+Token ids of ``Fin(n)`` must lie in ``0..n-1``; an id outside is not clamped
+silently but refused. ``check`` tests concrete values eagerly (``compile(f)(x)``,
+``apply``). Under ``jax.jit`` the values are abstract, so by default they are not
+checked (a check costs a runtime test on every call); ``checked_ids(x, value)``
+inside the jitted function is the checked mode, raising at run time
+(``equinox.error_if``):
+
+>>> from topos import Fin
+>>> check(Fin(7, 2), jnp.array([3, 100]))
+Traceback (most recent call last):
+...
+ValueError: input: token ids of Fin(7, 2) must be in 0..6, got 100 at index (1,)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, R, Truth, Unit
+
+__all__ = [
+    "Unstacked",
+    "check",
+    "checked_ids",
+    "describe",
+    "dtype_of",
+    "has_unstacked",
+    "is_unstacked",
+    "kind_ok",
+    "layer",
+    "select",
+    "shape_of",
+    "zeros",
+]
+
+KIND = {R: "floating", Fin: "integer", Truth: "boolean"}
+
+
+def dtype_of(x: Ob) -> Any:
+    """The JAX dtype that values of a generating object ``x`` are built with.
+
+    >>> from topos import R, Fin, Omega
+    >>> dtype_of(R(3)), dtype_of(R(3, dtype="bfloat16")), dtype_of(Fin(4)), dtype_of(Omega)
+    (dtype('float32'), dtype(bfloat16), dtype('int32'), dtype('bool'))
+    """
+    if isinstance(x, R):
+        return jnp.dtype(x.dtype)
+    if isinstance(x, Fin):
+        return jnp.dtype("int32")
+    if isinstance(x, Truth):
+        return jnp.dtype("bool")
+    raise TypeError(f"dtype_of: {x!r} is not a generating object (R, Fin or Omega)")
+
+
+def shape_of(x: Ob) -> tuple[int, ...]:
+    return x.shape if isinstance(x, (R, Fin)) else ()
+
+
+def zeros(x: Ob) -> Any:
+    """The zero value of ``x``: what fills the inactive branch of a coproduct.
+
+    ``Zero`` has no value; its placeholder is ``None``. An exponential's zero is
+    the constant function to the zero of its base.
+
+    >>> from topos import R, One, Omega
+    >>> zeros(R(2) * (One * Omega))
+    (Array([0., 0.], dtype=float32), ((), Array(False, dtype=bool)))
+    >>> zeros(R(1) ** R(3))(None)
+    Array([0.], dtype=float32)
+    """
+    if isinstance(x, (R, Fin, Truth)):
+        return jnp.zeros(shape_of(x), dtype_of(x))
+    if isinstance(x, Unit):
+        return ()
+    if isinstance(x, Empty):
+        return None
+    if isinstance(x, Product):
+        return (zeros(x.left), zeros(x.right))
+    if isinstance(x, Coproduct):
+        return (jnp.zeros((), bool), zeros(x.left), zeros(x.right))
+    if isinstance(x, Exp):
+        base = x.base
+        return lambda _: zeros(base)
+    raise TypeError(f"zeros: unknown object {x!r}")
+
+
+def select(x: Ob, tag: Any, left: Any, right: Any) -> Any:
+    """The value of ``x`` equal to ``right`` where ``tag`` is true, else ``left``.
+
+    ``tag`` is a boolean scalar (per example); it is broadcast over the pytree of
+    ``x``. Exponentials are selected pointwise (a new closure), so the choice is
+    resolved when the function is applied, still at trace time.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, One
+    >>> select(R(2) * One, jnp.array(False), (jnp.zeros(2), ()), (jnp.ones(2), ()))
+    (Array([0., 0.], dtype=float32), ())
+    """
+    if isinstance(x, (R, Fin, Truth)):
+        return jnp.where(tag, right, left)
+    if isinstance(x, Unit):
+        return ()
+    if isinstance(x, Empty):
+        return None
+    if isinstance(x, Product):
+        return (select(x.left, tag, left[0], right[0]), select(x.right, tag, left[1], right[1]))
+    if isinstance(x, Coproduct):
+        return (
+            jnp.where(tag, right[0], left[0]),
+            select(x.left, tag, left[1], right[1]),
+            select(x.right, tag, left[2], right[2]),
+        )
+    if isinstance(x, Exp):
+        base = x.base
+        return lambda a: select(base, tag, left(a), right(a))
+    raise TypeError(f"select: unknown object {x!r}")
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for error messages: type, shape, dtype.
+
+    >>> import numpy as np
+    >>> describe(np.zeros((2, 3), np.float32)), describe(()), describe([1, 2])
+    ('float32 array of shape (2, 3)', 'tuple of length 0', 'list')
+    """
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{value.dtype} array of shape {tuple(value.shape)}"
+    if isinstance(value, tuple):
+        return f"tuple of length {len(value)}"
+    return type(value).__name__
+
+
+def kind_ok(want: str, dtype: Any) -> bool:
+    if want == "floating":
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    if want == "integer":
+        return bool(jnp.issubdtype(dtype, jnp.integer))
+    return bool(jnp.issubdtype(dtype, jnp.bool_))
+
+
+_SCALAR_DTYPE = {bool: np.dtype(bool), int: np.dtype("int32"), float: np.dtype("float32")}
+
+
+def _array_meta(value: Any) -> tuple[tuple[int, ...], Any] | None:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return tuple(value.shape), value.dtype
+    if type(value) in _SCALAR_DTYPE:
+        return (), _SCALAR_DTYPE[type(value)]
+    return None
+
+
+def check(x: Ob, value: Any, where: str = "input") -> None:
+    """Check that ``value`` represents an element of ``x``; raise naming the position.
+
+    Tuple arity for products and coproducts, shape and dtype kind (floating for
+    ``R``, integer for ``Fin``, boolean for ``Omega``) for arrays, callability for
+    exponentials. Errors are ``TypeError`` (wrong kind of value) or ``ValueError``
+    (wrong shape), and name the position like ``input[1][0]``.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import R, Fin
+    >>> check(R(2) * Fin(3, 4), (jnp.ones(2), jnp.ones(4)))
+    Traceback (most recent call last):
+    ...
+    TypeError: input[1]: expected an integer array for Fin(3, 4), got float32 array of shape (4,)
+    """
+    stack: list[tuple[Ob, Any, str]] = [(x, value, where)]
+    while stack:
+        ob, v, at = stack.pop()
+        if isinstance(ob, (R, Fin, Truth)):
+            _check_array(ob, v, at)
+        elif isinstance(ob, Unit):
+            if not (isinstance(v, tuple) and len(v) == 0):
+                raise TypeError(f"{at}: expected () for One, got {describe(v)}")
+        elif isinstance(ob, Empty):
+            if v is not None:
+                raise TypeError(
+                    f"{at}: Zero has no values (its slot holds None), got {describe(v)}"
+                )
+        elif isinstance(ob, Product):
+            _check_tuple(ob, v, at, 2, "a pair (a, b)")
+            stack += [(ob.right, v[1], f"{at}[1]"), (ob.left, v[0], f"{at}[0]")]
+        elif isinstance(ob, Coproduct):
+            _check_tuple(ob, v, at, 3, "a triple (tag, left, right)")
+            stack += [(ob.right, v[2], f"{at}[2]"), (ob.left, v[1], f"{at}[1]")]
+            _check_tag(v[0], f"{at}[0]")
+        elif isinstance(ob, Exp):
+            if not callable(v):
+                raise TypeError(f"{at}: expected a callable for {ob!r}, got {describe(v)}")
+        else:
+            raise TypeError(f"{at}: unknown object {ob!r}")
+
+
+def _check_tuple(ob: Ob, v: Any, at: str, n: int, what: str) -> None:
+    if not isinstance(v, tuple) or len(v) != n:
+        raise TypeError(f"{at}: expected {what} for {ob!r}, got {describe(v)}")
+
+
+def _check_tag(v: Any, at: str) -> None:
+    meta = _array_meta(v)
+    if meta is None or meta[0] != () or not kind_ok("boolean", meta[1]):
+        raise TypeError(f"{at}: expected a boolean scalar coproduct tag, got {describe(v)}")
+
+
+def _check_array(ob: Ob, v: Any, at: str) -> None:
+    want = KIND[type(ob)]
+    meta = _array_meta(v)
+    if meta is None or not kind_ok(want, meta[1]):
+        article = "an" if want == "integer" else "a"
+        raise TypeError(f"{at}: expected {article} {want} array for {ob!r}, got {describe(v)}")
+    shape = meta[0]
+    expect = shape_of(ob)
+    if shape != expect:
+        hint = ""
+        if shape[1:] == expect:
+            hint = " (a leading batch axis? values are per example: use jax.vmap)"
+        raise ValueError(f"{at}: expected shape {expect} for {ob!r}, got shape {shape}{hint}")
+    if isinstance(ob, Fin) and not isinstance(v, jax.core.Tracer):
+        _check_ids(ob, np.asarray(v), at)
+
+
+def _check_ids(ob: Fin, ids: np.ndarray, at: str) -> None:
+    bad = (ids < 0) | (ids >= ob.n)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{at}: token ids of {ob!r} must be in 0..{ob.n - 1}, got {ids[index]} at index {index}"
+        )
+
+
+def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
+    """``value`` with a run-time check that every ``Fin`` id in it is in range.
+
+    The checked mode for jitted code: where ``check`` cannot see abstract values,
+    this adds ``equinox.error_if`` to each ``Fin`` leaf, so an out-of-range id
+    raises when the function runs (with the message naming the position; under
+    ``equinox.filter_jit`` that message is all the error says, under ``jax.jit``
+    it is inside a longer runtime error). Other leaves pass through unchanged.
+
+    Args:
+        x: the object ``value`` represents.
+        value: a per-example value of ``x`` (concrete or traced).
+        where: the name of the position, for the message.
+
+    Returns:
+        ``value``, with the checks attached.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import Fin, R
+    >>> f = jax.jit(lambda v: checked_ids(Fin(5, 2) * R(1), v)[0].sum())
+    >>> int(f((jnp.array([1, 4]), jnp.ones(1))))
+    5
+    >>> try:
+    ...     f((jnp.array([1, 5]), jnp.ones(1)))
+    ... except Exception as err:
+    ...     print("input[0]: a token id of Fin(5, 2) is outside 0..4" in str(err))
+    True
+    """
+    if isinstance(x, Fin):
+        bad = (value < 0) | (value >= x.n)
+        return eqx.error_if(value, bad, f"{where}: a token id of {x!r} is outside 0..{x.n - 1}")
+    if isinstance(x, Product):
+        return (
+            checked_ids(x.left, value[0], f"{where}[0]"),
+            checked_ids(x.right, value[1], f"{where}[1]"),
+        )
+    if isinstance(x, Coproduct):
+        tag, left, right = value
+        return (
+            tag,
+            checked_ids(x.left, left, f"{where}[1]"),
+            checked_ids(x.right, right, f"{where}[2]"),
+        )
+    return value
+
+
+# -- a stacked parameter held one array per layer (the layer layout) -------------------
+
+
+class Unstacked(tuple[Any, ...]):
+    """The slices ``(a_0, ..., a_{n-1})`` of a stacked parameter, one array per layer.
+
+    Another representation of a value of a stacked ``R(n, *s)``: ``n`` arrays of
+    shape ``s`` instead of one of shape ``(n, *s)`` (``backends.jax.core.layout``
+    says when it is used). A pytree node whose children are the slices (keys
+    ``[0]``, ``[1]``, ...).
+
+    >>> import jax, jax.numpy as jnp
+    >>> ls = Unstacked((jnp.zeros(2), jnp.ones(2)))
+    >>> len(jax.tree.leaves(ls)), layer({"w": ls}, 1)["w"]
+    (2, Array([1., 1.], dtype=float32))
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Unstacked({list(self)!r})"
+
+
+def _flatten_with_keys(ls: Unstacked) -> tuple[list[tuple[Any, Any]], None]:
+    return [(jax.tree_util.SequenceKey(i), x) for i, x in enumerate(ls)], None
+
+
+jax.tree_util.register_pytree_with_keys(
+    Unstacked,
+    _flatten_with_keys,
+    lambda _, children: Unstacked(children),
+    flatten_func=lambda ls: (tuple(ls), None),
+)
+
+
+def is_unstacked(x: Any) -> bool:
+    """Whether ``x`` is ``Unstacked`` (the ``is_leaf`` that stops ``jax.tree`` at one)."""
+    return isinstance(x, Unstacked)
+
+
+def layer(tree: Any, i: int) -> Any:
+    """Layer ``i`` of a tree of stacked arrays or ``Unstacked`` (either layout)."""
+    return jax.tree.map(lambda leaf: leaf[i], tree, is_leaf=is_unstacked)
+
+
+def has_unstacked(tree: Any) -> bool:
+    """Whether ``tree`` holds an ``Unstacked`` anywhere."""
+    return any(is_unstacked(x) for x in jax.tree.leaves(tree, is_leaf=is_unstacked))

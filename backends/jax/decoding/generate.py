@@ -1,0 +1,573 @@
+"""Generation with a key–value cache derived from the diagram.
+
+``generate(model, params, prompt, steps, key)`` continues prompts with a causal
+language model ``Fin(V, seq) -> R(seq, V)`` whose sequence length is a dimension
+variable ``seq = Dim("seq", max)`` (every builder of ``topos.nn`` takes one).
+The cache is not written per model: it is derived from the diagram by reading
+each box along the ``seq`` axis, which the ``Dim`` labels in every object.
+
+**Decoding functor.** Decoding runs the *same* diagram on the new rows only: a
+value whose ``seq`` axis has the number of new rows ``n`` holds the rows at the
+absolute positions ``offset .. offset + n - 1``; one whose ``seq`` axis has the
+bound ``L = seq.max`` holds every position ``0 .. L - 1`` (the cache). Each box
+is one of three kinds along that axis:
+
+- *position-wise*: row ``t`` of the output depends only on row ``t`` of the
+  inputs (linear maps, norms, activations, embedding ``gather``, reshapes that
+  keep the axis, elementwise arithmetic): run as they are on the new rows, with
+  ``seq := n`` in their attributes (``topos.dims.specialise`` of the box);
+- *position-dependent*: ``arange`` of length ``seq`` (positions, hence RoPE
+  tables), a ``slice`` of a table to ``seq`` rows (learned positions) and the
+  ``causal_mask``: they read the absolute offset;
+- *mixing*: an ``einsum`` that pairs the ``seq`` axis of one operand with a
+  different one of the other (attention scores ``q kᵀ``) or contracts a full
+  ``seq`` axis against new rows (``A v``, the ``ev`` of the mixing map). The
+  operand that must be seen at every position goes through the **cache**: its
+  new rows are written at ``offset`` into a per-site buffer of length ``L``,
+  and the whole buffer is used. The cached sites are exactly the keys and
+  values of each attention.
+
+So the decode step is a stateful morphism ``state × new rows → state × new
+outputs``; the interpretation is a functor into JAX functions whose ``repeat``
+is a ``lax.scan`` over layers carrying each layer's caches (scanned inputs and
+outputs). A ``softmax`` or reduction along new rows, or rows meeting cached
+positions elementwise, would mix positions in a way a cache cannot serve: it
+is refused with the box named.
+
+**Law** (tested for every stock architecture): decoding with the cache equals
+the uncached run, i.e. the logits of the new rows are the last rows of
+``apply(model, params, ids[:offset + n])``, within float32 round-off, and
+greedy tokens are identical. Batched prompts are left-padded; each example has
+a ``start`` (its number of pads): positions count from it (``slot - start``)
+and the causal mask also hides the pads, so each row equals its prompt alone.
+
+>>> import jax
+>>> from topos import nn
+>>> from topos.objects import Dim
+>>> from backends.jax import init
+>>> lm = nn.language_model(11, Dim("seq", 16), 16, 2, 1)
+>>> params = init(lm, jax.random.key(0))
+>>> ids = generate(lm, params, [[1, 2, 3], [4]], 5, jax.random.key(1), temperature=0)
+>>> ids.shape, ids.dtype
+((2, 5), dtype('int32'))
+>>> bool((ids[1] == generate(lm, params, [4], 5, jax.random.key(2), temperature=0)).all())
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
+from backends.jax.core.layout import restack
+from backends.jax.core.params import cartesian, param_value
+from backends.jax.core.registry import lookup
+from topos.arrows import Box
+from topos.dims import dims, dims_in, specialise
+from topos.functor import Functor
+from topos.objects import Dim, Fin, Ob, Product, R
+from topos.para import Para
+
+__all__ = ["DecodeError", "decode_step", "generate"]
+
+
+class DecodeError(TypeError):
+    """A diagram the cache cannot decode (a box that mixes positions otherwise)."""
+
+
+@dataclass
+class _Context:
+    dim: Dim
+    n: int  # new rows (static)
+    offset: Any  # absolute slot of the first new row (traced scalar)
+    start: Any  # this example's number of left pads (traced scalar)
+
+
+class _Frame:
+    """The caches one (layer of a) diagram reads, and those it writes, in call order."""
+
+    def __init__(self, read: Mapping[int, Any]) -> None:
+        self.read, self.count = read, 0
+        self.write: dict[int, Any] = {}
+
+    def next(self) -> int:
+        self.count += 1
+        return self.count - 1
+
+
+_CTX: ContextVar[_Context | None] = ContextVar("topos_decode", default=None)
+_FRAME: ContextVar[_Frame | None] = ContextVar("topos_decode_frame", default=None)
+
+
+def _ctx() -> _Context:
+    ctx = _CTX.get()
+    if ctx is None:
+        raise RuntimeError("decode: a decoding function ran outside decode_step")
+    return ctx
+
+
+def _frame() -> _Frame:
+    frame = _FRAME.get()
+    assert frame is not None
+    return frame
+
+
+# -- the values of a box's operands, with their seq axes -------------------------------
+
+
+def _leaves(ob: Ob, value: Any) -> list[tuple[Ob, Any]]:
+    out: list[tuple[Ob, Any]] = []
+    stack = [(ob, value)]
+    while stack:
+        x, v = stack.pop()
+        if isinstance(x, Product):
+            stack += [(x.right, v[1]), (x.left, v[0])]
+        else:
+            out.append((x, v))
+    return out
+
+
+def _seq_axes(ob: Ob, dim: Dim) -> list[int]:
+    if not isinstance(ob, (R, Fin)):
+        return []
+    for d in ob.shape:
+        if isinstance(d, Dim) and d != dim:
+            raise DecodeError(f"decode: only the dim {dim!r} may vary, {ob!r} has {d!r}")
+    return [k for k, d in enumerate(ob.shape) if d == dim]
+
+
+def _full(value: Any, axis: int, ctx: _Context) -> bool:
+    """Whether the ``seq`` axis of ``value`` holds every position (else: the new rows)."""
+    size = value.shape[axis]
+    return bool(size == ctx.dim.max and size != ctx.n)
+
+
+def _where(box: Box) -> str:
+    return f"the box {box.name!r}: {box.dom!r} -> {box.cod!r}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _at(box: Box, name: str, n: int) -> Box:
+    return specialise(box, **{name: n})  # type: ignore[no-any-return]
+
+
+def _cache(value: Any, axis: int, ctx: _Context) -> Any:
+    """Write the new rows of ``value`` into this site's cache; return all positions."""
+    frame = _frame()
+    key = frame.next()
+    shape = list(value.shape)
+    shape[axis] = ctx.dim.max
+    old = frame.read.get(key)
+    if old is None:
+        old = jnp.zeros(shape, value.dtype)
+    start = [0] * value.ndim
+    start[axis] = ctx.offset
+    new = jax.lax.dynamic_update_slice(old, value.astype(old.dtype), start)
+    frame.write[key] = new
+    return new
+
+
+def _positions(ctx: _Context, full: bool) -> Any:
+    """The positions of the rows of an axis, counted from the example's first real token."""
+    if full:
+        return jnp.arange(ctx.dim.max) - ctx.start
+    return ctx.offset + jnp.arange(ctx.n) - ctx.start
+
+
+# -- decoding each kind of box ----------------------------------------------------------
+
+
+def _einsum(box: Box, x: Any, ctx: _Context) -> Any:
+    a_ob, b_ob = _leaves(box.dom, (0, 1))[0][0], _leaves(box.dom, (0, 1))[1][0]
+    a, b = x
+    spec = box.attrs["spec"]
+    (sa, sb), out = spec.split("->")[0].split(","), spec.split("->")[1]
+    letters_a = _letters(sa, a.ndim)
+    letters_b = _letters(sb, b.ndim)
+    seq_a = {letters_a[k]: _full(a, k, ctx) for k in _seq_axes(a_ob, ctx.dim)}
+    seq_b = {letters_b[k]: _full(b, k, ctx) for k in _seq_axes(b_ob, ctx.dim)}
+    cache_b = cache_a = False
+    for c in set(seq_a) & set(seq_b):
+        if seq_a[c] != seq_b[c]:  # new rows contracted against every position: cache them
+            cache_a, cache_b = cache_a or not seq_a[c], cache_b or not seq_b[c]
+        elif c not in out and not seq_a[c]:
+            raise DecodeError(f"decode: {_where(box)} sums over the new rows of both operands")
+    only_a = [c for c in seq_a if c not in seq_b and not seq_a[c]]
+    only_b = [c for c in seq_b if c not in seq_a and not seq_b[c]]
+    if only_a and only_b:  # two row axes meet (scores): the later one in the output is cached
+        first = min(only_a + only_b, key=lambda c: out.find(c) if c in out else len(out))
+        cache_b, cache_a = cache_b or first in only_a, cache_a or first in only_b
+    if cache_a:
+        a = _cache_all(a, a_ob, ctx)
+    if cache_b:
+        b = _cache_all(b, b_ob, ctx)
+    return lookup(box).fn(box, (a, b))
+
+
+def _letters(spec: str, ndim: int) -> str:
+    head, dots, tail = spec.partition("...")
+    return head + "." * (ndim - len(head) - len(tail)) + tail if dots else spec
+
+
+def _cache_all(value: Any, ob: Ob, ctx: _Context) -> Any:
+    axes = [k for k in _seq_axes(ob, ctx.dim) if not _full(value, k, ctx)]
+    if len(axes) != 1:
+        raise DecodeError(f"decode: cannot cache {ob!r} with {len(axes)} axes of new rows")
+    return _cache(value, axes[0], ctx)
+
+
+def _causal_mask(box: Box, x: Any, ctx: _Context) -> Any:
+    axes = _seq_axes(box.dom, ctx.dim)
+    nd = x.ndim
+    if sorted(axes) != [nd - 2, nd - 1]:
+        raise DecodeError(f"decode: {_where(box)} must mask two {ctx.dim.name} axes")
+    rows = _positions(ctx, _full(x, nd - 2, ctx))
+    cols = _positions(ctx, _full(x, nd - 1, ctx))
+    keep = (cols[None, :] <= rows[:, None]) & (cols[None, :] >= 0)
+    return jnp.where(keep, x, jnp.asarray(box.attrs["fill"], x.dtype))
+
+
+def _arange(box: Box, x: Any, ctx: _Context) -> Any:
+    k = _positions(ctx, False).astype(jnp.dtype(getattr(box.cod, "dtype", "float32")))
+    return box.attrs["start"] + box.attrs["step"] * k
+
+
+def _slice(box: Box, x: Any, ctx: _Context) -> Any:
+    axis, size = box.attrs["axis"], x.shape[box.attrs["axis"]]
+    rows = jnp.clip(_positions(ctx, False), 0, size - 1)  # pads read row 0; they are masked
+    return jnp.take(x, rows, axis=axis)
+
+
+_POSITIONAL: dict[str, Callable[[Box, Any, _Context], Any]] = {
+    "einsum": _einsum,
+    "causal_mask": _causal_mask,
+}
+_REDUCING = ("softmax", "reduce_sum", "reduce_mean", "reduce_max")
+
+
+def _generic(box: Box, x: Any, ctx: _Context) -> Any:
+    """A position-wise box, run on the new rows (or on all positions) with ``seq`` bound."""
+    full: set[bool] = set()
+    kinds: set[tuple[bool, ...]] = set()
+    for ob, v in _leaves(box.dom, x):
+        here = tuple(_full(v, k, ctx) for k in _seq_axes(ob, ctx.dim))
+        full.update(here)
+        if here:
+            kinds.add(here)
+    if len(kinds) > 1:
+        raise DecodeError(f"decode: {_where(box)} meets new rows and cached positions elementwise")
+    if box.name in _REDUCING:
+        axis = box.attrs["axis"]
+        v = _leaves(box.dom, x)[0][1]
+        if axis in _seq_axes(box.dom, ctx.dim) and not _full(v, axis, ctx):
+            raise DecodeError(f"decode: {_where(box)} reduces along the new rows")
+    if box.name in ("concat", "take") and box.attrs["axis"] in _seq_axes(
+        _leaves(box.dom, x)[0][0], ctx.dim
+    ):
+        raise DecodeError(f"decode: {_where(box)} acts along the {ctx.dim.name} axis")
+    n = ctx.dim.max if full == {True} else ctx.n
+    if len(full) > 1:  # rows against all positions (scores): only shape-free boxes
+        if _in_attrs(box) or box.name in ("full", "bernoulli"):
+            raise DecodeError(f"decode: {_where(box)} needs one length for rows and cache")
+        return lookup(box).fn(box, x)
+    concrete = _at(box, ctx.dim.name, n) if _mentions(box) else box
+    return lookup(concrete).fn(concrete, x)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mentions(box: Box) -> bool:
+    return bool(dims(box))
+
+
+def _in_attrs(box: Box) -> bool:
+    found: dict[Dim, None] = {}
+    dims_in(tuple(box.attrs.values()), found)
+    return bool(found)
+
+
+def _decode_box(box: Box) -> Fn:
+    if not isinstance(box, Box):
+        raise KeyError(box)
+    attrs = box.attrs
+    kind: Callable[[Box, Any, _Context], Any]
+    if box.name == "arange" and isinstance(getattr(box.cod, "shape", (0,))[0], Dim):
+        kind = _arange
+    elif box.name == "slice" and isinstance(attrs.get("stop"), Dim):
+        kind = _slice
+    else:
+        kind = _POSITIONAL.get(box.name, _generic)
+    lookup(box)  # an unregistered box is named now, not while tracing
+
+    def run(x: Any) -> Any:
+        ctx = _ctx()
+        try:
+            return kind(box, x, ctx)
+        except DecodeError:
+            raise
+        except Exception as e:
+            e.add_note(f"while decoding {_where(box)}")
+            raise
+
+    return Fn(run, box.dom, box.cod)
+
+
+class DecodeCategory(JaxCategory):
+    """``JaxCategory`` whose ``repeat`` scans over layers carrying each layer's caches."""
+
+    def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
+        step = body.fn
+
+        def run(x: Any) -> Any:
+            params, carry = x
+            params = restack(params)  # the scan takes stacked layers (either layout in)
+            frame = _frame()
+            key = frame.next()
+            stacked = frame.read.get(key, {})
+
+            def layer(c: Any, xs: Any) -> tuple[Any, Any]:
+                ps, caches = xs
+                inner = _Frame(caches)
+                token = _FRAME.set(inner)
+                try:
+                    out = step((ps, c))
+                finally:
+                    _FRAME.reset(token)
+                return out, inner.write
+
+            out, written = jax.lax.scan(layer, carry, (params, stacked), length=n)
+            frame.write[key] = written
+            return out
+
+        return Fn(run, body.dom, a)
+
+
+_DECODE: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_decode_box, cod=DecodeCategory())
+
+
+@functools.lru_cache(maxsize=64)
+def _decoder(arrow: Any) -> Fn:
+    return _DECODE(arrow)  # type: ignore[no-any-return]
+
+
+def _seq_dim(model: object, op: str) -> tuple[int, Dim]:
+    dom, cod = getattr(model, "dom", None), getattr(model, "cod", None)
+    if not (isinstance(dom, Fin) and len(dom.shape) == 1 and isinstance(cod, R)):
+        raise TypeError(f"{op}: expected a Para Fin(V, seq) -> R(seq, V), got {dom!r} -> {cod!r}")
+    seq = dom.shape[0]
+    if not isinstance(seq, Dim):
+        raise TypeError(
+            f"{op}: the model's length is fixed ({dom!r}); build it with a variable length,"
+            f" e.g. seq=Dim('seq', {seq}), so that it runs on the new rows"
+        )
+    if cod.shape != (seq, dom.n):
+        raise TypeError(f"{op}: expected a Para {dom!r} -> R({seq!r}, {dom.n}), got {cod!r}")
+    return dom.n, seq
+
+
+def decode_step(
+    model: Para, params: Mapping[str, Any], ids: Any, state: Any, offset: Any, start: Any = 0
+) -> tuple[Any, Any]:
+    """One decoding step of one example: ``(state, new ids) -> (state, logits of the new rows)``.
+
+    ``ids`` are the tokens at slots ``offset .. offset + len(ids) - 1``; ``state``
+    the caches (``{}`` before the first step); ``start`` the number of left pads.
+    ``jax.vmap`` it over a batch. Returns ``(logits, state)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import nn
+    >>> from topos.objects import Dim
+    >>> from backends.jax import apply, init
+    >>> lm = nn.language_model(11, Dim("seq", 8), 16, 2, 1, positional="rope")
+    >>> params = init(lm, jax.random.key(0))
+    >>> ids = jnp.array([3, 1, 4, 1, 5, 9])
+    >>> step = jax.jit(decode_step, static_argnums=0)
+    >>> first, state = step(lm, params, ids[:3], {}, 0)
+    >>> rest, state = step(lm, params, ids[3:], state, 3)
+    >>> whole = apply(lm, params, ids)
+    >>> bool(jnp.allclose(jnp.concatenate([first, rest]), whole, atol=1e-5))
+    True
+    """
+    _, seq = _seq_dim(model, "decode_step")
+    q = cartesian(model)
+    fn = _decoder(q.arrow)
+    pv = param_value(q, params)
+    n = int(jnp.shape(ids)[0])
+    ctx = _Context(seq, n, jnp.asarray(offset, jnp.int32), jnp.asarray(start, jnp.int32))
+    frame = _Frame(state)
+    tokens = (_CTX.set(ctx), _FRAME.set(frame), CONSTANTS.set(params))
+    try:
+        out = fn.fn((pv, ids))
+    finally:
+        CONSTANTS.reset(tokens[2])
+        _FRAME.reset(tokens[1])
+        _CTX.reset(tokens[0])
+    return out, frame.write
+
+
+def generate(
+    model: Para,
+    params: Mapping[str, Any],
+    prompt: Any,
+    steps: int,
+    key: jax.Array,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    *,
+    lengths: Sequence[int] | None = None,
+    return_logits: bool = False,
+) -> Any:
+    """``steps`` new tokens after each prompt, decoded with the diagram's key–value cache.
+
+    Args:
+        model: a causal Para ``Fin(V, seq) -> R(seq, V)`` with ``seq = Dim(name, max)``.
+        params: its parameters.
+        prompt: one prompt (a list or 1-D array of ids), a list of prompts of any
+            lengths (left-padded here), or a 2-D array of left-padded prompts
+            with their ``lengths``.
+        steps: how many tokens to draw (``>= 1``); the prompt and the new tokens
+            but the last must fit in ``max`` positions.
+        key: a ``jax.random`` key; the same key gives the same tokens.
+        temperature: ``0`` for greedy (argmax) decoding, else ``> 0``.
+        top_k: draw among the ``top_k`` most likely tokens only.
+        lengths: with a 2-D ``prompt``, the number of real tokens in each row
+            (its last ``lengths[i]`` entries; the rest is padding).
+        return_logits: also return the logits each token was drawn from.
+
+    Returns:
+        ``int32`` ids of shape ``(steps,)`` for one prompt, ``(batch, steps)``
+        for several; with ``return_logits``, ``(ids, logits)`` with logits of
+        shape ``(..., steps, V)``.
+
+    >>> import jax
+    >>> from topos import nn
+    >>> from topos.objects import Dim
+    >>> from backends.jax import init
+    >>> lm = nn.language_model(11, Dim("seq", 4), 8, 2, 1)
+    >>> generate(lm, init(lm, jax.random.key(0)), [1, 2, 3], 3, jax.random.key(0))
+    Traceback (most recent call last):
+    ...
+    ValueError: generate: 3 prompt tokens and 3 steps need 5 positions, the model has 4 ...
+    """
+    vocab, seq = _seq_dim(model, "generate")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"generate: steps must be an int >= 1, got {steps!r}")
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < math.inf):
+        raise ValueError(f"generate: temperature must be a number >= 0, got {temperature!r}")
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocab
+    ):
+        raise ValueError(f"generate: top_k must be an int in 1..{vocab}, got {top_k!r}")
+    ids, lens, single = _prompts(prompt, lengths)
+    bad = np.argwhere(
+        ((ids < 0) | (ids >= vocab)) & (np.arange(ids.shape[1]) >= ids.shape[1] - lens[:, None])
+    )
+    if len(bad):
+        i, j = (int(k) for k in bad[0])
+        raise ValueError(
+            f"generate: token ids must be in 0..{vocab - 1}, got {ids[i, j]}"
+            f" (prompt {i}, position {j - (ids.shape[1] - int(lens[i]))})"
+        )
+    width = ids.shape[1]
+    if width + steps - 1 > seq.max:
+        raise ValueError(
+            f"generate: {width} prompt tokens and {steps} steps need {width + steps - 1}"
+            f" positions, the model has {seq.max} ({seq!r})"
+        )
+    ids = np.where(np.arange(width) >= width - lens[:, None], ids, 0).astype(np.int32)
+    start = (width - lens).astype(np.int32)
+    run = _compiled(model, width, steps, float(temperature), top_k)
+    out, logits = run(params, jnp.asarray(ids), jnp.asarray(start), key)
+    out, logits = np.asarray(out), np.asarray(logits)
+    if single:
+        out, logits = out[0], logits[0]
+    return (out, logits) if return_logits else out
+
+
+def _prompts(prompt: Any, lengths: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Left-padded ids ``(batch, width)``, the real lengths, and whether it was one prompt."""
+    if isinstance(prompt, np.ndarray | jax.Array) and np.ndim(prompt) == 2:
+        ids = np.asarray(prompt)
+        lens = np.full(ids.shape[0], ids.shape[1]) if lengths is None else np.asarray(lengths)
+        if lens.shape != (ids.shape[0],) or ((lens < 1) | (lens > ids.shape[1])).any():
+            raise ValueError(
+                f"generate: lengths must give 1..{ids.shape[1]} real tokens for each of the"
+                f" {ids.shape[0]} prompts, got {lengths!r}"
+            )
+        single = False
+    else:
+        if lengths is not None:
+            raise ValueError("generate: lengths go with a 2-D array of left-padded prompts")
+        rows: list[Any]
+        single = not (isinstance(prompt, Sequence) and len(prompt) and not np.isscalar(prompt[0]))
+        rows = [prompt] if single else list(prompt)
+        arrays = [np.asarray(r) for r in rows]
+        if not arrays or any(a.ndim != 1 or len(a) < 1 for a in arrays):
+            raise ValueError(
+                f"generate: expected prompts of at least one token id, got {_short(prompt)}"
+            )
+        lens = np.array([len(a) for a in arrays])
+        ids = np.zeros((len(arrays), int(lens.max())), np.int64)
+        for i, a in enumerate(arrays):
+            if len(a):
+                ids[i, ids.shape[1] - len(a) :] = a
+        if any(not np.issubdtype(a.dtype, np.integer) for a in arrays):
+            raise ValueError(f"generate: token ids must be integers, got {_short(prompt)}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"generate: token ids must be integers, got dtype {ids.dtype}")
+    return ids, lens.astype(np.int64), single
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _pick(logits: Any, key: Any, temperature: float, top_k: int | None) -> Any:
+    if temperature == 0:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    scaled = logits / temperature
+    if top_k is not None:
+        kth = jax.lax.top_k(scaled, top_k)[0][..., -1:]
+        scaled = jnp.where(scaled < kth, -jnp.inf, scaled)
+    return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(
+    model: Para, width: int, steps: int, temperature: float, top_k: int | None
+) -> Callable[..., Any]:
+    def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
+        return decode_step(model, params, ids, state, offset, start)
+
+    batch = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+
+    def run(params: Any, ids: Any, start: Any, key: Any) -> Any:
+        logits, state = batch(params, ids, {}, 0, start)
+        last = logits[:, -1]
+        key, sub = jax.random.split(key)
+        tok = _pick(last, sub, temperature, top_k)
+
+        def body(carry: Any, i: Any) -> Any:
+            state, tok, key = carry
+            logits, state = batch(params, tok[:, None], state, width + i, start)
+            key, sub = jax.random.split(key)
+            nxt = _pick(logits[:, 0], sub, temperature, top_k)
+            return (state, nxt, key), (nxt, logits[:, 0])
+
+        if steps == 1:
+            return tok[:, None], last[:, None]
+        _, (toks, lgs) = jax.lax.scan(body, (state, tok, key), jnp.arange(steps - 1))
+        toks = jnp.concatenate([tok[None], toks], axis=0).T
+        lgs = jnp.concatenate([last[None], lgs], axis=0).transpose(1, 0, 2)
+        return toks, lgs
+
+    return jax.jit(run)

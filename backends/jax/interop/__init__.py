@@ -1,0 +1,9 @@
+"""Para morphisms as the modules of other JAX libraries, and their weights in ours.
+
+- ``backends.jax.interop.equinox``: ``Model``, an ``equinox.Module``;
+- ``backends.jax.interop.nnx``: ``to_nnx``, a ``flax.nnx.Module`` (imports flax);
+- ``backends.jax.interop.penzai``: Penzai's transformer weights in the presets'
+  parameters (imports penzai, a test-only dependency).
+
+Each is imported on its own, so using one does not import the others' libraries.
+"""
