@@ -1,6 +1,7 @@
 """One training step of a Llama-style model: topos vs hand-written Equinox vs Penzai.
 
-    .venv/bin/python benchmarks/llama_train.py            # prints, and updates results.md
+    .venv/bin/python benchmarks/llama_train.py            # prints the section
+    .venv/bin/python benchmarks/llama_train.py --out benchmarks/results.md   # and updates it
     .venv/bin/python benchmarks/llama_train.py --quick    # a smoke test at a tiny size
 
 The model (issue 12): width 128, 4 layers, grouped-query attention (4 query heads
@@ -359,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny model, a few steps")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=5)
-    parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to update")
+    parser.add_argument(
+        "--out", help="markdown file whose section to update (e.g. benchmarks/results.md)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.quick:
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     lines.append("")
     lines.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
     print("\n".join(lines))
-    if not args.quick:
+    if args.out is not None:  # a tracked file changes only when asked
         write(lines, Path(args.out))
 
 

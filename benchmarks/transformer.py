@@ -1,6 +1,7 @@
 """The diagram-compiled transformer side by side with hand-written Equinox and Flax NNX.
 
-    .venv/bin/python benchmarks/transformer.py            # writes benchmarks/results.md
+    .venv/bin/python benchmarks/transformer.py            # prints the report
+    .venv/bin/python benchmarks/transformer.py --out benchmarks/results.md   # and writes it
     .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
     .venv/bin/python benchmarks/transformer.py --first-call 5   # first call and step only
 
@@ -692,7 +693,9 @@ def plan_tx(plan: Plan) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke test")
-    parser.add_argument("--out", default=str(HERE / "results.md"), help="markdown file to write")
+    parser.add_argument(
+        "--out", help="markdown file to write the report into (e.g. benchmarks/results.md)"
+    )
     parser.add_argument(
         "--first-call",
         type=int,
@@ -753,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
     section_depth(say, plan, tx, batches[0])
     section_dsl(say, plan)
     say(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
-    write_results(Path(args.out), say.lines)
+    if args.out is not None:  # the report is printed as it goes; a file changes only when asked
+        write_results(Path(args.out), say.lines)
     return 0
 
 

@@ -1,7 +1,18 @@
-"""Hypothesis profiles: 'ci' is deterministic and bounded; 'dev' explores more."""
+"""Hypothesis profiles ('ci' is deterministic and bounded; 'dev' explores more) and the
+slow tier.
 
+``python -m pytest`` runs the fast tier, in which every module keeps tests that
+exercise it; ``python -m pytest -m slow`` runs the slow tier; CI runs both. The slow
+tier is the table ``SLOW`` below, by node id, so that moving a test between the
+tiers never needs an edit to its file.
+"""
+
+from __future__ import annotations
+
+import gc
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -14,3 +25,203 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# fmt: off
+#: The slow tier, ``{file: {test: why}}``. A test is ``name``, ``name[param]`` or, in a
+#: module's doctests, the doctest's dotted name; ``name`` covers all its parameters.
+#: An entry that names no test of a collected file is a collection error, so a renamed
+#: test cannot drop out of both tiers.
+SLOW: dict[str, dict[str, str]] = {
+    "tests/backends/apps/test_demo.py": {
+        "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
+            "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",
+        "test_tiny_llama_with_dropout_trains_and_samples": "a demo run of another model",
+    },
+    "tests/backends/jax/test_batching.py": {
+        "test_vmap_compiles_to_no_more_instructions_than_the_batched_lowering":
+            "compiles a transformer twice",
+    },
+    "tests/backends/jax/test_compile.py": {
+        "test_jit_and_vmap_agree_with_per_example_calls_at_full_size": "a fuzzer at full size",
+        "test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat":
+            "a thousand layers, op by op",
+    },
+    "tests/backends/jax/test_generate.py": {
+        "test_cached_greedy_equals_uncached[gpt-learned-tied]": "one more architecture",
+        "test_cached_greedy_equals_uncached[llama-zoo]": "one more architecture",
+        "test_cached_greedy_equals_uncached[neox-parallel-partial-rope]": "one more architecture",
+        "test_cached_greedy_equals_uncached[none-mqa-geglu]": "one more architecture",
+        "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
+        "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
+    },
+    "tests/backends/jax/test_icl.py": {
+        "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",
+        "test_k_layers_are_k_gd_steps[3]": "one more depth",
+        "test_k_layers_are_k_gd_steps[5]": "one more depth",
+        "test_best_eta_is_the_line_search_minimum": "a line search, eagerly",
+        "test_alignment_of_a_model_with_itself": "derivatives of a model, eagerly",
+    },
+    "tests/backends/jax/test_layout.py": {
+        "test_fit_in_the_layer_layout_trains_as_stacked_and_checkpoints_stacked":
+            "trains in both layouts",
+        "test_both_layouts_hold_the_same_numbers_and_give_the_same_function":
+            "compiles a model in both layouts",
+        "test_gradients_in_the_layer_layout_are_the_slices_of_the_stacked_ones":
+            "gradients in both layouts",
+        "test_an_interrupted_layer_layout_run_saves_stacked_and_resumes": "trains three times",
+        "test_fit_unstack_true_takes_a_models_diagram_and_bad_uses_are_refused": "trains",
+        "test_generate_takes_the_layer_layout": "decodes in both layouts",
+        "test_unstack_splits_exactly_the_parameters_of_unrolled_repeats":
+            "compiles a model in both layouts",
+    },
+    "tests/backends/jax/test_lengths.py": {
+        "test_any_length_equals_the_prefix_of_the_full_run": "compiles each length",
+    },
+    "tests/backends/jax/test_lm_dropout.py": {
+        "test_zero_rate_and_inference_are_the_plain_model_and_training_is_keyed[True]":
+            "one more architecture",
+    },
+    "tests/backends/jax/test_nn_primitives.py": {
+        "test_the_compiled_transformer_costs_what_the_hand_written_one_costs":
+            "compiles a transformer twice",
+    },
+    "tests/backends/jax/test_optimize_numeric.py": {
+        "test_random_chains_agree": "egglog on random chains",
+        "test_random_tensor_expressions_are_certified_and_agree": "egglog on random expressions",
+    },
+    "tests/backends/jax/test_params.py": {
+        "test_apply_agrees_with_the_float64_reference_at_full_size": "a fuzzer at full size",
+    },
+    "tests/backends/jax/test_penzai.py": {
+        "test_llama_logits_equal_penzai_llamalike": "Penzai models, compiled",
+        "test_to_penzai_llama_carries_topos_weights": "Penzai models, compiled",
+        "test_gpt_neox_logits_equal_penzai_gpt_neox": "Penzai models, compiled",
+    },
+    "tests/backends/jax/test_regions.py": {
+        "test_facets_equal_the_lp_only_reference": "an LP per facet, twice",
+        "test_regions_nd_is_a_certified_lower_bound": "region enumeration in n dimensions",
+        "test_local_map_matches_jacfwd_at_random_points": "jacobians of a CNN and an RNN",
+        "test_gcn_with_the_adjacency_given": "regions of a GCN",
+    },
+    "tests/backends/jax/test_sample.py": {
+        "test_a_model_of_variable_length_samples_over_its_bound": "compiles each length",
+    },
+    "tests/backends/jax/test_search.py": {
+        "test_evaluate_trains_every_task_and_seed": "the search trains",
+    },
+    "tests/backends/jax/test_sharding.py": {
+        "test_sharded_equals_single_device": "the 8-device subprocess",
+        "test_each_parameter_is_sharded_as_the_rules_say": "the 8-device subprocess",
+        "test_collectives_are_the_expected_ones": "the 8-device subprocess",
+        "test_fsdp_equals_single_device": "the 8-device subprocess",
+        "test_checkpoint_resumes_exactly_and_onto_another_mesh": "the 8-device subprocess",
+    },
+    "tests/backends/jax/test_values.py": {
+        "test_apply_refuses_out_of_range_tokens": "a transformer, op by op",
+    },
+    "tests/backends/jax/test_zoo.py": {
+        "test_every_zoo_model_compiles_and_runs": "compiles every architecture",
+        "test_second_differences_agree_with_the_verdict[cnn (relu)]": "one more architecture",
+        "test_second_differences_agree_with_the_verdict[rnn (relu)]": "one more architecture",
+        "test_second_differences_agree_with_the_verdict[gcn (relu)]": "one more architecture",
+        "test_second_differences_agree_with_the_verdict[cnn (gelu)]": "one more architecture",
+        "test_second_differences_agree_with_the_verdict[rnn (tanh)]": "one more architecture",
+        "test_second_differences_agree_with_the_verdict[gcn (tanh)]": "one more architecture",
+    },
+    "tests/benchmarks/test_baselines.py": {
+        "test_quick_benchmark_writes_its_report": "the benchmark, at a tiny size",
+        "test_doctests": "trains every baseline",
+        "test_library_jit_train_steps_reduce_the_loss": "trains the baselines",
+        "test_same_parameters_same_logits": "compiles every baseline",
+        "test_initialisers_follow_the_contract": "builds every baseline",
+    },
+    "tests/benchmarks/test_llama_train.py": {
+        "test_the_hand_written_model_computes_topos_logits_and_trains": "trains the baseline",
+    },
+    "tests/examples/test_digits.py": {
+        "test_reaches_97_percent_test_accuracy": "the example, trained to its claim",
+    },
+    "tests/test_guide.py": {
+        "test_page_examples_run[docs/generate.md]": "the page's examples compile decoders",
+        "test_page_examples_run[docs/sharding.md]": "the page's examples train sharded",
+    },
+    "tests/topos/test_analysis.py": {
+        "test_a_deep_para_is_analysed_on_a_deep_stack": "a 2,000-layer unrolled Para",
+    },
+    "tests/topos/test_functor.py": {
+        "test_a_chain_of_100000_boxes_is_interpreted_without_recursion": "100,000 boxes",
+    },
+    "tests/topos/test_serial.py": {
+        "test_a_chain_of_100000_boxes_round_trips": "100,000 boxes",
+    },
+    "backends/jax/decoding/generate.py": {
+        "backends.jax.decoding.generate": "the module's tour, a cache per architecture",
+        "backends.jax.decoding.generate.decode_step": "compiles the model three times",
+        "backends.jax.decoding.generate.generate": "test_generate decodes the same way",
+    },
+    "backends/jax/decoding/sample.py": {
+        "backends.jax.decoding.sample": "test_sample samples a transformer the same way",
+    },
+    "backends/jax/experiments/icl.py": {
+        "backends.jax.experiments.icl": "trains the seed's experiment",
+        "backends.jax.experiments.icl.recall": "trains on the recall task",
+        "backends.jax.experiments.icl.alignment": "trains a model to compare it",
+        "backends.jax.experiments.icl.best_eta": "a line search, eagerly",
+        "backends.jax.experiments.icl.train": "trains the seed's experiment",
+    },
+    "backends/jax/experiments/search.py": {
+        "backends.jax.experiments.search": "the search, on a real budget",
+        "backends.jax.experiments.search.evaluate": "trains every task and seed",
+    },
+    "backends/jax/interop/penzai.py": {
+        "backends.jax.interop.penzai": "a Llama in Penzai and in topos, op by op",
+    },
+}
+# fmt: on
+
+
+def _names(nodeid: str, entry: str) -> bool:
+    return nodeid == entry or nodeid.startswith((entry + "[", entry + "::"))
+
+
+def _files_given_by_node_id(config: pytest.Config) -> set[str]:
+    """Files of which the command line names single tests (only those are collected)."""
+    files = set()
+    for arg in config.args:
+        if "::" in arg:
+            path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+            if path.is_relative_to(config.rootpath):
+                files.add(path.relative_to(config.rootpath).as_posix())
+    return files
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by the marks added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    entries = {f"{file}::{name}" for file, names in SLOW.items() for name in names}
+    used = set()
+    for item in items:
+        hits = {entry for entry in entries if _names(item.nodeid, entry)}
+        if hits:
+            item.add_marker(pytest.mark.slow)
+            used |= hits
+    whole = {item.nodeid.split("::")[0] for item in items} - _files_given_by_node_id(config)
+    stale = sorted(entry for entry in entries - used if entry.split("::")[0] in whole)
+    if stale:  # reported as a collection error: pytest stops, as for a file that fails to import
+        why = "SLOW names no collected test (renamed? move its entry): " + ", ".join(stale)
+        report = pytest.CollectReport("tests/conftest.py", "failed", why, [])
+        config.hook.pytest_collectreport(report=report)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker's last garbage collection, done before it reports that it finished.
+
+    Once every worker has reported, xdist closes them, and execnet sends SIGINT to a
+    worker still busy 5 s later. pytest's final ``gc.collect()`` calls walk the whole
+    heap (over a million objects after the JAX tests, several seconds on a loaded
+    machine), so SIGINT used to land in hypothesis's gc callback, and pytest printed
+    the ``KeyboardInterrupt`` as an unraisable-exception warning. Collecting here, then
+    freezing what survives, leaves those calls nothing to walk.
+    """
+    if hasattr(session.config, "workerinput"):
+        gc.collect()
+        gc.freeze()

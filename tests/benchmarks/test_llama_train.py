@@ -1,6 +1,6 @@
 """benchmarks/llama_train.py: the hand-written Equinox Llama equals topos's model on shared
 weights (the benchmark's premise), its step trains, and the results section is replaced in
-place."""
+place, only when ``--out`` asks for it."""
 
 from __future__ import annotations
 
@@ -61,3 +61,17 @@ def test_the_results_section_is_replaced_not_repeated(tmp_path: Path) -> None:
     text = page.read_text()
     assert text.count("## Llama-style training step") == 1 and "first" not in text
     assert text.startswith("# Benchmarks\n\n## Other\n\ntext\n") and "second" in text
+
+
+def test_a_run_prints_and_writes_results_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench()
+    monkeypatch.setattr(bench, "run", lambda size, rounds, per_round: ["| the table |"])
+    tracked = (BENCH / "results.md").read_bytes()
+    bench.main(["--quick"])
+    assert "| the table |" in capsys.readouterr().out
+    assert (BENCH / "results.md").read_bytes() == tracked  # no --out: nothing is rewritten
+    page = tmp_path / "results.md"
+    bench.main(["--quick", "--out", str(page)])
+    assert "| the table |" in page.read_text()

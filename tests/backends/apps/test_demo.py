@@ -292,11 +292,12 @@ def test_the_sample_is_greedy_decoding_by_generate_across_windows() -> None:
     fixed = build_model(cfg, len(vocab))
     params = init(fixed, jax.random.key(3))
     got = sample_text(params, vocab, cfg)
+    run = jax.jit(lambda window: apply(fixed, params, window))  # one compilation, not op by op
     context, out = list(vocab.encode("ab")), []
     while len(out) < cfg.sample_chars:  # the reference: uncached, one position at a time
         for _ in range(min(cfg.sample_chars - len(out), cfg.seq - len(context))):
             window = context + [0] * (cfg.seq - len(context))
-            logits = apply(fixed, params, jnp.asarray(window, jnp.int32))
+            logits = run(jnp.asarray(window, jnp.int32))
             context.append(int(jnp.argmax(logits[len(context) - 1])))
             out.append(context[-1])
         context = context[-(cfg.seq // 2) :]

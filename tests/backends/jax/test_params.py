@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _jaxref import affine, mlp, reference, to64
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import apply, batched, compile, init, register
@@ -123,13 +123,28 @@ def test_init_array_rejects_an_unknown_kind() -> None:
 # -- apply -----------------------------------------------------------------------------
 
 
-@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**16))
-def test_apply_agrees_with_the_float64_reference(a: int, b: int, c: int, seed: int) -> None:
+def _apply_agrees_with_the_float64_reference(a: int, b: int, c: int, seed: int) -> None:
     net = mlp(a, b, c)
     params = init(net, jax.random.key(seed))
     x = np.random.default_rng(seed).normal(size=a).astype(np.float32)
     want = reference(net.arrow)((to64(net.unflatten(jax.device_get(params))), to64(x)))
     np.testing.assert_allclose(apply(net, params, x), want, rtol=1e-5, atol=1e-5)
+
+
+MLPS = (st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**16))
+
+
+@settings(max_examples=10)  # each new shape compiles: the profile's size is in the slow tier
+@given(*MLPS)
+def test_apply_agrees_with_the_float64_reference(a: int, b: int, c: int, seed: int) -> None:
+    _apply_agrees_with_the_float64_reference(a, b, c, seed)
+
+
+@given(*MLPS)
+def test_apply_agrees_with_the_float64_reference_at_full_size(
+    a: int, b: int, c: int, seed: int
+) -> None:
+    _apply_agrees_with_the_float64_reference(a, b, c, seed)
 
 
 def test_apply_is_compile_of_the_arrow_on_the_parameter_value() -> None:
