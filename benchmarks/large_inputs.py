@@ -2,7 +2,9 @@
 
 Each case runs in its own subprocess with a wall-clock timeout, so a case that
 recurses too deeply or runs for minutes reports ``RecursionError`` or ``> Ns``
-instead of stopping the table. Times are seconds (wall clock, one run).
+instead of stopping the table. Each row is the wall-clock time of one run and the
+peak resident memory of its process (building the input included); a case that
+is refused (``TooLarge``) says so.
 
     .venv/bin/python benchmarks/large_inputs.py [--timeout 60] [--only NAME ...] [--compare DIR]
 
@@ -73,10 +75,24 @@ SETUP = textwrap.dedent(
         nodes.append({"kind": "compose", "arrows": [n, n + 1]})
         return json.dumps({"topos": 1, "nodes": nodes, "root": n + 2})
 
+    def repeat_of(n):  # the report's document: a repeat of n layers around a 2x2 layer
+        from topos.arrows import Repeat
+        return Repeat(Box("layer", R(2, 2) * A, A), n)
+
+    def refusing(fn):  # a refusal (TooLarge) is a result: say so, and how long it took
+        def go():
+            try:
+                fn()
+            except ValueError as e:
+                print('refused:', str(e)[:70], file=sys.stderr)
+        return go
+
     def timed(fn):
+        import resource
         t = time.perf_counter()
         fn()
-        print(f"{time.perf_counter() - t:.3f}")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of the process
+        print(f"{time.perf_counter() - t:.3f} s, {peak:.0f} MiB")
     """
 )
 
@@ -112,7 +128,7 @@ CASES: dict[str, str] = {
         "from topos.analysis import analyze; p = unrolled(2000); timed(lambda: analyze(p.arrow))"
     ),
     "para 2000 layers: draw": (
-        "from topos.draw import draw; p = unrolled(2000); timed(lambda: draw(p))"
+        "from topos.draw import draw; p = unrolled(2000); timed(refusing(lambda: draw(p)))"
     ),
     "para 10000 layers: analyze": (
         "from topos.analysis import analyze; p = unrolled(10_000); timed(lambda: analyze(p))"
@@ -142,6 +158,58 @@ CASES: dict[str, str] = {
     "curry 10k deep: analyze": (
         "from topos.analysis import analyze; f = curries(10_000); timed(lambda: analyze(f))"
     ),
+    "curry 2.5k deep: analyze": (
+        "from topos.analysis import analyze; f = curries(2_500); timed(lambda: analyze(f))"
+    ),
+    "curry 5k deep: analyze": (
+        "from topos.analysis import analyze; f = curries(5_000); timed(lambda: analyze(f))"
+    ),
+    "curry 20k deep: analyze": (
+        "from topos.analysis import analyze; f = curries(20_000); timed(lambda: analyze(f))"
+    ),
+    "curry 600 deep, uncurried back: compile and run": (
+        "import jax.numpy as jnp\n"
+        "from backends.jax import compile, register\n"
+        "from topos.arrows import fst, uncurry\n"
+        "register('bench.inc', lambda box, v: v + 1, cls='linear', replace=True)\n"
+        "f, d = Box('bench.inc', R(1), R(1)), R(1)\n"
+        "for _ in range(600): f, d = fst(d, R(1)) >> f, d * R(1)\n"
+        "for _ in range(600): f = curry(f)\n"
+        "x = jnp.zeros(1)\n"
+        "for _ in range(600): f, x = uncurry(f), (x, jnp.zeros(1))\n"
+        "timed(lambda: compile(f)(x))"
+    ),
+    "para 500 layers: compile and run": (
+        "import numpy as np, jax.numpy as jnp\n"
+        "from backends.jax import compile\n"
+        "from backends.jax.core.params import param_value\n"
+        "p = unrolled(500)\n"
+        "ps = {k: np.zeros(v.ob.shape, np.float32) for k, v in p.parameters().items()}\n"
+        "timed(lambda: compile(p.arrow)((param_value(p, ps), jnp.zeros(2))))"
+    ),
+    "para 250 layers: draw": (
+        "from topos.draw import draw; p = unrolled(250); timed(lambda: draw(p))"
+    ),
+    "para 500 layers: draw": (
+        "from topos.draw import draw; p = unrolled(500); timed(lambda: draw(p))"
+    ),
+    "para 2000 layers as a repeat: draw": (
+        "from topos.draw import draw\n"
+        "from topos.nn import linear, tanh\n"
+        "from topos.para import repeat\n"
+        "p = repeat(linear(2, 2) >> tanh(2), 2000); timed(lambda: draw(p))"
+    ),
+    "repeat 10^5 layers: equal to a group of it": (
+        "from topos import group; r = repeat_of(10**5); timed(lambda: equal(r, group('g', r)))"
+    ),
+    "repeat 10^9 layers: equal to a group of it": (
+        "from topos import group; r = repeat_of(10**9); timed(lambda: equal(r, group('g', r)))"
+    ),
+    "repeat 10^9 layers: normal_form": (
+        "from topos.normal import normal_form; r = repeat_of(10**9)\n"
+        "timed(refusing(lambda: normal_form(r)))"
+    ),
+    "repeat 10^9 layers: unroll": "r = repeat_of(10**9); timed(refusing(lambda: r.unroll()))",
     "shared doc (2^60 parts): loads": (
         "s = shared_doc()\n"
         "print(len(s), 'bytes', file=sys.stderr)\n"
@@ -188,13 +256,13 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in CASES if not args.only or any(o in n for o in args.only)]
     if args.compare:
-        print(f"| case | {args.compare} | this checkout | (seconds, timeout {args.timeout:g} s) |")
+        print(f"| case | {args.compare} | this checkout | (timeout {args.timeout:g} s) |")
         print("|---|---|---|---|")
         for name in names:
             before = run(name, args.timeout, args.compare)
             print(f"| {name} | {before} | {run(name, args.timeout)} | |", flush=True)
         return
-    print(f"| case | seconds (timeout {args.timeout:g} s) |")
+    print(f"| case | time, peak memory (timeout {args.timeout:g} s) |")
     print("|---|---|")
     for name in names:
         print(f"| {name} | {run(name, args.timeout)} |", flush=True)

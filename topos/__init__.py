@@ -43,6 +43,7 @@ from topos.arrows import (
     uncurry,
 )
 from topos.dims import specialise
+from topos.dtypes import with_dtype
 from topos.errors import TypeMismatch
 from topos.normal import equal
 from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
@@ -87,4 +88,5 @@ __all__ = [
     "true",
     "unassoc",
     "uncurry",
+    "with_dtype",
 ]

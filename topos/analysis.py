@@ -142,6 +142,41 @@ def declared(name: str) -> str | None:
 Path = tuple[int | str, ...]
 
 
+class _At:
+    """A place in the diagram being analysed: the path from the root, shared.
+
+    A place's path is its parent's plus one step, so the interpreter extends a path in
+    constant time and memory however deep it is (copying it as a tuple at each level
+    made 10,000 nested curries quadratic). Places are unique per path (children are
+    kept by step), so they compare and hash by identity; ``path`` writes one out.
+    """
+
+    __slots__ = ("up", "step", "_kids")
+
+    def __init__(self, up: _At | None, step: int | str | None) -> None:
+        self.up, self.step = up, step
+        self._kids: dict[int | str, _At] | None = None
+
+    def at(self, step: int | str) -> _At:
+        """The place one ``step`` below this one."""
+        if self._kids is None:
+            self._kids = {}
+        kid = self._kids.get(step)
+        if kid is None:
+            kid = self._kids[step] = _At(self, step)
+        return kid
+
+    @property
+    def path(self) -> Path:
+        steps: list[int | str] = []
+        node: _At | None = self
+        while node is not None and node.up is not None:
+            assert node.step is not None
+            steps.append(node.step)
+            node = node.up
+        return tuple(reversed(steps))
+
+
 @dataclass(frozen=True)
 class Witness:
     """A sub-diagram that forces part of the verdict, and where it sits."""
@@ -260,7 +295,7 @@ class _Base:
 class _Closure:
     body: Arrow  # m: X * A -> B of a curry
     env: Any
-    path: Path
+    path: _At
 
 
 @dataclass(frozen=True)
@@ -497,19 +532,25 @@ def _diagonal(f: Box) -> bool:
 
 class _Run:
     def __init__(self) -> None:
-        self.events: list[tuple[str, str, Witness]] = []  # (kind, level, witness)
-        self.ids: dict[tuple[str, str, Path, str], int] = {}
+        self.root = _At(None, None)
+        self.events: list[tuple[str, str, Arrow, _At, str]] = []  # (kind, level, f, at, why)
+        self.ids: dict[tuple[str, str, _At, str], int] = {}
 
-    def event(self, kind: str, level: str, f: Arrow, path: Path, reason: str) -> _Ev:
+    def event(self, kind: str, level: str, f: Arrow, path: _At, reason: str) -> _Ev:
         """Record an observation (kind ``order``, ``class`` or ``unknown``); its id."""
         key = (kind, level, path, reason)
         if key not in self.ids:
             self.ids[key] = len(self.events)
-            shown = {"unknown": "class", "via": "order"}.get(kind, kind)
-            self.events.append((kind, level, Witness(shown, reason, f, path)))
+            self.events.append((kind, level, f, path, reason))
         return _Ev((self.ids[key],))
 
-    def force(self, v: Any, f: Arrow, path: Path, out_: bool = False) -> _Ev:
+    def witness(self, i: int) -> tuple[str, str, Witness]:
+        """Event ``i`` as (kind, level, witness): its path written out only when reported."""
+        kind, level, f, at, reason = self.events[i]
+        shown = {"unknown": "class", "via": "order"}.get(kind, kind)
+        return kind, level, Witness(shown, reason, f, at.path)
+
+    def force(self, v: Any, f: Arrow, path: _At, out_: bool = False) -> _Ev:
         """The events of ``v`` once every function in it is applied.
 
         A function that flows into a box may be applied by it: a function that varies
@@ -534,12 +575,12 @@ class _Run:
                 out |= self.force(self.apply(x, arg, f, path), f, path, out_)
         return out
 
-    def run(self, f: Arrow, x: Any, path: Path) -> Any:
+    def run(self, f: Arrow, x: Any, path: _At) -> Any:
         if x is _DEAD:
             return _DEAD
         if isinstance(f, ar_.Compose):
             for i, g in enumerate(f.children):
-                x = self.run(g, x, (*path, i))
+                x = self.run(g, x, path.at(i))
             return x
         method = getattr(self, "_" + type(f).__name__.lower(), None)
         if method is None:
@@ -547,59 +588,59 @@ class _Run:
         return method(f, x, path)
 
     # structure
-    def _id(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _id(self, f: Arrow, x: Any, path: _At) -> Any:
         return x
 
-    def _fst(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _fst(self, f: Arrow, x: Any, path: _At) -> Any:
         return x[0]
 
-    def _snd(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _snd(self, f: Arrow, x: Any, path: _At) -> Any:
         return x[1]
 
-    def _copy(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _copy(self, f: Arrow, x: Any, path: _At) -> Any:
         return (x, x)
 
-    def _discard(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _discard(self, f: Arrow, x: Any, path: _At) -> Any:
         return ()
 
-    def _swap(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _swap(self, f: Arrow, x: Any, path: _At) -> Any:
         return (x[1], x[0])
 
-    def _pair(self, f: ar_.Pair, x: Any, path: Path) -> Any:
-        return (self.run(f.left, x, (*path, 0)), self.run(f.right, x, (*path, 1)))
+    def _pair(self, f: ar_.Pair, x: Any, path: _At) -> Any:
+        return (self.run(f.left, x, path.at(0)), self.run(f.right, x, path.at(1)))
 
-    def _tensor(self, f: ar_.Tensor, x: Any, path: Path) -> Any:
-        return (self.run(f.left, x[0], (*path, 0)), self.run(f.right, x[1], (*path, 1)))
+    def _tensor(self, f: ar_.Tensor, x: Any, path: _At) -> Any:
+        return (self.run(f.left, x[0], path.at(0)), self.run(f.right, x[1], path.at(1)))
 
-    def _inl(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _inl(self, f: Arrow, x: Any, path: _At) -> Any:
         assert isinstance(f.cod, Coproduct)
         return _Tagged(_CONST, x, _DEAD)
 
-    def _inr(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _inr(self, f: Arrow, x: Any, path: _At) -> Any:
         assert isinstance(f.cod, Coproduct)
         return _Tagged(_CONST, _DEAD, x)
 
-    def _absurd(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _absurd(self, f: Arrow, x: Any, path: _At) -> Any:
         return _DEAD
 
-    def _copair(self, f: ar_.Copair, x: Any, path: Path) -> Any:
-        out = _join(self.run(f.left, x.left, (*path, 0)), self.run(f.right, x.right, (*path, 1)))
+    def _copair(self, f: ar_.Copair, x: Any, path: _At) -> Any:
+        out = _join(self.run(f.left, x.left, path.at(0)), self.run(f.right, x.right, path.at(1)))
         return _guard(out, x.tag)
 
-    def _sum(self, f: ar_.Sum, x: Any, path: Path) -> Any:
-        left = self.run(f.left, x.left, (*path, 0))
-        right = self.run(f.right, x.right, (*path, 1))
+    def _sum(self, f: ar_.Sum, x: Any, path: _At) -> Any:
+        left = self.run(f.left, x.left, path.at(0))
+        right = self.run(f.right, x.right, path.at(1))
         return _Tagged(x.tag, left, right)
 
-    def _logic(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _logic(self, f: Arrow, x: Any, path: _At) -> Any:
         dep = _depends(x)
         return _fill(f.cod, _Base(dep, None if dep else 0, _events(x)))
 
     # closed structure: ev of a closure is beta reduction (the notation, not the map)
-    def _curry(self, f: ar_.Curry, x: Any, path: Path) -> Any:
-        return _Closure(f.arrow, x, (*path, 0))
+    def _curry(self, f: ar_.Curry, x: Any, path: _At) -> Any:
+        return _Closure(f.arrow, x, path.at(0))
 
-    def _ev(self, f: Arrow, x: Any, path: Path) -> Any:
+    def _ev(self, f: Arrow, x: Any, path: _At) -> Any:
         fn, arg = x
         before = len(self.events)
         out = self.apply(fn, arg, f, path)
@@ -610,7 +651,7 @@ class _Run:
             out = _mark(out, self.event("via", "higher", f, path, reason))
         return out
 
-    def apply(self, fn: Any, arg: Any, f: Arrow, path: Path) -> Any:
+    def apply(self, fn: Any, arg: Any, f: Arrow, path: _At) -> Any:
         """The value of ``fn`` at ``arg``; ``f`` and ``path`` locate the application."""
         if fn is _DEAD:
             return _DEAD
@@ -631,17 +672,17 @@ class _Run:
         return _fill(fn.typ.base, _Base(fn.dep or _depends(arg), None if varies else 0, seen))
 
     # named sub-diagrams, stacks of layers, constants
-    def _group(self, f: ar_.Group, x: Any, path: Path) -> Any:
-        return self.run(f.body, x, (*path, f.name))
+    def _group(self, f: ar_.Group, x: Any, path: _At) -> Any:
+        return self.run(f.body, x, path.at(f.name))
 
-    def _layer(self, f: ar_.Layer, x: Any, path: Path) -> Any:
+    def _layer(self, f: ar_.Layer, x: Any, path: _At) -> Any:
         return _fill(f.cod, _Base(_depends(x), _degree(x), _events(x)))
 
-    def _const(self, f: ar_.Const, x: Any, path: Path) -> Any:
+    def _const(self, f: ar_.Const, x: Any, path: _At) -> Any:
         return _fill(f.cod, _CONST)
 
     # generators
-    def _box(self, f: Box, x: Any, path: Path) -> Any:
+    def _box(self, f: Box, x: Any, path: _At) -> Any:
         attrs = f.attrs
         if not _depends(x):
             return _fill(f.cod, _CONST)
@@ -668,7 +709,7 @@ class _Run:
             deg = None if inner is None else deg * inner
         return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None, seen))
 
-    def _bilinear(self, f: Box, x: Any, path: Path, seen: _Ev) -> Any:
+    def _bilinear(self, f: Box, x: Any, path: _At, seen: _Ev) -> Any:
         if not isinstance(f.dom, Product):
             raise TypeError(
                 f"analyze: bilinear box {f.name} must have a product domain, got {f.dom}"
@@ -693,11 +734,11 @@ class _Run:
             deg = ga if da else gb
         return _fill(f.cod, _Base(True, deg, seen))
 
-    def _repeat(self, f: ar_.Repeat, x: Any, path: Path) -> Any:
+    def _repeat(self, f: ar_.Repeat, x: Any, path: _At) -> Any:
         params, state = x
         layer = _fill(f.params, _Base(_depends(params), _degree(params), _events(params)))
         for _ in range(min(f.n, 4)):  # dependence is monotone: a few rounds reach the fixpoint
-            new = self.run(f.body, (layer, state), (*path, "body"))
+            new = self.run(f.body, (layer, state), path.at("body"))
             if new == state:
                 break
             state = _join(state, new) if f.n > 1 else new
@@ -740,8 +781,8 @@ def analyze(f: Any) -> Analysis:
         arrow, x, dom = _input_value(f)  # builds values along the objects' nesting
         if _empty(dom):  # the map out of an empty type is unique: nothing to judge
             return None
-        out = run.run(arrow, x, ())
-        return out, run.force(out, arrow, (), out_=True)
+        out = run.run(arrow, x, run.root)
+        return out, run.force(out, arrow, run.root, out_=True)
 
     # The interpreter, and the input value, recurse along the nesting of pairs,
     # tensors and products (an unrolled Para nests one level per layer, and its
@@ -751,7 +792,7 @@ def analyze(f: Any) -> Analysis:
     if result is None:
         return Analysis("first", "linear", "PL pretopos", 0, ())
     out, live = result
-    events = [run.events[i] for i in sorted(live.ids())]
+    events = [(*run.events[i][:2], i) for i in sorted(live.ids())]  # (kind, level, id)
     order_levels = [lv for kind, lv, _ in events if kind == "order"]
     order = max(order_levels, key=ORDERS.index, default="first")
     class_levels = [lv for kind, lv, _ in events if kind in ("class", "unknown")]
@@ -764,11 +805,12 @@ def analyze(f: Any) -> Analysis:
         lives = "smooth maps"
     degree = _degree(out) if cls in ("linear", "polynomial") else None
     # an ev through which the order is reached names it best; else the box itself
-    via = [w for kind, _, w in events if kind == "via" and order == "higher"]
-    witnesses = (via or [w for kind, lv, w in events if kind == "order" and lv == order])[:1]
-    witnesses += [w for kind, lv, w in events if kind in ("class", "unknown") and lv == cls][:1]
-    witnesses += [w for kind, _, w in events if kind == "unknown" and w not in witnesses]
-    return Analysis(order, cls, lives, degree, tuple(witnesses))
+    via = [i for kind, _, i in events if kind == "via" and order == "higher"]
+    chosen = (via or [i for kind, lv, i in events if kind == "order" and lv == order])[:1]
+    chosen += [i for kind, lv, i in events if kind in ("class", "unknown") and lv == cls][:1]
+    chosen += [i for kind, _, i in events if kind == "unknown" and i not in chosen]
+    witnesses = [run.witness(i)[2] for i in chosen]  # paths written out for these only
+    return Analysis(order, cls, lives, degree, tuple(dict.fromkeys(witnesses)))
 
 
 def locate(f: Arrow, path: Path) -> Arrow:

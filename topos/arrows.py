@@ -44,10 +44,21 @@ fine to build, print, hash and compare.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from topos.errors import TypeMismatch, brief, compose_mismatch, expected, not_a, short
+from topos.errors import (
+    TypeMismatch,
+    brief,
+    compose_mismatch,
+    constant_misfit,
+    expected,
+    not_a,
+    short,
+    too_many_layers,
+)
+from topos.literals import ArrayData, misfit, value_key
 from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero, naming_events, shared_repr
 
 __all__ = [
@@ -69,6 +80,7 @@ __all__ = [
     "Inr",
     "Layer",
     "Logic",
+    "MAX_UNROLLED_LAYERS",
     "Pair",
     "Repeat",
     "Snd",
@@ -928,6 +940,11 @@ def stacked(x: Ob, n: int) -> Ob:
     _check_ob("stacked", x)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise TypeError(f"stacked: n must be an int >= 1, got {n!r}")
+    return _stacked(x, n)
+
+
+@functools.lru_cache(maxsize=1024)  # one object per (x, n): each layer of an unrolling asks
+def _stacked(x: Ob, n: int) -> Ob:
     done: list[Ob] = []
     stack: list[tuple[Ob, bool]] = [(x, False)]
     while stack:
@@ -982,12 +999,20 @@ class Layer(Arrow):
         return self.name if show is str else f"Layer({self.ob!r}, {self.n}, {self.index})"
 
 
+#: The most layers of repeats written out where a semantics unrolls them (``unroll()``,
+#: ``normal_form``, the finite semantics): past it they refuse, naming this limit. A
+#: repeat of ``10**9`` layers is a few bytes; its unrolling would not fit anywhere.
+MAX_UNROLLED_LAYERS = 100_000
+
+
 class Repeat(Arrow):
     """``Repeat(body, n)``: the ``n``-fold composite of ``body: P * A -> A``, parameters stacked.
 
     Its type is ``stacked(P, n) * A -> A``: layer ``i`` reads slice ``i`` of each
     parameter. Every semantics interprets it as its unrolling (``unroll()``); the
-    JAX backend runs it as a ``lax.scan``.
+    JAX backend runs it as a ``lax.scan``, drawing and the analysis take it whole,
+    and ``equal`` compares two repeats by body and count before unrolling. What
+    must unroll refuses past ``MAX_UNROLLED_LAYERS`` layers.
 
     >>> from topos.objects import R
     >>> from topos.normal import equal
@@ -997,6 +1022,13 @@ class Repeat(Arrow):
     (R(3, 2, 2) * R(2), 'layer×3', 3)
     >>> equal(deep, deep.unroll())
     True
+    >>> huge = Repeat(body, 10**9)
+    >>> equal(huge, group("g", huge))
+    True
+    >>> huge.unroll()
+    Traceback (most recent call last):
+    ...
+    topos.errors.TooLarge: layer×1000000000.unroll(): unrolls to at least 1000000000 layers, ...
     """
 
     __slots__ = ("body", "n")
@@ -1038,64 +1070,22 @@ class Repeat(Arrow):
         return (self.body,)
 
     def unroll(self) -> Arrow:
-        """The explicit composite: ``⟨layer[i] ∘ π₁, state⟩ ; body`` for each ``i``, in order."""
+        """The explicit composite: ``⟨layer[i] ∘ π₁, state⟩ ; body`` for each ``i``, in order.
+
+        Refused (``TooLarge``) past ``MAX_UNROLLED_LAYERS`` layers.
+        """
+        if self.n > MAX_UNROLLED_LAYERS:
+            raise too_many_layers(f"{short(self)}.unroll()", self.n, MAX_UNROLLED_LAYERS)
         p, a, n = self.params, self.cod, self.n
         s = stacked(p, n)
-        steps = [pair(fst(s, a) >> Layer(p, n, i), snd(s, a)) >> self.body for i in range(n)]
-        return compose(*(pair(fst(s, a), step) for step in steps[:-1]), steps[-1])
+        first, second = fst(s, a), snd(s, a)  # shared: each layer's types compare by identity
+        steps = [pair(first >> Layer(p, n, i), second) >> self.body for i in range(n)]
+        return compose(*(pair(first, step) for step in steps[:-1]), steps[-1])
 
     def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
         if show is str:
             return f"{_wrap(parts[0], _ATOM)}×{self.n}"
         return f"Repeat({parts[0][0]}, {self.n})"
-
-
-class ArrayData:
-    """An array-valued constant held by content: shape, dtype and raw bytes (C order).
-
-    Equality and hashing use a digest of the bytes, so a 1024×64 table is stored
-    once and compared in constant time; backends turn it into an array.
-
-    >>> a = ArrayData((2,), "float32", bytes(8))
-    >>> a == ArrayData((2,), "float32", bytes(8)), a.nbytes, a
-    (True, 8, ArrayData((2,), 'float32', <8 bytes ...>))
-    """
-
-    __slots__ = ("shape", "dtype", "data", "digest")
-    shape: tuple[int, ...]
-    dtype: str
-    data: bytes
-    digest: str
-
-    def __init__(self, shape: tuple[int, ...], dtype: str, data: bytes) -> None:
-        import hashlib
-
-        shape = tuple(shape)
-        if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in shape):
-            raise TypeError(f"ArrayData: shape must be non-negative ints, got {shape!r}")
-        if not isinstance(data, bytes):
-            raise TypeError(f"ArrayData: data must be bytes, got {type(data).__name__}")
-        digest = hashlib.sha256(repr((shape, dtype)).encode() + data).hexdigest()
-        for k, v in (("shape", shape), ("dtype", dtype), ("data", data), ("digest", digest)):
-            object.__setattr__(self, k, v)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("ArrayData is immutable")
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.data)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ArrayData) and self.digest == other.digest
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
-    def __repr__(self) -> str:
-        return (
-            f"ArrayData({self.shape!r}, {self.dtype!r}, <{self.nbytes} bytes {self.digest[:8]}...>)"
-        )
 
 
 class Const(Arrow):
@@ -1104,12 +1094,19 @@ class Const(Arrow):
     The value is a literal (a number, a boolean, nested tuples of them), an
     ``ArrayData`` held by content, or a reference a library defines (``topos.para``
     freezes a parameter as a ``Frozen`` reference read by path). Semantics give
-    it meaning; a functor's ``ar`` map may too, like a generator's.
+    it meaning; a functor's ``ar`` map may too, like a generator's. A literal or
+    an array must fit ``cod`` (its shape, and entries of its kind:
+    ``topos.literals.misfit``), and a float is compared by its bits, so
+    ``Const(R(), 0.0) != Const(R(), -0.0)`` and a NaN constant equals itself.
 
     >>> from topos.objects import R
     >>> c = Const(R(2), (1.0, 2.0), name="bias")
     >>> c, str(c), c.dom
     (Const(R(2), (1.0, 2.0), name='bias'), 'bias', One)
+    >>> Const(R(3), (1.0, 2.0))
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: Const: the value (1.0, 2.0) does not fit the object R(3): shape ...
     """
 
     __slots__ = ("value", "name")
@@ -1127,25 +1124,19 @@ class Const(Arrow):
             ) from None
         if not isinstance(name, str) or not name:
             raise TypeError(f"Const: name must be a non-empty string, got {name!r}")
+        why = misfit(cod, value)
+        if why is not None:
+            raise constant_misfit(value, cod, why)
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "name", name)
         self._init(One, cod)
 
     @property
     def head(self) -> tuple[Any, ...]:
-        return (self.cod, _typed(self.value), self.name)
+        return (self.cod, value_key(self.value), self.name)
 
     def _atom(self, show: Callable[[object], str]) -> str:
         if show is str:
             return self.name
         extra = "" if self.name == "const" else f", name={self.name!r}"
         return f"Const({self.cod!r}, {self.value!r}{extra})"
-
-
-def _typed(value: Any) -> Any:
-    """A key telling ``1``, ``1.0`` and ``True`` apart (they are different constants)."""
-    if isinstance(value, tuple):
-        return tuple(_typed(v) for v in value)
-    if isinstance(value, (bool, int, float, complex, str)):
-        return (type(value).__name__, value)
-    return value

@@ -14,7 +14,9 @@ Laws (doctested here, property-tested in ``tests/topos/test_dims.py``):
 - identity on concrete diagrams: ``specialise(f) == f`` when ``dims(f)`` is empty;
 - agreement with building: specialising a builder's diagram equals building it
   at the concrete length (the stock layers of ``topos.nn``);
-- bounds: a length outside ``1 .. max`` is refused, naming the dim.
+- bounds: a length outside ``1 .. max`` is refused, naming the dim;
+- one name, one dim: a diagram holding two dims of one name with different
+  bounds is refused when that name is bound (which bound would the length obey?).
 
 >>> from topos import R
 >>> from topos.nn import primitives as P
@@ -31,6 +33,10 @@ True
 Traceback (most recent call last):
 ...
 ValueError: specialise: seq = 17 is outside 1..16 (the bound of Dim('seq', 16))
+>>> specialise(f * P.relu(R(Dim("seq", 8), 4)), seq=4)
+Traceback (most recent call last):
+...
+ValueError: specialise: the diagram has two dims named 'seq' with different bounds, ...
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from topos.arrows import Arrow, Box, fold
+from topos.errors import dims_clash
 from topos.functor import Free, Functor
 from topos.objects import Coproduct, Dim, Exp, Fin, Ob, Product, R, is_symbolic
 
@@ -117,15 +124,19 @@ def dims(f: Any) -> tuple[Dim, ...]:
 
 
 def _check_binding(op: str, binding: Mapping[str, int], known: tuple[Dim, ...]) -> None:
-    by_name = {d.name: d for d in known}
+    by_name: dict[str, Dim] = {}
+    for d in known:
+        first = by_name.setdefault(d.name, d)
+        if first != d and d.name in binding:  # which bound would the length obey?
+            raise dims_clash(op, first, d)
     for name, n in binding.items():
-        d = by_name.get(name)
-        if d is None:
+        dim = by_name.get(name)
+        if dim is None:
             raise ValueError(
                 f"{op}: the diagram has no dim {name!r} (it has {sorted(by_name) or 'none'})"
             )
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= d.max:
-            raise ValueError(f"{op}: {name} = {n!r} is outside 1..{d.max} (the bound of {d!r})")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= dim.max:
+            raise ValueError(f"{op}: {name} = {n!r} is outside 1..{dim.max} (the bound of {dim!r})")
 
 
 def specialise(f: Any, **binding: int) -> Any:

@@ -16,9 +16,12 @@ from collections.abc import Callable
 
 __all__ = [
     "TooLarge",
+    "array_size",
     "brief",
     "TypeMismatch",
     "compose_mismatch",
+    "constant_misfit",
+    "dims_clash",
     "expected",
     "not_a",
     "not_functorial",
@@ -29,6 +32,8 @@ __all__ = [
     "short",
     "too_large",
     "too_many",
+    "too_many_layers",
+    "too_many_wires",
     "unfolds_too_far",
 ]
 
@@ -93,6 +98,35 @@ def not_a(op: str, kind: str, value: object) -> TypeError:
     return TypeError(f"{op}: expected {kind}, got {type(value).__name__} {brief(value)}")
 
 
+# -- constants (topos.arrows.Const, topos.literals) ---------------------------------------
+
+
+def constant_misfit(value: object, cod: object, why: str) -> TypeMismatch:
+    """The error for a constant whose value does not inhabit its object; ``why`` says how.
+
+    >>> from topos import R
+    >>> print(constant_misfit((1.0, 2.0), R(3), "shape (2,)"))
+    Const: the value (1.0, 2.0) does not fit the object R(3): shape (2,)
+    """
+    return TypeMismatch(
+        f"Const: the value {brief(value, 80)} does not fit the object {brief(cod, 80)}: {why}"
+    )
+
+
+def array_size(shape: tuple[int, ...], dtype: str, need: int, got: int) -> ValueError:
+    """The error for array bytes that do not fill the array's shape exactly."""
+    return ValueError(f"ArrayData: shape {shape!r} of {dtype} takes {need} bytes, got {got}")
+
+
+def dims_clash(op: str, first: object, second: object) -> ValueError:
+    """The error for two dimension variables with one name and different bounds."""
+    name = getattr(first, "name", first)
+    return ValueError(
+        f"{op}: the diagram has two dims named {name!r} with different bounds, {first!r} and"
+        f" {second!r}; give them different names, or one bound"
+    )
+
+
 # -- exact finite semantics (topos.finite) --------------------------------------------
 
 
@@ -112,7 +146,8 @@ def not_in_domain(op: str, x: object, dom: object) -> ValueError:
 
 
 class TooLarge(ValueError):
-    """A finite set too large to enumerate (exponentials grow as ``|B| ** |A|``)."""
+    """Something too large to write out: a finite set to enumerate (exponentials grow as
+    ``|B| ** |A|``), a repeat to unroll."""
 
 
 def too_large(what: object, size: int, limit: int) -> TooLarge:
@@ -146,6 +181,25 @@ def too_many(what: str, limit: int) -> TooLarge:
     return TooLarge(
         f"{what} has more than {limit} elements, too many to enumerate;"
         " use smaller objects (exponentials grow fast)"
+    )
+
+
+def too_many_layers(op: str, layers: int, limit: int) -> TooLarge:
+    """The error for writing out ``layers`` layers of repeats, more than ``limit``."""
+    return TooLarge(
+        f"{op}: unrolls to at least {layers} layers, more than MAX_UNROLLED_LAYERS = {limit}"
+        " (topos.arrows); a repeat runs whole in the JAX backend, draws and analyses whole,"
+        " and equal compares repeats whole first; raise the limit to unroll more"
+    )
+
+
+def too_many_wires(steps: int, limit: int) -> TooLarge:
+    """The error for a drawing whose nodes carry ``steps`` wires in all, more than ``limit``."""
+    return TooLarge(
+        f"draw: the diagram's nodes carry {steps} wires in all, more than MAX_WIRE_STEPS ="
+        f" {limit} (topos.draw); a Para of many composed layers carries all their parameters"
+        " through each layer: draw the repeat (topos.para.repeat) instead of its unrolling,"
+        " collapse named parts with depth=..., or raise the limit"
     )
 
 

@@ -105,6 +105,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, final
 
+from topos import arrows as _arrows
 from topos.arrows import (
     Absurd,
     Arrow,
@@ -131,7 +132,7 @@ from topos.arrows import (
     Tensor,
     fold,
 )
-from topos.errors import not_a
+from topos.errors import not_a, short, too_many_layers
 from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
 
 __all__ = ["NormalForm", "Term", "deep", "equal", "normal_form"]
@@ -486,6 +487,51 @@ def normal_form(f: Arrow) -> NormalForm:
     return NormalForm(f.dom, f.cod, deep(lambda: _Normaliser(_Table()).run(f), f))
 
 
+def _equal(f: Arrow, g: Arrow) -> bool:
+    """Normal forms with repeats whole, then (if they differ) with repeats unrolled."""
+    table = _Table()
+    wholes: dict[int, _Whole] = {}
+    for arrow in (f, g):
+        _wholes(arrow, table, wholes)
+    if wholes:  # equal bodies and counts make equal repeats: no unrolling needed
+        if _Normaliser(table, wholes).run(f) is _Normaliser(table, wholes).run(g):
+            return True
+    return _Normaliser(table, what="equal").run(f) is _Normaliser(table, what="equal").run(g)
+
+
+def _wholes(f: Arrow, table: _Table, out: dict[int, _Whole]) -> None:
+    """Add to ``out`` a ``_Whole`` for each repeat in ``f``, inner repeats first."""
+
+    def step(node: Arrow, _kids: list[None]) -> None:
+        if isinstance(node, Repeat) and id(node) not in out:
+            out[id(node)] = _Whole(node, _Normaliser(table, out).run(node.body))
+
+    fold(f, step)
+
+
+@final
+class _Whole:
+    """A repeat taken whole: an uninterpreted constant named by its count and the normal
+    form of its body. Equal wholes stand for equal repeats (unrolling is a congruence)."""
+
+    __slots__ = ("n", "body", "dom", "cod", "name", "_hash")
+
+    def __init__(self, repeat: Repeat, body: Term) -> None:
+        self.n, self.body, self.dom, self.cod = repeat.n, body, repeat.dom, repeat.cod
+        self.name = short(repeat)
+        self._hash = hash((repeat.n, body.key))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Whole):
+            return NotImplemented
+        return (self.n, self.dom, self.cod) == (other.n, other.dom, other.cod) and (
+            self.body == other.body
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 def equal(f: Arrow, g: Arrow) -> bool:
     """Whether ``f`` and ``g`` are equal in the free structure (decided by normal forms).
 
@@ -509,8 +555,7 @@ def equal(f: Arrow, g: Arrow) -> bool:
         return False
     if f == g:
         return True
-    table = _Table()
-    return deep(lambda: _Normaliser(table).run(f) is _Normaliser(table).run(g), f, g)
+    return deep(lambda: _equal(f, g), f, g)
 
 
 # ---------------------------------------------------------------------------------
@@ -562,9 +607,7 @@ def deep(run: Callable[[], T], *arrows: Arrow, here: bool = False) -> T:
         threading.stack_size(min(max(frames * _BYTES_PER_FRAME, 1 << 24), _MAX_STACK))
         try:
             context = contextvars.copy_context()  # the caller's context variables
-            worker = threading.Thread(
-                target=context.run, args=(work,), name="topos.normal (deep)"
-            )
+            worker = threading.Thread(target=context.run, args=(work,), name="topos.normal (deep)")
             worker.start()
             worker.join()
         finally:
@@ -737,8 +780,13 @@ _Thunk = Callable[[], Term]
 class _Normaliser:
     """One normalisation: the current λ depth, the case decisions, per-run memos."""
 
-    def __init__(self, table: _Table) -> None:
+    def __init__(
+        self, table: _Table, wholes: dict[int, _Whole] | None = None, what: str = "normal_form"
+    ) -> None:
         self.term = table.term
+        self.wholes = wholes  # repeats taken whole, by id; None: unroll them
+        self.what = what  # the operation, for a refusal to unroll
+        self.layers = 0  # layers of repeats unrolled so far
         self.depth = 0
         self.decisions: dict[int, int] = {}  # id(scrutinee) -> side
         self.memo: dict[tuple[int, int], tuple[Arrow, Any, Any]] = {}
@@ -1090,10 +1138,7 @@ class _Normaliser:
         elif isinstance(g, Group):  # a named sub-diagram is its body
             todo.append((_RUN, g.body, v))
         elif isinstance(g, Repeat):  # a stack of layers is its unrolling
-            unrolled = self.unrolled.get(id(g))
-            if unrolled is None:
-                unrolled = self.unrolled[id(g)] = (g, g.unroll())
-            todo.append((_RUN, unrolled[1], v))
+            self.repeat(g, v, todo, out)
         elif isinstance(g, Pair):
             todo.extend([(_PAIR,), (_RUN, g.right, v), (_RUN, g.left, v)])
         elif isinstance(g, Tensor):
@@ -1110,6 +1155,20 @@ class _Normaliser:
             assert isinstance(g, Curry)
             m = g.arrow
             out.append(lambda a: self.eval(m, (v, a)))
+
+    def repeat(self, g: Repeat, v: Any, todo: list[tuple[Any, ...]], out: list[Any]) -> None:
+        """Schedule a repeat at ``v``: whole (a constant), or unrolled within the limit."""
+        if self.wholes is not None:
+            out.append(self.neutral("box", self.wholes[id(g)], g.dom, v, g.cod))
+            return
+        self.layers += g.n  # counted at each use: a repeat inside a repeat unrolls n * m
+        limit = _arrows.MAX_UNROLLED_LAYERS
+        if self.layers > limit:
+            raise too_many_layers(self.what, self.layers, limit)
+        unrolled = self.unrolled.get(id(g))
+        if unrolled is None:
+            unrolled = self.unrolled[id(g)] = (g, g.unroll())
+        todo.append((_RUN, unrolled[1], v))
 
     def leaf(self, g: Arrow, v: Any) -> Any:
         if isinstance(g, Box):

@@ -855,7 +855,7 @@ def _read_box_v1(f: _Fields) -> Arrow:
     dom, cod = f.ob("dom"), f.ob("cod")
     body = attrs.pop("body", None)
     if name == "repeat" and isinstance(body, Arrow):
-        out: Arrow = ar_.Repeat(body, attrs["n"])
+        out: Arrow = ar_.Repeat(body, _repeat_count(attrs))
     elif isinstance(body, Arrow):
         out = ar_.Group(name, body, **attrs)
     elif name == "const" and isinstance(attrs.get("path"), str) and "init" in attrs:
@@ -872,6 +872,16 @@ def _read_box_v1(f: _Fields) -> Arrow:
             f"box {name!r}: its body has type {out.dom!r} -> {out.cod!r}, not {dom!r} -> {cod!r}"
         )
     return out
+
+
+def _repeat_count(attrs: Mapping[str, Any]) -> int:
+    """The ``n`` of a version-1 repeat box: the number of layers."""
+    if "n" not in attrs:
+        raise _Bad("box 'repeat': attribute 'n' (the number of layers) is missing")
+    n = attrs["n"]
+    if not _is_int(n):
+        raise _Bad(f"box 'repeat': attribute 'n' (the number of layers) must be an int, got {n!r}")
+    return n  # type: ignore[no-any-return]
 
 
 # Each kind's complete set of keys, "kind" included.

@@ -16,55 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+
+from backends.apps.flags import Parser, UsageError, at_least, positive_float, rate
 
 __all__ = ["build_parser", "main"]
 
 PROG = "topos"
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line and raise instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message} (see '{self.prog} --help')")
-
-
-class _UsageError(Exception):
-    pass
-
-
-def _int(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,11 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     from backends.apps.demo import ARCHS, DemoConfig
 
     d = DemoConfig()
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="topos: neural architectures as morphisms of a cartesian closed category.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     demo = commands.add_parser(
         "demo",
         help="train a transformer (a Para morphism) on Python source and sample from it",
@@ -97,14 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
             " checkpoint that --resume continues from."
         ),
     )
-    demo.add_argument("--steps", type=_int(1), help=f"training steps (default {d.steps})")
-    demo.add_argument("--d-model", type=_int(1), help=f"model width (default {d.d_model})")
-    demo.add_argument("--layers", type=_int(1), help=f"transformer blocks (default {d.layers})")
-    demo.add_argument("--heads", type=_int(1), help=f"attention heads (default {d.heads})")
-    demo.add_argument("--seq", type=_int(2), help=f"context length (default {d.seq})")
-    demo.add_argument("--batch", type=_int(1), help=f"sequences per step (default {d.batch})")
-    demo.add_argument("--lr", type=_positive_float, help=f"peak learning rate (default {d.lr})")
-    demo.add_argument("--seed", type=_int(0), help=f"seed for init and batches (default {d.seed})")
+    demo.add_argument("--steps", type=at_least(1), help=f"training steps (default {d.steps})")
+    demo.add_argument("--d-model", type=at_least(1), help=f"model width (default {d.d_model})")
+    demo.add_argument("--layers", type=at_least(1), help=f"transformer blocks (default {d.layers})")
+    demo.add_argument("--heads", type=at_least(1), help=f"attention heads (default {d.heads})")
+    demo.add_argument("--seq", type=at_least(2), help=f"context length (default {d.seq})")
+    demo.add_argument("--batch", type=at_least(1), help=f"sequences per step (default {d.batch})")
+    demo.add_argument("--lr", type=positive_float, help=f"peak learning rate (default {d.lr})")
+    demo.add_argument(
+        "--seed", type=at_least(0), help=f"seed for init and batches (default {d.seed})"
+    )
     demo.add_argument(
         "--arch",
         choices=sorted(ARCHS),
@@ -112,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--dropout",
-        type=_unit_float,
+        type=rate,
         help="dropout rate in training, on the embedding and the residual branches (default 0)",
     )
     demo.add_argument("--out", help=f"output folder: checkpoint, diagram, report (default {d.out})")
@@ -146,12 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             return gd.main(argv[2:])
-        except SystemExit as stop:  # argparse's --help and usage errors
+        except UsageError as err:
+            return _fail(str(err))
+        except SystemExit as stop:  # argparse's --help
             return int(stop.code or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except _UsageError as err:
+    except UsageError as err:
         return _fail(str(err))
     if args.command is None:
         parser.print_help()

@@ -506,11 +506,23 @@ def step_bytes(cfg: DemoConfig, vocab: int) -> int:
     (forward, gradient, optimiser temporaries).
 
     >>> step_bytes(DemoConfig(), vocab=100) // 2**20
-    196
+    203
     """
     per_block = cfg.heads * cfg.seq * cfg.seq + 12 * cfg.seq * cfg.d_model
     values = cfg.batch * (cfg.layers * per_block + cfg.seq * vocab)
-    return 3 * 4 * values
+    return 3 * 4 * values + 16 * param_count(cfg, vocab)
+
+
+def param_count(cfg: DemoConfig, vocab: int) -> int:
+    """A lower estimate of the number of parameters: ``12 d²`` per block, the
+    embedding and the head (``step_bytes`` counts each four times: the value, its
+    gradient and Adam's two moments).
+
+    >>> param_count(DemoConfig(d_model=128, layers=2, seq=128), vocab=100) // 1000
+    435
+    """
+    d = cfg.d_model
+    return cfg.layers * 12 * d * d + 2 * vocab * d + cfg.seq * d
 
 
 def _check_memory(cfg: DemoConfig, vocab: int) -> None:
@@ -519,7 +531,7 @@ def _check_memory(cfg: DemoConfig, vocab: int) -> None:
         raise DemoError(
             f"--batch {cfg.batch} x --seq {cfg.seq} (--d-model {cfg.d_model}, --layers"
             f" {cfg.layers}) needs about {format_bytes(need)} per training step; this machine has"
-            f" {format_bytes(limit)}: lower --batch or --seq"
+            f" {format_bytes(limit)}: lower --batch, --seq, --d-model or --layers"
         )
 
 
@@ -614,8 +626,12 @@ def _report_analysis(p: Para, say: Callable[[str], None]) -> None:
         say(f"  witness   {w.kind}: {w.reason}, in {w.where or 'the top level'}")
 
 
+#: The file name of the model's string diagram in the output folder.
+DIAGRAM = "transformer.svg"
+
+
 def _write_diagram(p: Para, out: Path, say: Callable[[str], None]) -> None:
-    path = out / "transformer.svg"
+    path = out / DIAGRAM
     path.write_text(draw(p, depth=2))
     say(f"diagram: {path}")
 
@@ -636,6 +652,7 @@ def run(given: DemoConfig | dict[str, Any], stdout: TextIO | None = None) -> Dem
     started = time.perf_counter()
     cfg = _settings(given)
     _check_memory(cfg, vocab=1)  # before reading anything; again once the vocabulary is known
+    _check_mesh(cfg)
     out = Path(cfg.out)
     root = None if cfg.corpus is None else Path(cfg.corpus)
     corpus = load_corpus(root, cfg.train_chars, cfg.val_chars)
@@ -651,14 +668,64 @@ def run(given: DemoConfig | dict[str, Any], stdout: TextIO | None = None) -> Dem
     replacing = cfg.overwrite and any(p.exists() for p in (_checkpoint(out), _state_file(out)))
     # A replacing run writes aside until its first checkpoint: a failure loses nothing.
     folder = _staging(out) if replacing else out
+    made = _new_files(out, cfg)
     _save_state(folder, cfg, vocab)
     if replacing:
         say(f"new run in {out}: the previous run there is replaced once this one has a checkpoint")
     try:
         return _train(cfg, vocab, batches, windows, unigram, out, folder, started, say)
+    except BaseException:
+        if not cfg.resume and not replacing and not _checkpoint(out).exists():
+            _remove(made)  # a failed start leaves nothing behind
+        raise
     finally:
         if replacing:
             _promote(out)
+
+
+#: The most devices the demo simulates on a CPU-only machine (``--mesh``).
+MAX_SIMULATED_DEVICES = 64
+
+
+def _check_mesh(cfg: DemoConfig) -> None:
+    """A ``--mesh`` the devices can hold, checked before anything is written."""
+    if cfg.mesh is None:
+        return
+    import jax
+
+    from backends.jax import sharding
+
+    data, model = (int(d) for d in cfg.mesh.split("x"))
+    if jax.default_backend() == "cpu" and data * model > MAX_SIMULATED_DEVICES:
+        raise DemoError(
+            f"--mesh {cfg.mesh} needs {data * model} devices; on CPU the demo simulates at"
+            f" most {MAX_SIMULATED_DEVICES}"
+        )
+    try:
+        sharding.make_mesh(cfg.mesh)
+    except ValueError as err:
+        raise DemoError(f"--mesh {cfg.mesh}: {err}") from None
+
+
+def _new_files(out: Path, cfg: DemoConfig) -> list[Path]:
+    """What a new run writes into ``out`` before its first checkpoint and did not find
+    there (the folders it makes included, innermost first)."""
+    if cfg.resume:
+        return []
+    made = [p for p in (_state_file(out), out / DIAGRAM) if not p.exists()]
+    folder = out
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        except OSError:  # a folder something else has written into: keep it
+            pass
 
 
 def _train(
@@ -686,7 +753,10 @@ def _train(
     _report_analysis(p, say)
     _write_diagram(p, out, say)
     mesh = None if cfg.mesh is None else sharding.make_mesh(cfg.mesh)
-    params = init(p, jax.random.key(cfg.seed), mesh=mesh)
+    try:
+        params = init(p, jax.random.key(cfg.seed), mesh=mesh)
+    except MemoryError as err:
+        raise DemoError(f"{err}; lower --d-model or --layers") from None
     n_params = sum(int(v.size) for v in params.values())
     say(f"parameters: {n_params:,}")
     if mesh is not None:
@@ -735,7 +805,8 @@ def _train(
         ) from None
     except FloatingPointError as err:
         raise DemoError(
-            f"--lr {cfg.lr:g}: training diverged ({str(err).removeprefix('fit: ')});"
+            f"--lr {cfg.lr:g}: training diverged"
+            f" ({str(err).removeprefix('fit: ').split('; the state')[0]});"
             " try a smaller --lr"
         ) from None
     except CheckpointError as err:

@@ -22,8 +22,8 @@ Prints the table and writes ``gd_loss.png`` and ``gd_alignment.png`` to ``--out`
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from backends.apps.flags import Parser, UsageError, positive_float, positive_int, writable_folder
 from backends.jax import apply, init
 from backends.jax.experiments.icl import (
     alignment,
@@ -76,6 +77,8 @@ def run(
 
     if schedule not in SCHEDULES:
         raise ValueError(f"gd: schedule must be one of {SCHEDULES}, got {schedule!r}")
+    _check_sizes(seeds=seeds, steps=steps, batch=batch, test_size=test_size, every=every)
+    _check_positive(learning_rate=learning_rate, init_std=init_std)
     t0 = time.perf_counter()
     steps = -(-steps // CHUNK) * CHUNK
     rate: Any = learning_rate
@@ -153,6 +156,18 @@ def run(
     return result
 
 
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"gd: {name} must be an integer >= 1, got {value!r}")
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"gd: {name} must be a positive finite number, got {value!r}")
+
+
 def _ms(v: Any) -> str:
     a = np.asarray(v)
     return f"{a.mean():.4f} ± {a.std():.4f}"
@@ -226,16 +241,34 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line: ``topos demo gd [--seeds S] [--steps T] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="topos demo gd", description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=5e-3, help="Adam's (peak) learning rate")
+    """The command line: ``topos demo gd [--seeds S] [--steps T] [--out DIR]``.
+
+    Every flag is checked before anything runs, and so is the output folder (made if
+    missing, and written to once), so a run never ends unable to write its results.
+    A bad flag raises ``backends.apps.flags.UsageError`` (one line).
+
+    >>> main(["--seeds", "0"])
+    Traceback (most recent call last):
+    ...
+    backends.apps.flags.UsageError: argument --seeds: expected an integer >= 1, got 0 ...
+    """
+    parser = Parser(prog="topos demo gd", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=positive_int, default=5, help="runs side by side")
+    parser.add_argument("--steps", type=positive_int, default=1000, help="training steps")
+    parser.add_argument("--batch", type=positive_int, default=256, help="problems per step")
+    parser.add_argument(
+        "--lr", type=positive_float, default=5e-3, help="Adam's (peak) learning rate"
+    )
     parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
-    parser.add_argument("--init-std", type=float, default=0.05)
-    parser.add_argument("--out", type=Path, default=Path("out/gd"))
+    parser.add_argument(
+        "--init-std", type=positive_float, default=0.05, help="std of the initial weights"
+    )
+    parser.add_argument("--out", type=Path, default=Path("out/gd"), help="output folder")
     args = parser.parse_args(argv)
+    try:
+        writable_folder(args.out)
+    except OSError as err:
+        raise UsageError(str(err)) from None
     run(args.seeds, args.steps, args.batch, args.lr, args.init_std, args.schedule, out=args.out)
     return 0
 

@@ -77,8 +77,8 @@ def test_flags_parse_and_unset_flags_are_none() -> None:
         (["demo", "--d-model", "-4"], "--d-model: expected an integer >= 1, got -4"),
         (["demo", "--seq", "1"], "--seq: expected an integer >= 2, got 1"),
         (["demo", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
-        (["demo", "--lr", "0"], "--lr: expected a positive number"),
-        (["demo", "--lr", "nan"], "--lr: expected a positive number"),
+        (["demo", "--lr", "0"], "--lr: expected a positive finite number"),
+        (["demo", "--lr", "nan"], "--lr: expected a positive finite number"),
         (["demo", "--seed", "-1"], "--seed: expected an integer >= 0"),
         (["demo", "--bogus"], "unrecognized arguments: --bogus"),
         (["demo", "--steps"], "--steps: expected one argument"),
@@ -282,3 +282,78 @@ def test_mesh_flag_is_checked_and_asks_for_simulated_devices(
     assert os.environ["XLA_FLAGS"].endswith("--xla_force_host_platform_device_count=8")
     _simulate_devices("2x2")  # a count already asked for is kept
     assert os.environ["XLA_FLAGS"].count("device_count") == 1
+
+
+# -- a failed start leaves nothing behind (issue 22, item 12) ---------------------------
+
+
+def test_a_mesh_the_devices_cannot_hold_is_one_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jax
+
+    monkeypatch.setenv("XLA_FLAGS", "")  # restored after the test: main() sets it
+    corpus = str(_corpus(tmp_path / "corpus"))
+    out = tmp_path / "run"
+    n = jax.device_count() + 1
+    argv = ["demo", *TINY[:-2], "--batch", str(n), "--mesh", f"{n}x1", "--corpus", corpus]
+    line = _one_line_error(capsys, [*argv, "--out", str(out)])
+    assert f"--mesh {n}x1" in line and f"needs {n} devices" in line
+    assert not out.exists()
+    line = _one_line_error(capsys, ["demo", "--mesh", "64x64", "--batch", "64", "--out", str(out)])
+    assert "needs 4096 devices; on CPU the demo simulates at most 64" in line
+    assert not out.exists()
+
+
+def test_a_model_too_large_for_the_machine_is_one_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    corpus = str(_corpus(tmp_path / "corpus"))
+    out = tmp_path / "run"
+    argv = ["demo", *TINY, "--d-model", "1000000", "--heads", "1", "--corpus", corpus]
+    line = _one_line_error(capsys, [*argv, "--out", str(out)])
+    assert "--d-model 1000000" in line and "lower --batch, --seq, --d-model or --layers" in line
+    assert not out.exists()
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_behind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.apps import demo
+
+    def fails(*args: object) -> None:
+        raise demo.DemoError("training failed at step 0")
+
+    monkeypatch.setattr(demo, "_train", fails)
+    corpus = str(_corpus(tmp_path / "corpus"))
+    out = tmp_path / "deep" / "run"
+    assert main(["demo", *TINY, "--corpus", corpus, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "topos: error: training failed at step 0\n"
+    assert not (tmp_path / "deep").exists()
+    kept = tmp_path / "kept"
+    (kept / "notes.txt").parent.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    assert main(["demo", *TINY, "--corpus", corpus, "--out", str(kept)]) == 2
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+
+
+# -- topos demo gd checks its flags and its folder before it trains ---------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--seeds", "0"], "--seeds: expected an integer >= 1, got 0"),
+        (["--seeds", "-1"], "--seeds: expected an integer >= 1, got -1"),
+        (["--steps", "-5"], "--steps: expected an integer >= 1, got -5"),
+        (["--batch", "0"], "--batch: expected an integer >= 1, got 0"),
+        (["--lr", "nan"], "--lr: expected a positive finite number, got nan"),
+        (["--init-std", "-1"], "--init-std: expected a positive finite number"),
+        (["--out", "/proc/x"], "cannot write to the output folder '/proc/x'"),
+        (["--schedule", "warm"], "invalid choice: 'warm'"),
+    ],
+)
+def test_gd_flags_are_one_line_errors_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], flags: list[str], needle: str
+) -> None:
+    assert needle in _one_line_error(capsys, ["demo", "gd", *flags])

@@ -138,3 +138,27 @@ def test_a_deep_para_is_analysed_on_a_deep_stack() -> None:
 
     report = analyze(unroll(repeat(linear(2, 2) >> tanh(2), 2_000)))
     assert (report.order, report.cls) == ("first", "smooth")
+
+
+def test_nested_curries_are_analysed_in_linear_memory() -> None:
+    # Issue 22, item 8: each curry copied its path (a tuple as long as the nesting) into
+    # the closure it made: 10,000 nested curries took 22.8 s and 10 GB. Places in the
+    # diagram now share their prefixes; a witness's path is written out when reported.
+    import tracemalloc
+
+    n = 3_000
+    x = R(2)
+    for _ in range(n):
+        x = x * R(1)
+    f = Box("m", x, R(2))
+    for _ in range(n):
+        f = curry(f)
+    tracemalloc.start()
+    try:
+        report = analyze(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB"  # quadratic: 36 MiB of paths alone
+    (witness,) = report.witnesses
+    assert witness.path == (0,) * n and locate(f, witness.path) == Box("m", x, R(2))

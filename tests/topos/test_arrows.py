@@ -412,3 +412,72 @@ def test_repr_of_deep_parameter_objects_is_linear() -> None:
     y = eval(text, NAMESPACE)
     assert y == x and repr(y) == text
     assert repr(fst(A, B) >> f) == "fst(R(1), R(2)) >> Box('f', R(1), R(2))"
+
+
+# -- constants: value identity and type (issue 22, item 2) --------------------------------
+
+
+def test_a_constant_is_identified_by_the_bits_of_its_value():
+    from topos.arrows import Const
+
+    plus, minus = Const(R(), 0.0), Const(R(), -0.0)
+    assert plus != minus and not equal(plus, minus)  # 1 / x tells them apart
+    nan = Const(R(), float("nan"))
+    assert nan == Const(R(), float("nan")) and hash(nan) == hash(Const(R(), float("nan")))
+    assert equal(nan, Const(R(), float("nan")))
+    assert Const(R(2), (0.0, -0.0)) != Const(R(2), (0.0, 0.0))
+    assert Const(R(), 1) != Const(R(), 1.0)  # the literal's type still counts
+
+
+@pytest.mark.parametrize(
+    "cod, value, message",
+    [
+        (R(3), (1.0, 2.0), r"the value \(1.0, 2.0\) does not fit the object R\(3\): shape \(2,\)"),
+        (R(), (1.0,), r"R\(\): shape \(1,\), the object's shape is \(\)"),
+        (R(2, 2), ((1.0, 2.0), (3.0,)), r"ragged"),
+        (R(2), (1.0, True), r"True is not a real number"),
+        (R(), 1j, r"1j is not a real number"),
+        (Fin(3, 2), (0, 3), r"3 is not a label in \{0, ..., 2\}"),
+        (Fin(3), 1.0, r"1.0 is not a label"),
+        (Omega, 1, r"1 is not a truth value"),
+        (R(2) * R(2), ((1.0, 2.0), (3.0, 4.0)), r"a literal needs R, Fin or Omega"),
+    ],
+)
+def test_a_constant_value_must_fit_its_object(cod, value, message):
+    from topos.arrows import Const
+
+    with pytest.raises(TypeMismatch, match=message):
+        Const(cod, value)
+
+
+def test_array_constants_must_fit_their_object():
+    from topos.arrows import ArrayData, Const
+
+    table = ArrayData((2, 3), "float32", bytes(24))
+    assert Const(R(2, 3), table).value is table
+    with pytest.raises(TypeMismatch, match=r"shape \(2, 3\), the object's shape is \(3, 2\)"):
+        Const(R(3, 2), table)
+    labels = ArrayData((2,), "int32", (1).to_bytes(4, sys.byteorder) * 2)
+    assert Const(Fin(2, 2), labels).value is labels
+    with pytest.raises(TypeMismatch, match="int32 entries, the object holds float32"):
+        Const(R(2), labels)
+    with pytest.raises(TypeMismatch, match=r"the label 1 is not in \{0, ..., 0\}"):
+        Const(Fin(1, 2), labels)
+    with pytest.raises(TypeMismatch, match="float32 entries, the object holds labels"):
+        Const(Fin(2, 2, 3), table)
+
+
+@pytest.mark.parametrize(
+    "shape, dtype, size, message",
+    [
+        ((10**12,), "float64", 8, r"shape \(1000000000000,\) of float64 takes 8000000000000 bytes"),
+        ((2,), "float99", 8, "dtype must be one of"),
+        ((2,), "object", 16, "dtype must be one of"),
+        ((3,), "float32", 8, r"takes 12 bytes, got 8"),
+    ],
+)
+def test_array_data_is_checked_when_built(shape, dtype, size, message):
+    from topos.arrows import ArrayData
+
+    with pytest.raises((TypeError, ValueError), match=message):
+        ArrayData(shape, dtype, bytes(size))

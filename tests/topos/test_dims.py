@@ -97,3 +97,16 @@ def test_bad_bindings_and_symbolic_parameters_are_refused() -> None:
         Para(R(SEQ), P.add(R(SEQ), R(SEQ)), params={"w": zeros})
     with pytest.raises(TypeError, match="bound must be a positive int"):
         Dim("seq", 0)
+
+
+def test_two_dims_of_one_name_with_different_bounds_are_refused() -> None:
+    # Before: specialise substituted 12 into both, and running the result failed in JAX
+    # with a raw slice error (12 > 8).
+    short, long = Dim("seq", 8), Dim("seq", 16)
+    f = P.slice_axis(R(8, 4), 0, short, axis=0) * P.relu(R(long, 4))
+    with pytest.raises(ValueError, match=r"two dims named 'seq' with different bounds"):
+        specialise(f, seq=12)
+    with pytest.raises(ValueError, match=r"Dim\('seq', (8|16)\) and Dim\('seq', (16|8)\)"):
+        specialise(Para.lift(f), seq=4)  # even a length within both bounds
+    other = Dim("t", 16)  # a name not bound stays symbolic, as before
+    assert dims(specialise(P.relu(R(other, 2)) * f, t=3)) == (short, long)

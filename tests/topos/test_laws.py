@@ -236,6 +236,34 @@ def test_the_failure_shows_the_instance():
     assert "lhs: pair(" in message and "rhs: " in message and " -> " in message
 
 
+class CrashingCompose(Sets):
+    """A composition that reads a tuple out of range (issue 22, item 16)."""
+
+    def compose(self, fs):
+        chain = list(fs)
+        return chain[0] if len(chain) == 1 else chain[len(chain)]
+
+
+@pytest.mark.parametrize(
+    "semantics, theory, law",
+    [
+        (broken(CrashingCompose()), "category", "category.assoc"),
+        (Semantics.random(sets_model, category=CrashingCompose()), "functor", "functor.compose"),
+    ],
+    ids=["category", "functor"],
+)
+def test_a_crashing_semantics_names_the_law_the_instance_and_the_exception(semantics, theory, law):
+    with pytest.raises(LawError) as info:
+        check(
+            semantics, theory, settings=settings(max_examples=20, derandomize=True, database=None)
+        )
+    message = str(info.value)
+    assert message.startswith(f"{law}: ") and " raises IndexError in " in message
+    assert "list index out of range" in message
+    assert " -> " in message  # the instance drawn, with its types
+    assert isinstance(info.value.__cause__, IndexError)
+
+
 # -- the strategies ----------------------------------------------------------------------
 
 CONSTRUCTORS = {

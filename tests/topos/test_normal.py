@@ -22,6 +22,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from topos import equal as exported_equal
+from topos import serial
 from topos.arrows import (
     Absurd,
     Arrow,
@@ -467,6 +468,81 @@ def test_deep_higher_order_chain() -> None:
     link = pair(curry(fst(A, A) >> Box("k", A, A)), Id(A)) >> ev(A, A)
     chain = compose(*[link] * 2_000)
     assert equal(chain, compose(*[Box("k", A, A)] * 2_000))
+
+
+def test_repeats_compare_whole_without_unrolling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 22, item 7: equal(r, group("g", r)) unrolled r (n = 10**5 took 55 s, 10**9
+    # hung); it now compares repeats by count and body first, and never unrolls for that.
+    from topos.arrows import Repeat, group
+    from topos.errors import TooLarge
+
+    body = Box("layer", R(2, 2) * R(2), R(2))
+    r = Repeat(body, 10**9)
+
+    def no_unrolling(self: Repeat) -> Arrow:
+        raise AssertionError(f"{self} was unrolled")
+
+    monkeypatch.setattr(Repeat, "unroll", no_unrolling)
+    assert equal(r, group("g", r))
+    doc = serial.dumps(r)  # the report's document: a few hundred bytes
+    assert len(doc) < 400 and equal(serial.loads(doc), group("g", serial.loads(doc)))
+    assert equal(group("g", Repeat(group("blk", body), 10**9)), r)
+    after = Box("out", R(2), R(3))  # and the equations around it still hold
+    assert equal(r >> after, pair(r >> after, r) >> fst(R(3), R(2)))
+    P, S = R(2, 2), R(2)
+    step = pair(fst(P, S) >> Box("u", P, S), snd(P, S)) >> Box("v", S * S, S)
+    inner = Repeat(step, 7)
+    assert equal(Repeat(inner, 10**9), Repeat(group("g", inner), 10**9))  # repeats in repeats
+    assert not equal(r, Repeat(body, 10**9 - 1))  # other types
+    other = Repeat(Box("other", R(2, 2) * R(2), R(2)), 10**9)
+    with pytest.raises(
+        TooLarge, match=r"equal: unrolls to at least 1000000000 layers.*MAX_UNROLLED"
+    ):
+        equal(r, other)  # whole, they differ: deciding needs the unrolling, refused
+    with pytest.raises(TooLarge, match="normal_form: unrolls to at least 1000000000 layers"):
+        normal_form(r)
+
+
+def test_what_must_unroll_refuses_past_the_limit_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 22, item 7: unroll(), normal_form and the finite semantics of a repeat of
+    # 10**9 layers (a 294-byte document) wrote the layers out until memory ran out.
+    from topos import arrows as ar
+    from topos.arrows import Repeat
+    from topos.errors import TooLarge
+    from topos.para import Para, repeat, unroll
+
+    assert ar.MAX_UNROLLED_LAYERS == 100_000
+    body = Box("layer", R(2, 2) * R(2), R(2))
+    with pytest.raises(TooLarge, match=r"layer×1000000000.unroll\(\): .*MAX_UNROLLED_LAYERS"):
+        Repeat(body, 10**9).unroll()
+    with pytest.raises(TooLarge, match="MAX_UNROLLED_LAYERS = 100000"):
+        random_model(seed=0, max_size=2)(Repeat(body, 10**9))  # the finite semantics
+    with pytest.raises(TooLarge, match="unroll: unrolls to at least 1000000000 layers"):
+        unroll(repeat(Para(R(2, 2), body), 10**9))
+    monkeypatch.setattr(ar, "MAX_UNROLLED_LAYERS", 10)
+    assert equal(Repeat(body, 10), Repeat(body, 10).unroll())  # up to the limit: unrolled
+    nested = Repeat(Repeat(body, 4), 4)  # each within the limit, 4 + 4 * 4 layers in all
+    with pytest.raises(TooLarge, match="normal_form: unrolls to at least 12 layers, more than"):
+        normal_form(nested)
+
+
+def test_repeats_whose_bodies_differ_are_still_decided_by_unrolling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from topos import arrows as ar
+    from topos.arrows import Repeat
+    from topos.errors import TooLarge
+
+    two = One + One
+    flip = snd(One, two) >> copair(inr(One, One), inl(One, One))
+    keep = snd(One, two)
+    assert not equal(flip, keep)
+    assert equal(Repeat(flip, 2), Repeat(keep, 2))  # not twice is the identity
+    assert not equal(Repeat(flip, 3), Repeat(keep, 3))
+    assert equal(Repeat(flip, 2), Repeat(flip, 2).unroll())
+    monkeypatch.setattr(ar, "MAX_UNROLLED_LAYERS", 1)
+    with pytest.raises(TooLarge, match="MAX_UNROLLED_LAYERS = 1 "):
+        equal(Repeat(flip, 2), Repeat(keep, 2))
 
 
 def test_shared_subterms_are_evaluated_once() -> None:

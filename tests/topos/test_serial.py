@@ -427,6 +427,55 @@ def test_version_1_documents_load_as_constructors():
         from_json(doc)
 
 
+def test_constants_round_trip_by_the_bits_of_their_values():
+    from topos.arrows import Const
+
+    for v in (math.nan, -0.0, 0.0, math.inf, (1.0, math.nan, -0.0)):
+        c = Const(R(3) if isinstance(v, tuple) else R(), v)
+        back = loads(dumps(c))
+        assert back == c and hash(back) == hash(c)
+    assert loads(dumps(Const(R(), -0.0))) != Const(R(), 0.0)
+
+
+def _const_doc(value: object) -> str:
+    nodes = [{"kind": "R", "shape": [3], "dtype": "float32"}]
+    nodes.append({"kind": "const", "cod": 0, "name": "c", "value": value})
+    return json.dumps({"topos": VERSION, "nodes": nodes, "root": 1})
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"array": {"shape": [10**12], "dtype": "float64", "base64": "AAAAAAAAAAA="}},
+         r"node 1 \(const\): .*shape \(1000000000000,\) of float64 takes 8000000000000 bytes"),
+        ({"array": {"shape": [1], "dtype": "float99", "base64": "AAAAAAAAAAA="}},
+         "node 1 .*dtype must be one of .* got 'float99'"),
+        ({"array": {"shape": [1], "dtype": "object", "base64": "AAAAAAAAAAA="}},
+         "node 1 .*dtype must be one of .* got 'object'"),
+        ({"array": {"shape": [2], "dtype": "float32", "base64": "AAAAAAAAAAA="}},
+         r"node 1 .*does not fit the object R\(3\): shape \(2,\)"),
+        ([1.0, 2.0], r"node 1 .*does not fit the object R\(3\): shape \(2,\)"),
+        (["a", 1.0, 2.0], "node 1 .*the entry 'a' is not a real number"),
+    ],
+)  # fmt: skip
+def test_constants_are_checked_when_loaded(value, message):
+    with pytest.raises(ValueError, match=message):
+        loads(_const_doc(value))
+
+
+def test_a_version_1_repeat_without_its_count_is_refused_by_name():
+    A = R(3)
+    body = Box("h", R(4, 3, 3) * A, A)
+    doc = to_json(Box("repeat", body.dom, A, body=Box("blk", body.dom, A, body=body)))
+    doc["topos"] = 1
+    with pytest.raises(ValueError, match="box 'repeat': attribute 'n'"):
+        from_json(doc)
+    doc = to_json(Box("repeat", body.dom, A, body=Box("blk", body.dom, A, body=body), n="4"))
+    doc["topos"] = 1
+    with pytest.raises(ValueError, match="box 'repeat': attribute 'n'"):
+        from_json(doc)
+
+
 # ---------------------------------------------------------------------------------
 # Fuzzing loads: mutated documents load or raise a clean ValueError, quickly
 

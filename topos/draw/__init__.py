@@ -42,19 +42,23 @@ from __future__ import annotations
 from typing import Any
 
 from topos.arrows import Arrow, group
-from topos.draw.draft import build, wires
+from topos.draw.draft import build, wire_steps, wires
 from topos.draw.layout import Block, Kind, Leaf, run, text_width
 from topos.draw.params import Column
 from topos.draw.svg import to_svg
-from topos.errors import not_a
+from topos.errors import not_a, too_many_wires
 from topos.objects import Ob, Product
 
-__all__ = ["draw", "group", "png"]
+__all__ = ["MAX_WIRE_STEPS", "draw", "group", "png"]
+
+#: The most wires a drawing's nodes may carry in all (``topos.draw.draft.wire_steps``):
+#: laying out costs about a second per million. Past it ``draw`` refuses, naming it:
+#: a Para of ``n`` composed layers carries ``~n**2`` (its parameter object nests ``n``
+#: deep and each layer's plumbing carries all of it), its ``repeat`` one layer's worth.
+MAX_WIRE_STEPS = 4_000_000
 
 _MARGIN = 14.0
 _STUB = 30.0
-
-
 
 
 def _subject(f: Any) -> tuple[Arrow, list[Kind], list[tuple[str, Ob]] | None, bool]:
@@ -102,9 +106,16 @@ def draw(f: Any, depth: int | None = None, *, labels: bool = True) -> str:
     >>> svg = draw(copy(X) >> Box("f", X, X) * Box("g", X, X))
     >>> svg.startswith("<svg") and svg.count('class="box box"'), svg.count('class="dot copy"')
     (2, 1)
+
+    Past ``MAX_WIRE_STEPS`` wires carried in all, ``draw`` refuses (``TooLarge``)
+    and says what to draw instead: a Para of 2,000 composed layers carries
+    ``5 * 10**7``, its ``repeat`` a few.
     """
     depth = _check_depth(depth)
     arrow, kinds, names, para = _subject(f)
+    steps = wire_steps(arrow, depth)
+    if steps > MAX_WIRE_STEPS:
+        raise too_many_wires(steps, MAX_WIRE_STEPS)
     _, block = run(build(arrow, depth), kinds, labels=labels, para=para)
     return _render(block, names, labels)
 

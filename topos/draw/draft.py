@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from topos import arrows as ar_
 from topos.arrows import Arrow, Box, fold
-from topos.objects import Ob, Unit, factors
+from topos.objects import Ob, Product, Unit, factors
 
 __all__ = [
     "Atom",
@@ -45,6 +45,7 @@ __all__ = [
     "Ident",
     "Wiring",
     "build",
+    "wire_steps",
     "wires",
 ]
 
@@ -317,6 +318,63 @@ class _Builder:
 
 def _not_named(f: Arrow) -> bool:
     return not isinstance(f, (ar_.Group, ar_.Repeat))
+
+
+def wire_steps(f: Arrow, depth: int | None = None) -> int:
+    """The wires of every node ``build(f, depth)`` drafts, added up: the work of drawing.
+
+    Linear to compute (each node once, wire counts memoised per object). A Para
+    composed of ``n`` layers (``topos.para.unroll``) nests its parameter object ``n``
+    deep and each layer's plumbing carries all of it, so this grows as ``n ** 2``;
+    a ``repeat`` of the same layers stays the size of one layer.
+
+    >>> from topos import R, Box
+    >>> wire_steps(Box("f", R(1) * R(2), R(3)))   # two wires in, one out
+    3
+    """
+    counts: dict[int, int] = {}
+    total = 0
+    todo: list[tuple[Arrow, int | None]] = [(f, depth)]
+    seen: set[tuple[int, int | None]] = set()
+    while todo:
+        g, d = todo.pop()
+        if (id(g), d) in seen:
+            continue
+        seen.add((id(g), d))
+        for node in _nodes(g):
+            total += _count(node.dom, counts) + _count(node.cod, counts)
+            if not _not_named(node) and (d is None or d > 0):
+                body = node.body  # type: ignore[attr-defined]
+                todo.append((body, None if d is None else d - 1))
+    return total
+
+
+def _nodes(f: Arrow) -> list[Arrow]:
+    """The nodes of ``f``, each once, not entering named sub-diagrams."""
+    out: list[Arrow] = []
+    fold(f, lambda node, _kids: out.append(node), enter=_not_named)
+    return out
+
+
+def _count(x: Ob, counts: dict[int, int]) -> int:
+    """``len(wires(x))``, memoised on the parts of ``x`` by identity (they stay alive in
+    the diagram being measured)."""
+    stack = [x]
+    while stack:
+        y = stack[-1]
+        if id(y) in counts:
+            stack.pop()
+            continue
+        if isinstance(y, Product):
+            todo = [z for z in (y.left, y.right) if id(z) not in counts]
+            if todo:
+                stack.extend(todo)
+                continue
+            counts[id(y)] = counts[id(y.left)] + counts[id(y.right)]
+        else:
+            counts[id(y)] = 0 if isinstance(y, Unit) else 1
+        stack.pop()
+    return counts[id(x)]
 
 
 def build(f: Arrow, depth: int | None = None) -> Draft:

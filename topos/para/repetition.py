@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from topos import arrows as _arrows
 from topos.arrows import (  # Box: the doctests use the module's names
     Box,  # noqa: F401
     Repeat,
     stacked,
 )
-from topos.errors import TypeMismatch, not_a, short
+from topos.errors import TypeMismatch, not_a, short, too_many_layers
 from topos.objects import R
 from topos.para.actegory import CARTESIAN
 from topos.para.core import (
@@ -72,7 +73,8 @@ def unroll(p: Para) -> Para:
     """The explicit composite ``b.named("0") >> ... >> b.named(str(n-1))`` of ``repeat(b, n)``.
 
     Slice ``i`` of the stacked parameter ``path`` is the parameter ``f"{i}.{path}"``;
-    frozen parameters of the block stay shared (their paths unchanged).
+    frozen parameters of the block stay shared (their paths unchanged). Refused
+    (``TooLarge``) past ``topos.arrows.MAX_UNROLLED_LAYERS`` layers.
 
     >>> blk = Para(R(4, 4), Box("matmul", R(4, 4) * R(4), R(4)), {"w": normal(0.02)})
     >>> list(unroll(repeat(blk, 3)).parameters())
@@ -81,6 +83,8 @@ def unroll(p: Para) -> Para:
     f = p.arrow
     if not (isinstance(p, Para) and isinstance(f, Repeat) and f.dom == p.P * p.dom):
         raise TypeError(f"unroll: expected a Para built by repeat(block, n), got {short(p)}")
+    if f.n > _arrows.MAX_UNROLLED_LAYERS:
+        raise too_many_layers("unroll", f.n, _arrows.MAX_UNROLLED_LAYERS)
     q = f.params
     own = tuple(
         Param(x.path, leaf, x.init, x.stacked - 1)

@@ -43,13 +43,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from topos.arrows import Arrow, Repeat
+from topos.errors import not_a
 from topos.rewrite.cost import COSTS, CostModel
 from topos.rewrite.polynomial import Canon, equal_modulo
 from topos.rewrite.saturate import Budget, saturate, term_cost
 from topos.rewrite.structure import repeat_body, with_body
 from topos.rewrite.terms import ALGEBRA, NotATensorTerm, Term, algebra, nodes, read, write
 from topos.rewrite.theory import LINEAR_ALGEBRA, Theory
-from topos.rewrite.trace import Rewrite, checks, find_trace
+from topos.rewrite.trace import Rewrite, checks, find_trace, scalars_ok
 
 __all__ = ["RUN_MIN_GAIN", "Certificate", "Optimized", "Step", "check", "optimize"]
 
@@ -98,6 +99,24 @@ class Certificate:
     note: str = ""
     bodies: tuple[Certificate, ...] = ()
 
+    @property
+    def laws(self) -> tuple[str, ...]:
+        """The laws the steps use (those of repeat bodies included), each once."""
+        names = [law for s in self.steps for law in s.laws]
+        names += [law for s in self.steps if s.body is not None for law in s.body.laws]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def assumes(self) -> dict[str, str]:
+        """The side conditions (``Law.side``) the rewrite relies on, by law.
+
+        The rewritten diagram computes what ``f`` does, up to rounding, where
+        these hold: for a law with the side ``FINITE``, on finite entries with
+        nothing overflowing.
+        """
+        sides = {name: self.theory[name].side for name in self.laws if name in self.theory.names()}
+        return {name: side for name, side in sides.items() if side}
+
     def __str__(self) -> str:
         lines = [
             f"{len(self.steps)} region(s) rewritten by {self.theory.name};"
@@ -142,6 +161,16 @@ def optimize(
     Returns:
         ``Optimized(arrow, certificate)``; ``arrow is f`` when nothing is cheaper.
     """
+    if not isinstance(f, Arrow):
+        raise not_a("optimize", "an arrow (a Para's .arrow for a model)", f)
+    if isinstance(cost, str) and cost not in COSTS:
+        raise ValueError(f"optimize: unknown cost {cost!r}, expected one of {sorted(COSTS)}")
+    if not isinstance(cost, str) and not callable(cost):
+        raise not_a("optimize", f"a cost name {sorted(COSTS)} or a CostModel function", cost)
+    if not isinstance(theory, Theory):
+        raise not_a("optimize", "a Theory", theory)
+    if budget is not None and not isinstance(budget, Budget):
+        raise not_a("optimize", "a Budget", budget)
     model = COSTS[cost] if isinstance(cost, str) else cost
     name = cost if isinstance(cost, str) else getattr(cost, "__name__", "custom")
     if (
@@ -178,15 +207,21 @@ class _Optimizer:
         regions = _regions(roots)
         sat = saturate(regions, self.theory, self.cost, self.budget)
         swap: dict[int, Term] = {}
-        declined = 0  # regions cheaper by less than min_gain, kept as written
+        declined = refused = 0  # cheaper by less than min_gain; not certified: both kept
         for r in regions:
             new = sat.best[id(r)]
             new_cost, old_cost = term_cost([new], self.cost), term_cost([r], self.cost)
-            if new is not r and new_cost < old_cost and old_cost >= self.min_gain * new_cost:
-                swap[id(r)] = new
-                steps.append(self.step(r, new, sat.matches))
-            elif new is not r and new_cost < old_cost:
+            if new is r or new_cost >= old_cost:
+                continue
+            if old_cost < self.min_gain * new_cost:
                 declined += 1
+                continue
+            step = self.step(r, new, sat.matches)
+            if not _certified(step, self.theory):
+                refused += 1
+                continue
+            swap[id(r)] = new
+            steps.append(step)
         bodies: list[Certificate] = []
         for t in nodes(roots):
             rep = repeat_body(t.data) if t.op == "box" else None
@@ -214,13 +249,19 @@ class _Optimizer:
             dict(sat.matches),
             bodies=tuple(bodies),
         )
+        if refused:
+            cert = replace(cert, note=f"{refused} region(s) whose rewrite did not check: kept")
         if not steps or (after >= before and not any(s.body for s in steps)):
             note = "no cheaper equal form found"
             if declined:
                 note = f"{declined} region(s) cheaper by less than min_gain {self.min_gain:g}: kept"
-            kept = replace(cert, steps=(), cost_after=before, note=note)
+            kept = replace(cert, steps=(), cost_after=before, note=cert.note or note)
             return Optimized(f, kept)
-        return Optimized(write(f.dom, new_out), cert)
+        g = write(f.dom, new_out)
+        if not check(cert, f, g):  # never hand back what the checker refuses
+            note = "the rewritten diagram did not check against its certificate: kept"
+            return Optimized(f, replace(cert, steps=(), cost_after=before, note=note))
+        return Optimized(g, cert)
 
     def step(self, before: Term, after: Term, fired: dict[str, int]) -> Step:
         """The step with a trace of law instances when the search finds one in time."""
@@ -284,27 +325,55 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
 
     Each step's trace must replay law instance by law instance (``checks``),
     or, for a step without a trace, its two terms must have the same normal
-    form modulo the theory (``topos.rewrite.polynomial``); a repeat's step must carry a certificate
-    that checks for its bodies; replaying all steps on the terms of ``f`` must
-    give exactly the terms of ``g``; and ``equal_modulo`` must hold end to end.
+    form modulo the theory (``topos.rewrite.polynomial``, ``LINEAR_ALGEBRA``
+    only); the numbers of every ``Scale`` must be ones the laws hold for
+    (``topos.rewrite.theory.scalar_ok``); a repeat's step must carry a
+    certificate that checks for its bodies; replaying all steps on the terms of
+    ``f`` must give exactly the terms of ``g``; and, for ``LINEAR_ALGEBRA``,
+    ``equal_modulo`` must hold end to end.
+
+    Args:
+        cert: the certificate, as ``optimize`` returns it.
+        f: the diagram before.
+        g: the diagram after.
+
+    Returns:
+        Whether the certificate proves ``f`` equal to ``g`` by the laws of its theory.
     """
+    if not isinstance(cert, Certificate):
+        raise not_a("check", "a Certificate", cert)
+    for arrow in (f, g):
+        if not isinstance(arrow, Arrow):
+            raise not_a("check", "an arrow", arrow)
     canon = Canon()
     swaps: dict[int, Term] = {}
     for s in cert.steps:
-        if s.body is not None:
-            old, new = repeat_body(s.before.data), repeat_body(s.after.data)
-            if old is None or new is None or not check(s.body, old[0], new[0]):
-                return False
-        elif s.trace:
-            if not _replays(s, cert.theory):
-                return False
-        elif canon.key(canon.poly(s.before)) != canon.key(canon.poly(s.after)):
+        if not _certified(s, cert.theory, canon):
             return False
         swaps[id(s.before)] = s.after
+    decided = cert.theory is LINEAR_ALGEBRA  # the theory with a normaliser
     if not cert.steps:
-        return f is g or equal_modulo(cert.theory, f, g)
-    replayed = substitute(read(f), swaps)
-    return _same(replayed, read(g)) and equal_modulo(cert.theory, f, g)
+        return f is g or (decided and equal_modulo(cert.theory, f, g))
+    try:
+        replayed, wanted = substitute(read(f), swaps), read(g)
+    except NotATensorTerm:
+        return False
+    return _same(replayed, wanted) and (not decided or equal_modulo(cert.theory, f, g))
+
+
+def _certified(s: Step, theory: Theory, canon: Canon | None = None) -> bool:
+    """One step is an equation of ``theory``: by its trace, its body, or normal forms."""
+    if s.body is not None:
+        old, new = repeat_body(s.before.data), repeat_body(s.after.data)
+        return old is not None and new is not None and check(s.body, old[0], new[0])
+    if not (scalars_ok(s.before) and scalars_ok(s.after)):
+        return False
+    if s.trace:
+        return _replays(s, theory)
+    if theory is not LINEAR_ALGEBRA:  # no normal forms to fall back on
+        return False
+    canon = canon or Canon()
+    return bool(canon.key(canon.poly(s.before)) == canon.key(canon.poly(s.after)))
 
 
 def _replays(s: Step, theory: Theory) -> bool:

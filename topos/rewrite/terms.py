@@ -28,6 +28,7 @@ Terms are interned: equal terms are one object, so ``is`` compares them.
 
 from __future__ import annotations
 
+import string
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
@@ -56,8 +57,10 @@ from topos.arrows import (
     pair,
     snd,
 )
+from topos.literals import value_key
 from topos.nn import primitives as P
 from topos.objects import Exp, Ob, Product, R, Unit
+from topos.rewrite.theory import scalar_ok
 
 __all__ = ["NotATensorTerm", "Term", "Value", "nodes", "read", "write"]
 
@@ -87,7 +90,8 @@ class Term:
     _table: weakref.WeakValueDictionary[tuple[Any, ...], Term] = weakref.WeakValueDictionary()
 
     def __new__(cls, op: str, data: Any, args: tuple[Term, ...], ob: Ob) -> Term:
-        key = (op, data, tuple(id(a) for a in args), ob)
+        # A number by its bits: Scale 0.0 and Scale -0.0 are two terms.
+        key = (op, value_key(data), tuple(id(a) for a in args), ob)
         found = cls._table.get(key)
         if found is not None:
             return found
@@ -264,10 +268,6 @@ def _output(ob: Ob, t: Term, path: tuple[int, ...]) -> Any:
     return t if not path else Term("get", path, (t,), ob)
 
 
-def _matrix(t: Term) -> bool:
-    return isinstance(t.ob, R) and len(t.ob.shape) == 2
-
-
 def _batched(ob: Ob) -> bool:
     """An array of rank 2 or more: matrices, maybe under leading batch axes."""
     return isinstance(ob, R) and len(ob.shape) >= 2
@@ -278,37 +278,65 @@ def _swap_last(rank: int) -> tuple[int, ...]:
 
 
 def _recognise(b: Box, args: list[Term]) -> Term | None:
-    """The term-language reading of a primitive box, or ``None`` (opaque)."""
-    name, at = b.name, b.attrs
-    if name == "einsum" and len(args) == 2 and all(_batched(a.ob) for a in args):
-        return _einsum(at["spec"], args[0], args[1]) if _batched(b.cod) else None
-    if not args or not isinstance(args[0].ob, R) or not isinstance(b.cod, R):
-        return None
-    a, shape = args[0], args[0].ob.shape
-    same = len(args) == 2 and args[1].ob == a.ob == b.cod
-    simple: dict[str, bool] = {
-        "add": same,
-        "mul": same,
-        "exp": True,
-        "scale": True,
-        "transpose": _batched(a.ob) and at.get("perm") == _swap_last(len(shape)),
-        "softmax": _matrix(a) and at.get("axis") == 1,
-        "reduce_sum": _matrix(a) and at.get("keepdims") is True,
-        "broadcast": _matrix(a)
-        and len(b.cod.shape) == 2
-        and shape[1] == 1
-        and b.cod.shape[0] == shape[0],
-    }
-    if not simple.get(name, False):
-        return None
+    """The term-language reading of a primitive box, or ``None`` (opaque).
+
+    Attributes are read as the JAX backend reads them (a negative axis counts
+    from the end), and a reading whose object is not the box's codomain stays
+    opaque: a box is never read as something it does not compute.
+
+    >>> from topos import Box
+    >>> x = Term("in", (), (), R(3, 3))
+    >>> print(_recognise(Box("reduce_sum", R(3, 3), R(1, 3), axis=-2, keepdims=True), [x]))
+    (SumRows x)
+    >>> _recognise(Box("reduce_sum", R(3, 3), R(3, 1), axis=-2, keepdims=True), [x]) is None
+    True
+    """
+    if b.name == "einsum" and len(args) == 2 and all(_batched(a.ob) for a in args):
+        spec = b.attrs.get("spec")
+        read = _einsum(spec, args[0], args[1]) if isinstance(spec, str) else None
+    elif args and isinstance(args[0].ob, R) and isinstance(b.cod, R):
+        read = _elementary(b, args)
+    else:
+        read = None
+    return read if read is not None and read.ob == b.cod else None
+
+
+def _elementary(b: Box, args: list[Term]) -> Term | None:
+    """The reading of a box other than an einsum, its codomain not yet compared."""
+    name, at, a = b.name, b.attrs, args[0]
+    assert isinstance(a.ob, R) and isinstance(b.cod, R)
+    rank = len(a.ob.shape)
+    if name in ("add", "mul"):
+        same = len(args) == 2 and args[1].ob == a.ob
+        return algebra("Add" if name == "add" else "Mul", None, *args) if same else None
+    if name == "exp":
+        return algebra("Exp", None, a)
     if name == "scale":
-        return algebra("Scale", float(at["by"]), a)
-    if name == "reduce_sum":
-        return algebra("SumRows" if at["axis"] == 0 else "SumCols", None, a)
-    if name == "broadcast":
-        return algebra("Bcast", b.cod.shape[1], a)
-    op = {"add": "Add", "mul": "Mul", "exp": "Exp", "transpose": "Tr", "softmax": "Softmax"}[name]
-    return algebra(op, None, *args)
+        by = at.get("by")
+        return algebra("Scale", float(by), a) if scalar_ok(by, a.ob.dtype) else None
+    if name == "transpose" and rank >= 2 and _axes(at.get("perm"), rank) == _swap_last(rank):
+        return algebra("Tr", None, a)
+    if rank != 2:
+        return None
+    if name == "softmax" and _axes((at.get("axis"),), 2) == (1,):
+        return algebra("Softmax", None, a)
+    if name == "reduce_sum" and at.get("keepdims") is True:
+        axis = _axes((at.get("axis"),), 2)
+        return None if axis is None else algebra(("SumRows", "SumCols")[axis[0]], None, a)
+    shape = b.cod.shape
+    if name == "broadcast" and a.ob.shape[1] == 1 and at.get("shape") == shape:
+        wide = len(shape) == 2 and isinstance(shape[1], int)
+        return algebra("Bcast", shape[1], a) if wide else None
+    return None
+
+
+def _axes(axes: Any, rank: int) -> tuple[int, ...] | None:
+    """Axes as the backend reads them (``-1`` is the last), or ``None`` if they are not axes."""
+    if not isinstance(axes, tuple):
+        return None
+    if not all(isinstance(k, int) and not isinstance(k, bool) and -rank <= k < rank for k in axes):
+        return None
+    return tuple(k % rank for k in axes)
 
 
 def _einsum(spec: str, a: Term, b: Term) -> Term | None:
@@ -325,11 +353,13 @@ def _einsum(spec: str, a: Term, b: Term) -> Term | None:
     >>> _einsum("shd,thd->hst", q, q) is None
     True
     """
-    if "..." in spec:
+    if "..." in spec or spec.count("->") != 1 or spec.count(",") != 1:
         return None
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
     k = len(sa) - 2
+    if k > len(_BATCH_LABELS):  # more batch axes than ``write`` has labels for
+        return None
     if not (len(sa) == len(sb) == len(out) == k + 2 >= 2) or len(set(sa + sb + out)) > k + 3:
         return None
     batch, ra, rb, ro = sa[:k], sa[k:], sb[k:], out[k:]
@@ -462,13 +492,20 @@ class _Env:
         return discard(self.ob)
 
 
+#: Einsum labels for batch axes: every letter but the matrix product's ``i, j, k``.
+#: An einsum read as ``MM`` has at most 49 batch labels (52 letters, 3 for the product).
+_BATCH_LABELS = string.ascii_uppercase + "".join(
+    c for c in string.ascii_lowercase if c not in "ijk"
+)
+
+
 def _primitive(t: Term) -> Box:
     """The primitive box that computes the term-language node ``t``."""
     a = t.args[0].ob
     assert isinstance(a, R) and isinstance(t.ob, R)
     op = t.op
     if op == "MM":
-        batch = "ABCDEFGH"[: len(a.shape) - 2]  # upper case: never i, j, k
+        batch = _BATCH_LABELS[: len(a.shape) - 2]
         return P.einsum(f"{batch}ij,{batch}jk->{batch}ik", a, t.args[1].ob)
     if op == "Tr":
         return P.transpose(a, _swap_last(len(a.shape)))

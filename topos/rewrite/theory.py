@@ -33,7 +33,17 @@ common subexpressions are shared (naturality of copy, ``f ; Δ = Δ ; f * f``)
 and dead code disappears (naturality of discard, ``f ; ! = !``).
 
 The theory is data: each law has a name, two sides, the shapes of its
-variables, and says whether it changes floating-point rounding:
+variables, says whether it changes floating-point rounding, and declares its
+*side condition* in IEEE arithmetic: where the two sides may differ beyond
+rounding. Most laws hold for finite entries only (``FINITE``): with an inf or
+NaN entry, or past an overflow, the two sides may put NaN and inf in different
+places, and a zero result may change sign. A law with no side condition (``""``:
+transposes, commutativity) holds for every float, inf, NaN and ``-0.0``
+included. Numbers in ``Scale`` are a side condition of their own, enforced
+rather than assumed: only finite, non-zero numbers normal in the array's dtype
+(``scalar_ok``) are read as ``Scale`` and accepted in a rewrite, since scaling
+by inf, NaN or zero does not commute with sums and products, and a product of
+two numbers that under- or overflows is not their composite:
 
 >>> law = LINEAR_ALGEBRA["mm-assoc"]
 >>> print(law)
@@ -42,8 +52,12 @@ mm-assoc: (MM (MM a b) c) = (MM a (MM b c))
 (('k', 'l'), True, True)
 >>> LINEAR_ALGEBRA["softmax-shift"].batch
 False
->>> LINEAR_ALGEBRA["tr-involution"].rounding
-False
+>>> LINEAR_ALGEBRA["tr-involution"].rounding, LINEAR_ALGEBRA["tr-involution"].side
+(False, '')
+>>> LINEAR_ALGEBRA["mm-assoc"].side == FINITE
+True
+>>> scalar_ok(2.0, "float32"), scalar_ok(float("inf"), "float32"), scalar_ok(1e-60, "float32")
+(True, False, False)
 >>> sorted(LINEAR_ALGEBRA.names())[:3]
 ['add-assoc', 'add-comm', 'copy-natural']
 >>> parse("(MM a (Tr b))")
@@ -54,9 +68,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
-__all__ = ["LINEAR_ALGEBRA", "OPS", "Law", "Pattern", "Theory", "parse", "show"]
+__all__ = [
+    "FINITE",
+    "LINEAR_ALGEBRA",
+    "OPS",
+    "Law",
+    "Pattern",
+    "Theory",
+    "parse",
+    "scalar_ok",
+    "show",
+]
 
 #: A pattern: a variable name, a number, or ``(op, *args)``.
 Pattern: TypeAlias = "str | float | tuple[Pattern, ...]"
@@ -75,6 +99,39 @@ OPS: dict[str, int] = {
     "Softmax": 1,
     "*": 2,  # the product of two numbers, in scalar positions only
 }
+
+
+#: The side condition of a law that holds in floating point for finite values only.
+FINITE = (
+    "finite entries, nothing overflows or underflows (with inf or NaN entries the sides"
+    " may put NaN and inf in different places, and a zero may change sign)"
+)
+
+#: The least normal and the largest finite magnitude of each float dtype.
+_NORMAL: dict[str, tuple[float, float]] = {
+    "float16": (2.0**-14, 65504.0),
+    "bfloat16": (2.0**-126, 3.3895313892515355e38),
+    "float32": (2.0**-126, 3.4028234663852886e38),
+    "float64": (2.0**-1022, 1.7976931348623157e308),
+}
+
+
+def scalar_ok(x: object, dtype: str) -> TypeGuard[float]:
+    """Whether ``x`` may be the number of a ``Scale`` on arrays of ``dtype``.
+
+    A real number (not a bool), finite, non-zero, and normal in ``dtype``: the
+    numbers for which the laws over ``Scale`` hold (up to rounding) on finite
+    entries. Scaling by inf or NaN turns zeros into NaN on one side of
+    ``scale-mm-left`` and not the other; by zero, the sign of zero and the NaN of
+    ``0 · inf`` move; a number below the normal range of ``dtype`` is zero there.
+
+    >>> scalar_ok(0.5, "float16"), scalar_ok(-0.0, "float64"), scalar_ok(True, "float32")
+    (True, False, False)
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    low, high = _NORMAL.get(dtype, _NORMAL["float16"])  # an unknown dtype: the narrowest
+    return low <= abs(x) <= high
 
 
 def parse(text: str) -> Pattern:
@@ -124,7 +181,11 @@ class Law:
     einsum with batch labels, ``"bhsd,bhtd->bhst"``); a law over the 2-D-only
     operations (``SumRows``, ``SumCols``, ``Bcast``, ``Softmax``) is not. Laws outside
     the tensor term language (``kind="structural"``) are decided by
-    ``topos.equal`` and hold by construction of the terms.
+    ``topos.equal`` and hold by construction of the terms. ``side`` is the
+    condition under which the two sides agree in IEEE floating point (up to
+    rounding when ``rounding``): ``""`` for every input, inf, NaN and signed
+    zeros included; by default ``FINITE`` for a law that changes rounding and
+    ``""`` for one that does not.
     """
 
     name: str
@@ -136,6 +197,11 @@ class Law:
     kind: str = "tensor"
     doc: str = ""
     batch: bool = False
+    side: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.side is None:
+            object.__setattr__(self, "side", FINITE if self.rounding else "")
 
     def __str__(self) -> str:
         return f"{self.name}: {self.lhs} = {self.rhs}"

@@ -26,10 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from topos.rewrite.terms import ALGEBRA, Term, algebra
-from topos.rewrite.theory import Law, Pattern, Theory
+from topos.objects import R
+from topos.rewrite.terms import ALGEBRA, Term, algebra, nodes
+from topos.rewrite.theory import Law, Pattern, Theory, scalar_ok
 
-__all__ = ["Rewrite", "checks", "find_trace"]
+__all__ = ["Rewrite", "checks", "find_trace", "scalars_ok"]
 
 _NUMERIC = {"Scale", "Bcast"}  # their first argument is a number
 
@@ -83,13 +84,28 @@ def _match(p: Pattern, t: Term, s: dict[str, Any]) -> bool:
 def _number(p: Pattern, value: Any, s: dict[str, Any]) -> bool:
     if isinstance(p, str):
         if p in s:
-            return bool(abs(s[p] - value) <= 1e-12 * max(1.0, abs(value)))
+            return _close(s[p], value)
         s[p] = value
         return True
-    if isinstance(p, tuple) and p[0] == "*":
-        have = [x for x in p[1:] if isinstance(x, str) and x in s]
-        return len(have) == 2 and _number(str(p[1]), value / s[str(p[2])], s)
+    if isinstance(p, tuple) and p[0] == "*":  # both factors are bound by the other side
+        x, y = (s.get(q) if isinstance(q, str) else None for q in p[1:])
+        return x is not None and y is not None and _close(x * y, value)
     return False
+
+
+def _close(a: float, b: float) -> bool:
+    """Equal to 12 significant digits (where a product of two numbers may round)."""
+    return bool(abs(a - b) <= 1e-12 * max(1.0, abs(b)))
+
+
+def scalars_ok(t: Term) -> bool:
+    """Every ``Scale`` in the term-language part of ``t`` has a number ``scalar_ok`` allows."""
+    for node in nodes([t], enter=lambda n: n.op in ALGEBRA):
+        if node.op == "Scale" and not (
+            isinstance(node.ob, R) and scalar_ok(node.data, node.ob.dtype)
+        ):
+            return False
+    return True
 
 
 def _build(p: Pattern, s: dict[str, Any]) -> Any:
@@ -179,7 +195,13 @@ def _join(seen: list[dict[Term, Rewrite | None]], meet: Term) -> list[Rewrite]:
 
 
 def checks(r: Rewrite, theory: Theory) -> bool:
-    """Whether ``r`` is an instance of its law: both subterms match, the rest is unchanged."""
+    """Whether ``r`` is an instance of its law: both subterms match, the rest is unchanged.
+
+    The numbers of ``Scale`` on both sides must be ones the laws hold for
+    (``scalar_ok``): ``x (y a) = (x y) a`` is refused where ``x y`` underflows.
+    """
+    if not isinstance(r, Rewrite) or r.law not in theory.names():
+        return False
     law = theory[r.law]
     lhs, rhs = law.sides
     src, dst = (lhs, rhs) if r.forward else (rhs, lhs)
@@ -192,5 +214,7 @@ def checks(r: Rewrite, theory: Theory) -> bool:
     if "*" in str(src):  # match the side that binds the numbers first
         first, second = second, first
     if not (_match(first[0], first[1], s) and _match(second[0], second[1], s)):
+        return False
+    if not (scalars_ok(old) and scalars_ok(new)):
         return False
     return _replace(r.before, r.path, new) is r.after

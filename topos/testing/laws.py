@@ -19,7 +19,8 @@ sides. ``THEORIES`` lists the laws of each structure:
 A ``Semantics`` says how to interpret objects and arrows and when two images
 are equal; ``check(semantics, theory)`` (or ``check_category(semantics)`` ...)
 runs each law as a hypothesis property and raises ``LawError`` with the law,
-the instance and both sides when one fails. A semantics without some structure
+the instance and both sides when one fails (or the exception, chained, when
+interpreting or comparing the instance crashes). A semantics without some structure
 (a category of piecewise-linear maps has no exponentials) switches it off,
 ``Semantics(..., exponentials=False)``: laws about it are skipped and the arrows
 drawn do without it. For floating point, pass an ``eq`` with a tolerance. Call
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
+import hypothesis.errors
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
@@ -227,8 +229,15 @@ class Trial:
         interpret: Callable[[Any], Any],
         category: Category[Any, Any] | None,
     ) -> None:
-        self.semantics, self.draw, self.interpret = semantics, draw, interpret
-        self._cat = category
+        self.semantics, self.interpret = semantics, interpret
+        self._draw, self._cat = draw, category
+        self.drawn: list[Any] = []  # what the instance quantifies over, for the messages
+
+    def draw(self, strategy: SearchStrategy[Any]) -> Any:
+        """A value of ``strategy``, recorded as part of the instance."""
+        out = self._draw(strategy)
+        self.drawn.append(out)
+        return out
 
     def __call__(self, x: Any) -> Any:
         return self.interpret(x)
@@ -732,14 +741,22 @@ def _run(semantics: Semantics, law: Law, settings: hypothesis.settings | None) -
     def prop(data: st.DataObject) -> None:
         interpret, category = data.draw(semantics.models, label="model")
         t = Trial(semantics, data.draw, interpret, category)
-        lhs, rhs = law.sides(t)
-        if law.target:
-            left, right = lhs, rhs
-        else:
-            left, right = t(lhs), t(rhs)
-        same = semantics.ob_eq if law.target and law.name in _OBJECT_LAWS else semantics.eq
-        if not same(left, right):
-            shown = "" if law.target else f"\n  lhs: {_show(lhs)}\n  rhs: {_show(rhs)}"
+        sides: tuple[Any, Any] | None = None
+        try:
+            sides = law.sides(t)
+            lhs, rhs = sides
+            left, right = (lhs, rhs) if law.target else (t(lhs), t(rhs))
+            same = semantics.ob_eq if law.target and law.name in _OBJECT_LAWS else semantics.eq
+            holds = same(left, right)
+        except (LawError, hypothesis.errors.HypothesisException):
+            raise
+        except Exception as e:  # a crash is a failure of the law, shown with its instance
+            shown = _instance(law, t, sides)
+            raise LawError(
+                f"{law} raises {type(e).__name__} in {semantics.name}: {short(e, 300)}{shown}"
+            ) from e
+        if not holds:
+            shown = _instance(law, t, sides)
             raise LawError(
                 f"{law} fails in {semantics.name}{shown}\n"
                 f"  interpreted lhs: {short(repr(left), 300)}\n"
@@ -758,6 +775,16 @@ def _run(semantics: Semantics, law: Law, settings: hypothesis.settings | None) -
 
 def _show(f: Arrow) -> str:
     return f"{short(repr(f), 400)}\n       : {f.dom} -> {f.cod}"
+
+
+def _instance(law: Law, t: Trial, sides: tuple[Any, Any] | None) -> str:
+    """The instance of ``law``: both sides when they are free arrows, else what was drawn."""
+    if sides is not None and not law.target:
+        return f"\n  lhs: {_show(sides[0])}\n  rhs: {_show(sides[1])}"
+    drawn = [x for x in t.drawn if isinstance(x, (Ob, Arrow))]
+    return "".join(
+        f"\n  drawn: {_show(x) if isinstance(x, Arrow) else short(repr(x), 400)}" for x in drawn
+    )
 
 
 def check_category(semantics: Semantics, **kw: Any) -> list[str]:

@@ -43,7 +43,15 @@ import numpy as np
 from backends.jax.core import registry
 from backends.jax.core.limits import UNROLL_MAX
 from backends.jax.core.registry import UnregisteredBox, lookup
-from backends.jax.core.values import check, dtype_of, has_unstacked, layer, select, zeros
+from backends.jax.core.values import (
+    check,
+    dtype_of,
+    has_unstacked,
+    layer,
+    run_checked,
+    select,
+    zeros,
+)
 from topos.arrows import ArrayData, Arrow, Box, Const
 from topos.dims import bind, dims, specialise
 from topos.functor import FreeObjects, Functor
@@ -212,7 +220,7 @@ class JaxCategory(FreeObjects[Fn]):
         if ref is not None and getattr(value, "value", None) is None:
             return Fn(lambda _: _frozen(ref, cod), One, cod)
         literal = value.value if ref is not None else value
-        return Fn(lambda _: _literal(literal, cod), One, cod)
+        return Fn(lambda _: _literal(literal, cod, node.name), One, cod)
 
 
 _LOGIC: dict[str, tuple[Callable[[Any], Any], Ob]] = {
@@ -245,11 +253,16 @@ def _host_array(data: ArrayData) -> np.ndarray:
     return np.frombuffer(data.data, dtype=np.dtype(data.dtype)).reshape(data.shape)
 
 
-def _literal(value: Any, cod: Ob) -> Any:
-    """A constant's value as an array of ``cod``'s dtype and shape."""
-    if isinstance(value, ArrayData):
-        return jnp.asarray(_host_array(value), dtype_of(cod))
-    return jnp.asarray(value, dtype_of(cod))
+def _literal(value: Any, cod: Ob, name: str) -> Any:
+    """A constant's value as an array of ``cod``'s dtype, refused unless of ``cod``'s shape.
+
+    ``Const`` checks literals and arrays when it is built; a frozen parameter's
+    value is a reference's payload, checked here, where it becomes an array.
+    """
+    host = _host_array(value) if isinstance(value, ArrayData) else value
+    out = jnp.asarray(host, dtype_of(cod))
+    check(cod, out, f"the value of the constant {name!r}")
+    return out
 
 
 def constant(value: Any, name: str = "const", dtype: str = "float32") -> Const:
@@ -327,6 +340,29 @@ def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
     return specialise(f, **dict(binding))  # type: ignore[no-any-return]
 
 
+def holds_tracer(v: Any) -> bool:
+    """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer.
+
+    Iterative: ``jax.tree.leaves`` recurses in C++ along a deep Para's nesting.
+
+    >>> import jax, jax.numpy as jnp
+    >>> seen = []
+    >>> _ = jax.jit(lambda a: seen.append(holds_tracer({"x": [a]})) or a)(1.0)
+    >>> holds_tracer((jnp.ones(2), ())), seen
+    (False, [True])
+    """
+    stack = [v]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, (tuple, list)):
+            stack.extend(y)
+        elif isinstance(y, dict):
+            stack.extend(y.values())
+        elif isinstance(y, jax.core.Tracer):
+            return True
+    return False
+
+
 def unbound(f: Any) -> str:
     names = ", ".join(repr(d) for d in dims(f))
     return (
@@ -339,39 +375,48 @@ class Compiled:
     """A compiled arrow: call it on a per-example value of ``arrow.dom``.
 
     The input is checked against the domain first (at trace time under
-    ``jax.jit``, so the check costs nothing at run time). For a batch, use
-    ``jax.vmap(compiled)``.
+    ``jax.jit``, so the check costs nothing at run time), and its token ids at
+    run time when they are traced (``checked_ids``), unless ``check_ids`` is
+    false. For a batch, use ``jax.vmap(compiled)``.
 
     >>> from topos import R, copy
     >>> compile(copy(R(1))).arrow == copy(R(1))
     True
     """
 
-    __slots__ = ("arrow", "fn", "__name__", "__qualname__", "__weakref__")
+    __slots__ = ("arrow", "fn", "check_ids", "__name__", "__qualname__", "__weakref__")
 
-    def __init__(self, arrow: Arrow, fn: Fn) -> None:
-        self.arrow, self.fn = arrow, fn
+    def __init__(self, arrow: Arrow, fn: Fn, check_ids: bool = True) -> None:
+        self.arrow, self.fn, self.check_ids = arrow, fn, check_ids
         self.__name__ = self.__qualname__ = "compiled"
 
     def __call__(self, x: Any) -> Any:
         dom = self.arrow.dom
         if isinstance(dom, Empty):
             raise TypeError(f"{self.arrow}: the domain is Zero, which has no values")
-        if _symbolic(self.arrow):  # dims take the input's lengths; one diagram per binding
+        arrow, run = self.arrow, self.fn.fn
+        if _symbolic(arrow):  # dims take the input's lengths; one diagram per binding
             shapes = jax.tree.map(lambda v: tuple(jnp.shape(v)), x)
-            g = _at(self.arrow, tuple(sorted(bind(dom, shapes).items())))
-            if _symbolic(g):
-                raise ValueError(unbound(g))
-            check(g.dom, x)
-            return interpret(g).fn(x)
-        check(dom, x)
-        return self.fn.fn(x)
+            arrow = _at(arrow, tuple(sorted(bind(dom, shapes).items())))
+            if _symbolic(arrow):
+                raise ValueError(unbound(arrow))
+            run = deep(lambda: interpret(arrow).fn, arrow)
+        check(arrow.dom, x)
+        # Running recurses along the nesting of the diagram (a Para of 500 composed layers
+        # nests its tensors 500 deep, nested curries their closures): a deep enough stack,
+        # on this thread while JAX traces (its state is per thread), as apply does.
+        return deep(lambda: self._run(arrow.dom, arrow.cod, run, x), arrow, here=holds_tracer(x))
+
+    def _run(self, dom: Ob, cod: Ob, fn: Callable[[Any], Any], x: Any) -> Any:
+        return run_checked(dom, x, cod, fn, "input") if self.check_ids else fn(x)
 
     def __repr__(self) -> str:
         return f"compile({self.arrow!r})"
 
 
-def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 - the contract's name
+def compile(  # noqa: A001 - the contract's name
+    f: Arrow, optimize: bool | str = False, *, check_ids: bool = True
+) -> Compiled:
     """The per-example JAX function of the arrow ``f``; jit, grad and vmap safe.
 
     Products are tuples, ``One`` is ``()``, ``Fin`` integer arrays, ``Omega``
@@ -396,6 +441,13 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
     (``topos.rewrite.optimize``; needs the ``optimize`` extra, egglog), taking a
     rewrite only where the cost model finds it at least ``RUN_MIN_GAIN`` (2)
     times cheaper; the compiled function's ``.arrow`` is then the optimised diagram.
+
+    Token ids (``Fin(n)``) outside ``0..n-1`` are refused: concrete ones at
+    once, traced ones (under ``jax.jit``, ``jax.vmap``) at run time by a test
+    the call embeds (``backends.jax.core.values.run_checked``: an error on one
+    device, NaN outputs on several); ``check_ids=False`` leaves that test out
+    (an id outside then reads another row: JAX indexing wraps negative ids and
+    clamps the others).
     """
     if not isinstance(f, Arrow):
         if hasattr(f, "arrow") and hasattr(f, "parameters"):
@@ -425,8 +477,8 @@ def compile(f: Arrow, optimize: bool | str = False) -> Compiled:  # noqa: A001 -
     except UnregisteredBox as e:  # the message says it all; the functor's frames do not
         raise UnregisteredBox(str(e)) from None
     if fn is None:
-        return Compiled(f, Fn(lambda x: x, f.dom, f.cod))
-    return Compiled(f, fn)
+        return Compiled(f, Fn(lambda x: x, f.dom, f.cod), check_ids)
+    return Compiled(f, fn, check_ids)
 
 
 # A primitive registered again with another function: cached images hold the old one.

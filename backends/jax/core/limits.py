@@ -3,7 +3,10 @@
 XLA allocates lazily and fails late: ``init`` of a 4 TB parameter used to return
 and the process aborted afterwards. ``check_total_size`` adds up the bytes the
 arrays will take, from their objects alone, and refuses a total over the limit
-with one line naming the largest array and how to raise the limit.
+with one line naming the largest array and how to raise the limit. Making the
+arrays takes more than the arrays (drawing one takes random bits and their
+conversion, about three times the array on CPU), so ``check_program`` then
+refuses a compiled program whose peak, as XLA computes it, is over the limit.
 
 The default limit is the memory of the first JAX device (its ``bytes_limit``)
 or, when JAX does not say (CPU), this machine's physical memory.
@@ -29,7 +32,7 @@ import jax.numpy as jnp
 
 from topos.objects import Fin, R
 
-__all__ = ["UNROLL_MAX", "check_total_size", "device_memory", "format_bytes"]
+__all__ = ["UNROLL_MAX", "check_program", "check_total_size", "device_memory", "format_bytes"]
 
 #: A ``repeat`` of at most this many layers is unrolled (``lax.scan(unroll=True)``):
 #: XLA then fuses across layers, and the train step of the demo's 2-layer
@@ -99,9 +102,64 @@ def check_total_size(what: str, params: Mapping[str, Any], max_bytes: int | None
     limit = device_memory() if max_bytes is None else max_bytes
     if limit is None or total <= limit:
         return total
-    path = max(sizes, key=lambda k: sizes[k])
     raise MemoryError(
         f"{what}: the arrays need {format_bytes(total)}, over the limit of {format_bytes(limit)};"
-        f" the largest is {path!r} ({params[path].ob!r}, {format_bytes(sizes[path])});"
-        " pass max_bytes=... to allow more"
+        f" {_largest(params, sizes)}; pass max_bytes=... to allow more"
+    )
+
+
+def _largest(params: Mapping[str, Any], sizes: Mapping[str, int]) -> str:
+    if not sizes:
+        return "there are no arrays"
+    path = max(sizes, key=lambda k: sizes[k])
+    return f"the largest is {path!r} ({params[path].ob!r}, {format_bytes(sizes[path])})"
+
+
+def check_program(
+    what: str, compiled: Any, params: Mapping[str, Any], max_bytes: int | None = None
+) -> int:
+    """The peak bytes of a compiled program on a device, as XLA says; raise over the limit.
+
+    The peak is the program's arguments, results and scratch
+    (``compiled.memory_analysis()``); 0 where XLA does not say.
+
+    >>> import jax
+    >>> from topos import R
+    >>> from topos.para import Param, normal
+    >>> params = {"w": Param("w", R(256, 256), normal(1.0))}
+    >>> draw = jax.jit(lambda k: jax.random.normal(k, (256, 256))).lower(jax.random.key(0))
+    >>> check_program("init", draw.compile(), params, max_bytes=2**18)
+    Traceback (most recent call last):
+    ...
+    MemoryError: init: the arrays need 256.0 KiB, but making them takes ... over the limit of ...
+
+    Args:
+        what: the operation, for the message (``"init"``).
+        compiled: a compiled JAX program (``jax.jit(f).lower(...).compile()``).
+        params: path -> a parameter with an ``ob``: the arrays the program makes.
+        max_bytes: the limit; ``None`` for ``device_memory()``.
+
+    Returns:
+        The peak in bytes.
+
+    Raises:
+        MemoryError: the peak is over the limit (one line).
+    """
+    try:
+        stats = compiled.memory_analysis()
+    except (NotImplementedError, RuntimeError):  # a backend that does not say
+        return 0
+    if stats is None:
+        return 0
+    out, temp = stats.output_size_in_bytes, stats.temp_size_in_bytes
+    peak = int(stats.argument_size_in_bytes + out + temp)
+    limit = device_memory() if max_bytes is None else max_bytes
+    if limit is None or peak <= limit:
+        return peak
+    sizes = {path: _bytes(param) for path, param in params.items()}
+    raise MemoryError(
+        f"{what}: the arrays need {format_bytes(out)}, but making them takes"
+        f" {format_bytes(peak)} (XLA's figure, {format_bytes(temp)} of it scratch), over the"
+        f" limit of {format_bytes(limit)}; {_largest(params, sizes)}; pass max_bytes=... to"
+        " allow more"
     )

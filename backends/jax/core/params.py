@@ -31,15 +31,18 @@ from jax.sharding import Mesh, NamedSharding
 
 from backends.jax.core import sharding
 from backends.jax.core.compile import CONSTANTS, interpret, unbound
-from backends.jax.core.limits import check_total_size
+from backends.jax.core.limits import check_program, check_total_size
 from backends.jax.core.sharding import Rules
 from backends.jax.core.values import (
     KIND,
     check,
+    checked_ids,
     describe,
     dtype_of,
+    has_tracer,
     is_unstacked,
     kind_ok,
+    run_checked,
     shape_of,
 )
 from topos.arrows import Arrow, Const, fold
@@ -155,6 +158,21 @@ def _draw(path: str, param: Any, key: jax.Array) -> jax.Array:
     return draws.reshape(shape)
 
 
+def check_key(op: str, key: object) -> None:
+    """Refuse a ``key`` that is not one JAX random key (typed, or a legacy raw ``uint32`` one)."""
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return
+    if dtype == jnp.uint32 and shape in ((2,), (4,)):  # legacy PRNGKey (threefry, rbg)
+        return
+    if isinstance(key, int) and not isinstance(key, bool):
+        raise TypeError(
+            f"{op}: key must be a JAX random key, got int {key}; pass jax.random.key({key})"
+        )
+    what = type(key).__name__ if shape is None else f"{type(key).__name__} {dtype}{list(shape)}"
+    raise TypeError(f"{op}: key must be a JAX random key (jax.random.key(seed)), got {what}")
+
+
 def init(
     p: Para,
     key: jax.Array,
@@ -169,8 +187,9 @@ def init(
     drawn slice by slice. Frozen parameters without a value (``p.freeze(path)``)
     are drawn too, so freezing a layer keeps the values it would have had.
     Before anything is allocated the total size is checked against ``max_bytes``
-    (default: the device's memory, ``backends.jax.core.limits``); over it, a
-    ``MemoryError`` names the largest array.
+    (default: the device's memory, ``backends.jax.core.limits``), and then the
+    peak of the compiled drawing program (the arrays and XLA's scratch, per
+    device); over it, a ``MemoryError`` names the largest array.
     With a device ``mesh``, each array is created already sharded as the sharding
     ``rules`` say (``backends.jax.sharding``): one jitted program with
     ``out_shardings``, so each device draws its own shards, the full model is never
@@ -190,27 +209,45 @@ def init(
     >>> init(layer, jax.random.key(0), mesh=mesh)["w"].sharding.mesh == mesh
     True
 
+    ``key`` is a JAX key, not an int seed, as in JAX, Equinox and the rest of this
+    backend (``Model(p, key)``, ``sample``): one convention, and the caller
+    splits keys explicitly, so two draws never share randomness by accident
+    (Flax NNX's int seeds suit its stateful ``Rngs``, which this functional API
+    does not have). An int is refused, naming the key to pass instead.
+
+    >>> init(layer, 0)
+    Traceback (most recent call last):
+    ...
+    TypeError: init: key must be a JAX random key, got int 0; pass jax.random.key(0)
+
     Args:
         p: the Para whose parameters to draw.
-        key: a JAX random key (``jax.random.key(seed)``).
+        key: a JAX random key (``jax.random.key(seed)``; a legacy
+            ``jax.random.PRNGKey(seed)`` works too).
         max_bytes: the most the arrays may take together (default: the device's memory).
         mesh: a device mesh to create the arrays sharded on (default: one device).
         rules: the sharding rules with ``mesh`` (default ``sharding.MEGATRON``).
     """
+    check_key("init", key)
     check_para("init", p)
-    check_total_size("init", {**p.parameters(), **_unvalued_constants(p)}, max_bytes)
+    if mesh is not None:
+        sharding.check_mesh("init", mesh)
+    wanted = {**p.parameters(), **_unvalued_constants(p)}
+    check_total_size("init", wanted, max_bytes)
     paths, draw_all = initialiser(p)
-    if mesh is None:
-        drawn = draw_all(key)
-    else:
+    program: jax.stages.Wrapped = draw_all
+    if mesh is not None:
         shardings = sharding.param_shardings(p, mesh, rules)
         out = {path: shardings[path] for path in paths}
-        drawn = jax.jit(draw_all, out_shardings=out)(key)
+        program = jax.jit(draw_all, out_shardings=out)
+    compiled = program.lower(key).compile()
+    check_program("init", compiled, wanted, max_bytes)  # drawing takes scratch besides
+    drawn = compiled(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
 
 
 @functools.lru_cache(maxsize=64)
-def initialiser(p: Para) -> tuple[list[str], Callable[[jax.Array], dict[str, jax.Array]]]:
+def initialiser(p: Para) -> tuple[list[str], jax.stages.Wrapped]:
     """One jitted function drawing every parameter (one compilation, not one per leaf)."""
     wanted = {**p.parameters(), **_unvalued_constants(p)}
 
@@ -287,6 +324,29 @@ def _check_leaf(path: str, ob: Ob, value: Any) -> None:
             f"params[{path!r}]: expected shape {shape_of(ob)} for {ob!r},"
             f" got shape {tuple(value.shape)}"
         )
+    if isinstance(ob, R):
+        _check_dtype(path, ob, value)
+
+
+def _check_dtype(path: str, ob: R, value: Any) -> None:
+    """The dtype is part of the type: an array JAX holds at another dtype is refused.
+
+    Compared after JAX's canonicalisation, so a float64 NumPy array for a float32
+    parameter passes when float64 is off (JAX makes it float32), and is refused
+    under ``JAX_ENABLE_X64`` (the model would silently compute in mixed precision).
+    """
+    got, want = jax.dtypes.canonicalize_dtype(value.dtype), jnp.dtype(ob.dtype)
+    if got == want:
+        return
+    if want != jax.dtypes.canonicalize_dtype(want):  # float64 with JAX's float64 off
+        hint = "float64 is off in JAX: enable it (jax.config.update('jax_enable_x64', True))"
+    else:
+        hint = f"build the model at {got} (topos.with_dtype(p, {str(got)!r})) or cast the array"
+    held = "" if got == value.dtype else f" ({got} in JAX)"
+    raise TypeError(
+        f"params[{path!r}]: {ob!r} is declared {want}, got {describe(value)}{held}; the dtype"
+        f" is part of the type: {hint}"
+    )
 
 
 def param_value(p: Para, params: Mapping[str, Any]) -> Any:
@@ -385,31 +445,16 @@ def cartesian(p: Para) -> Para:
     return out
 
 
-def _traced(v: Any) -> bool:
-    """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer:
-    iterative (``jax.tree.leaves`` recurses in C++ along a deep Para's nesting)."""
-    stack = [v]
-    while stack:
-        y = stack.pop()
-        if isinstance(y, (tuple, list)):
-            stack.extend(y)
-        elif isinstance(y, dict):
-            stack.extend(y.values())
-        elif isinstance(y, jax.core.Tracer):
-            return True
-    return False
-
-
 def _run(p: Para, params: Mapping[str, Any], pv: Any, x: Any) -> Any:
     token = CONSTANTS.set(params)
     try:  # interpreting and running recurse along the nesting: deep diagrams, deep stack
-        traced = _traced((pv, x))
+        traced = has_tracer((pv, x))
         return deep(lambda: interpret(p.arrow).fn((pv, x)), p.arrow, here=traced)
     finally:
         CONSTANTS.reset(token)
 
 
-def apply(p: Para, params: Mapping[str, Any], *xs: Any) -> Any:
+def apply(p: Para, params: Mapping[str, Any], *xs: Any, check_ids: bool = True) -> Any:
     """Run the Para ``p`` with ``params`` on one example (``jax.vmap`` for batches).
 
     ``params`` maps every path of ``p.parameters()`` to an array (and the paths of
@@ -419,6 +464,17 @@ def apply(p: Para, params: Mapping[str, Any], *xs: Any) -> Any:
     ``A * (B * C)``), or its factors given apart at any bracketing:
     ``apply(p, params, a, b, c)``, ``apply(p, params, a, (b, c))``. A Para over
     ``Global(E)`` takes ``(e, x)``: it runs as ``p.as_cartesian()``.
+
+    Token ids (``Fin(n)``) outside ``0..n-1`` are refused, never clamped: a
+    concrete input at once (``ValueError``), a traced one (under ``jax.jit``,
+    ``jax.vmap``, ``jax.grad``) at run time, by a test the call embeds
+    (``backends.jax.core.values.checked_ids``; the error is JAX's runtime error
+    with the message inside). Where the input or the parameters lie on several
+    devices, a raising test would stall the others, so there the example's
+    floating outputs are NaN instead (``values.run_checked``; ``fit`` then
+    stops on the NaN loss). ``check_ids=False`` leaves the test out, for ids
+    known to be in range; an id outside then reads another row (JAX indexing
+    wraps negative ids and clamps the others).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos import R, Box
@@ -439,7 +495,9 @@ def apply(p: Para, params: Mapping[str, Any], *xs: Any) -> Any:
     pv = param_value(q, params)
     q = at_lengths(q, x)
     check(q.dom, x)
-    return _run(q, params, pv, x)
+    if not check_ids:
+        return _run(q, params, pv, x)
+    return run_checked(q.dom, x, q.cod, lambda v: _run(q, params, pv, v), "input", params)
 
 
 def at_lengths(p: Para, x: Any, batch: int = 0) -> Para:
@@ -481,15 +539,16 @@ def _specialised(p: Para, binding: tuple[tuple[str, int], ...]) -> Para:
 
 
 def batched(
-    p: Para, mesh: Mesh | None = None, rules: Rules | None = None
+    p: Para, mesh: Mesh | None = None, rules: Rules | None = None, *, check_ids: bool = True
 ) -> Callable[[Mapping[str, Any], Any], Any]:
     """``(params, xs) -> ys``: ``p`` over the leading axis of ``xs``, by ``jax.vmap``.
 
     The parameters are shared across the batch (not mapped); each example is
-    checked against ``p.dom`` (at trace time). With a device ``mesh``, the batch is
-    constrained to the batch's mesh axis in and out (``data``), and an output's last
-    axis takes the ``vocab`` rule (``model`` on the logits, so the loss reads them
-    where they were made).
+    checked against ``p.dom`` (at trace time), and its token ids at run time as
+    ``apply`` says (``check_ids=False`` leaves that out). With a device ``mesh``,
+    the batch is constrained to the batch's mesh axis in and out (``data``), and an
+    output's last axis takes the ``vocab`` rule (``model`` on the logits, so the
+    loss reads them where they were made).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos import R, Box
@@ -506,21 +565,29 @@ def batched(
         p: the Para to run.
         mesh: a device mesh to place the batch on (default: no constraint).
         rules: the sharding rules with ``mesh`` (default ``sharding.MEGATRON``).
+        check_ids: whether out-of-range token ids raise at run time (default) or are
+            read as JAX indexing reads them.
     """
     check_para("batched", p)
     q = cartesian(p)
 
     def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
         r = at_lengths(q, x)
-        check(r.dom, x, "input (one example of the batch)")
-        return _run(r, params, pv, x)
+        where = "input (one example of the batch)"
+        check(r.dom, x, where)
+        if not check_ids:
+            return _run(r, params, pv, x)
+        return run_checked(r.dom, x, r.cod, lambda v: _run(r, params, pv, v), where, params)
 
     def many(params: Mapping[str, Any], xs: Any) -> Any:
         pv = param_value(q, params)
+        if check_ids and not has_tracer(xs):  # a concrete batch: refused now, by index
+            checked_ids(q.dom, xs, "input (the batch)")
         return jax.vmap(one, in_axes=(None, None, 0))(params, pv, xs)
 
     if mesh is None:
         return many
+    sharding.check_mesh("batched", mesh)
     rules_ = sharding.MEGATRON if rules is None else rules
 
     def constrain(x: Any, last: str | None) -> Any:

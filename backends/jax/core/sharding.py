@@ -15,7 +15,12 @@ A ``Rules`` value is two tables of data, in the style of Flax's logical axis rul
 did, e.g. a vocabulary of 97 that 8 does not divide). ``FSDP`` adds ``embed -> data``
 and ``vocab -> data``: the other axis of each weight is split over the
 data-parallel devices too.
-JAX's SPMD partitioner does the rest (mesh axes are ``AxisType.Auto``).
+JAX's SPMD partitioner does the rest (mesh axes are ``AxisType.Auto``). A mesh
+with ``Explicit`` axes (``jax.make_mesh``'s default since jax 0.7) is refused
+where a mesh comes in (``init``, ``batched``, ``fit``), naming how to build it
+with ``Auto`` axes: under explicit sharding every gather and contraction would
+need its output sharding spelt out, which these placements leave to the
+partitioner.
 
 >>> from topos import nn
 >>> p = nn.transformer(vocab=64, seq=8, d=16, heads=2, layers=2)
@@ -46,6 +51,7 @@ __all__ = [
     "Rules",
     "abstract_mesh",
     "batch_sharding",
+    "check_mesh",
     "logical_axes",
     "make_mesh",
     "param_bytes",
@@ -185,6 +191,32 @@ def make_mesh(shape: str | tuple[int, int], names: tuple[str, str] = ("data", "m
     return jax.make_mesh(dims, names, axis_types=(AxisType.Auto,) * len(names), devices=devices)
 
 
+def check_mesh(op: str, mesh: Any) -> None:
+    """Refuse a mesh that is not a ``jax.sharding.Mesh`` with ``Auto`` axes, in one line.
+
+    >>> import jax
+    >>> from jax.sharding import AxisType
+    >>> check_mesh("init", make_mesh("1x1"))
+    >>> explicit = jax.make_mesh((1, 1), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    >>> check_mesh("init", explicit)
+    Traceback (most recent call last):
+    ...
+    ValueError: init: the mesh's axes ('data', 'model') are (Explicit, Explicit); topos ...
+    """
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{op}: expected a jax.sharding.Mesh, got {type(mesh).__name__}")
+    types = tuple(mesh.axis_types)
+    if all(t == AxisType.Auto for t in types):
+        return
+    names, sizes = tuple(mesh.axis_names), tuple(mesh.shape.values())
+    shown = ", ".join(t.name for t in types)
+    raise ValueError(
+        f"{op}: the mesh's axes {names} are ({shown}); topos places arrays on Auto axes and"
+        f" lets the partitioner choose the collectives: build it with jax.make_mesh({sizes},"
+        f" {names}, axis_types=(jax.sharding.AxisType.Auto,) * {len(names)})"
+    )
+
+
 def _stacked(param: Any) -> int:
     depth = getattr(param, "stacked", 0)
     return depth if isinstance(depth, int) else 0
@@ -296,6 +328,8 @@ def shard_batch(batch: Any, mesh: Mesh, rules: Rules | None = None) -> Any:
     P(None, None)
     """
 
+    check_mesh("shard_batch", mesh)
+
     def put(x: Any) -> Any:
         if getattr(x, "ndim", 0) == 0:
             return jax.device_put(x, NamedSharding(mesh, _pspec()))
@@ -369,6 +403,7 @@ def sharded_batches(
     >>> sharded_batches(lambda i: np.zeros((2, 3)), make_mesh("1x1"))(0).sharding.spec
     P(None, None)
     """
+    check_mesh("sharded_batches", mesh)
     return lambda i: shard_batch(batches(i), mesh, rules)
 
 
@@ -413,6 +448,7 @@ def place_state(
             its leaves come back placed, in ``jax.tree`` order.
         frozen: the frozen leaves.
     """
+    check_mesh("fit", mesh)
     rules = MEGATRON if rules is None else rules
     train_sh = {p: _leaf_sharding(p, x, mesh, rules) for p, x in zip(paths, train, strict=True)}
     opt = jax.tree.leaves(opt_state)

@@ -38,11 +38,13 @@ ValueError: input[0]: expected shape (2,) for R(2), got shape (3,)
 Array(True, dtype=bool)
 
 Token ids of ``Fin(n)`` must lie in ``0..n-1``; an id outside is not clamped
-silently but refused. ``check`` tests concrete values eagerly (``compile(f)(x)``,
-``apply``). Under ``jax.jit`` the values are abstract, so by default they are not
-checked (a check costs a runtime test on every call); ``checked_ids(x, value)``
-inside the jitted function is the checked mode, raising at run time
-(``equinox.error_if``):
+silently but refused. ``check`` tests concrete values eagerly. Under ``jax.jit``
+and ``jax.vmap`` the values are abstract: ``checked_ids(x, value)`` adds a test
+that raises at run time (``equinox.error_if``), which ``compile(f)(x)``,
+``apply``, ``batched`` and ``decode_step`` embed by default (``check_ids=False``
+leaves it out). On several devices a raising test would stall the devices that
+do not run it, so there an example with an id out of range gets NaN outputs
+instead (``run_checked``):
 
 >>> from topos import Fin
 >>> check(Fin(7, 2), jnp.array([3, 100]))
@@ -53,6 +55,7 @@ ValueError: input: token ids of Fin(7, 2) must be in 0..6, got 100 at index (1,)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -68,10 +71,15 @@ __all__ = [
     "checked_ids",
     "describe",
     "dtype_of",
+    "has_tracer",
     "has_unstacked",
+    "ids_in_range",
     "is_unstacked",
     "kind_ok",
     "layer",
+    "on_several_devices",
+    "poisoned",
+    "run_checked",
     "select",
     "shape_of",
     "zeros",
@@ -272,14 +280,42 @@ def _check_ids(ob: Fin, ids: np.ndarray, at: str) -> None:
         )
 
 
+def has_tracer(value: Any) -> bool:
+    """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer.
+
+    Iterative: ``jax.tree.leaves`` recurses in C++ along a deep Para's nesting.
+
+    >>> import jax, jax.numpy as jnp
+    >>> seen = []
+    >>> _ = jax.jit(lambda v: seen.append(has_tracer({"a": (v,)})) or v)(1.0)
+    >>> has_tracer((jnp.ones(2), [1.0])), seen
+    (False, [True])
+    """
+    stack = [value]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, (tuple, list)):
+            stack.extend(y)
+        elif isinstance(y, dict):
+            stack.extend(y.values())
+        elif isinstance(y, jax.core.Tracer):
+            return True
+    return False
+
+
 def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
     """``value`` with a run-time check that every ``Fin`` id in it is in range.
 
     The checked mode for jitted code: where ``check`` cannot see abstract values,
-    this adds ``equinox.error_if`` to each ``Fin`` leaf, so an out-of-range id
-    raises when the function runs (with the message naming the position; under
+    this adds ``equinox.error_if`` to each traced ``Fin`` leaf, so an out-of-range
+    id raises when the function runs (with the message naming the position; under
     ``equinox.filter_jit`` that message is all the error says, under ``jax.jit``
-    it is inside a longer runtime error). Other leaves pass through unchanged.
+    it is inside a longer runtime error). A concrete ``Fin`` leaf, of any shape
+    (a batch too), is checked at once as ``check`` does (``ValueError``). Other
+    leaves pass through unchanged. ``apply``, ``batched``, ``compile`` and
+    ``decode_step`` call it on traced inputs on one device (``run_checked``)
+    unless told ``check_ids=False``; ``EQX_ON_ERROR=off`` turns every such test
+    off (``equinox.error_if``).
 
     Args:
         x: the object ``value`` represents.
@@ -300,8 +336,11 @@ def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
     ...     print("input[0]: a token id of Fin(5, 2) is outside 0..4" in str(err))
     True
     """
+    if isinstance(x, Fin) and not isinstance(value, jax.core.Tracer):
+        _check_ids(x, np.asarray(value), where)
+        return value
     if isinstance(x, Fin):
-        bad = (value < 0) | (value >= x.n)
+        bad = ~_in_range(x, value)
         return eqx.error_if(value, bad, f"{where}: a token id of {x!r} is outside 0..{x.n - 1}")
     if isinstance(x, Product):
         return (
@@ -316,6 +355,108 @@ def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
             checked_ids(x.right, right, f"{where}[2]"),
         )
     return value
+
+
+def _in_range(x: Fin, value: Any) -> Any:
+    """Elementwise ``0 <= value < x.n``; no upper test where ``n`` exceeds the dtype (seeds)."""
+    low = value >= 0
+    if x.n > np.iinfo(jnp.result_type(value)).max:
+        return low
+    return low & (value < x.n)
+
+
+def ids_in_range(x: Ob, value: Any) -> Any:
+    """Whether every ``Fin`` id in ``value`` is in range: a boolean scalar, ``None`` if none.
+
+    >>> import jax.numpy as jnp
+    >>> from topos import Fin, R
+    >>> ids_in_range(Fin(5, 2) * R(1), (jnp.array([1, 5]), jnp.ones(1)))
+    Array(False, dtype=bool)
+    >>> ids_in_range(R(1), jnp.ones(1)) is None
+    True
+    """
+    found: list[Any] = []
+    stack: list[tuple[Ob, Any]] = [(x, value)]
+    while stack:
+        ob, v = stack.pop()
+        if isinstance(ob, Fin):
+            found.append(jnp.all(_in_range(ob, v)))
+        elif isinstance(ob, Product):
+            stack += [(ob.left, v[0]), (ob.right, v[1])]
+        elif isinstance(ob, Coproduct):
+            stack += [(ob.left, v[1]), (ob.right, v[2])]
+    if not found:
+        return None
+    return jnp.all(jnp.stack(found))
+
+
+def poisoned(x: Ob, value: Any, ok: Any) -> Any:
+    """``value`` with its floating leaves NaN where ``ok`` is false (others unchanged).
+
+    >>> import jax.numpy as jnp
+    >>> from topos import Fin, R
+    >>> poisoned(R(2) * Fin(3, 1), (jnp.ones(2), jnp.array([1])), jnp.array(False))
+    (Array([nan, nan], dtype=float32), Array([1], dtype=int32))
+    """
+    if ok is None:
+        return value
+    if isinstance(x, R):
+        return jnp.where(ok, value, jnp.asarray(jnp.nan, value.dtype))
+    if isinstance(x, Product):
+        return (poisoned(x.left, value[0], ok), poisoned(x.right, value[1], ok))
+    if isinstance(x, Coproduct):
+        return (value[0], poisoned(x.left, value[1], ok), poisoned(x.right, value[2], ok))
+    return value
+
+
+def on_several_devices(*values: Any) -> bool:
+    """Whether an array in ``values`` (nested tuples, lists, dicts) lies on several devices.
+
+    Traced ones too: under ``jax.jit`` an argument's type keeps the mesh it is on.
+
+    >>> import jax.numpy as jnp
+    >>> on_several_devices({"w": jnp.ones(2)}, (jnp.ones(3), ()))
+    False
+    """
+    stack = list(values)
+    while stack:
+        y = stack.pop()
+        if isinstance(y, (tuple, list)):
+            stack.extend(y)
+        elif isinstance(y, dict):
+            stack.extend(y.values())
+        elif isinstance(y, jax.Array):
+            mesh = getattr(jax.typeof(y).sharding, "mesh", None)
+            if mesh is not None and mesh.size > 1:
+                return True
+    return False
+
+
+def run_checked(
+    x: Ob, value: Any, cod: Ob, run: Callable[[Any], Any], where: str, *context: Any
+) -> Any:
+    """``run(value)``, with the token ids of ``value`` checked at run time if they are traced.
+
+    On one device an id out of range raises when the program runs
+    (``checked_ids``). XLA runs a callback on one device only, and in a
+    program spread over several devices a raising one leaves the others
+    waiting (the run aborts), so where ``value`` or the ``context`` (the
+    parameters) lie on a mesh of more than one device, the floating leaves of
+    the result (of ``cod``) are NaN instead, for each example with an id out
+    of range (``poisoned``). Concrete values are run as they are (``check``
+    refuses them at once).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import Fin, R
+    >>> f = jax.jit(lambda v: run_checked(Fin(3), v, R(), lambda i: i * 1.0, "input"))
+    >>> float(f(jnp.array(2)))
+    2.0
+    """
+    if not has_tracer(value):
+        return run(value)
+    if on_several_devices(value, *context):
+        return poisoned(cod, run(value), ids_in_range(x, value))
+    return run(checked_ids(x, value, where))
 
 
 # -- a stacked parameter held one array per layer (the layer layout) -------------------

@@ -34,6 +34,21 @@ outputs). A ``softmax`` or reduction along new rows, or rows meeting cached
 positions elementwise, would mix positions in a way a cache cannot serve: it
 is refused with the box named.
 
+**Causality.** The cache holds zeros at the positions not yet written, and an
+uncached run of a non-causal model lets a row read later positions: either way
+a new row may read only the positions up to its own. So the *scores* a mixing
+``einsum`` makes (new rows against cached positions) are followed to the box
+that sums or reduces over the cached positions, with the value that a
+``causal_mask`` (rows on its second-to-last axis, cached positions on its last)
+put at the hidden positions, through ``scale``, ``transpose``, reductions over
+other axes and a ``softmax`` along the positions (which turns a fill of at most
+``-1e4`` into 0). The sum of an ``einsum`` needs hidden zeros, a ``softmax`` or
+``reduce_max`` a fill of at most ``-1e4``, ``reduce_sum`` zeros, and
+``reduce_mean`` is refused (it divides by the cache's length). A box summing
+over positions that nothing hid (``attention(..., causal=False)``, an einsum
+attention without the mask, a mask with a fill its reduction does not ignore)
+is refused with the box named.
+
 **Law** (tested for every stock architecture): decoding with the cache equals
 the uncached run, i.e. the logits of the new rows are the last rows of
 ``apply(model, params, ids[:offset + n])``, within float32 round-off, and
@@ -60,9 +75,10 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,6 +87,14 @@ from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
 from backends.jax.core.layout import restack
 from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.registry import lookup
+from backends.jax.core.values import (
+    check,
+    checked_ids,
+    has_tracer,
+    ids_in_range,
+    on_several_devices,
+    poisoned,
+)
 from topos.arrows import Box
 from topos.dims import dims, dims_in, specialise
 from topos.functor import Functor
@@ -90,6 +114,10 @@ class _Context:
     n: int  # new rows (static)
     offset: Any  # absolute slot of the first new row (traced scalar)
     start: Any  # this example's number of left pads (traced scalar)
+    #: the values with rows against cached positions (scores), by id: the value (kept, so
+    #: that its id is not reused while decoding) and what a causal_mask put at the later
+    #: positions (None: nothing hides them)
+    scores: dict[int, tuple[Any, float | None]] = field(default_factory=dict)
 
 
 class _Frame:
@@ -155,6 +183,36 @@ def _where(box: Box) -> str:
     return f"the box {box.name!r}: {box.dom!r} -> {box.cod!r}"
 
 
+def _crossed(ob: Ob, value: Any, ctx: _Context) -> bool:
+    """Whether ``value`` has both new rows and cached positions (attention scores)."""
+    return {_full(value, k, ctx) for k in _seq_axes(ob, ctx.dim)} == {True, False}
+
+
+#: A fill at most this hides a position from a ``softmax`` or a ``reduce_max``.
+_HIDES = -1e4
+
+
+def _hidden(value: Any, ctx: _Context) -> float | None:
+    """What the positions after each row hold in the scores ``value`` (None: not hidden)."""
+    seen = ctx.scores.get(id(value))
+    return seen[1] if seen is not None and seen[0] is value else None
+
+
+def _mark(cod: Ob, out: Any, hidden: float | None, ctx: _Context) -> Any:
+    """Record the scores among the leaves of a box's output, with their hidden value."""
+    for ob, v in _leaves(cod, out):
+        if _crossed(ob, v, ctx):
+            ctx.scores[id(v)] = (v, hidden)
+    return out
+
+
+def _not_causal(box: Box, what: str) -> DecodeError:
+    return DecodeError(
+        f"decode: {_where(box)} {what} that no causal_mask hides from it: the model is not"
+        " causal (a cache decodes causal attention only; build it with causal=True)"
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def _at(box: Box, name: str, n: int) -> Box:
     return specialise(box, **{name: n})  # type: ignore[no-any-return]
@@ -210,7 +268,27 @@ def _einsum(box: Box, x: Any, ctx: _Context) -> Any:
         a = _cache_all(a, a_ob, ctx)
     if cache_b:
         b = _cache_all(b, b_ob, ctx)
-    return lookup(box).fn(box, (a, b))
+    operands = ((a_ob, a, letters_a), (b_ob, b, letters_b))
+    _check_causal(box, operands, out, ctx)
+    zeros = any(_crossed(ob, v, ctx) and _hidden(v, ctx) == 0 for ob, v, _ in operands)
+    return _mark(box.cod, lookup(box).fn(box, (a, b)), 0.0 if zeros else None, ctx)
+
+
+def _check_causal(box: Box, operands: Any, out: str, ctx: _Context) -> None:
+    """Refuse an einsum summing over cached positions that no operand holds zeros at."""
+    for ob, v, letters in operands:
+        for k in _seq_axes(ob, ctx.dim):
+            c = letters[k]
+            if c not in out and _full(v, k, ctx) and not _zeros_at(c, operands, ctx):
+                raise _not_causal(box, "sums over cached positions")
+
+
+def _zeros_at(c: str, operands: Any, ctx: _Context) -> bool:
+    """Whether an operand is scores with cached positions ``c`` and zeros where hidden."""
+    return any(
+        c in ls and _crossed(o, w, ctx) and _full(w, ls.index(c), ctx) and _hidden(w, ctx) == 0
+        for o, w, ls in operands
+    )
 
 
 def _letters(spec: str, ndim: int) -> str:
@@ -233,7 +311,9 @@ def _causal_mask(box: Box, x: Any, ctx: _Context) -> Any:
     rows = _positions(ctx, _full(x, nd - 2, ctx))
     cols = _positions(ctx, _full(x, nd - 1, ctx))
     keep = (cols[None, :] <= rows[:, None]) & (cols[None, :] >= 0)
-    return jnp.where(keep, x, jnp.asarray(box.attrs["fill"], x.dtype))
+    out = jnp.where(keep, x, jnp.asarray(box.attrs["fill"], x.dtype))
+    causal = not _full(x, nd - 2, ctx) and _full(x, nd - 1, ctx)  # rows, then cached positions
+    return _mark(box.cod, out, float(box.attrs["fill"]) if causal else None, ctx)
 
 
 def _arange(box: Box, x: Any, ctx: _Context) -> Any:
@@ -266,10 +346,7 @@ def _generic(box: Box, x: Any, ctx: _Context) -> Any:
     if len(kinds) > 1:
         raise DecodeError(f"decode: {_where(box)} meets new rows and cached positions elementwise")
     if box.name in _REDUCING:
-        axis = box.attrs["axis"]
-        v = _leaves(box.dom, x)[0][1]
-        if axis in _seq_axes(box.dom, ctx.dim) and not _full(v, axis, ctx):
-            raise DecodeError(f"decode: {_where(box)} reduces along the new rows")
+        _check_reduction(box, _leaves(box.dom, x)[0][1], ctx)
     if box.name in ("concat", "take") and box.attrs["axis"] in _seq_axes(
         _leaves(box.dom, x)[0][0], ctx.dim
     ):
@@ -278,9 +355,45 @@ def _generic(box: Box, x: Any, ctx: _Context) -> Any:
     if len(full) > 1:  # rows against all positions (scores): only shape-free boxes
         if _in_attrs(box) or box.name in ("full", "bernoulli"):
             raise DecodeError(f"decode: {_where(box)} needs one length for rows and cache")
-        return lookup(box).fn(box, x)
+        hidden = _hidden_after(box, _leaves(box.dom, x), ctx)
+        return _mark(box.cod, lookup(box).fn(box, x), hidden, ctx)
     concrete = _at(box, ctx.dim.name, n) if _mentions(box) else box
     return lookup(concrete).fn(concrete, x)
+
+
+def _check_reduction(box: Box, value: Any, ctx: _Context) -> None:
+    axis = box.attrs["axis"]
+    if axis not in _seq_axes(box.dom, ctx.dim):
+        return
+    if not _full(value, axis, ctx):
+        raise DecodeError(f"decode: {_where(box)} reduces along the new rows")
+    if box.name == "reduce_mean":
+        raise _not_causal(box, "averages over every cached position (the cache's length)")
+    hidden = _hidden(value, ctx)
+    ignored = hidden == 0 if box.name == "reduce_sum" else hidden is not None and hidden <= _HIDES
+    if not ignored:
+        raise _not_causal(box, "reduces along cached positions")
+
+
+def _hidden_after(box: Box, leaves: list[tuple[Ob, Any]], ctx: _Context) -> float | None:
+    """The hidden value of the scores a shape-free box makes of one input of scores."""
+    scores = [(ob, v) for ob, v in leaves if _crossed(ob, v, ctx)]
+    h = _hidden(scores[0][1], ctx) if len(scores) == 1 else None
+    if h is None:
+        return None
+    ob, v = scores[0]
+    along = box.attrs.get("axis") in _seq_axes(ob, ctx.dim)  # (the new rows' axis is refused)
+    if box.name == "scale":
+        return h * float(box.attrs["by"])
+    if box.name == "transpose" or (box.name in ("reduce_max", "reduce_mean") and not along):
+        return h
+    if box.name == "relu":
+        return max(h, 0.0)
+    if box.name == "reduce_sum" and not along:
+        return h * float(v.shape[box.attrs["axis"]])
+    if box.name == "softmax" and along and h <= _HIDES:
+        return 0.0
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -370,17 +483,35 @@ def _seq_dim(model: object, op: str) -> tuple[int, Dim]:
         )
     if cod.shape != (seq, dom.n):
         raise TypeError(f"{op}: expected a Para {dom!r} -> R({seq!r}, {dom.n}), got {cod!r}")
+    if seq.max < 2:
+        raise ValueError(f"{op}: the model has one position ({seq!r}): nothing to cache; use apply")
     return dom.n, seq
 
 
 def decode_step(
-    model: Para, params: Mapping[str, Any], ids: Any, state: Any, offset: Any, start: Any = 0
+    model: Para,
+    params: Mapping[str, Any],
+    ids: Any,
+    state: Any,
+    offset: Any,
+    start: Any = 0,
+    *,
+    check_ids: bool = True,
 ) -> tuple[Any, Any]:
     """One decoding step of one example: ``(state, new ids) -> (state, logits of the new rows)``.
 
     ``ids`` are the tokens at slots ``offset .. offset + len(ids) - 1``; ``state``
     the caches (``{}`` before the first step); ``start`` the number of left pads.
-    ``jax.vmap`` it over a batch. Returns ``(logits, state)``.
+    ``jax.vmap`` it over a batch. Returns ``(logits, state)``. A step of ``max``
+    rows (a prompt that fills the context) decodes all rows but the last, then
+    the last: rows and cache must differ in length to be told apart.
+
+    Ids outside ``0..V-1`` and an ``offset`` past ``max - len(ids)`` are refused:
+    at once when they are concrete, at run time under ``jax.jit`` and ``jax.vmap``
+    (``backends.jax.core.values.run_checked``: an error on one device, NaN
+    logits where the ids or parameters lie on several). ``check_ids=False``
+    drops the run-time test, for inputs known to be good (``generate`` checks
+    its prompts before decoding and draws in range).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos import nn
@@ -396,11 +527,18 @@ def decode_step(
     >>> bool(jnp.allclose(jnp.concatenate([first, rest]), whole, atol=1e-5))
     True
     """
-    _, seq = _seq_dim(model, "decode_step")
+    vocab, seq = _seq_dim(model, "decode_step")
+    ids, offset, ok = _step_input(Fin(vocab, seq), ids, offset, check_ids, params)
+    n = int(ids.shape[0])
+    if n == seq.max:  # rows and cache of one length: all rows but the last, then the last
+        head, state = decode_step(model, params, ids[:-1], state, offset, start, check_ids=False)
+        last, state = decode_step(
+            model, params, ids[-1:], state, offset + n - 1, start, check_ids=False
+        )
+        return poisoned(model.cod, jnp.concatenate([head, last]), ok), state
     q = cartesian(model)
     fn = _decoder(q.arrow)
     pv = param_value(q, params)
-    n = int(jnp.shape(ids)[0])
     ctx = _Context(seq, n, jnp.asarray(offset, jnp.int32), jnp.asarray(start, jnp.int32))
     frame = _Frame(state)
     tokens = (_CTX.set(ctx), _FRAME.set(frame), CONSTANTS.set(params))
@@ -410,7 +548,40 @@ def decode_step(
         CONSTANTS.reset(tokens[2])
         _FRAME.reset(tokens[1])
         _CTX.reset(tokens[0])
-    return out, frame.write
+    return poisoned(model.cod, out, ok), frame.write
+
+
+def _step_input(
+    dom: Fin, ids: Any, offset: Any, checked: bool, params: Any
+) -> tuple[Any, Any, Any]:
+    """The new ids of one step and its offset, checked (at run time where they are traced),
+    and, on several devices, whether they are good (else ``None``): see ``run_checked``."""
+    bound = dom.shape[0]
+    assert isinstance(bound, Dim)
+    shape = tuple(jnp.shape(ids))
+    if len(shape) != 1 or not 1 <= shape[0] <= bound.max:
+        raise ValueError(
+            f"decode_step: expected 1..{bound.max} new ids (one example), got shape {shape}"
+        )
+    check(Fin(dom.n, shape[0]), ids, "decode_step: ids")
+    last = bound.max - shape[0]  # the last offset at which the new rows fit
+    if not isinstance(offset, jax.core.Tracer) and not 0 <= int(offset) <= last:
+        raise ValueError(
+            f"decode_step: {shape[0]} new rows at offset {int(offset)} do not fit in the"
+            f" {bound.max} positions of {bound!r}"
+        )
+    offset = jnp.asarray(offset, jnp.int32)
+    fits = (offset >= 0) & (offset <= last)
+    if not (checked and has_tracer((ids, offset))):
+        return ids, offset, None
+    if on_several_devices(ids, offset, params):  # a raising test would stall the other devices
+        return ids, offset, ids_in_range(dom, ids) & fits
+    if isinstance(ids, jax.core.Tracer):
+        ids = checked_ids(dom, ids, "decode_step: ids")
+    if isinstance(offset, jax.core.Tracer):
+        message = f"decode_step: the new rows do not fit in the {bound.max} positions"
+        offset = eqx.error_if(offset, ~fits, message)
+    return ids, offset, None
 
 
 def generate(
@@ -466,7 +637,7 @@ def generate(
         isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocab
     ):
         raise ValueError(f"generate: top_k must be an int in 1..{vocab}, got {top_k!r}")
-    ids, lens, single = _prompts(prompt, lengths)
+    ids, lens, single = _prompts(prompt, lengths, vocab)
     bad = np.argwhere(
         ((ids < 0) | (ids >= vocab)) & (np.arange(ids.shape[1]) >= ids.shape[1] - lens[:, None])
     )
@@ -492,16 +663,13 @@ def generate(
     return (out, logits) if return_logits else out
 
 
-def _prompts(prompt: Any, lengths: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+def _prompts(
+    prompt: Any, lengths: Sequence[int] | None, vocab: int
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Left-padded ids ``(batch, width)``, the real lengths, and whether it was one prompt."""
     if isinstance(prompt, np.ndarray | jax.Array) and np.ndim(prompt) == 2:
         ids = np.asarray(prompt)
-        lens = np.full(ids.shape[0], ids.shape[1]) if lengths is None else np.asarray(lengths)
-        if lens.shape != (ids.shape[0],) or ((lens < 1) | (lens > ids.shape[1])).any():
-            raise ValueError(
-                f"generate: lengths must give 1..{ids.shape[1]} real tokens for each of the"
-                f" {ids.shape[0]} prompts, got {lengths!r}"
-            )
+        lens = _lengths(lengths, *ids.shape)
         single = False
     else:
         if lengths is not None:
@@ -509,21 +677,62 @@ def _prompts(prompt: Any, lengths: Sequence[int] | None) -> tuple[np.ndarray, np
         rows: list[Any]
         single = not (isinstance(prompt, Sequence) and len(prompt) and not np.isscalar(prompt[0]))
         rows = [prompt] if single else list(prompt)
-        arrays = [np.asarray(r) for r in rows]
+        arrays = [_row(r, i, vocab) for i, r in enumerate(rows)]
         if not arrays or any(a.ndim != 1 or len(a) < 1 for a in arrays):
             raise ValueError(
                 f"generate: expected prompts of at least one token id, got {_short(prompt)}"
             )
+        if any(not np.issubdtype(a.dtype, np.integer) for a in arrays):
+            raise ValueError(f"generate: token ids must be integers, got {_short(prompt)}")
         lens = np.array([len(a) for a in arrays])
         ids = np.zeros((len(arrays), int(lens.max())), np.int64)
         for i, a in enumerate(arrays):
-            if len(a):
-                ids[i, ids.shape[1] - len(a) :] = a
-        if any(not np.issubdtype(a.dtype, np.integer) for a in arrays):
-            raise ValueError(f"generate: token ids must be integers, got {_short(prompt)}")
+            ids[i, ids.shape[1] - len(a) :] = a
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"generate: token ids must be integers, got dtype {ids.dtype}")
     return ids, lens.astype(np.int64), single
+
+
+def _row(row: Any, i: int, vocab: int) -> np.ndarray:
+    """One prompt as an array; an int beyond 64 bits is an id out of range, named as such."""
+    try:
+        a = np.asarray(row)
+    except OverflowError:
+        a = np.asarray(row, dtype=object)
+    if a.dtype == object and a.ndim == 1:
+        huge = [(j, v) for j, v in enumerate(a.tolist()) if _int(v) and not 0 <= v < 2**63]
+        if huge:
+            j, v = huge[0]
+            raise ValueError(
+                f"generate: token ids must be in 0..{vocab - 1}, got {v} (prompt {i}, position {j})"
+            )
+    return a
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _lengths(lengths: Any, batch: int, width: int) -> np.ndarray:
+    """The real lengths of a 2-D batch of prompts: ``batch`` ints in ``1..width`` each."""
+    if lengths is None:
+        return np.full(batch, width, np.int64)
+    values: list[Any] | None = None
+    if isinstance(lengths, np.ndarray | jax.Array):
+        if np.issubdtype(lengths.dtype, np.integer) and lengths.ndim == 1:
+            values = np.asarray(lengths).tolist()
+    elif isinstance(lengths, Sequence) and not isinstance(lengths, str):
+        values = list(lengths)
+    if values is None or len(values) != batch or not all(_length_ok(v, width) for v in values):
+        raise ValueError(
+            f"generate: lengths must give 1..{width} real tokens for each of the {batch}"
+            f" prompts (an int each), got {_short(lengths)}"
+        )
+    return np.array(values, np.int64)
+
+
+def _length_ok(v: Any, width: int) -> bool:
+    return _int(v) and 1 <= v <= width
 
 
 def _short(x: Any) -> str:
@@ -546,7 +755,7 @@ def _compiled(
     model: Para, width: int, steps: int, temperature: float, top_k: int | None
 ) -> Callable[..., Any]:
     def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
-        return decode_step(model, params, ids, state, offset, start)
+        return decode_step(model, params, ids, state, offset, start, check_ids=False)
 
     batch = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
 

@@ -1,6 +1,7 @@
 """Training with optax: ``fit``, its state and pure step, checkpoints, progress.
 
 - ``fit``: the loop (progress, evaluation, checkpoints, a mesh, the layer layout);
+  ``DivergedError`` and ``EvalValueError``, which keep the state reached;
 - ``state``: ``TrainState``, the run's arrays flattened once (trainable leaves,
   optimiser state, frozen leaves) with the step and the history;
 - ``step``: ``train_step``, one pure step over those leaves (jitted by ``fit``
@@ -19,6 +20,8 @@
 
 from backends.jax.training.checkpoint import CheckpointError as CheckpointError
 from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
+from backends.jax.training.fit import DivergedError as DivergedError
+from backends.jax.training.fit import EvalValueError as EvalValueError
 from backends.jax.training.fit import fit as fit
 from backends.jax.training.state import FitResult as FitResult
 from backends.jax.training.state import TrainState as TrainState

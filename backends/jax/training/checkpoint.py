@@ -38,10 +38,11 @@ resume on the same mesh is bit-identical.
 >>> restore(file, like)["train"][0].tolist()
 [0.0, 1.0, 2.0]
 >>> folder = tempfile.mkdtemp()
->>> save(folder, {**state, "step": 7}, orbax=True)
+>>> save(folder, {**state, "step": 2, "history": {"loss": [0.5, 0.25], "eval": []}},
+...      orbax=True)
 >>> ck = restore(folder, like)
 >>> ck["step"], ck["train"][0].tolist()
-(7, [0.0, 1.0, 2.0])
+(2, [0.0, 1.0, 2.0])
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import io
 import json
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -142,7 +144,8 @@ def check_target(path: Pathish, *, orbax: bool = False) -> None:
     """Refuse a checkpoint path that cannot be used, before any training.
 
     A file checkpoint must not be a folder, and its folder must be writable; an
-    Orbax checkpoint is a folder, so an existing file there is refused.
+    Orbax checkpoint is a folder, so an existing file there is refused, and the
+    folder (or the nearest one above it that exists) must be writable.
 
     >>> try:
     ...     check_target("/")
@@ -158,26 +161,34 @@ def check_target(path: Pathish, *, orbax: bool = False) -> None:
         CheckpointError: naming the path and the problem.
     """
     path = Path(path)
-    if orbax:
-        if path.exists() and not path.is_dir():
-            raise CheckpointError(
-                f"fit: the checkpoint path {path} is a file; a sharded run (mesh=) writes an"
-                " Orbax folder there: give a folder path"
-            )
-        return
-    if path.is_dir():
+    if orbax and path.exists() and not path.is_dir():
+        raise CheckpointError(
+            f"fit: the checkpoint path {path} is a file; a sharded run (mesh=) writes an"
+            " Orbax folder there: give a folder path"
+        )
+    if not orbax and path.is_dir():
         raise CheckpointError(
             f"fit: the checkpoint path {path} is a folder; give a file path,"
             f" e.g. {path / 'checkpoint'}"
         )
-    probe = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(probe, "wb"):
-            pass
-        probe.unlink()
+        if orbax:  # Orbax creates the folder at the first save; leave none behind
+            made = [p for p in (path, *path.parents) if not p.exists()]
+            _probe(path, path / ".probe.tmp")
+            for p in made:
+                p.rmdir()
+        else:
+            _probe(path.parent, path.with_name(path.name + ".tmp"))
     except OSError as err:
         raise CheckpointError(f"fit: cannot write the checkpoint {path}: {reason(err)}") from None
+
+
+def _probe(folder: Path, probe: Path) -> None:
+    """Create ``folder`` if missing, and write and delete the file ``probe`` in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(probe, "wb"):
+        pass
+    probe.unlink()
 
 
 def save(path: Pathish, state: Mapping[str, Any], *, orbax: bool) -> None:
@@ -329,8 +340,8 @@ def load_checkpoint(path: Pathish) -> dict[str, Any]:
     return out
 
 
-def _bad(path: Path, field: str, problem: str) -> CheckpointError:
-    return CheckpointError(f"load_checkpoint: {path}: metadata field {field!r} {problem}")
+def _bad(op: str, file: Path, field: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{op}: {file}: metadata field {field!r} {problem}")
 
 
 def _is_int(x: Any) -> bool:
@@ -338,29 +349,48 @@ def _is_int(x: Any) -> bool:
 
 
 def _check_meta(path: Path, meta: Any) -> None:
-    """Every metadata field fit reads, with its type and range; one line per problem."""
+    """Every metadata field of the ``.npz`` file, with its type and range."""
     if not isinstance(meta, dict) or meta.get("format") != NPZ_FORMAT:
         raise CheckpointError(f"load_checkpoint: {path} is not a fit checkpoint ({NPZ_FORMAT})")
-    step = meta.get("step")
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise _bad(path, "step", f"must be an int >= 0, got {step!r}")
-    paths, mask = meta.get("paths"), meta.get("mask")
-    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        raise _bad(path, "paths", f"must be a list of strings, got {paths!r}")
-    if not isinstance(mask, list) or len(mask) != len(paths):
-        raise _bad(path, "mask", f"must be a list of {len(paths)} booleans, got {mask!r}")
-    history = meta.get("history")
-    if not isinstance(history, dict) or not isinstance(history.get("loss"), list):
-        raise _bad(path, "history", "must be {'loss': [...], 'eval': [...]}")
-    if len(history["loss"]) != step:
-        raise _bad(path, "history", f"has {len(history['loss'])} losses for step {step}")
-    history.setdefault("eval", [])
+    _check_run_meta("load_checkpoint", path, meta)
     for name in _GROUPS:
         arrays = meta.get(name)
         if not isinstance(arrays, list) or not all(_array_meta_ok(m) for m in arrays):
-            raise _bad(path, name, "must be a list of {'dtype': ..., 'shape': [...]}")
-    if len(meta["train"]) != mask.count(False) or len(meta["frozen"]) != mask.count(True):
-        raise _bad(path, "mask", "does not match the number of train and frozen arrays")
+            raise _bad(
+                "load_checkpoint", path, name, "must be a list of {'dtype': ..., 'shape': [...]}"
+            )
+    _check_counts("load_checkpoint", path, meta["mask"], len(meta["train"]), len(meta["frozen"]))
+
+
+def _check_run_meta(op: str, file: Path, meta: dict[str, Any]) -> None:
+    """The fields both formats hold (``step``, ``paths``, ``mask``, ``history``), checked
+    in place; one ``CheckpointError`` line naming ``file`` and the field."""
+    step = meta.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise _bad(op, file, "step", f"must be an int >= 0, got {step!r}")
+    paths, mask = meta.get("paths"), meta.get("mask")
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise _bad(op, file, "paths", f"must be a list of strings, got {paths!r}")
+    if (
+        not isinstance(mask, list)
+        or len(mask) != len(paths)
+        or not all(isinstance(m, bool) for m in mask)
+    ):
+        raise _bad(op, file, "mask", f"must be a list of {len(paths)} booleans, got {mask!r}")
+    history = meta.get("history")
+    if (
+        not isinstance(history, dict)
+        or not isinstance(history.get("loss"), list)
+        or not isinstance(history.setdefault("eval", []), list)
+    ):
+        raise _bad(op, file, "history", "must be {'loss': [...], 'eval': [...]}")
+    if len(history["loss"]) != step:
+        raise _bad(op, file, "history", f"has {len(history['loss'])} losses for step {step}")
+
+
+def _check_counts(op: str, file: Path, mask: list[bool], train: int, frozen: int) -> None:
+    if train != mask.count(False) or frozen != mask.count(True):
+        raise _bad(op, file, "mask", "does not match the number of train and frozen arrays")
 
 
 def _array_meta_ok(m: Any) -> bool:
@@ -418,12 +448,18 @@ def _ocp() -> Any:
     return ocp
 
 
-def _manager(path: Pathish) -> Any:
+#: Where, in a generation, the JSON metadata is (``JsonSave`` of the item ``meta``).
+_META_FILE = Path("meta", "metadata")
+
+
+def _manager(path: Pathish, *, write: bool) -> Any:
+    """Orbax's manager of the folder ``path``: it creates the folder only to write."""
     ocp = _ocp()
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=1, create=True, enable_async_checkpointing=False
+        max_to_keep=1, create=write, enable_async_checkpointing=False
     )
-    return ocp.CheckpointManager(Path(path).absolute(), options=options)
+    handlers = {"arrays": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(Path(path).absolute(), options=options, item_handlers=handlers)
 
 
 def _arrays(state: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
@@ -436,7 +472,7 @@ def _save_orbax(path: Path, state: Mapping[str, Any]) -> None:
     meta["format"] = FORMAT
     meta["sizes"] = {g: len(state[g]) for g in _GROUPS}
     ocp = _ocp()
-    with _manager(path) as mngr:
+    with _manager(path, write=True) as mngr:
         latest = mngr.latest_step()
         generation = 0 if latest is None else latest + 1
         mngr.save(
@@ -450,6 +486,11 @@ def _save_orbax(path: Path, state: Mapping[str, Any]) -> None:
 
 def load_meta(path: Pathish) -> dict[str, Any]:
     """The metadata of the last complete generation of the Orbax folder ``path``.
+
+    A generation without its metadata file (an empty folder, a copy cut short)
+    is incomplete: it is skipped with a warning and the newest complete one is
+    read, which a resume continues exactly as it would the newer one. Every
+    field is checked as ``load_checkpoint`` checks the file's.
 
     >>> import tempfile, jax.numpy as jnp
     >>> folder = tempfile.mkdtemp()
@@ -468,23 +509,87 @@ def load_meta(path: Pathish) -> dict[str, Any]:
         number of arrays of each group).
 
     Raises:
-        CheckpointError: ``path`` holds no checkpoint written by ``save(..., orbax=True)``.
+        CheckpointError: ``path`` holds no complete checkpoint written by
+            ``save(..., orbax=True)``, or its metadata is unreadable or wrong
+            (one line naming the file and the field).
     """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"load_meta: no checkpoint folder at {path}")
+    with _manager(path, write=False) as mngr:
+        _, meta = _read_meta(path, mngr)
+    return meta
+
+
+def _generation(path: Path, mngr: Any) -> int:
+    """The newest complete generation; incomplete newer ones are skipped with a warning."""
+    generations = sorted(mngr.all_steps(), reverse=True)
+    complete = [g for g in generations if (path / str(g) / _META_FILE).is_file()]
+    if not complete:
+        if not generations:
+            raise CheckpointError(f"load_meta: {path} holds no Orbax checkpoint")
+        raise CheckpointError(
+            f"load_meta: {path} holds no complete Orbax checkpoint: no {_META_FILE} in"
+            f" {', '.join(str(path / str(g)) for g in generations)}"
+        )
+    skipped = [str(path / str(g)) for g in generations if g > complete[0]]
+    if skipped:
+        warnings.warn(
+            f"checkpoint: skipping the incomplete generations {', '.join(skipped)}"
+            f" (no {_META_FILE}); reading {path / str(complete[0])}",
+            stacklevel=4,
+        )
+    return int(complete[0])
+
+
+def _read_meta(path: Path, mngr: Any) -> tuple[int, dict[str, Any]]:
+    """The newest complete generation and its metadata, checked."""
+    generation = _generation(path, mngr)
+    file = path / str(generation) / _META_FILE
     ocp = _ocp()
-    with _manager(path) as mngr:
-        generation = mngr.latest_step()
-        if generation is None:
-            raise CheckpointError(f"checkpoint: {path} holds no complete Orbax checkpoint")
+    try:
         meta = mngr.restore(generation, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    out = dict(meta["meta"])
-    if out.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint: {path} is not a fit checkpoint ({FORMAT})")
-    return out
+        meta = meta["meta"]
+    except (OSError, ValueError, KeyError) as err:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"load_meta: {file} is unreadable: {reason(err)}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"load_meta: {file} is not a fit checkpoint's ({FORMAT})")
+    _check_run_meta("load_meta", file, meta)
+    sizes = meta.get("sizes")
+    if not isinstance(sizes, dict) or not all(
+        _is_int(sizes.get(g)) and sizes[g] >= 0 for g in _GROUPS
+    ):
+        wanted = "must be {'train': n, 'opt': n, 'frozen': n}"
+        raise _bad("load_meta", file, "sizes", f"{wanted}, got {sizes!r}")
+    _check_counts("load_meta", file, meta["mask"], sizes["train"], sizes["frozen"])
+    return generation, dict(meta)
 
 
 def _target(x: Any) -> jax.ShapeDtypeStruct:
     sharding = getattr(x, "sharding", None)
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)  # type: ignore[no-untyped-call]
+
+
+def _check_stored(
+    where: Path, stored: Mapping[str, Any], like: Mapping[str, Sequence[Any]]
+) -> None:
+    """The arrays Orbax holds have this run's shapes, and dtypes for ``train`` and ``opt``
+    (Orbax would silently cast them, and refuses other shapes in its own words)."""
+    for g in _GROUPS:
+        saved = [stored[g][str(i)] for i in range(len(like[g]))] if like[g] else []
+        if any(
+            tuple(s.shape) != tuple(np.shape(x))
+            or (g != "frozen" and jnp.dtype(s.dtype) != jnp.dtype(x.dtype))
+            for s, x in zip(saved, like[g], strict=True)
+        ):
+            raise CheckpointError(
+                f"fit: the {g} arrays in the checkpoint {where} do not match this run"
+                " (another model or optimiser?)"
+            )
+
+
+def _unreadable(where: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(f"checkpoint: the arrays of {where} are unreadable: {reason(err)}")
 
 
 def _restore_orbax(
@@ -493,22 +598,32 @@ def _restore_orbax(
     paths: list[str] | None,
     mask: list[bool] | None,
 ) -> dict[str, Any]:
-    meta = load_meta(path)
-    _check_params(path, meta, paths, mask)
-    sizes = meta["sizes"]
-    for g in _GROUPS:
-        if sizes[g] != len(like[g]):
-            raise CheckpointError(
-                f"checkpoint: {path} has {sizes[g]} {g} arrays, this run has {len(like[g])}"
-                " (another model or optimiser?)"
-            )
-    target = jax.tree.map(_target, _arrays(like))
     ocp = _ocp()
-    with _manager(path) as mngr:
-        got = mngr.restore(
-            mngr.latest_step(),
-            args=ocp.args.Composite(arrays=ocp.args.StandardRestore(target)),
-        )["arrays"]
+    with _manager(path, write=False) as mngr:
+        generation, meta = _read_meta(path, mngr)
+        _check_params(path, meta, paths, mask)
+        sizes = meta["sizes"]
+        for g in _GROUPS:
+            if sizes[g] != len(like[g]):
+                raise CheckpointError(
+                    f"checkpoint: {path} has {sizes[g]} {g} arrays, this run has {len(like[g])}"
+                    " (another model or optimiser?)"
+                )
+        where = path / str(generation)
+        try:
+            stored = mngr.item_metadata(generation)["arrays"].tree
+        except (OSError, ValueError, KeyError, AttributeError) as err:
+            raise _unreadable(where, err) from None
+        _check_stored(where, stored, like)
+        try:
+            got = mngr.restore(
+                generation,
+                args=ocp.args.Composite(
+                    arrays=ocp.args.StandardRestore(jax.tree.map(_target, _arrays(like)))
+                ),
+            )["arrays"]
+        except (OSError, ValueError, KeyError) as err:  # tensorstore's errors are ValueErrors
+            raise _unreadable(where, err) from None
     out = dict(meta)
     for g in _GROUPS:
         out[g] = [got[g][str(i)] for i in range(sizes[g])] if sizes[g] else []

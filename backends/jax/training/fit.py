@@ -22,14 +22,21 @@ What ``fit`` does with its options:
   loss; otherwise plain lines, every ``log_every`` steps (loss averaged over the
   window, steps per second). ``progress`` is ``True`` (stderr), a stream, or
   ``False`` (silent).
-- ``eval_fn(params)`` every ``eval_every`` steps, recorded in ``history["eval"]``.
+- ``eval_fn(params)`` every ``eval_every`` steps, recorded in ``history["eval"]``,
+  which a checkpoint holds as JSON: the value must be a number, a bool, a
+  string, ``None``, a NumPy or JAX array or scalar of numbers (stored as Python
+  numbers or lists: ``jnp.float32(0.5)`` is ``0.5``), or lists and dicts of
+  these. Anything else raises ``EvalValueError`` (a ``TypeError``) when
+  ``eval_fn`` returns it, with the state reached in its ``result``, whether or
+  not the run checkpoints (the history is the same either way).
 - ``checkpoint``: a file written atomically every ``checkpoint_every`` steps, at
   the end, and on ``KeyboardInterrupt``; ``resume=True`` continues from it,
   bit-identical to an uninterrupted run. The path is checked before the first
   step (a folder, or a folder that cannot be written, is refused at once); a save
   that fails later raises ``CheckpointError`` with the state reached in its
-  ``result``, so no training is lost. A missing checkpoint with ``resume=True``
-  warns and starts from step 0; a checkpoint past ``steps`` is refused.
+  ``result``, so no training is lost. A missing checkpoint (or an empty
+  folder) with ``resume=True`` warns and starts from step 0; a checkpoint past
+  ``steps`` is refused.
 - ``mesh`` (and ``rules``): a sharded run, see ``backends.jax.core.sharding.place_state``;
   its checkpoint is an Orbax folder that resumes bit-identically onto any mesh.
 - ``unstack``: the Para that ``loss`` runs (or ``True`` for a ``Model``'s own):
@@ -41,9 +48,12 @@ What ``fit`` does with its options:
   global-norm clipping; different for those with per-leaf statistics (lamb,
   lars, adafactor's factored moments), which should train stacked. ``layers=``
   is its old name, kept for one release with a ``DeprecationWarning``.
-- a NaN or infinite loss raises ``FloatingPointError`` naming the first bad step
-  (losses are fetched from the device at each log step, eval, checkpoint and
-  at the end, so checking costs one transfer per window).
+- a NaN or infinite loss raises ``DivergedError`` (a ``FloatingPointError``)
+  naming the first bad step (losses are fetched from the device at each log
+  step, eval, checkpoint and at the end, so checking costs one transfer per
+  window). Its ``result`` is the state before that step, the last whose loss
+  was finite: the step stops moving the leaves at the first loss that is not
+  (``backends.jax.training.step.guarded_step``), so nothing is lost to the window.
 
 >>> import jax.numpy as jnp, optax
 >>> params = {"w": jnp.array(3.0)}
@@ -51,11 +61,14 @@ What ``fit`` does with its options:
 ...              optimizer=optax.sgd(0.25), steps=20, progress=False)
 >>> result.step, round(float(result.params["w"]), 4), len(result.history["loss"])
 (20, 1.0, 20)
->>> fit(lambda p, b: jnp.log(p["w"] - b), params, lambda step: 4.0,
-...     optimizer=optax.sgd(0.1), steps=5, progress=False)
-Traceback (most recent call last):
-...
-FloatingPointError: fit: the loss is nan at step 0 (counting from 0)
+>>> try:
+...     fit(lambda p, b: jnp.log(p["w"] - b), params, lambda step: 2.5 + step,
+...         optimizer=optax.sgd(0.1), steps=5, progress=False)
+... except FloatingPointError as err:
+...     print(err)
+...     print(err.result.step, len(err.result.history["loss"]), err.result.params["w"])
+fit: the loss is nan at step 1 (counting from 0); the state before it is in this error's .result
+1 1 2.8
 """
 
 from __future__ import annotations
@@ -69,6 +82,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
@@ -85,7 +99,54 @@ from backends.jax.training.state import leaf_paths as leaf_paths
 from backends.jax.training.step import jit_step
 from topos.para import Para
 
-__all__ = ["CheckpointError", "FitResult", "fit", "leaf_paths", "load_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "DivergedError",
+    "EvalValueError",
+    "FitResult",
+    "fit",
+    "leaf_paths",
+    "load_checkpoint",
+]
+
+
+class DivergedError(FloatingPointError):
+    """The loss became NaN or infinite; ``result`` is the state before that step.
+
+    A ``FloatingPointError``, so ``except FloatingPointError`` catches it. See
+    the module docstring for an example.
+
+    Args:
+        message: one line naming the step and the loss.
+        result: the ``FitResult`` of the last state whose loss was finite.
+    """
+
+    def __init__(self, message: str, result: FitResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class EvalValueError(TypeError):
+    """``eval_fn`` returned a value the history (JSON) cannot hold; ``result`` is the
+    state reached.
+
+    >>> import jax.numpy as jnp, optax
+    >>> try:
+    ...     fit(lambda p, b: p["w"] ** 2, {"w": jnp.array(1.0)}, lambda s: 0,
+    ...         optimizer=optax.sgd(0.1), steps=4, eval_fn=lambda p: object(),
+    ...         eval_every=2, progress=False)
+    ... except EvalValueError as err:
+    ...     print(str(err).split(",")[0], "|", err.result.step)
+    fit: eval_fn returned a value of type object at step 2 | 2
+
+    Args:
+        message: one line naming the value's type and the step.
+        result: the ``FitResult`` at that step.
+    """
+
+    def __init__(self, message: str, result: FitResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 # -- between the steps ------------------------------------------------------------------
@@ -103,19 +164,19 @@ class _Losses:
         self.pending.append(value)
         self.n += 1
 
-    def flush(self, log: bool) -> None:
-        if self.pending:
-            values = np.asarray(jax.device_get(self.pending), np.float64)
-            first = len(self.history)
-            bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
-                i = int(bad[0])
-                raise FloatingPointError(
-                    f"fit: the loss is {values[i]} at step {first + i} (counting from 0)"
-                )
-            self.history.extend(values.tolist())
-            self.pending = []
-        if log and self.n:
+    def fetch(self) -> tuple[int, float] | None:
+        """Move the pending losses into the history, up to the first that is not finite:
+        that one's step and value (``None`` when all are finite)."""
+        if not self.pending:
+            return None
+        values = np.asarray(jax.device_get(self.pending), np.float64)
+        self.pending = []
+        bad = np.flatnonzero(~np.isfinite(values))
+        self.history.extend(values[: bad[0] if bad.size else len(values)].tolist())
+        return (len(self.history), float(values[bad[0]])) if bad.size else None
+
+    def log(self) -> None:
+        if self.n:
             now = time.perf_counter()
             window = self.history[-self.n :]
             rate = self.n / max(now - self.t, 1e-9)
@@ -124,14 +185,24 @@ class _Losses:
 
 
 def _to_json(value: Any) -> Any:
+    """``value`` as JSON holds it; a ``TypeError`` naming the first part it cannot hold."""
     if isinstance(value, dict):
         return {str(k): _to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_json(v) for v in value]
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
-    arr = np.asarray(jax.device_get(value))
-    return arr.item() if arr.shape == () else arr.tolist()
+    try:
+        arr = np.asarray(jax.device_get(value))
+    except (TypeError, ValueError):
+        raise TypeError(type(value).__name__) from None
+    kinds = (np.bool_, np.integer, np.floating, np.str_)
+    if not any(jnp.issubdtype(arr.dtype, k) for k in kinds):
+        what = type(value).__name__
+        raise TypeError(what if arr.dtype == object else f"{what} of {arr.dtype}")
+    if jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(np.float64)  # bfloat16 and float16 too
+    return arr.tolist()
 
 
 def _due(every: int, done: int) -> bool:
@@ -160,15 +231,37 @@ class _Loop:
         at_eval = self.eval_fn is not None and _due(self.eval_every, state.step)
         at_ck = self.checkpoint is not None and _due(self.checkpoint_every, state.step)
         if at_log or at_eval or at_ck:
-            self.losses.flush(log=at_log)
+            self.flush(state, log=at_log)
         if at_eval:
             self.evaluate(state)
         if at_ck:
             self.save(state)
 
+    def flush(self, state: TrainState, *, log: bool) -> None:
+        """Fetch and check the pending losses (and report them when ``log``)."""
+        bad = self.losses.fetch()
+        if bad is not None:
+            step, value = bad  # the guarded step kept the leaves of that step
+            raise DivergedError(
+                f"fit: the loss is {value} at step {step} (counting from 0);"
+                " the state before it is in this error's .result",
+                self.result(dataclasses.replace(state, step=step)),
+            )
+        if log:
+            self.losses.log()
+
     def evaluate(self, state: TrainState) -> None:
         assert self.eval_fn is not None
-        value = _to_json(self.eval_fn(state.params()))
+        value = self.eval_fn(state.params())
+        try:
+            value = _to_json(value)
+        except TypeError as err:
+            raise EvalValueError(
+                f"fit: eval_fn returned a value of type {err} at step {state.step}, which the"
+                " history cannot hold (JSON: numbers, bools, strings, None, arrays of numbers,"
+                " lists and dicts of them); the state reached is in this error's .result",
+                self.result(state),
+            ) from None
         state.history["eval"].append({"step": state.step, "value": value})
         self.bar.say(f"step {state.step}/{self.steps}  eval {value}")
 
@@ -176,17 +269,17 @@ class _Loop:
         assert self.checkpoint is not None
         try:
             checkpoints.save(self.checkpoint, state.snapshot(), orbax=self.orbax)
-        except OSError as err:
+        except Exception as err:  # whatever the disk or Orbax says, the state is kept
             raise CheckpointError(
                 f"fit: cannot write the checkpoint {self.checkpoint} at step {state.step}:"
                 f" {checkpoints.reason(err)}; the state reached is kept in this error's .result",
                 self.result(state),
-            ) from None
+            ) from (None if isinstance(err, OSError) else err)
 
     def interrupted(self, state: TrainState) -> None:
         """On Ctrl-C: save the last whole state (one a step has not donated)."""
         if self.checkpoint is not None and not state.donated():
-            self.losses.flush(log=False)
+            self.flush(state, log=False)
             self.save(state)
             self.bar.say(f"interrupted: saved {self.checkpoint} at step {state.step}")
 
@@ -260,7 +353,7 @@ def _unstacked_paths(unstack: Para | bool | None, params: Any, mesh: Mesh | None
 
 def _resume(state: TrainState, path: Path, steps: int) -> tuple[TrainState, bool]:
     """``state`` continued from the checkpoint at ``path``, and whether there was one."""
-    if not path.exists():
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):  # an empty folder
         warnings.warn(
             f"fit: resume=True but there is no checkpoint at {path}; starting from step 0",
             stacklevel=3,
@@ -346,7 +439,10 @@ def fit(
     Raises:
         CheckpointError: an unusable checkpoint path or file (its ``result`` holds the
             state reached when a save fails after training started).
-        FloatingPointError: the loss became NaN or infinite (naming the step).
+        DivergedError: the loss became NaN or infinite (naming the step; a
+            ``FloatingPointError``), with the state before that step in ``result``.
+        EvalValueError: ``eval_fn`` returned a value JSON cannot hold (a ``TypeError``),
+            with the state reached in ``result``.
     """
     _check_counts(steps, eval_every, checkpoint_every)
     ck_path = _checkpoint_path(checkpoint, resume, orbax=mesh is not None)
@@ -392,7 +488,7 @@ def fit(
             state, value = step(state, batches(i))
             losses.add(value)
             loop.after(state)
-        losses.flush(log=losses.n > 0)
+        loop.flush(state, log=True)
     except KeyboardInterrupt:
         loop.interrupted(state)
         raise

@@ -163,6 +163,9 @@ class TrainState:
         step: the number of steps done.
         history: ``{"loss": [loss at step 0, 1, ...], "eval": [{"step", "value"}]}``;
             the loop appends to it, and each next state shares it.
+        finite: a boolean on the device, ``True`` while every loss was finite;
+            once one is not, the step keeps the leaves as they were (``guarded_step``),
+            so the state holds the last finite one until the loop sees the loss.
     """
 
     partition: Partition
@@ -173,6 +176,7 @@ class TrainState:
     history: dict[str, list[Any]] = dataclasses.field(
         default_factory=lambda: {"loss": [], "eval": []}
     )
+    finite: Any = dataclasses.field(default_factory=lambda: jnp.asarray(True))
 
     def __repr__(self) -> str:
         part = self.partition
@@ -261,9 +265,11 @@ class TrainState:
             [jnp.asarray(x) for x, m in zip(leaves, mask, strict=True) if m],
         )
 
-    def advance(self, train: list[Any], opt: list[Any]) -> TrainState:
-        """The state one step later, with these trainable and optimiser leaves."""
-        return dataclasses.replace(self, train=train, opt=opt, step=self.step + 1)
+    def advance(self, train: list[Any], opt: list[Any], finite: Any = None) -> TrainState:
+        """The state one step later, with these trainable and optimiser leaves (and
+        ``finite`` flag, when given)."""
+        finite = self.finite if finite is None else finite
+        return dataclasses.replace(self, train=train, opt=opt, step=self.step + 1, finite=finite)
 
     def params(self) -> Any:
         """The parameters, stacked, with the structure given to ``build``."""
@@ -362,7 +368,9 @@ class TrainState:
             mesh, rules, self.partition.train_paths, self.train, self.partition.opt_tree(self.opt),
             self.frozen,
         )  # fmt: skip
-        return dataclasses.replace(self, train=train, opt=opt, frozen=frozen), out_shardings
+        finite = jax.device_put(self.finite, out_shardings[2])  # placed as the step returns it
+        placed = dataclasses.replace(self, train=train, opt=opt, frozen=frozen, finite=finite)
+        return placed, out_shardings
 
 
 class FitResult(NamedTuple):

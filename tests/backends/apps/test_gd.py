@@ -38,6 +38,16 @@ def test_an_unknown_schedule_is_refused_by_name(capsys) -> None:
 
     with pytest.raises(ValueError, match="schedule must be one of .*'warm'"):
         gd.run(seeds=1, steps=1, schedule="warm", say=lambda _: None)
-    with pytest.raises(SystemExit):
+    from backends.apps.flags import UsageError
+
+    with pytest.raises(UsageError, match="invalid choice: 'warm'"):
         gd.main(["--schedule", "warm"])
-    assert "invalid choice: 'warm'" in capsys.readouterr().err
+
+
+def test_run_checks_its_sizes_and_rates_by_name() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1, got 0"):
+        gd.run(seeds=0, steps=1, say=lambda _: None)
+    with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+        gd.run(seeds=1, steps=1, learning_rate=float("nan"), say=lambda _: None)

@@ -133,9 +133,41 @@ def main() -> None:
     report["fsdp_4x2"] = run("4x2", sharding.FSDP)
     print(f"{time.perf_counter() - t0:.0f}s fsdp 4x2: {report['fsdp_4x2']}", file=sys.stderr)
     report["checkpoint"] = _checkpoint_runs(p, batches, make_loss, opt, fits["4x2", False])
+    report["bad_ids"] = _bad_ids(p, batches(0)[0])
+    print(f"bad ids: {report['bad_ids']}", file=sys.stderr)
     print(f"checkpoint: {report['checkpoint']}", file=sys.stderr)
     print(f"{time.perf_counter() - t0:.0f}s done", file=sys.stderr, flush=True)
     print(json.dumps(report))
+
+
+def _bad_ids(p: Any, x: Any) -> dict[str, Any]:
+    """On several devices an id out of range makes its example's outputs NaN (a raising
+    check would stall the other devices); an explicit-axis mesh is refused at init."""
+    import jax
+    import numpy as np
+    from jax.sharding import AxisType
+
+    from backends.jax import batched, init, sharding
+
+    mesh = sharding.make_mesh("4x2")
+    params = init(p, jax.random.key(0), mesh=mesh)
+    run = jax.jit(batched(p, mesh))
+    wrong = np.array(x)
+    wrong[1, 3] = VOCAB  # one past the last id
+    good, bad = np.asarray(run(params, x)), np.asarray(run(params, wrong))
+    rest = [0, *range(2, len(good))]
+    explicit = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    try:
+        init(p, jax.random.key(0), mesh=explicit)
+        refused = ""
+    except ValueError as e:
+        refused = str(e)
+    return {
+        "good_finite": bool(np.isfinite(good).all()),
+        "bad_row_nan": bool(np.isnan(bad[1]).all()),
+        "other_rows_equal": bool((bad[rest] == good[rest]).all()),
+        "explicit_refused": refused,
+    }
 
 
 def _checkpoint_runs(p: Any, batches: Any, make_loss: Any, opt: Any, whole: Any) -> dict[str, Any]:

@@ -534,3 +534,34 @@ def test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat() -> Non
     np.testing.assert_allclose(apply(flat, layers, x), want, atol=1e-5)
     traced = jax.jit(lambda q, v: apply(flat, q, v))(layers, x)  # on the caller's thread
     np.testing.assert_allclose(traced, want, atol=1e-5)
+
+
+def test_compiled_deep_diagrams_run_eagerly_and_under_jit_like_apply() -> None:
+    # Issue 22, item 8: compile built deep diagrams on a deep stack but ran them on the
+    # caller's (RecursionError from 500 composed layers and from nested curries run back
+    # through ev, where apply succeeded). It now runs them as apply does.
+    from backends.jax import apply
+    from backends.jax.core.params import param_value
+    from topos.nn import linear, tanh
+    from topos.para import Para, repeat, unroll
+
+    flat = unroll(repeat(linear(2, 2) >> tanh(2), 500))
+    params = {k: np.full(v.ob.shape, 0.1, np.float32) for k, v in flat.parameters().items()}
+    x = jnp.asarray([0.3, -0.7])
+    want = apply(flat, params, x)
+    run, pv = compile(flat.arrow), param_value(flat, params)
+    np.testing.assert_allclose(run((pv, x)), want, atol=1e-6)
+
+    n, body, dom = 600, Box("test.inc", C, C), C  # curry n times, then uncurry n times
+    register("test.inc", lambda box, v: v + 1, cls="linear", replace=True)
+    for _ in range(n):
+        body, dom = fst(dom, C) >> body, dom * C
+    curried = body
+    for _ in range(n):
+        curried = curry(curried)
+    back, value = curried, jnp.zeros(1)
+    for _ in range(n):
+        back, value = uncurry(back), (value, jnp.zeros(1))
+    assert float(compile(back)(value)[0]) == 1.0
+    assert float(jax.jit(compile(back))(value)[0]) == 1.0
+    assert float(apply(Para.lift(back), {}, value)[0]) == 1.0

@@ -17,7 +17,7 @@ from _jaxref import mlp
 
 from backends.jax import batched, fit, init, load_checkpoint
 from backends.jax.training import leaf_paths
-from backends.jax.training.fit import CheckpointError
+from backends.jax.training.fit import CheckpointError, DivergedError, EvalValueError
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -178,6 +178,46 @@ def test_a_nan_loss_names_the_first_bad_step() -> None:
         )
 
 
+def test_a_nan_loss_keeps_the_last_finite_state() -> None:
+    params = init(NET, KEY)
+    opt = optax.adam(1e-2)
+
+    def poisoned(step: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = batches(step)
+        return x, (y * np.nan if step == 6 else y)  # step 6's loss is nan, the rest finite
+
+    with pytest.raises(DivergedError, match="the loss is nan at step 6") as info:
+        fit(loss, params, poisoned, optimizer=opt, steps=20, log_every=10, progress=False)
+    assert isinstance(info.value, FloatingPointError)  # except FloatingPointError still works
+    kept = info.value.result
+    six = fit(loss, params, batches, optimizer=opt, steps=6, progress=False)
+    assert kept.step == 6 and kept.history["loss"] == six.history["loss"]
+    assert bits(kept.params) == bits(six.params)  # steps 7..9 of the window moved nothing
+    assert bits(kept.opt_state) == bits(six.opt_state)
+
+
+def test_eval_values_are_json_or_refused_with_the_state(tmp_path: Path) -> None:
+    path = tmp_path / "run.ckpt"
+
+    def metrics(p: Any) -> Any:
+        w = p["w"]
+        return {"w": w, "f32": jnp.float32(0.5), "i64": np.int64(3), "bf16": w.astype(jnp.bfloat16)}
+
+    result = scalar_fit(checkpoint=path, eval_fn=metrics, eval_every=2)
+    value = result.history["eval"][-1]["value"]
+    assert value == {"w": value["w"], "f32": 0.5, "i64": 3, "bf16": value["bf16"]}
+    assert all(type(v) in (float, int) for v in value.values())  # Python numbers, not arrays
+    assert load_checkpoint(path)["history"] == result.history
+    for bad, named in ((object(), "object"), (jnp.array(1j), "ArrayImpl of complex64")):
+        with pytest.raises(
+            EvalValueError, match=f"eval_fn returned a value of type {named} at step 2"
+        ):
+            scalar_fit(checkpoint=tmp_path / "bad.ckpt", eval_fn=lambda p, v=bad: v, eval_every=2)
+    with pytest.raises(TypeError, match="eval_fn returned") as info:  # a TypeError, with the state
+        scalar_fit(eval_fn=lambda p: {"ok": 1.0, "bad": {1, 2}}, eval_every=3, steps=5)
+    assert info.value.result.step == 3 and len(info.value.result.history["loss"]) == 3
+
+
 def test_progress_and_evaluation(capsys: pytest.CaptureFixture[str]) -> None:
     params = init(NET, KEY)
     x, y = batches(10_000)
@@ -303,6 +343,20 @@ def test_a_save_that_fails_later_keeps_the_state(
     expected = scalar_fit()
     assert bits(kept.params) == bits(expected.params)
     assert load_checkpoint(path)["step"] == 2  # the last good checkpoint is intact
+
+
+def test_a_save_that_fails_in_any_way_keeps_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint_module = importlib.import_module("backends.jax.training.checkpoint")
+
+    def broken(path: Path, state: dict[str, Any]) -> None:
+        raise ValueError("the writer broke")
+
+    monkeypatch.setattr(checkpoint_module, "_save_npz", broken)
+    with pytest.raises(CheckpointError, match="at step 4: the writer broke") as info:
+        scalar_fit(checkpoint=tmp_path / "run.ckpt")
+    assert info.value.result is not None and info.value.result.step == 4
 
 
 def _garbage(path: Path, kind: str) -> None:

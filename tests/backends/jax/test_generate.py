@@ -7,6 +7,10 @@ agree within 1e-5; left-padded batches equal each prompt alone; bad calls say wh
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,11 +18,12 @@ import pytest
 
 from backends.jax import DecodeError, apply, generate, init
 from backends.jax.decoding import decode_step
-from topos import R, nn
+from topos import Id, R, copy, curry, ev, nn
+from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.zoo import llama
-from topos.objects import Dim
-from topos.para import Para
+from topos.objects import Dim, Ob
+from topos.para import Para, repeat
 
 V = 13
 SEQ = Dim("seq", 16)
@@ -158,3 +163,164 @@ def test_a_box_mixing_new_rows_is_refused() -> None:
     params = init(model, jax.random.key(0))
     with pytest.raises(DecodeError, match="'softmax'.*reduces along the new rows"):
         generate(model, params, [1, 2], 2, jax.random.key(0))
+
+
+def _lm(block: Para) -> Para:
+    """A language model around one kind of block: embedding, two blocks, head."""
+    return (
+        nn.embedding(V, 16, lead=(SEQ,), name="embed")
+        >> repeat(block, 2).named("blocks")
+        >> nn.linear(16, V, lead=(SEQ,), name="head")
+    )
+
+
+X = R(SEQ, 16)
+SCORES = P.einsum("sd,td->st", X, X)
+
+
+def _einsum_attention(*steps: Callable[[Ob], Arrow]) -> Para:
+    """Single-head attention without projections: scores, then ``steps``, then the mix."""
+    pattern: Arrow = SCORES
+    for step in steps:
+        pattern = pattern >> step(SCORES.cod)
+    mix = P.einsum("st,td->sd", SCORES.cod, X)
+    return Para.lift(copy(X) >> ((copy(X) >> pattern >> curry(mix)) * Id(X)) >> ev(X, X))
+
+
+def _mean_of_scores() -> Para:
+    """Each row scaled by the mean of its masked scores: a mean along the positions."""
+    a = SCORES.cod
+    mean = SCORES >> P.causal_mask(a, 0.0) >> P.reduce_mean(a, 1, keepdims=True)
+    return Para.lift(copy(X) >> ((copy(X) >> mean) * Id(X)) >> P.mul(R(SEQ, 1), X))
+
+
+def _softmax_over_heads() -> Para:
+    """Two-head attention, masked, whose softmax runs over the heads, not the positions."""
+    y = R(SEQ, 2, 8)
+    scores = P.einsum("shd,thd->hst", y, y)
+    a = scores.cod
+    pattern = scores >> P.causal_mask(a) >> P.softmax(a, 0)
+    mix = P.einsum("hst,thd->shd", a, y)
+    body = copy(y) >> ((copy(y) >> pattern >> curry(mix)) * Id(y)) >> ev(y, y)
+    return Para.lift(P.reshape(X, SEQ, 2, 8) >> body >> P.reshape(y, SEQ, 16))
+
+
+NOT_CAUSAL: dict[str, tuple[Callable[[], Para], str]] = {
+    "attention(causal=False)": (
+        lambda: nn.transformer_block(SEQ, 16, 2, causal=False),
+        "'softmax'.*reduces along cached positions that no causal_mask hides",
+    ),
+    "self_attention(causal=False)": (
+        lambda: nn.decoder.block(SEQ, 16, 4, kv_heads=2, causal=False),
+        "'softmax'.*reduces along cached positions that no causal_mask hides",
+    ),
+    "linear attention(causal=False)": (
+        lambda: nn.attention(SEQ, 16, 2, causal=False, softmax=False),
+        "'einsum'.*sums over cached positions that no causal_mask hides",
+    ),
+    "einsum attention without the mask": (
+        lambda: _einsum_attention(lambda a: P.softmax(a, -1)),
+        "'softmax'.*reduces along cached positions",
+    ),
+    "a mask of 0 before a softmax": (
+        lambda: _einsum_attention(lambda a: P.causal_mask(a, 0.0), lambda a: P.softmax(a, -1)),
+        "'softmax'.*reduces along cached positions",
+    ),
+    "a mask of -1e9 summed without a softmax": (
+        lambda: _einsum_attention(lambda a: P.causal_mask(a)),
+        "'einsum'.*sums over cached positions",
+    ),
+    "a softmax over the heads": (
+        _softmax_over_heads,
+        "'einsum'.*sums over cached positions",
+    ),
+    "a mean along the positions": (
+        _mean_of_scores,
+        "'reduce_mean'.*averages over every cached position",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CAUSAL))
+def test_a_decoder_whose_attention_is_not_causal_is_refused(case: str) -> None:
+    # it decoded, with logits up to 3.8 away from the model's own (issue 22, item 3)
+    build, message = NOT_CAUSAL[case]
+    model = _lm(build())
+    params = init(model, jax.random.key(0))
+    with pytest.raises(DecodeError, match=message + ".*the model is not causal"):
+        generate(model, params, [1, 2, 3], 3, jax.random.key(0))
+
+
+CAUSAL: dict[str, tuple[Callable[[Ob], Arrow], ...]] = {
+    "mask then softmax": (lambda a: P.causal_mask(a), lambda a: P.softmax(a, -1)),
+    "scale, mask, scale, softmax": (
+        lambda a: P.scale(a, 0.5),
+        lambda a: P.causal_mask(a),
+        lambda a: P.scale(a, 2.0),
+        lambda a: P.softmax(a, -1),
+    ),
+    "a mask of 0, linear": (lambda a: P.causal_mask(a, 0.0),),
+    "mask then relu": (lambda a: P.causal_mask(a), P.relu),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CAUSAL))
+def test_a_causal_einsum_attention_decodes_as_it_runs(case: str) -> None:
+    model = _lm(_einsum_attention(*CAUSAL[case]))
+    params = init(model, jax.random.key(1))
+    key = jax.random.key(0)
+    ids, logits = generate(model, params, PROMPT, 3, key, temperature=0, return_logits=True)
+    ref = _uncached(model, params, PROMPT, ids)
+    np.testing.assert_allclose(logits, ref, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
+
+
+def test_a_prompt_that_fills_the_context_decodes() -> None:
+    # 16 tokens and 1 step raised a DecodeError about softmax "along the new rows" (issue 22, 14)
+    model = MODELS["gpt-learned-tied"]
+    params = init(model, jax.random.key(1))
+    prompt = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3]
+    key = jax.random.key(0)
+    ids, logits = generate(model, params, prompt, 1, key, temperature=0, return_logits=True)
+    whole = _run(params, jnp.asarray(prompt, jnp.int32), model)
+    np.testing.assert_allclose(logits[0], whole[-1], atol=1e-5, rtol=0)
+    assert ids.tolist() == [int(whole[-1].argmax())]
+    padded = generate(model, params, [prompt, [4]], 1, key, temperature=0)
+    assert padded[0].tolist() == ids.tolist()
+    rows, _ = decode_step(model, params, jnp.asarray(prompt, jnp.int32), {}, 0)
+    np.testing.assert_allclose(rows, whole, atol=1e-5, rtol=0)
+
+
+def test_bad_ids_and_lengths_are_named() -> None:
+    # id 2**70 raised OverflowError, lengths ["a"] a UFuncTypeError; 2.5 and True were taken
+    model = MODELS["gpt-learned-tied"]
+    params = init(model, jax.random.key(0))
+    key, rows = jax.random.key(0), np.ones((2, 3), np.int32)
+    with pytest.raises(ValueError, match=rf"in 0..12, got {2**70} \(prompt 0, position 1\)"):
+        generate(model, params, [1, 2**70], 1, key)
+    with pytest.raises(ValueError, match=rf"in 0..12, got {-(2**70)} \(prompt 1, position 0\)"):
+        generate(model, params, [[1], [-(2**70), 2]], 1, key)
+    bad: list[Any] = [["a", 1], [2.5, 1], [True, 1], [None, 1], [2**70, 1], 2, "ab"]
+    for lengths in bad:
+        with pytest.raises(ValueError, match=r"lengths must give 1..3 real tokens .*an int each"):
+            generate(model, params, rows, 1, key, lengths=lengths)
+    assert generate(model, params, rows, 1, key, lengths=np.array([3, 1])).shape == (2, 1)
+    one = nn.language_model(V, Dim("seq", 1), 16, 2, 1)
+    with pytest.raises(ValueError, match=r"one position \(Dim\('seq', 1\)\): nothing to cache"):
+        generate(one, init(one, key), [1], 1, key)
+
+
+def test_decode_step_refuses_ids_and_offsets_out_of_range() -> None:
+    model = MODELS["gpt-learned-tied"]
+    params = init(model, jax.random.key(0))
+    bad, ones = jnp.array([1, 2, 13]), jnp.ones(3, jnp.int32)
+    with pytest.raises(ValueError, match=r"decode_step: ids: token ids of Fin\(13, 3\) .*got 13"):
+        decode_step(model, params, bad, {}, 0)
+    with pytest.raises(ValueError, match="3 new rows at offset 14 do not fit in the 16 positions"):
+        decode_step(model, params, ones, {}, 14)
+    step = jax.jit(decode_step, static_argnums=0)
+    with pytest.raises(Exception, match=r"decode_step: ids: a token id of Fin.* is outside 0..12"):
+        jax.block_until_ready(step(model, params, bad, {}, 0))
+    with pytest.raises(Exception, match="the new rows do not fit in the 16 positions"):
+        jax.block_until_ready(step(model, params, ones, {}, 14))
+    loose = jax.jit(functools.partial(decode_step, check_ids=False), static_argnums=0)
+    assert loose(model, params, bad, {}, 0)[0].shape == (3, V)

@@ -20,6 +20,7 @@ from backends.jax.experiments.icl import (
     regression,
     regression_np,
 )
+from topos import with_dtype
 from topos.analysis import analyze
 from topos.nn.lsa import gd_weights, lsa, lsa_stack
 
@@ -46,7 +47,7 @@ def test_one_layer_is_one_gd_step_float64(use_w0: bool) -> None:
         task = regression(jax.random.key(0), 16, n=N, d_x=DX, dtype=jnp.float64)
         rng = np.random.default_rng(0)
         w0 = rng.normal(size=(1, DX)) if use_w0 else np.zeros((1, DX))
-        layer = lsa(N + 1, DX + 1, context=N)
+        layer = with_dtype(lsa(N + 1, DX + 1, context=N), "float64")
         params = _params(0.7, jnp.float64, w0 if use_w0 else None)
         for z in np.asarray(task.z):
             zq = z.copy()
@@ -71,7 +72,7 @@ def test_k_layers_are_k_gd_steps(k: int) -> None:
     with jax.enable_x64(True):
         task = regression(jax.random.key(k), 8, n=N, d_x=DX, dtype=jnp.float64)
         w0 = np.random.default_rng(k).normal(size=(1, DX))
-        stack = lsa_stack(N + 1, DX + 1, k, context=N)
+        stack = with_dtype(lsa_stack(N + 1, DX + 1, k, context=N), "float64")
         params = _params(0.5, jnp.float64, w0, layers=k)
         for z in np.asarray(task.z):
             zq = z.copy()

@@ -7,8 +7,9 @@ import pytest
 
 from backends.jax import init
 from backends.jax.core.limits import check_total_size, device_memory, format_bytes
-from topos import Box, R
-from topos.para import Para, Param, zeros
+from backends.jax.core.params import initialiser
+from topos import Box, R, nn
+from topos.para import Para, Param, repeat, zeros
 
 HUGE = Para(R(2**20, 2**20), Box("f", R(2**20, 2**20) * R(1), R(1)), params={"w": zeros})
 
@@ -41,3 +42,18 @@ def test_format_bytes() -> None:
         "1.0 KiB",
         "1.0 GiB",
     ]
+
+
+def test_init_refuses_a_drawing_program_over_the_limit() -> None:
+    # the arrays of a repeat of 10**9 2x2 layers fit (22 GiB) but drawing them took 4 times
+    # that: init died with a raw RESOURCE_EXHAUSTED (issue 22, item 7); here the same at 16 MiB
+    p = repeat(nn.linear(64, 64), 1000)
+    arrays = check_total_size("init", p.parameters(), max_bytes=2**60)
+    need = initialiser(p)[1].lower(jax.random.key(0)).compile().memory_analysis()
+    peak = need.output_size_in_bytes + need.temp_size_in_bytes
+    if peak < 1.5 * arrays:  # an accelerator may draw in place; nothing between to test
+        pytest.skip(f"drawing takes {peak} bytes for {arrays} bytes of arrays here")
+    limit = (arrays + peak) // 2
+    with pytest.raises(MemoryError, match=r"init: the arrays need 15\.9 MiB, but making them"):
+        init(p, jax.random.key(0), max_bytes=limit)
+    assert len(init(p, jax.random.key(0), max_bytes=peak + 2**20)) == 2

@@ -217,13 +217,17 @@ def test_einsum_ellipsis_errors_name_the_spec() -> None:
         P.einsum("...i,...i->...", R(2, 4), R(3, 4))
 
 
-def test_token_ids_out_of_range_are_clamped_under_jit_and_refused_eagerly() -> None:
-    """Documented: under jit ids >= V read the last row and negative ids wrap; eagerly, raise."""
+def test_token_ids_out_of_range_are_refused_eagerly_and_under_jit() -> None:
+    """Eagerly and under jit, raise; with ``check_ids=False`` (documented) ids >= V read the
+    last row and negative ids wrap, as jnp indexing does."""
     table, ids = rand(5, 3), np.array([7, -1, 5], np.int32)
     lookup = compile(P.gather(R(5, 3), Fin(5, 3)))
-    np.testing.assert_array_equal(np.asarray(jax.jit(lookup)((table, ids))), table[[4, 4, 4]])
     with pytest.raises(ValueError, match=r"token ids of Fin\(5, 3\) must be in 0..4, got 7"):
         lookup((table, ids))
+    with pytest.raises(Exception, match=r"input\[1\]: a token id of Fin\(5, 3\) is outside 0..4"):
+        jax.jit(lookup)((table, ids))  # it used to read row 4 for all three (issue 22, item 4)
+    loose = jax.jit(compile(P.gather(R(5, 3), Fin(5, 3)), check_ids=False))
+    np.testing.assert_array_equal(np.asarray(loose((table, ids))), table[[4, 4, 4]])
 
 
 def test_every_primitive_is_implemented_and_tested() -> None:

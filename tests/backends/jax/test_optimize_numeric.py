@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -182,3 +183,51 @@ def test_programs_that_run_take_only_rewrites_at_least_twice_as_cheap() -> None:
     for bad in (0.5, float("nan"), float("inf"), True, "2"):
         with pytest.raises(ValueError, match="min_gain must be a finite number >= 1"):
             optimize(attn, min_gain=bad)  # type: ignore[arg-type]
+
+
+# -- never silently wrong (issue 22, item 1) ------------------------------------------------
+
+
+def test_a_reduction_over_a_negative_axis_keeps_its_values() -> None:
+    from topos import Box
+
+    x = R(3, 3)
+    h = P.matmul(x, x) >> Box("reduce_sum", x, R(1, 3), axis=-2, keepdims=True)
+    a = np.arange(9.0, dtype=np.float32).reshape(3, 3) + 1
+    e = np.eye(3, dtype=np.float32)
+    out = optimize(h)
+    assert out.arrow.cod == R(1, 3) and check(out.certificate, h, out.arrow)
+    np.testing.assert_array_equal(compile(h)((a, e)), [[12.0, 15.0, 18.0]])
+    np.testing.assert_array_equal(compile(out.arrow)((a, e)), [[12.0, 15.0, 18.0]])
+
+
+def test_signed_zero_constants_keep_their_sign_through_optimize() -> None:
+    from topos.arrows import Const
+
+    plus, minus, one = Const(R(), 0.0), Const(R(), -0.0), Const(R(), 1.0)
+    twice = P.scale(R(), 2.0) >> P.scale(R(), 3.0)
+    div = P.div(R(), R())
+    f = pair(pair(one, plus >> twice) >> div, pair(one, minus >> twice) >> div)
+    out = optimize(f)
+    assert out.arrow is not f and check(out.certificate, f, out.arrow)
+    assert [float(v) for v in compile(out.arrow)(())] == [np.inf, -np.inf]  # was inf, inf
+
+
+def test_scaling_by_inf_keeps_its_nan_pattern() -> None:
+    a, b = R(16, 64), R(64, 8)
+    f = (P.scale(a, float("inf")) * Id(b)) >> P.matmul(a, b)
+    x = sample(f.dom, jax.random.key(0))
+    out = optimize(f)
+    assert check(out.certificate, f, out.arrow)
+    before, after = np.asarray(compile(f)(x)), np.asarray(compile(out.arrow)(x))
+    np.testing.assert_array_equal(np.isnan(after), np.isnan(before))
+    np.testing.assert_array_equal(after, before)
+
+
+def test_merged_scales_that_underflow_in_float32_are_not_merged() -> None:
+    a = R(2, 2)
+    f = P.scale(a, 1e-30) >> P.scale(a, 1e-30)
+    x = jnp.full((2, 2), 1e30, jnp.float32)
+    out = optimize(f)
+    np.testing.assert_allclose(compile(out.arrow)(x), compile(f)(x))
+    assert float(compile(f)(x)[0, 0]) == pytest.approx(1e-30, rel=1e-5)

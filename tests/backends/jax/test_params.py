@@ -95,6 +95,23 @@ def test_stacked_leaves_are_drawn_slice_by_slice() -> None:
     assert not np.array_equal(w[0], w[1]) and not np.array_equal(w[1], w[2])
 
 
+def test_init_refuses_an_int_seed_naming_the_key_to_pass() -> None:
+    p = affine(3, 4)
+    with pytest.raises(TypeError, match=r"^init: key must be a JAX random key, got int 0; pass"):
+        init(p, 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"key must be a JAX random key .* got ArrayImpl float32"):
+        init(p, jnp.zeros(2))
+    with pytest.raises(TypeError, match=r"key must be a JAX random key .* got PRNGKeyArray"):
+        init(p, jax.random.split(KEY, 3))  # a batch of keys, not one
+    legacy = init(p, jax.random.PRNGKey(0))  # a raw uint32[2] key still draws
+    assert [np.asarray(v).tobytes() for v in legacy.values()] == [
+        np.asarray(v).tobytes()
+        for v in init(p, jax.random.wrap_key_data(jax.random.PRNGKey(0))).values()
+    ]
+    drawn = jax.vmap(lambda k: init(p, k)["w"])(jax.random.split(KEY, 2))  # traced keys too
+    assert drawn.shape == (2, *init(p, KEY)["w"].shape)
+
+
 def test_init_array_rejects_an_unknown_kind() -> None:
     class Fake:
         kind, args = "orthogonal", ()
@@ -329,3 +346,29 @@ def test_repeat_nests() -> None:
         for j in range(2):
             want = jnp.tanh(want @ params["w"][i, j] + params["b"][i, j])
     np.testing.assert_allclose(apply(deep, params, x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_parameter_array_of_another_dtype_is_refused_naming_the_path_and_both() -> None:
+    # Issue 22, item 5: under JAX_ENABLE_X64 float64 arrays for parameters declared
+    # float32 were accepted (only the kind was checked), and the model computed in mixed
+    # precision. The dtype is part of the type; a float64 model is with_dtype(p, "float64").
+    from topos import with_dtype
+
+    net = mlp(3, 5, 2)
+    params = {k: np.asarray(v, np.float64) for k, v in init(net, KEY).items()}
+    x = np.zeros(3, np.float32)
+    assert apply(net, params, x).dtype == jnp.float32  # float64 off: JAX holds float32
+    with jax.enable_x64(True):
+        with pytest.raises(
+            TypeError,
+            match=r"params\['l0.w'\]: R\(3, 5\) is declared float32, got float64 array of shape"
+            r" \(3, 5\); .*topos.with_dtype\(p, 'float64'\)",
+        ):
+            apply(net, params, x)
+        net64 = with_dtype(net, "float64")
+        assert apply(net64, params, x.astype(np.float64)).dtype == jnp.float64
+    with pytest.raises(TypeError, match=r"\(float32 in JAX\); .*float64 is off in JAX"):
+        apply(net64, params, x)
+    half = {k: jnp.asarray(v, jnp.bfloat16) for k, v in params.items()}
+    with pytest.raises(TypeError, match=r"declared float32, got bfloat16 array"):
+        apply(net, half, x)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import pytest
+from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
-from backends.jax import init, sharding
+from backends.jax import batched, init, sharding
 from topos import nn
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,6 +73,26 @@ def test_sharded_init_is_the_plain_init_on_one_device() -> None:
     assert all(bool((plain[k] == placed[k]).all()) for k in plain)
     via_init = init(p, jax.random.key(3), mesh=sharding.make_mesh("1x1"))
     assert all(bool((plain[k] == via_init[k]).all()) for k in plain)
+
+
+def test_a_mesh_with_explicit_axes_is_refused_with_the_fix() -> None:
+    # jax.make_mesh's default (Explicit axes) initialised, then the forward pass raised a raw
+    # ShardingTypeError about a gather (issue 22, item 13)
+    p = nn.transformer(vocab=16, seq=4, d=8, heads=2, layers=1)
+    explicit = jax.make_mesh((1, 1), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    fix = r"are \(Explicit, Explicit\); .*jax\.make_mesh\(\(1, 1\), \('data', 'model'\), axis_types"
+    with pytest.raises(
+        ValueError, match=re.escape("init: the mesh's axes ('data', 'model') ") + fix
+    ):
+        init(p, jax.random.key(0), mesh=explicit)
+    with pytest.raises(ValueError, match="batched: .*" + fix):
+        batched(p, explicit)
+    with pytest.raises(ValueError, match="shard_batch: .*" + fix):
+        sharding.shard_batch(jnp.zeros((2, 4)), explicit)
+    with pytest.raises(ValueError, match="fit: .*" + fix):
+        sharding.place_state(explicit, None, [], [], (), [])
+    auto = jax.make_mesh((1, 1), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    assert init(p, jax.random.key(0), mesh=auto)["head.w"].sharding.mesh == auto
 
 
 def test_param_bytes_counts_shards() -> None:
@@ -134,3 +156,12 @@ def test_checkpoint_resumes_exactly_and_onto_another_mesh(runs: dict[str, Any]) 
     assert c["saved_step"] == 2 and c["restored_exact"]
     assert c["resume_same_mesh_bit_identical"]
     assert c["resume_other_mesh_diff"] <= TOL and c["resumed_specs_2x4"]
+
+
+def test_on_several_devices_a_bad_id_makes_its_example_nan(runs: dict[str, Any]) -> None:
+    # under jit the ids were clamped; a raising check would stall the other devices and abort
+    r = runs["bad_ids"]
+    assert r["good_finite"] and r["bad_row_nan"] and r["other_rows_equal"]
+    assert (
+        "init: the mesh's axes ('data', 'model') are (Explicit, Explicit)" in r["explicit_refused"]
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends.jax import apply as apply_
-from topos import Fin
+from topos import Fin, with_dtype
 from topos.nn.decoder import block, language_model
 from topos.nn.feedforward import SEED, dropout, feedforward, gated_mlp
 from topos.nn.norms import rms_norm
@@ -278,6 +278,28 @@ def test_language_models_agree_with_numpy(name: str) -> None:
     params = randomised(lm)
     tokens = RNG.integers(0, 30, 6).astype(np.int32)
     close(apply(lm, params, tokens), np_lm(f64(params), tokens, cfg), 5e-5)
+
+
+@pytest.mark.parametrize("name", ["gpt2-like, tied", "llama-like"])
+def test_float64_language_models_agree_with_the_float64_reference(name: str) -> None:
+    # Issue 22, item 5: a float32 diagram given float64 arrays computed its rotary
+    # tables in float32 (off by up to 2e-5 against a float64 reference); float64
+    # arrays for float32 parameters are now refused, and with_dtype builds the model
+    # at float64, tables included.
+    cfg: dict[str, Any] = dict(layers=2, heads=4, kv=4, dh=4, eps=1e-5, bias=True) | LMS[name]
+    lm = language_model(
+        30, 6, 16, 4, 2, kv_heads=cfg["kv"], positional=cfg["positional"], norm=cfg["norm"],
+        eps=cfg["eps"], activation=cfg["act"], bias=cfg["bias"], tie=cfg.get("tie", False),
+        mlp_hidden=24,
+    )  # fmt: skip
+    params = f64(randomised(lm))
+    tokens = RNG.integers(0, 30, 6).astype(np.int32)
+    with jax.enable_x64(True):
+        with pytest.raises(TypeError, match="is declared float32, got float64"):
+            apply_(lm, params, tokens)
+        got = np.asarray(apply(with_dtype(lm, "float64"), params, tokens))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, np_lm(params, tokens, cfg), rtol=0, atol=1e-10)
 
 
 def test_language_model_with_padding_mask_agrees_with_numpy() -> None:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.jax import apply, init
+from topos import with_dtype
 from topos.nn import attention
 from topos.nn.zoo import ARCHITECTURES, table
 
@@ -47,7 +48,8 @@ def _curved(fn, x0, direction, n, tol=1e-9):
 def _line(p, seed):
     """A float64 run of ``p`` with random parameters, a random point and direction."""
     key = jax.random.key(seed)
-    params = jax.tree.map(lambda a: a.astype(jnp.float64), init(p, key))
+    p = with_dtype(p, "float64")  # the model at float64: its parameters are declared so
+    params = init(p, key)
     run, x0 = _input(p, jax.random.fold_in(key, 2))
     direction = jax.random.normal(jax.random.fold_in(key, 3), x0.shape, jnp.float64)
     fn = jax.jit(lambda v: run(params, v))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from topos import Box, Id, R, copair, copy
+from topos import Box, Id, R, copair, copy, fst, pair, snd
 from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.nn.transformer import transformer
@@ -163,3 +165,133 @@ def test_factoring_a_shared_product_saves_a_product() -> None:
     out = optimize(f)
     assert out.certificate.cost_after < out.certificate.cost_before
     assert check(out.certificate, f, out.arrow)
+
+
+# -- never silently wrong (issue 22, items 1 and 15) ---------------------------------------
+
+
+def test_axes_are_read_as_the_backend_reads_them() -> None:
+    x = R(3, 3)
+    rows = Box("reduce_sum", x, R(1, 3), axis=-2, keepdims=True)  # axis -2 of a matrix is 0
+    h = P.matmul(x, x) >> rows
+    assert str(read(h)) == "(SumRows (MM x.0 x.1))"
+    out = optimize(h)
+    assert out.arrow.cod == R(1, 3) and check(out.certificate, h, out.arrow)
+    assert read(Box("softmax", x, x, axis=-1)).op == "Softmax"
+    assert read(Box("softmax", x, x, axis=-2)).op == "box"
+    assert read(Box("transpose", x, x, perm=(-1, -2))).op == "Tr"
+    # a reading whose object is not the box's codomain stays opaque
+    assert read(Box("reduce_sum", x, R(3, 1), axis=0, keepdims=True)).op == "box"
+    assert read(Box("reduce_sum", x, R(1, 3), axis=2, keepdims=True)).op == "box"
+    assert read(Box("broadcast", R(3, 1), R(3, 4), shape=(3, 5))).op == "box"
+    assert read(Box("einsum", R(2, 3) * R(3, 4), R(2, 4), spec="ij,jk")).op == "box"
+
+
+def _consts(f: Arrow) -> set[Arrow]:
+    from topos.arrows import Const, fold
+
+    return fold(f, lambda node, kids: {node} if isinstance(node, Const) else set().union(*kids))
+
+
+def test_constants_that_differ_in_the_sign_of_zero_stay_apart() -> None:
+    from topos.arrows import Const
+
+    a = R(2, 2)
+    plus, minus = Const(a, ((0.0, 0.0), (0.0, 0.0))), Const(a, ((-0.0, -0.0), (-0.0, -0.0)))
+    twice = P.scale(a, 2.0) >> P.scale(a, 3.0)
+    f = pair(plus >> twice, minus >> twice)
+    out = optimize(f)
+    assert out.arrow is not f and str(read(out.arrow)[1]) == "(Scale 6.0 const)"
+    assert {repr(c.value) for c in _consts(out.arrow)} == {repr(plus.value), repr(minus.value)}
+    assert check(out.certificate, f, out.arrow)
+
+
+def test_scales_by_inf_nan_or_zero_are_not_rewritten() -> None:
+    a, b = R(16, 64), R(64, 8)
+    for by in (float("inf"), float("-inf"), float("nan"), 0.0, -0.0, 1e-60, 1e60):
+        f = (P.scale(a, by) * Id(b)) >> P.matmul(a, b)  # cheaper as by (A B): not for these
+        out = optimize(f)
+        assert out.arrow is f and check(out.certificate, f, out.arrow), by
+        g = P.scale(a, by) >> P.scale(a, 2.0)  # scale-scale would merge them
+        assert optimize(g).arrow is g, by
+    f = (P.scale(a, 2.0) * Id(b)) >> P.matmul(a, b)
+    assert str(read(optimize(f).arrow)) == "(Scale 2.0 (MM x.0 x.1))"
+
+
+def test_a_product_of_scales_that_underflows_is_not_taken() -> None:
+    a = R(4, 4)
+    f = P.scale(a, 1e-30) >> P.scale(a, 1e-30)  # 1e-60 is zero in float32
+    out = optimize(f)
+    assert out.arrow is f and check(out.certificate, f, out.arrow)
+    g = P.scale(a, 1e-3) >> P.scale(a, 1e-3)
+    assert str(read(optimize(g).arrow)) == "(Scale 1e-06 x)"
+
+
+def test_check_refuses_rewrites_through_unsafe_numbers_without_crashing() -> None:
+    from topos.rewrite.terms import algebra
+    from topos.rewrite.theory import LINEAR_ALGEBRA as LA
+    from topos.rewrite.trace import Rewrite, checks
+
+    x = Term("in", (), (), R(2, 2))
+    zero_then = algebra("Scale", -1.0, algebra("Scale", 0.0, x))
+    for merged in (0.0, -0.0):  # 0 · -1, read from a certificate: refused, not ZeroDivisionError
+        r = Rewrite("scale-scale", True, (), zero_then, algebra("Scale", merged, x))
+        assert not checks(r, LA)
+    tiny = algebra("Scale", 1e-30, algebra("Scale", 1e-30, x))
+    assert not checks(Rewrite("scale-scale", True, (), tiny, algebra("Scale", 1e-60, x)), LA)
+    fine = algebra("Scale", 2.0, algebra("Scale", 3.0, x))
+    assert checks(Rewrite("scale-scale", True, (), fine, algebra("Scale", 6.0, x)), LA)
+    assert not checks(Rewrite("no-such-law", True, (), fine, fine), LA)
+
+
+def test_nine_batch_axes_are_written_back() -> None:
+    q = R(*([1] * 9), 8, 2)
+    labels = "abcefghlm"  # nine batch labels: more than write had letters for
+    scores = P.einsum(f"{labels}sd,{labels}td->{labels}st", q, q)
+    qq = q * q
+    f = pair(fst(qq, q) >> scores, snd(qq, q)) >> P.einsum(
+        f"{labels}st,{labels}td->{labels}sd", scores.cod, q
+    )
+    out = optimize(f)
+    assert out.arrow is not f and out.arrow.cod == f.cod
+    assert check(out.certificate, f, out.arrow)
+
+
+def test_bad_arguments_are_refused_in_one_line() -> None:
+    f = P.matmul(R(4, 3), R(3, 5))
+    with pytest.raises(TypeError, match="optimize: expected an arrow .*, got int 42"):
+        optimize(42)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"optimize: unknown cost 'time', expected one of \['bytes', 'flops'\]"
+    ):
+        optimize(f, cost="time")
+    with pytest.raises(TypeError, match="optimize: expected a Theory"):
+        optimize(f, theory="linear algebra")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="optimize: expected a Budget"):
+        optimize(f, budget=12)  # type: ignore[arg-type]
+    out = optimize(f)
+    with pytest.raises(TypeError, match="check: expected a Certificate, got int 1"):
+        check(1, f, f)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="check: expected an arrow, got str 'g'"):
+        check(out.certificate, f, "g")  # type: ignore[arg-type]
+
+
+def test_optimize_hands_back_only_what_its_checker_accepts(monkeypatch: Any) -> None:
+    import sys
+
+    opt = sys.modules["topos.rewrite.optimize"]  # the module (the package's name is the function)
+    f = linear_attention(64, 4)
+    monkeypatch.setattr(opt, "check", lambda cert, f, g: False)
+    out = optimize(f)
+    assert out.arrow is f and out.certificate.steps == ()
+    assert "did not check" in out.certificate.note
+
+
+def test_the_certificate_names_the_side_conditions_it_assumes() -> None:
+    from topos.rewrite.theory import FINITE
+
+    out = optimize(linear_attention(64, 4))
+    assert out.certificate.laws == ("mm-assoc",)
+    assert out.certificate.assumes == {"mm-assoc": FINITE}
+    twice = P.transpose(R(3, 2), (1, 0)) >> P.transpose(R(2, 3), (1, 0))
+    assert optimize(twice).certificate.assumes == {}  # tr-involution holds for every float

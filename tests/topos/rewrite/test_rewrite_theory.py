@@ -151,3 +151,41 @@ def test_equal_modulo_decides_the_laws_on_diagrams() -> None:
     e = (P.exp(x) * P.exp(x)) >> P.mul(x, x)
     assert equal_modulo(LINEAR_ALGEBRA, e, P.add(x, x) >> P.exp(x))  # exp-add
     assert not equal_modulo(LINEAR_ALGEBRA, e, P.add(x, x))
+
+
+SPECIAL = st.sampled_from([0.0, -0.0, 1.0, -2.5, np.inf, -np.inf, np.nan])
+EXACT = [law for law in TENSOR if law.side == ""]
+
+
+@pytest.mark.parametrize("law", EXACT, ids=[law.name for law in EXACT])
+@given(data=st.data(), x=st.floats(0.5, 3) | st.floats(-3, -0.5))
+def test_laws_without_a_side_condition_hold_bit_for_bit_on_inf_nan_and_signed_zeros(
+    law: Any, data: st.DataObject, x: float
+) -> None:
+    env: dict[str, Any] = {"x": x, "y": x}
+    for var, axes in law.shapes.items():
+        shape = tuple(2 for _ in axes)
+        env[var] = np.array(data.draw(st.lists(SPECIAL, min_size=4, max_size=4))).reshape(shape)
+    with np.errstate(all="ignore"):
+        left, right = (evaluate(side, env) for side in law.sides)
+    assert np.array_equal(left, right, equal_nan=True), law.name
+    assert np.array_equal(np.signbit(left), np.signbit(right)) or np.isnan(left).any()
+
+
+def test_side_conditions_are_declared() -> None:
+    from topos.rewrite.theory import FINITE
+
+    assert {law.name for law in EXACT} == {
+        "tr-involution", "tr-mm", "tr-add", "tr-scale", "add-comm", "mul-comm"
+    }  # fmt: skip
+    assert all(law.side == FINITE for law in TENSOR if law.rounding)
+    # mm-assoc puts a NaN where the other side has inf (A (B C) meets 0 · inf) ...
+    a, b, c = np.array([[0.0, 1.0]]), np.array([[0.0], [1.0]]), np.array([[0.0, np.inf]])
+    with np.errstate(all="ignore"):
+        assert ((a @ b) @ c).tolist() == [[0.0, np.inf]] and np.isnan(a @ (b @ c))[0, 1]
+        big = np.array([[1e308, 1e308]])  # ... and past an overflow, NaN where 0 was
+        left = (np.array([[2.0]]) @ big) @ np.array([[1.0], [-1.0]])
+        assert np.isnan(left).all() and (np.array([[2.0]]) @ (big @ [[1.0], [-1.0]]) == 0).all()
+    # ... and scale-add the sign of a zero: -1 (0 + -0) = -0, but -0 + 0 = +0
+    zero, neg = np.array([0.0]), np.array([-0.0])
+    assert np.signbit(-1.0 * (zero + neg)) != np.signbit(-1.0 * zero + -1.0 * neg)
