@@ -46,6 +46,7 @@ from backends.jax.core.registry import UnregisteredBox, lookup
 from backends.jax.core.values import (
     check,
     dtype_of,
+    has_tracer,
     has_unstacked,
     layer,
     run_checked,
@@ -340,29 +341,6 @@ def _at(f: Arrow, binding: tuple[tuple[str, int], ...]) -> Arrow:
     return specialise(f, **dict(binding))  # type: ignore[no-any-return]
 
 
-def holds_tracer(v: Any) -> bool:
-    """Whether a value (nested tuples, lists, dicts of arrays) holds a JAX tracer.
-
-    Iterative: ``jax.tree.leaves`` recurses in C++ along a deep Para's nesting.
-
-    >>> import jax, jax.numpy as jnp
-    >>> seen = []
-    >>> _ = jax.jit(lambda a: seen.append(holds_tracer({"x": [a]})) or a)(1.0)
-    >>> holds_tracer((jnp.ones(2), ())), seen
-    (False, [True])
-    """
-    stack = [v]
-    while stack:
-        y = stack.pop()
-        if isinstance(y, (tuple, list)):
-            stack.extend(y)
-        elif isinstance(y, dict):
-            stack.extend(y.values())
-        elif isinstance(y, jax.core.Tracer):
-            return True
-    return False
-
-
 def unbound(f: Any) -> str:
     names = ", ".join(repr(d) for d in dims(f))
     return (
@@ -405,7 +383,7 @@ class Compiled:
         # Running recurses along the nesting of the diagram (a Para of 500 composed layers
         # nests its tensors 500 deep, nested curries their closures): a deep enough stack,
         # on this thread while JAX traces (its state is per thread), as apply does.
-        return deep(lambda: self._run(arrow.dom, arrow.cod, run, x), arrow, here=holds_tracer(x))
+        return deep(lambda: self._run(arrow.dom, arrow.cod, run, x), arrow, here=has_tracer(x))
 
     def _run(self, dom: Ob, cod: Ob, fn: Callable[[Any], Any], x: Any) -> Any:
         return run_checked(dom, x, cod, fn, "input") if self.check_ids else fn(x)

@@ -55,7 +55,7 @@ ValueError: input: token ids of Fin(7, 2) must be in 0..6, got 100 at index (1,)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import equinox as eqx
@@ -72,6 +72,7 @@ __all__ = [
     "describe",
     "dtype_of",
     "has_tracer",
+    "leaves",
     "has_unstacked",
     "ids_in_range",
     "is_unstacked",
@@ -291,16 +292,24 @@ def has_tracer(value: Any) -> bool:
     >>> has_tracer((jnp.ones(2), [1.0])), seen
     (False, [True])
     """
-    stack = [value]
+    return any(isinstance(y, jax.core.Tracer) for y in leaves(value))
+
+
+def leaves(*values: Any) -> Iterator[Any]:
+    """The leaves of nested tuples, lists and dicts, iteratively (deep nestings are fine).
+
+    >>> list(leaves((1, [2, {"a": 3}]), 4))
+    [4, 1, 2, 3]
+    """
+    stack = list(values)
     while stack:
         y = stack.pop()
         if isinstance(y, (tuple, list)):
-            stack.extend(y)
+            stack.extend(reversed(y))
         elif isinstance(y, dict):
-            stack.extend(y.values())
-        elif isinstance(y, jax.core.Tracer):
-            return True
-    return False
+            stack.extend(reversed(list(y.values())))
+        else:
+            yield y
 
 
 def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
@@ -418,14 +427,8 @@ def on_several_devices(*values: Any) -> bool:
     >>> on_several_devices({"w": jnp.ones(2)}, (jnp.ones(3), ()))
     False
     """
-    stack = list(values)
-    while stack:
-        y = stack.pop()
-        if isinstance(y, (tuple, list)):
-            stack.extend(y)
-        elif isinstance(y, dict):
-            stack.extend(y.values())
-        elif isinstance(y, jax.Array):
+    for y in leaves(*values):
+        if isinstance(y, jax.Array):
             mesh = getattr(jax.typeof(y).sharding, "mesh", None)
             if mesh is not None and mesh.size > 1:
                 return True
