@@ -394,6 +394,7 @@ class _Clarkson:
             if j in self.where:  # the model already holds it: only rounding got us here
                 return False
             self.facet[j] = True
+            self.redundant[j] = False  # shown redundant within the LP tolerance: it touches
             self._add(np.array([j]))
             return True
         tied = self.rows[np.r_[k, np.flatnonzero(after <= MARGIN)]]
