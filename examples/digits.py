@@ -1,10 +1,10 @@
-"""Train the zoo's ReLU MLP and CNN on scikit-learn's handwritten digits.
+"""Train the zoo's ReLU MLP, CNN and ResNet on scikit-learn's handwritten digits.
 
 The data set (1,797 8x8 images) ships inside scikit-learn, so nothing is downloaded.
-Both models are diagrams from ``topos.nn``; ``backends.jax`` compiles them and
+The models are diagrams from ``topos.nn``; ``backends.jax`` compiles them and
 ``fit`` trains them with optax.
 
-    python examples/digits.py            # both models
+    python examples/digits.py            # every model
     python examples/digits.py --model cnn --steps 400
 """
 
@@ -20,14 +20,15 @@ import optax
 
 from backends.jax import batched, fit, init
 from topos.nn import mlp
-from topos.nn.zoo import cnn
+from topos.nn.zoo import cnn, resnet
 from topos.para import Para
 
 MODELS = {
     "mlp": lambda: mlp([64, 128, 10]),
     "cnn": lambda: cnn(side=8, channels=16, classes=10),
+    "resnet": lambda: resnet(side=8, channels=16, blocks=3, classes=10),
 }
-STEPS = {"mlp": 500, "cnn": 600}
+STEPS = {"mlp": 500, "cnn": 600, "resnet": 300}
 
 
 def load(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

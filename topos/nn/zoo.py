@@ -44,7 +44,7 @@ from topos.arrows import Id, copy, curry, ev
 from topos.nn import primitives as P
 from topos.nn.decoder import language_model
 from topos.nn.feedforward import feedforward
-from topos.nn.layers import conv, gcn, linear, max_pool, mlp, relu, rnn, softmax
+from topos.nn.layers import conv, gcn, grouped, linear, max_pool, mlp, relu, residual, rnn, softmax
 from topos.nn.layers import gelu as gelu_layer
 from topos.nn.layers import tanh as tanh_layer
 from topos.nn.norms import rms_norm
@@ -66,6 +66,7 @@ __all__ = [
     "llama",
     "mixture_of_experts",
     "preset",
+    "resnet",
     "table",
     "vit",
 ]
@@ -93,6 +94,43 @@ def cnn(side: int = 8, channels: int = 8, classes: int = 10, activation: str = "
         >> P.reshape(flat, size)
         >> linear(size, classes, name="head")
     )
+
+
+def resnet(side: int = 8, channels: int = 16, blocks: int = 3, classes: int = 10) -> Para:
+    """A small ResNet on ``R(side, side, 1)``: a stem, residual conv blocks, max-pool, mean-pool.
+
+    conv 3x3 -> relu, then ``blocks`` times ``x + conv(relu(conv(x)))`` -> relu,
+    then a 2x2 max-pool, the mean over the positions (a linear map) and a linear
+    head. Every box is linear or a ReLU/max, so the network is piecewise linear.
+    With the defaults on 8x8 digits its region of an image has about 8,000 rows
+    (``backends.jax.logic``).
+
+    >>> net = resnet()
+    >>> net.dom, net.cod, len(net.parameters())
+    (R(8, 8, 1), R(10), 16)
+
+    Args:
+        side: the images' side, in pixels.
+        channels: the channels of every convolution.
+        blocks: how many residual blocks.
+        classes: how many outputs.
+
+    Returns:
+        The network, a ``Para``; the parameters are ``stem.*``, ``block<k>.conv<j>.*``
+        and ``head.*``.
+    """
+    shape = (side, side, channels)
+    net = conv((side, side, 1), channels, (3, 3), name="stem") >> relu(*shape)
+    for k in range(1, blocks + 1):
+        body = conv(shape, channels, (3, 3), name="conv1") >> relu(*shape)
+        body = body >> conv(shape, channels, (3, 3), name="conv2")
+        net = net >> grouped(f"block{k}", residual(body)) >> relu(*shape)
+    pooled = max_pool(shape, (2, 2))
+    cells = pooled.cod
+    assert isinstance(cells, R)
+    positions = R(cells.shape[0] * cells.shape[1], channels)
+    mean = P.reshape(cells, *positions.shape) >> P.reduce_mean(positions, 0)
+    return net >> pooled >> mean >> linear(channels, classes, name="head")
 
 
 def hypernetwork(d: int = 4, hidden: int = 16, activation: str = "relu") -> Para:

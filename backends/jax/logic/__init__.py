@@ -4,8 +4,11 @@ One module per stage, each using only those above it:
 
 - ``pl``: ``PLNet`` interprets a piecewise-linear diagram with its activation
   pattern recorded or fixed;
-- ``solver`` and ``polyhedra``: the LP solvers, and regions as polyhedra
-  ``{y : A y <= b}`` with their facets certified;
+- ``solver`` and ``polyhedra``: the LP solvers (HiGHS; rows added lazily), and
+  regions as polyhedra ``{y : A y <= b}``;
+- ``budget``: a time budget and its progress display;
+- ``facets``: which rows of a region are facets, certified or decided by
+  Clarkson's linear programs, within a budget;
 - ``local``: what the network is near one input (``pattern``, ``region``,
   ``local_map``);
 - ``polygons`` and ``enumeration``: all the regions in a box (``regions``), exact in 2-D;

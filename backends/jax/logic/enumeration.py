@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from backends.jax.logic.facets import facets
 from backends.jax.logic.local import pattern_key
 from backends.jax.logic.pl import PLNet
 from backends.jax.logic.polygons import area, polygon
-from backends.jax.logic.polyhedra import as_box, chebyshev_centre, facet_point, facets, unit_rows
+from backends.jax.logic.polyhedra import as_box, chebyshev_centre, facet_point, unit_rows
 from backends.jax.logic.solver import one_blas_thread
 
 __all__ = ["Cell", "Regions", "regions"]

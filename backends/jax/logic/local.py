@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from backends.jax.logic.facets import facets
 from backends.jax.logic.pl import PLNet
-from backends.jax.logic.polyhedra import Region, as_box, facets, unit_rows
+from backends.jax.logic.polyhedra import Region, as_box, unit_rows
 from backends.jax.logic.solver import one_blas_thread
 
 __all__ = [

@@ -220,7 +220,7 @@ def explain_two_level(
         params: its parameter dict.
         x: the input to explain.
         box: the input domain for level 2, as for ``explain``.
-        **kw: passed to ``explain`` (``top``, ``steps``).
+        **kw: passed to ``explain`` (``top``, ``steps``, ``budget``, ``progress``).
 
     Returns:
         A ``TwoLevel``: ``chosen`` (level 1), ``rest`` (an ``Explanation``), ``frozen``.

@@ -8,6 +8,7 @@ sampling of the box, and linear programs solved with ``scipy.optimize.linprog``.
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any
 
 import jax
@@ -32,12 +33,14 @@ from backends.jax.logic import (
     region,
     regions,
 )
-from backends.jax.logic.explanations import box_flip, explain_reference
+from backends.jax.logic.budget import Budget
+from backends.jax.logic.explanations import _explain, box_flip, explain_reference
+from backends.jax.logic.facets import facets
 from backends.jax.logic.local import pattern_key
-from backends.jax.logic.polyhedra import as_box, facets, unit_rows
+from backends.jax.logic.polyhedra import as_box, unit_rows
 from topos import logic
 from topos.nn import mlp, rnn, transformer
-from topos.nn.zoo import ARCHITECTURES, cnn
+from topos.nn.zoo import ARCHITECTURES, cnn, resnet
 
 
 def _params(p: Any, seed: int = 0, bias: float = 0.3) -> dict[str, Any]:
@@ -362,6 +365,113 @@ def test_explain_equals_the_reference_path() -> None:
             assert cf.distance == pytest.approx(np.abs(cf.point - x).max(), abs=1e-9)
             compared += 1
     assert compared >= 4
+
+
+# -- explain within a time budget ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_resnet() -> PLNet:
+    """The zoo's ResNet on 6x6 inputs, one residual block of 2 channels: about 300 branch
+    conditions, enough for the ray and Clarkson path, small enough for a test."""
+    p = resnet(side=6, channels=2, blocks=1)
+    return PLNet(p, _params(p, 11))
+
+
+def _image(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, 36)
+    x[rng.random(36) < 0.3] = 0.0  # like a digit: some pixels on the box's boundary
+    return x
+
+
+class _Countdown(Budget):
+    """A budget that runs out after ``checks`` calls of ``expired``: a deterministic cut."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__(None, progress=False)
+        self.checks = checks
+
+    def expired(self) -> bool:
+        self.checks -= 1
+        self.ran_out = self.ran_out or self.checks < 0
+        return self.ran_out
+
+
+def test_explain_without_time_says_what_it_did_not_do(small_resnet: PLNet) -> None:
+    x = _image(0)
+    e = explain(small_resnet, x, box=[0, 1], budget=0.0)
+    assert not e.complete and not e.searched and e.counterfactual is None
+    assert e.undecided.all() and e.rule.contains(x)  # every row kept: the region is exact
+    assert e.decision == int(np.argmax(small_resnet(x)))  # the decision and local model come
+    assert e.local.J.shape == (10, 36)  # first, whatever the budget
+    text = str(e)
+    assert "not yet classified" in text and "budget 0 s reached" in text
+    assert "counterfactual: none found before the budget ran out" in text
+
+
+def test_explain_cut_short_keeps_every_facet(small_resnet: PLNet) -> None:
+    x = _image(1)
+    whole = explain(small_resnet, x, box=[0, 1], budget=None, steps=2)
+    assert whole.complete and not whole.undecided.any()
+    for checks in (3, 40, 200):
+        part = _explain(small_resnet, x, [0, 1], 5, 2, False, _Countdown(checks))
+        assert not part.complete and part.undecided.any()
+        assert set(whole.rule.names) <= set(part.rule.names)  # no facet dropped
+        certified = {nm for nm, u in zip(part.rule.names, part.undecided, strict=True) if not u}
+        assert certified <= set(whole.rule.names)  # what it calls a facet is one
+        assert f"{len(part.rule) - int(part.undecided.sum())} of the rule's" in part.verdict()
+
+
+def test_explain_with_an_ample_budget_is_the_unbounded_one(small_resnet: PLNet) -> None:
+    for seed in (2, 3):
+        x = _image(seed)
+        e = explain(small_resnet, x, box=[0, 1], budget=None, steps=3)
+        f = explain(small_resnet, x, box=[0, 1], budget=3600.0, steps=3)
+        assert e.complete and f.complete
+        assert e.rule.names == f.rule.names
+        np.testing.assert_array_equal(e.rule.A, f.rule.A)
+        assert (e.counterfactual is None) == (f.counterfactual is None)
+        if e.counterfactual is not None and f.counterfactual is not None:
+            assert e.counterfactual.distance == f.counterfactual.distance
+        assert "budget: complete in" in str(f)
+
+
+def test_a_counterfactual_cut_short_is_not_called_nearest() -> None:
+    p = mlp([4, 12, 6])  # five rivals, no box: their bounds rarely prune one another
+    net = PLNet(p, _params(p, 3))
+    labelled = 0
+    for x in np.random.default_rng(0).uniform(0, 1, size=(12, net.n)):
+        # one check to enter the region, one before the first rival's LP, then none
+        e = _explain(net, x, None, 5, 20, False, _Countdown(2))
+        cf = e.counterfactual
+        assert not e.complete
+        if cf is not None and not cf.nearest:
+            assert cf.verified and "not proven nearest in its region (budget)" in str(e)
+            labelled += 1
+    assert labelled >= 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_explain_progress_goes_where_asked(small_resnet: PLNet, capsys: Any) -> None:
+    x = _image(4)
+    plain = io.StringIO()
+    explain(small_resnet, x, box=[0, 1], budget=None, steps=2, progress=plain)
+    lines = plain.getvalue().splitlines()
+    assert any(line.startswith("explain: counterfactual: regions: 2/2") for line in lines)
+    assert any(line.startswith("explain: rule: facets: ") for line in lines)
+    assert lines[-1].startswith("explain: budget: complete in")
+    screen = _Terminal()
+    explain(small_resnet, x, box=[0, 1], budget=None, steps=2, progress=screen)
+    assert "explain: rule: facets" in screen.getvalue() and "\x1b[" in screen.getvalue()
+    explain(small_resnet, x, box=[0, 1], budget=None, steps=2)  # stderr is not a terminal
+    explain(small_resnet, x, box=[0, 1], budget=None, steps=2, progress=False)
+    out = capsys.readouterr()
+    assert out.err == "" and out.out == ""
 
 
 # -- the Boolean algebra ---------------------------------------------------------------------------
