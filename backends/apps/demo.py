@@ -506,16 +506,16 @@ def step_bytes(cfg: DemoConfig, vocab: int) -> int:
     (forward, gradient, optimiser temporaries).
 
     >>> step_bytes(DemoConfig(), vocab=100) // 2**20
-    203
+    196
     """
     per_block = cfg.heads * cfg.seq * cfg.seq + 12 * cfg.seq * cfg.d_model
     values = cfg.batch * (cfg.layers * per_block + cfg.seq * vocab)
-    return 3 * 4 * values + 16 * param_count(cfg, vocab)
+    return 3 * 4 * values
 
 
 def param_count(cfg: DemoConfig, vocab: int) -> int:
     """A lower estimate of the number of parameters: ``12 d²`` per block, the
-    embedding and the head (``step_bytes`` counts each four times: the value, its
+    embedding and the head (the memory check counts each four times: the value, its
     gradient and Adam's two moments).
 
     >>> param_count(DemoConfig(d_model=128, layers=2, seq=128), vocab=100) // 1000
@@ -526,7 +526,8 @@ def param_count(cfg: DemoConfig, vocab: int) -> int:
 
 
 def _check_memory(cfg: DemoConfig, vocab: int) -> None:
-    need, limit = step_bytes(cfg, vocab), device_memory()
+    # the step's activations, and the parameters with their gradients and Adam's moments
+    need, limit = step_bytes(cfg, vocab) + 16 * param_count(cfg, vocab), device_memory()
     if limit is not None and need > limit:
         raise DemoError(
             f"--batch {cfg.batch} x --seq {cfg.seq} (--d-model {cfg.d_model}, --layers"

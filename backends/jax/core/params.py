@@ -240,9 +240,12 @@ def init(
         shardings = sharding.param_shardings(p, mesh, rules)
         out = {path: shardings[path] for path in paths}
         program = jax.jit(draw_all, out_shardings=out)
-    compiled = program.lower(key).compile()
-    check_program("init", compiled, wanted, max_bytes)  # drawing takes scratch besides
-    drawn = compiled(key)
+    if has_tracer(key):  # under vmap or jit: drawn inside the caller's program
+        drawn = program(key)
+    else:
+        compiled = program.lower(key).compile()
+        check_program("init", compiled, wanted, max_bytes)  # drawing takes scratch besides
+        drawn = compiled(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
 
 
