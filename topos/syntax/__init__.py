@@ -46,6 +46,7 @@ Traceback (most recent call last):
 topos.syntax.values.TraceError: <doctest ...>:1: @ of R(3, 4) and R(5, 2): einsum ...
 """
 
+from topos.syntax.layers import embedding, layer_norm, linear, mlp
 from topos.syntax.ops import (
     call,
     causal_mask,
@@ -89,14 +90,18 @@ __all__ = [
     "cos",
     "diagram",
     "einsum",
+    "embedding",
     "erf",
     "exp",
     "full",
     "gelu",
+    "layer_norm",
+    "linear",
     "log",
     "matmul",
     "max",
     "mean",
+    "mlp",
     "one_hot",
     "ones",
     "param",

@@ -34,7 +34,7 @@ from typing import Any
 from topos.arrows import Arrow
 from topos.nn import primitives as P
 from topos.objects import Dim, Fin, Ob, One, R
-from topos.para import DEFAULT_INIT, CARTESIAN, Init, Para
+from topos.para import CARTESIAN, DEFAULT_INIT, Init, Para
 from topos.syntax.values import Args, Value, active, lift, located, record, tape_of
 
 __all__ = [
@@ -250,9 +250,9 @@ def _reduce(name: str, x: Value, axis: int | Sequence[int], keepdims: bool) -> V
     ob = _real(_value(x, name), name)
     axes = [axis] if isinstance(axis, int) else list(axis)
     n = len(ob.shape)
+    box = getattr(P, f"reduce_{name}")
     out = x
     for k in sorted((a % n if -n <= a < n else a for a in axes), reverse=True):
-        box = getattr(P, f"reduce_{name}")
         out = record(f"{name} over axis {k}", lambda a, k=k: box(a, k, keepdims), [out])
     return out
 

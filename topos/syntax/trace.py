@@ -23,7 +23,9 @@ def _doms(fn: Callable[..., Any], dom: Ob | tuple[Ob, ...]) -> tuple[Ob, ...]:
     where = getattr(fn, "__qualname__", repr(fn))
     for ob in doms:
         if not isinstance(ob, Ob):
-            raise TypeError(f"trace {where}: dom must be an object or a tuple of objects, got {ob!r}")
+            raise TypeError(
+                f"trace {where}: dom must be an object or a tuple of objects, got {ob!r}"
+            )
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
