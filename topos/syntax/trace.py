@@ -59,7 +59,7 @@ def _run(fn: Callable[..., Any], args: list[Value]) -> Any:
         return local
 
     def calls(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if event == "call" and user_code(frame.f_code.co_filename) else None
+        return local if event == "call" and user_code(frame) else None
 
     sys.settrace(calls)
     try:

@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Union
 
 from topos.arrows import Arrow, fst, snd
@@ -45,19 +46,21 @@ class TraceError(TypeMismatch):
 _LIBRARY = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix, _TOPOS)})
 
 
-def user_code(filename: str) -> bool:
-    """Whether ``filename`` is the user's code: not topos, not an installed library,
-    not code generated at run time (``<string>``, e.g. a dataclass ``__init__``)."""
-    if filename.startswith("<"):
-        return filename != "<string>"
-    return not os.path.abspath(filename).startswith(_LIBRARY)
+def user_code(frame: FrameType) -> bool:
+    """Whether ``frame`` runs the user's code: not topos (nor code it generates, such as
+    a dataclass ``__init__``), not an installed library."""
+    module = str(frame.f_globals.get("__name__", ""))
+    if module == "topos" or module.startswith("topos."):
+        return False
+    filename = frame.f_code.co_filename
+    return filename.startswith("<") or not os.path.abspath(filename).startswith(_LIBRARY)
 
 
 def _user_frame() -> tuple[str, int]:
     """``(file, line)`` of the innermost caller in the user's code."""
     frame = sys._getframe(1)
     while frame is not None:
-        if user_code(frame.f_code.co_filename):
+        if user_code(frame):
             return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return "<unknown>", 0

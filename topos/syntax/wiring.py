@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from topos.arrows import Arrow, Id, compose, discard, fst, group, pair, snd
+from topos.arrows import Arrow, Id, compose, copy, discard, fst, group, pair, snd
 from topos.objects import Exp, Ob, One, Product
 from topos.syntax.values import Args, Tape, Value
 
@@ -91,7 +91,10 @@ def _read(tree: Tree, ctx: Tree, access: dict[int, Arrow]) -> Arrow:
         return access[tree.index]
     if tree == ():
         return discard(tree_ob(ctx))
-    return pair(_read(tree[0], ctx, access), _read(tree[1], ctx, access))
+    left, right = _read(tree[0], ctx, access), _read(tree[1], ctx, access)
+    if isinstance(left, Id) and left == right:
+        return copy(left.dom)
+    return pair(left, right)
 
 
 def _labelled(v: Value, f: Arrow) -> Arrow:
