@@ -326,8 +326,10 @@ def _wire_names(f: ar_.Group | ar_.Repeat, outs: tuple[Ob, ...]) -> tuple[str, .
     if not isinstance(f, ar_.Group):
         return ()
     names = f.attrs.get("wires")
-    ok = isinstance(names, tuple) and all(isinstance(n, str) for n in names)
-    return names if ok and len(names) == len(outs) else ()
+    if not isinstance(names, tuple) or len(names) != len(outs):
+        return ()
+    strings = tuple(n for n in names if isinstance(n, str))
+    return strings if len(strings) == len(outs) else ()
 
 
 def _not_named(f: Arrow) -> bool:

@@ -79,7 +79,7 @@ def _same(a: Tree, b: Tree) -> bool:
     if isinstance(a, Value) or isinstance(b, Value):
         return a is b
     if a == () or b == ():
-        return a == b
+        return bool(a == b)
     return _same(a[0], b[0]) and _same(a[1], b[1])
 
 
