@@ -337,3 +337,10 @@ def test_misuse_is_refused_in_one_line() -> None:
         trace(lambda x, y: x, R(2))
     with pytest.raises(TraceError, match="step 1"):
         trace(lambda x: x[::2], R(4))
+
+
+def test_calling_a_parameter_free_layer_adds_no_weights() -> None:
+    from topos.nn.layers import relu as relu_layer
+
+    traced = trace(lambda x: relu_layer(3)(x), R(3))
+    assert not isinstance(traced, Para) and equal(traced, P.relu(R(3)))

@@ -33,7 +33,7 @@ from typing import Any
 
 from topos.arrows import Arrow
 from topos.nn import primitives as P
-from topos.objects import Dim, Fin, Ob, One, R
+from topos.objects import Dim, Fin, Ob, One, Product, R
 from topos.para import CARTESIAN, DEFAULT_INIT, Init, Para
 from topos.syntax.values import Args, Value, active, lift, located, record, tape_of
 
@@ -91,6 +91,12 @@ def param(path: str, ob: Ob, init: Init = DEFAULT_INIT) -> Value:
 
     Declaring the same ``path`` again with the same type gives the same weight
     (shared); ``init`` is its initialiser (``topos.para``), Glorot uniform by default.
+
+    >>> from topos import trace
+    >>> from topos.para import zeros
+    >>> p = trace(lambda x: x @ param("w", R(3, 2)) + param("b", R(2), zeros), R(3))
+    >>> p.parameters()["b"]
+    Param('b', R(2), zeros)
     """
     if not isinstance(path, str) or not path:
         raise located(f"param: the path must be a non-empty string, got {path!r}")
@@ -124,6 +130,11 @@ def call(f: Arrow | Para, *args: Any) -> Value:
     Several arguments stand for the product of their types, nested to the left
     as ``A * B * C`` is. A Para's weights join the traced function's; calling the
     same layer again shares them.
+
+    >>> from topos import Box, trace
+    >>> f = Box("f", R(2) * R(3), R(1))
+    >>> trace(lambda x, y: f(x, y), (R(2), R(3))) == f      # or call(f, x, y)
+    True
     """
     tree: Args = args[0] if len(args) == 1 else tuple(args)
     what = f"calling {getattr(f, 'name', type(f).__name__)}"
@@ -134,8 +145,16 @@ def call(f: Arrow | Para, *args: Any) -> Value:
     if isinstance(f, Para):
         if f.actegory != CARTESIAN:
             raise located(f"{what}: only Para over CARTESIAN can be called, got {f.actegory!r}")
-        return tape.apply(f.arrow, (tape.params_of(f), tree))
+        weights = _unit(f.P) if not f.params else tape.params_of(f)
+        return tape.apply(f.arrow, (weights, tree))
     return tape.apply(f, tree)
+
+
+def _unit(ob: Ob) -> Any:
+    """The only element of a parameter object without leaves (``One``, ``One * One`` ...)."""
+    if isinstance(ob, Product):
+        return (_unit(ob.left), _unit(ob.right))
+    return ()
 
 
 # -- moving entries ------------------------------------------------------------------
@@ -164,7 +183,12 @@ def reshape(x: Value, shape: Sequence[int | Dim]) -> Value:
 
 def getitem(x: Value, index: Any) -> Value:
     """``x[...]``: ints (``take``), unit-step slices (``slice``), ``None``, ``...``;
-    ``table[labels]`` with labels of a ``Fin`` type is a ``gather``."""
+    ``table[labels]`` with labels of a ``Fin`` type is a ``gather``.
+
+    >>> from topos import trace
+    >>> trace(lambda x: x[0, 1:3], R(4, 5)).cod, trace(lambda x: x[..., None], R(4)).cod
+    (R(2), R(4, 1))
+    """
     if isinstance(index, Value):
         if not isinstance(index.ob, Fin):
             raise located(f"indexing {x.ob!r} by a value of {index.ob!r}: needs labels Fin(...)")

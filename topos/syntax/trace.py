@@ -91,6 +91,11 @@ def trace(
 
     See the ``topos.syntax`` module docstring for the laws and a worked example.
 
+    >>> from topos import R, Box
+    >>> f = Box("f", R(2), R(3))
+    >>> trace(lambda x, y: (f(x), y), (R(2), R(4)))
+    pair(fst(R(2), R(4)) >> Box('f', R(2), R(3)), snd(R(2), R(4)))
+
     Args:
         fn: a Python function of symbolic values (one per entry of ``dom``).
         dom: the input object, or a tuple of objects, one per argument; the
@@ -142,6 +147,19 @@ def diagram(
 
     The decorated name is bound to the arrow or Para, so it can be composed,
     compiled, drawn, and called inside other traced functions.
+
+    >>> from topos import R
+    >>> from topos.syntax import param, relu
+    >>> @diagram(dom=R(3), name="layer")
+    ... def layer(x):
+    ...     return relu(x @ param("w", R(3, 3)))
+    >>> list(layer.parameters()), layer.arrow.name
+    (['layer.w'], 'layer')
+    >>> @diagram(dom=R(3))
+    ... def twice(x):
+    ...     return layer(layer(x))        # one weight, used twice
+    >>> list(twice.parameters())
+    ['layer.w']
     """
 
     def decorate(fn: Callable[..., Any]) -> Arrow | Para:

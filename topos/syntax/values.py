@@ -47,13 +47,15 @@ _LIBRARY = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_pre
 
 
 def user_code(frame: FrameType) -> bool:
-    """Whether ``frame`` runs the user's code: not topos (nor code it generates, such as
-    a dataclass ``__init__``), not an installed library."""
-    module = str(frame.f_globals.get("__name__", ""))
-    if module == "topos" or module.startswith("topos."):
-        return False
+    """Whether ``frame`` runs the user's code: not topos, not an installed library,
+    not Python's own (``<frozen ...>``), not code topos generates at run time (a
+    dataclass ``__init__``, whose file is ``<string>``)."""
     filename = frame.f_code.co_filename
-    return filename.startswith("<") or not os.path.abspath(filename).startswith(_LIBRARY)
+    if filename.startswith("<"):
+        module = str(frame.f_globals.get("__name__", ""))
+        generated = filename == "<string>" and (module == "topos" or module.startswith("topos."))
+        return not filename.startswith("<frozen") and not generated
+    return not os.path.abspath(filename).startswith(_LIBRARY)
 
 
 def _user_frame() -> tuple[str, int]:

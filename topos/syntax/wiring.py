@@ -5,7 +5,8 @@ result still reads. Step ``k`` maps the live values before it to the live values
 after it, ``⟨π_1, ..., π_m, args ; f_k⟩``, the survivors by projections and the
 new value by ``f_k`` on its arguments; a value nobody reads is never computed.
 Where a step only rewires the whole context, it is the identity, so a chain of
-one-argument calls is literally the composite ``f_1 >> ... >> f_n``.
+one-argument calls is literally the composite ``f_1 >> ... >> f_n``; the result
+reads the last step's parts directly (``(f(x), y)`` is ``⟨π_1 ; f, π_2⟩``).
 
 >>> from topos import R, Box
 >>> from topos.syntax.values import Tape
@@ -120,6 +121,7 @@ def wire(tape: Tape, dom: Args, out: Args, *, labels: bool = True) -> Arrow:
             for a in _leaves(binary(node.args)):
                 last[a.index] = max(last.get(a.index, -1), i)
     steps: list[Arrow] = []
+    fused: tuple[Tree, dict[int, Arrow], int] | None = None  # the last step, as its parts
     for i, node in enumerate(nodes):
         if node.arrow is None or i not in last:
             continue
@@ -129,6 +131,9 @@ def wire(tape: Tape, dom: Args, out: Args, *, labels: bool = True) -> Arrow:
             _labelled(node.out, node.arrow) if labels else node.arrow
         )
         survivors = [v for v in _leaves(ctx) if last.get(v.index, -1) > i]
+        parts = {v.index: access[v.index] for v in survivors}
+        parts[node.out.index] = app
+        fused = (ctx, parts, node.out.index)
         if survivors:
             kept = binary(tuple(survivors))
             steps.append(pair(_read(kept, ctx, access), app))
@@ -136,5 +141,9 @@ def wire(tape: Tape, dom: Args, out: Args, *, labels: bool = True) -> Arrow:
         else:
             steps.append(app)
             ctx = node.out
+    outs = [v.index for v in _leaves(result)]
+    if fused is not None and outs.count(fused[2]) <= 1:
+        # the result reads the last step's parts directly (its new value is not copied)
+        return compose(*steps[:-1], _read(result, fused[0], fused[1]))
     steps.append(_read(result, ctx, _access(ctx)))
     return compose(*steps)
