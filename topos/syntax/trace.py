@@ -8,12 +8,12 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from topos.arrows import Arrow, group
+from topos.arrows import Arrow, Id, fst, group, snd
 from topos.nn.layers import grouped
 from topos.objects import Ob, One
 from topos.para import Para
 from topos.syntax.values import Tape, TraceError, Value, pop, push, user_code
-from topos.syntax.wiring import binary, tree_ob, wire
+from topos.syntax.wiring import binary, wire
 
 __all__ = ["diagram", "trace"]
 
@@ -66,6 +66,36 @@ def _run(fn: Callable[..., Any], args: list[Value]) -> Any:
         return fn(*args)
     finally:
         sys.settrace(None)
+
+
+def _balanced(obs: list[Ob]) -> tuple[Ob, list[Arrow]]:
+    """A balanced product of ``obs`` and the projection onto each factor, in order.
+
+    Balanced, so that reading a weight out of the parameters is ``O(log n)``
+    projections deep, not ``O(n)``.
+    """
+    if len(obs) == 1:
+        return obs[0], [Id(obs[0])]
+    half = (len(obs) + 1) // 2
+    left, lp = _balanced(obs[:half])
+    right, rp = _balanced(obs[half:])
+    return left * right, [fst(left, right) >> q for q in lp] + [snd(left, right) >> q for q in rp]
+
+
+def _weights_wire(tape: Tape) -> Value:
+    """One value for all the weights: the parameter object ``P``.
+
+    Each weight group's input becomes the projection out of ``P`` where it is
+    first read, so the steps between carry one wire of weights, not one per group.
+    """
+    groups = tape.groups
+    ob, projections = _balanced([g.ob for g in groups])
+    p = Value(tape, ob, -1)
+    for g, proj in zip(groups, projections, strict=True):
+        assert g.value is not None
+        node = tape.nodes[g.value.index]
+        node.arrow, node.args = proj, p
+    return p
 
 
 def _outputs(out: Any, where: str) -> Any:
@@ -129,10 +159,10 @@ def trace(
     if not weights and not para:
         arrow = wire(tape, inputs, out, labels=labels)
         return group(name, arrow) if name else arrow
-    p_tree = binary(tuple(g.value for g in weights))
-    arrow = wire(tape, (p_tree, inputs) if weights else ((), inputs), out, labels=labels)
+    p = _weights_wire(tape) if weights else ()
+    arrow = wire(tape, (p, inputs), out, labels=labels)
     params = tuple(x for g in weights for x in g.params)
-    result = Para(tree_ob(p_tree) if weights else One, arrow, params=params)
+    result = Para(p.ob if isinstance(p, Value) else One, arrow, params=params)
     return grouped(name, result) if name else result
 
 
