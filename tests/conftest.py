@@ -141,6 +141,11 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/examples/test_digits.py": {
         "test_reaches_97_percent_test_accuracy": "the example, trained to its claim",
     },
+    "tests/examples/test_traced_models.py": {
+        "test_mixer_equals_equinox": "compiles the traced model and Equinox's",
+        "test_encoder_decoder_equals_equinox": "compiles the traced model and Equinox's",
+        "test_mixture_of_experts_equals_equinox": "compiles the traced model and Equinox's",
+    },
     "tests/test_guide.py": {
         "test_page_examples_run[docs/generate.md]": "the page's examples compile decoders",
         "test_page_examples_run[docs/sharding.md]": "the page's examples train sharded",
