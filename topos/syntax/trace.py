@@ -35,7 +35,8 @@ def _doms(fn: Callable[..., Any], dom: Ob | tuple[Ob, ...]) -> tuple[Ob, ...]:
     except TypeError:
         raise TypeError(
             f"trace {where}: dom gives {len(doms)} argument(s) {doms}, but the function"
-            f" takes {sig}"
+            f" takes {sig}; give one object per argument as a tuple, e.g. dom=(R(4), R(4)),"
+            f" or unpack a product inside the function (x, y = xy)"
         ) from None
     return doms
 
