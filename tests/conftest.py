@@ -32,6 +32,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #: An entry that names no test of a collected file is a collection error, so a renamed
 #: test cannot drop out of both tiers.
 SLOW: dict[str, dict[str, str]] = {
+    "tests/backends/jax/test_moe.py": {
+        "test_mixtral_8x7b_has_the_published_count_and_transformers_agrees":
+            "transformers' Flax Mistral traced at full size (eval_shape)",
+        "test_a_tiny_mixtral_runs": "compiles a two-layer Mixtral",
+        "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
+    },
     "tests/backends/apps/test_demo.py": {
         "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
             "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",
