@@ -38,6 +38,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_a_tiny_mixtral_runs": "compiles a two-layer Mixtral",
         "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
     },
+    "tests/backends/jax/test_t5.py": {
+        "test_untied_two_layer_logits_equal_an_independent_float64_t5":
+            "compiles a two-layer encoder-decoder",
+    },
     "tests/backends/apps/test_demo.py": {
         "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
             "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",

@@ -122,7 +122,7 @@ def cross_attention(
         chooser = chooser >> P.causal_mask(a, MASKED)
     if masks:
         both = P.einsum("s,t->st", qm, km)
-        hide = pair(Id(a * R(sq, sk)), discard(a * R(sq, sk)) >> P.full(R(), MASKED))
+        hide = pair(Id(R(sq, sk) * a), discard(R(sq, sk) * a) >> P.full(R(), MASKED))
         where = swap(a, R(sq, sk)) >> hide >> P.where(R(sq, sk), a, R())
         chooser = (chooser * both) >> where
     choose = grouped("choose", chooser >> P.softmax(a, -1), prefix=False)
