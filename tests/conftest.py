@@ -38,6 +38,9 @@ SLOW: dict[str, dict[str, str]] = {
         "test_a_tiny_mixtral_runs": "compiles a two-layer Mixtral",
         "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
     },
+    "tests/backends/jax/test_seq2seq.py": {
+        "test_later_steps_read_the_cached_memory_not_the_memory": "compiles two decoder steps",
+    },
     "tests/backends/jax/test_t5.py": {
         "test_untied_two_layer_logits_equal_an_independent_float64_t5":
             "compiles a two-layer encoder-decoder",
