@@ -143,12 +143,12 @@ def _choose_ev_attention(seq: int = 4, d: int = 8) -> object:
 
 def _stock() -> dict[str, tuple[object, tuple[str, str, str]]]:
     from topos import nn
+    from topos.nn.cross_attention import cross_attention
     from topos.nn.feedforward import feedforward
     from topos.nn.lsa import lsa
+    from topos.nn.moe import experts
     from topos.nn.norms import rms_norm
     from topos.nn.self_attention import self_attention
-    from topos.nn.cross_attention import cross_attention
-    from topos.nn.moe import experts
     from topos.nn.t5 import encoder_decoder
     from topos.nn.zoo import ARCHITECTURES, gpt2, llama, mixtral, preset
 

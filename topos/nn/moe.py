@@ -49,8 +49,9 @@ input-dependent weights: higher order, like the soft mixture and attention.
 ('pl', 'PL pretopos')
 >>> [w.kind for w in report.witnesses]
 ['class', 'coproduct']
->>> report.witnesses[-1].reason.split(": ")
-['top_k chooses a label of Fin(4) by the input', 'a case split, the map is a coproduct of its pieces (piecewise)']
+>>> for part in report.witnesses[-1].reason.split(": "): print(part)
+top_k chooses a label of Fin(4) by the input
+a case split, the map is a coproduct of its pieces (piecewise)
 >>> analyze(layer).order
 'higher'
 """

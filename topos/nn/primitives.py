@@ -806,7 +806,9 @@ def fold_in(seed: Ob, salt: int) -> Box:
 
 
 def top_k(a: Ob, k: int) -> Box:
-    """The ``k`` largest entries of the last axis and where they are: ``R(*s, m) -> R(*s, k) * Fin(m, *s, k)``.
+    """The ``k`` largest entries of the last axis and their indices.
+
+    ``top_k(x, k): R(*s, m) -> R(*s, k) * Fin(m, *s, k)``.
 
     Values in decreasing order, ties broken towards the lower index (as
     ``jax.lax.top_k``). The values are piecewise linear (each is a max over
@@ -833,7 +835,9 @@ def top_k(a: Ob, k: int) -> Box:
 
 
 def dispatch(labels: Ob, capacity: int) -> Box:
-    """Slots in per-label buffers of ``capacity`` rows: ``Fin(E, n, k) -> Fin(E * C + 1, n, k) * R(n, k)``.
+    """Slots in per-label buffers of ``capacity`` rows, and which entries got one.
+
+    ``dispatch(labels, C): Fin(E, n, k) -> Fin(E * C + 1, n, k) * R(n, k)``.
 
     Entry ``(t, j)`` (token ``t``'s ``j``-th choice, label ``e``) gets the slot
     ``e * C + r``, where ``r`` counts the earlier entries with label ``e`` in the
@@ -858,7 +862,9 @@ def dispatch(labels: Ob, capacity: int) -> Box:
 
 
 def scatter_add(values: Ob, labels: Ob) -> Box:
-    """The adjoint of ``gather``: ``R(*s, *e) * Fin(V, *s) -> R(V, *e)``, ``out[v] = Σ_{ix[s]=v} x[s]``.
+    """The adjoint of ``gather``: ``R(*s, *e) * Fin(V, *s) -> R(V, *e)``.
+
+    ``out[v] = Σ_{ix[s] = v} x[s]``.
 
     Rows sent to the same label add up; labels that receive nothing are zero. For
     fixed labels it is linear in the values (the transpose of ``gather``'s

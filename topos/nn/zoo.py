@@ -44,10 +44,10 @@ from topos.arrows import Id, copy, curry, ev
 from topos.nn import primitives as P
 from topos.nn.decoder import language_model
 from topos.nn.feedforward import feedforward
-from topos.nn.moe import experts
 from topos.nn.layers import conv, gcn, grouped, linear, max_pool, mlp, relu, residual, rnn, softmax
 from topos.nn.layers import gelu as gelu_layer
 from topos.nn.layers import tanh as tanh_layer
+from topos.nn.moe import experts
 from topos.nn.norms import rms_norm
 from topos.nn.transformer import attention, transformer
 from topos.nn.vit import vision_transformer
