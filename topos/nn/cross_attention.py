@@ -107,7 +107,7 @@ def cross_attention(
         return lin >> P.reshape(R(n, heads * dh), *out.shape)
 
     factor = 1.0 / math.sqrt(dh) if scale is None else float(scale)
-    raw: Para | Arrow = (project("q", d, sq, qs) * project("k", dm, sk, ks)) >> P.einsum(
+    raw: Para = (project("q", d, sq, qs) * project("k", dm, sk, ks)) >> P.einsum(
         "shd,thd->hst", qs, ks
     )
     if factor != 1.0:
@@ -117,7 +117,7 @@ def cross_attention(
     inp: Ob = base * (qm * km) if masks else base
     to_base: Arrow = fst(base, qm * km) if masks else Id(base)
     to_pair: Arrow = fst(x * m, a) if position_bias else Id(x * m)
-    chooser: Para | Arrow = (raw * Id(a)) >> P.add(a, a) if position_bias else raw
+    chooser: Para = (raw * Id(a)) >> P.add(a, a) if position_bias else raw
     if causal:
         chooser = chooser >> P.causal_mask(a, MASKED)
     if masks:
