@@ -157,6 +157,8 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/test_guide.py": {
         "test_page_examples_run[docs/generate.md]": "the page's examples compile decoders",
         "test_page_examples_run[docs/sharding.md]": "the page's examples train sharded",
+        "test_page_examples_run[docs/moe.md]": "the page's examples compile both forms",
+        "test_page_examples_run[docs/encoder_decoder.md]": "the page's examples compile a decoder",
     },
     "tests/topos/test_analysis.py": {
         "test_a_deep_para_is_analysed_on_a_deep_stack": "a 2,000-layer unrolled Para",
