@@ -40,6 +40,10 @@ only, so it is a property of the map, not of how it is written:
   order among smooth, piecewise polynomial maps);
 - **witnesses**: the sub-diagrams that force the verdict, each with its path (see
   ``locate``); for an order reached inside a ``curry`` applied by ``ev``, the ``ev``.
+  A box that makes *labels* (a ``Fin``, a coproduct ``One + … + One``) out of a
+  varying input — ``top_k`` choosing experts by argmax — splits the input space
+  into cases; the labels are piecewise constant, the map is the coproduct of its
+  pieces, and a ``coproduct`` witness names the box.
 
 Invariance: ``equal(f, g)`` implies the same order, class and lives-in. Dead code
 (a branch dropped by a projection, ``discard`` or an injection's other summand)
@@ -59,7 +63,7 @@ A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 a witness saying so. Groups (``topos.arrows.Group``) are analysed through their
 body, a ``Repeat`` by iterating its body to a fixpoint, and constants are constant.
 
->>> from topos import R, Box, pair, curry, ev, copy, discard, fst, Id
+>>> from topos import R, Fin, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
 >>> relu, w = Box("relu", X, X, cls="pl"), Box("w", X, X, cls="linear")
 >>> analyze(w >> relu >> w).lives_in
@@ -92,6 +96,13 @@ Gating is diagonal: ``x ⊙ relu(x W)`` is first order, but not piecewise linear
 >>> report = analyze(copy(X) >> Id(X) * (w >> relu) >> gate)
 >>> report.order, report.cls, report.lives_in
 ('diagonal', 'polynomial', 'smooth maps')
+
+A router that picks one of 3 experts by argmax is a case split, a coproduct:
+
+>>> pick = Box("argmax", X, Fin(3), cls="pl")
+>>> case = analyze(w >> pick).witnesses[-1]
+>>> case.kind, case.arrow.name, "case split" in case.reason
+('coproduct', 'argmax', True)
 
 Linear attention (no softmax) is polynomial of degree 3:
 

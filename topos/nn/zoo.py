@@ -17,13 +17,19 @@ categorical structure). ``table()`` runs ``analyze`` on every entry; the claims 
   pointwise: order ``diagonal``, first order among smooth maps (see
   ``topos.analysis``);
 - a Llama-style language model (RMSNorm, SwiGLU, grouped-query attention) is higher
-  order, like the transformer: the verdict does not depend on how attention is spelt.
+  order, like the transformer: the verdict does not depend on how attention is spelt;
+- routed top-2 experts (``topos.nn.moe``) are higher order like the soft mixture
+  (the gates mix the chosen experts' outputs), and their router is a case split:
+  ``top_k`` chooses a summand of the coproduct ``Fin(E)``, which ``analyze`` names
+  in a ``coproduct`` witness.
 
 >>> rows = {row.name: row for row in table(small=True)}
 >>> rows["mlp (relu)"].lives_in, rows["transformer"].lives_in
 ('PL pretopos', 'topos completion')
 >>> rows["linear attention"].cls, rows["linear attention"].degree
 ('polynomial', 3)
+>>> [w.kind for w in rows["routed experts (top-2)"].report.witnesses]
+['order', 'class', 'coproduct']
 
 Real configurations, built without weights: their parameter counts are the
 published ones (``PUBLISHED``).
