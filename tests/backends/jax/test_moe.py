@@ -172,3 +172,16 @@ def test_mixtral_8x7b_has_the_published_count_and_transformers_agrees() -> None:
     count = preset("mixtral-8x7b").num_params()
     assert count == PUBLISHED["mixtral-8x7b"] == 46_702_792_704
     assert count == _transformers_mixtral_count()
+
+
+@pytest.mark.slow
+def test_a_dropless_mixtral_decodes_with_the_cache_as_the_uncached_model() -> None:
+    from backends.jax import generate
+    from topos.objects import Dim
+
+    m = mixtral(31, Dim("seq", 10), 16, 4, 2, 2, 24, 4, 2)
+    params = init(m, jax.random.key(0))
+    toks, logits = generate(m, params, [3, 4, 5], 5, jax.random.key(1), return_logits=True)
+    ids = np.array([3, 4, 5, *toks[:-1]], np.int32)
+    full = np.asarray(apply(m, params, ids))
+    np.testing.assert_allclose(logits, full[2:], atol=1e-5)
