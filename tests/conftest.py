@@ -36,6 +36,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_mixtral_8x7b_has_the_published_count_and_transformers_agrees":
             "transformers' Flax Mistral traced at full size (eval_shape)",
         "test_a_tiny_mixtral_runs": "compiles a two-layer Mixtral",
+        "test_routed_equals_dense_on_every_token_within_capacity[1.0]": "more capacities",
+        "test_routed_equals_dense_on_every_token_within_capacity[1.25]": "more capacities",
         "test_a_dropless_mixtral_decodes_with_the_cache_as_the_uncached_model":
             "compiles a Mixtral decoder",
         "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
