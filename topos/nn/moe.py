@@ -35,6 +35,9 @@ number of dropped choices.
 True
 >>> experts(6, 8, 16, n_experts=4, k=2, aux=True).cod
 R(6, 8) * R(2)
+>>> from topos.objects import Dim
+>>> experts(Dim("seq", 6), 8, 16, n_experts=4, k=2, aux=True).cod
+R(Dim('seq', 6), 8) * R(2)
 
 The router chooses an expert by the input: ``top_k``'s indices are a map into
 the coproduct ``Fin(E)``, a case split, so ``analyze`` names it in a
@@ -231,13 +234,13 @@ def _dense(t: Ob, x: R, g: R, lab: Fin, ffn: Para) -> Para:
 
 def _aux(t: Ob, lab: Fin, keep: R, e: int) -> Arrow:
     """The state ``t`` to ``R(2)``: ``[E Σ_e f_e P_e, dropped choices]``."""
-    n, k = keep.shape
+    n, k = keep.shape  # n may be a Dim: nothing here needs its size
     hot = R(n, k, e)
     frac = P.one_hot(lab) >> P.reduce_sum(hot, 1) >> P.reduce_mean(R(n, e), 0)
     prob = P.reduce_mean(R(n, e), 0)
     loss = (frac * prob) >> P.einsum("e,e->", R(e), R(e)) >> P.scale(R(), float(e))
-    kept = P.reduce_sum(keep, -1) >> P.reduce_sum(R(n), -1) >> P.scale(R(), -1.0)
-    total = pair(Id(R()), discard(R()) >> P.full(R(), float(n * k))) >> P.add(R(), R())
+    lost = pair(discard(keep) >> P.full(R(), 1.0), Id(keep)) >> P.sub(R(), keep)  # 1 - keep
+    dropped = lost >> P.reduce_sum(keep, -1) >> P.reduce_sum(R(n), -1)
     one = P.reshape(R(), 1)
-    both = ((_pick(t, 2, 5) >> loss >> one) * (_pick(t, 4) >> kept >> total >> one))
+    both = (_pick(t, 2, 5) >> loss >> one) * (_pick(t, 4) >> dropped >> one)
     return copy(t) >> both >> P.concat(R(1), R(1), 0)
