@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import erf as _erf
 
+from backends.jax.core.foreign import run_foreign
 from backends.jax.core.registry import register
 from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
@@ -174,6 +175,7 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "log": lambda box, x: jnp.log(x),
     "sqrt": lambda box, x: jnp.sqrt(x),
     "erf": lambda box, x: _erf(x),
+    "foreign": run_foreign,
 }
 
 for _name, _fn in IMPLEMENTATIONS.items():
