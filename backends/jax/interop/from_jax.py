@@ -268,7 +268,7 @@ class _Reader:
         self.gamma = gamma
         self.steps: list[Arrow] = []
         self.sources = sources
-        self.levels: list[dict[Var, _Handle]] = []  # live variables, per inlined jaxpr
+        self.levels: list[dict[Any, _Handle]] = []  # live variables, per inlined jaxpr
         self.growth = 0
 
     # -- wiring
@@ -348,12 +348,12 @@ class _Reader:
             env[v] = h
         last: dict[Var, int] = {}
         for i, eqn in enumerate(jaxpr.eqns):
-            for v in eqn.invars:
-                if isinstance(v, Var):
-                    last[v] = i
-        for v in jaxpr.outvars:
-            if isinstance(v, Var):
-                last[v] = len(jaxpr.eqns)
+            for u in eqn.invars:
+                if isinstance(u, Var):
+                    last[u] = i
+        for u in jaxpr.outvars:
+            if isinstance(u, Var):
+                last[u] = len(jaxpr.eqns)
         for v in list(env):
             if v not in last:
                 del env[v]
@@ -362,12 +362,12 @@ class _Reader:
             for i, eqn in enumerate(jaxpr.eqns):
                 operands = [self._atom(env, v) for v in eqn.invars]
                 results = self.equation(eqn, operands)
-                for v, h in zip(eqn.outvars, results, strict=True):
-                    if isinstance(v, Var) and v in last:
-                        env[v] = h
-                for v in eqn.invars:
-                    if isinstance(v, Var) and last.get(v) == i:
-                        env.pop(v, None)
+                for out, h in zip(eqn.outvars, results, strict=True):
+                    if isinstance(out, Var) and out in last:
+                        env[out] = h
+                for u in eqn.invars:
+                    if isinstance(u, Var) and last.get(u) == i:
+                        env.pop(u, None)
                 self.compact()
             return [self._atom(env, v) for v in jaxpr.outvars]
         finally:
@@ -447,19 +447,19 @@ class _Reader:
 
 def _name(jaxpr: Jaxpr) -> str:
     info = getattr(jaxpr, "debug_info", None)
-    return getattr(info, "func_name", None) or "the jaxpr"
+    return str(getattr(info, "func_name", None) or "the jaxpr")
 
 
 def _source(eqn: Any) -> str:
     """The qualified name of the innermost user function that emitted ``eqn``."""
     tb = eqn.source_info.traceback
     if tb is None:
-        return eqn.primitive.name
+        return str(eqn.primitive.name)
     codes, _ = tb.raw_frames()
     for code in codes:
         if source_info_util.is_user_filename(code.co_filename):
             return str(getattr(code, "co_qualname", code.co_name))
-    return eqn.primitive.name
+    return str(eqn.primitive.name)
 
 
 # -- lowering one equation to the vocabulary -------------------------------------------------
