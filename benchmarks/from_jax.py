@@ -5,9 +5,15 @@ transformer, a Flax NNX MLP — this script imports the jitted original with
 ``backends.jax.from_jax``, and measures, on a batch (``jax.vmap``):
 
 - the largest absolute difference of the outputs (float32);
+- the number of instructions of the two optimised HLO modules (the same
+  primitives, so the same program up to names);
 - the wall time of the imported compiled function over the original's, both
   jitted, timed interleaved round by round in one process: the median ratio and
   its quartiles (target <= 1.02).
+
+Then the speed-up ``optimize`` gives a linear attention ``(Q Kᵀ) V`` (n = 1024),
+written natively and imported from ``jnp`` code: unoptimised over optimised
+compiled time, each measured the same way.
 
     .venv/bin/python benchmarks/from_jax.py [--rounds 30 --batch 64] [--out report.md]
 
@@ -17,6 +23,7 @@ Nothing is written unless ``--out`` is given.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -27,8 +34,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from backends.jax import apply, from_jax, imported_params, init
-from topos import Fin
+from backends.jax import apply, compile, from_jax, imported_params, init
+from topos import Arrow, Fin
 from topos.nn.zoo import ARCHITECTURES
 
 ZOO = ["mlp (relu)", "cnn (relu)", "rnn (tanh)", "linear attention", "transformer"]
@@ -110,9 +117,11 @@ def _zoo(name: str, batch: int) -> tuple[Fn, Fn, Any, Any]:
 
 
 def _module(model: Any, xs: Any) -> tuple[Fn, Fn, Any, Any]:
-    tree, static = eqx.partition(model, eqx.is_inexact_array) if isinstance(
-        model, eqx.Module
-    ) else (None, None)
+    tree, static = (
+        eqx.partition(model, eqx.is_inexact_array)
+        if isinstance(model, eqx.Module)
+        else (None, None)
+    )
     q = from_jax(model, xs[0])
     params = imported_params(model)
 
@@ -141,32 +150,63 @@ def _time(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def instructions(fn: Any, *args: Any) -> int:
+    """The number of instructions of the optimised HLO module (fusion bodies included)."""
+    text = fn.lower(*args).compile().as_text()
+    return sum(bool(re.match(r"\s*(ROOT )?%\S+ = ", line)) for line in text.splitlines())
+
+
+def ratio(f: Callable[[], Any], g: Callable[[], Any], rounds: int) -> tuple[float, float, float]:
+    """Quartiles (q1, median, q3) of time(g) / time(f), interleaved round by round."""
+    for _ in range(3):  # warm up
+        _time(f)
+        _time(g)
+    ratios = []
+    for i in range(rounds):  # the order alternates round by round
+        if i % 2:
+            t_g, t_f = _time(g), _time(f)
+        else:
+            t_f, t_g = _time(f), _time(g)
+        ratios.append(t_g / t_f)
+    q1, med, q3 = statistics.quantiles(ratios, n=4)
+    return q1, med, q3
+
+
 def measure(
     original: Fn, imported: Fn, params: Any, xs: Any, rounds: int
-) -> tuple[float, float, float, float]:
-    """Max |difference| and the quartiles of the time ratio imported / original."""
+) -> tuple[float, int, int, float, float, float]:
+    """Max |difference|, HLO sizes and the quartiles of the time ratio imported / original."""
     p_orig, p_imp = params if isinstance(params, tuple) else (params, params)
     f = jax.jit(jax.vmap(original, in_axes=(None, 0)))
     g = jax.jit(jax.vmap(imported, in_axes=(None, 0)))
     a, b = f(p_orig, xs), g(p_imp, xs)
     diff = float(jnp.max(jnp.abs(a - b)))
-    for _ in range(3):  # warm up
-        _time(lambda: f(p_orig, xs))
-        _time(lambda: g(p_imp, xs))
-    ratios = []
-    for i in range(rounds):  # interleaved, the order alternating round by round
-        if i % 2:
-            t_g = _time(lambda: g(p_imp, xs))
-            t_f = _time(lambda: f(p_orig, xs))
-        else:
-            t_f = _time(lambda: f(p_orig, xs))
-            t_g = _time(lambda: g(p_imp, xs))
-        ratios.append(t_g / t_f)
-    q1, med, q3 = statistics.quantiles(ratios, n=4)
-    return diff, med, q1, q3
+    sizes = instructions(f, p_orig, xs), instructions(g, p_imp, xs)
+    q1, med, q3 = ratio(lambda: f(p_orig, xs), lambda: g(p_imp, xs), rounds)
+    return diff, *sizes, med, q1, q3
 
 
-def rows(rounds: int, batch: int) -> list[tuple[str, float, float, float, float]]:
+def speedups(rounds: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``optimize``'s speed-up of a linear attention, native and imported: (q1, med, q3) each."""
+    from topos.rewrite import optimize  # noqa: PLC0415 - the optimize extra
+    from topos.rewrite.examples import linear_attention  # noqa: PLC0415
+
+    n, d = 1024, 16
+    q = jax.random.normal(jax.random.key(0), (n, d))
+    native = linear_attention(n, d)
+    imported = from_jax(lambda q, k, v: (q @ k.T) @ v, q, q, q)
+    out = []
+    for arrow in (native, imported):
+        assert isinstance(arrow, Arrow)
+        slow = jax.jit(compile(arrow))
+        fast = jax.jit(compile(optimize(arrow).arrow))
+        x = ((q, q), q)
+        q1, med, q3 = ratio(lambda f=fast, x=x: f(x), lambda s=slow, x=x: s(x), rounds)
+        out.append((med, q1, q3))
+    return out[0], out[1]
+
+
+def rows(rounds: int, batch: int) -> list[tuple[str, float, int, int, float, float, float]]:
     out = []
     cases: list[tuple[str, Callable[[], tuple[Fn, Fn, Any, Any]]]] = [
         (f"zoo: {name}", lambda name=name: _zoo(name, batch)) for name in ZOO
@@ -185,10 +225,11 @@ def rows(rounds: int, batch: int) -> list[tuple[str, float, float, float, float]
             lambda: _module(nnx_model, jax.random.normal(jax.random.key(1), (batch, 64))),
         )
     )
+    print(f"{'model':42s} {'max|diff|':>9s} {'HLO instr.':>11s}  time imported/original")
     for name, make in cases:
-        diff, med, q1, q3 = measure(*make(), rounds=rounds)
-        out.append((name, diff, med, q1, q3))
-        print(f"{name:42s} max|diff| {diff:.1e}   imported/original {med:.3f} [{q1:.3f}, {q3:.3f}]")
+        diff, n_f, n_g, med, q1, q3 = measure(*make(), rounds=rounds)
+        out.append((name, diff, n_f, n_g, med, q1, q3))
+        print(f"{name:42s} {diff:9.1e} {n_f:5d}/{n_g:<5d}  {med:.3f} [{q1:.3f}, {q3:.3f}]")
     return out
 
 
@@ -199,12 +240,24 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write a markdown table here")
     args = parser.parse_args()
     table = rows(args.rounds, args.batch)
+    native, imported = speedups(args.rounds)
+    speed = (
+        f"optimize's speed-up of a linear attention (n 1024): native {native[0]:.2f}x"
+        f" [{native[1]:.2f}, {native[2]:.2f}], imported {imported[0]:.2f}x"
+        f" [{imported[1]:.2f}, {imported[2]:.2f}]"
+    )
+    print(speed)
     if args.out:
         lines = [
-            "| model | max abs difference | time ratio imported/original, median [q1, q3] |",
-            "|---|---|---|",
+            "| model | max abs difference | HLO instructions original/imported"
+            " | time imported/original, median [q1, q3] |",
+            "|---|---|---|---|",
         ]
-        lines += [f"| {n} | {d:.1e} | {m:.3f} [{a:.3f}, {b:.3f}] |" for n, d, m, a, b in table]
+        lines += [
+            f"| {n} | {d:.1e} | {a}/{b} | {m:.3f} [{q1:.3f}, {q3:.3f}] |"
+            for n, d, a, b, m, q1, q3 in table
+        ]
+        lines += ["", speed]
         with open(args.out, "w") as fh:
             fh.write("\n".join(lines) + "\n")
 
