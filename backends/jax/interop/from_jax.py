@@ -224,16 +224,64 @@ def _project(x: Ob, way: Sequence[bool]) -> Arrow:
     return compose(*steps)
 
 
+_Placed = list[tuple[tuple[bool, ...], list[Any]]]
+
+
+def _prune(x: Ob, trie: dict[Any, Any]) -> tuple[Arrow, Ob, _Placed]:
+    """``x -> x'``: the part of ``x`` the trie's ways reach, and where each wire lands.
+
+    A node wanted whole (a wire ends there) is kept whole; a product with one side
+    wanted collapses to that side, so the result has only branching products.
+    """
+    if None in trie:
+        return Id(x), x, [((), trie[None])]
+    assert isinstance(x, Product)
+    sides = []
+    for right in (False, True):
+        if right in trie:
+            part = x.right if right else x.left
+            proj = snd(x.left, x.right) if right else fst(x.left, x.right)
+            arrow, ob, placed = _prune(part, trie[right])
+            sides.append((proj >> arrow, ob, placed))
+    if len(sides) == 1:
+        return sides[0]
+    (fa, oa, pa), (fb, ob_, pb) = sides
+    placed = [((False, *w), ws) for w, ws in pa] + [((True, *w), ws) for w, ws in pb]
+    return pair(fa, fb), oa * ob_, placed
+
+
+def _balanced_pair(parts: Sequence[Arrow]) -> Arrow:
+    if len(parts) == 1:
+        return parts[0]
+    half = (len(parts) + 1) // 2
+    return pair(_balanced_pair(parts[:half]), _balanced_pair(parts[half:]))
+
+
+def _balanced_way(n: int, i: int) -> tuple[bool, ...]:
+    """The way to leaf ``i`` of ``_balanced_pair`` over ``n`` leaves."""
+    way: list[bool] = []
+    while n > 1:
+        half = (n + 1) // 2
+        if i < half:
+            way.append(False)
+            n = half
+        else:
+            way.append(True)
+            i, n = i - half, n - half
+    return tuple(way)
+
+
 # -- values while reading: a wire of the environment, or a constant ---------------------------
 
 
 class _Wire:
     """A value held in the environment ``Γ``, found by its way down the product."""
 
-    __slots__ = ("ob", "way")
+    __slots__ = ("ob", "way", "gen")
 
-    def __init__(self, ob: Ob, way: tuple[bool, ...]) -> None:
-        self.ob, self.way = ob, way
+    def __init__(self, ob: Ob, way: tuple[bool, ...], gen: int = 0) -> None:
+        # ``way`` as it was at step ``gen``; each later step puts Γ on the left of a pair
+        self.ob, self.way, self.gen = ob, way, gen
 
 
 class _Constant:
@@ -269,13 +317,16 @@ class _Reader:
         self.steps: list[Arrow] = []
         self.sources = sources
         self.levels: list[dict[Any, _Handle]] = []  # live variables, per inlined jaxpr
-        self.growth = 0
+        self.growth = 0  # steps since the last compaction
+        self.gen = 0  # steps so far (a wire's way is relative to the step it was placed at)
 
     # -- wiring
     def _operands(self, handles: Sequence[_Handle]) -> Arrow:
         """``Γ -> X``: the left-nested tuple of the operands."""
         parts = [
-            _project(self.gamma, h.way) if isinstance(h, _Wire) else discard(self.gamma) >> h.arrow
+            _project(self.gamma, self.way(h))
+            if isinstance(h, _Wire)
+            else discard(self.gamma) >> h.arrow
             for h in handles
         ]
         if not parts:
@@ -300,25 +351,44 @@ class _Reader:
         step = pair(Id(self.gamma), ops >> arrow)
         self.steps.append(step)
         self.gamma = step.cod
-        for w in self._live():
-            w.way = (False, *w.way)
+        self.gen += 1  # every older wire is now one step further left (see ``way``)
         self.growth += 1
-        return [_Wire(ob, (True, *_way(len(outs), i))) for i, ob in enumerate(outs)]
+        return [_Wire(ob, (True, *_way(len(outs), i)), self.gen) for i, ob in enumerate(outs)]
+
+    def way(self, w: _Wire) -> tuple[bool, ...]:
+        """The way down the current ``Γ`` to the wire ``w``."""
+        return (False,) * (self.gen - w.gen) + w.way
 
     def compact(self, force: bool = False) -> None:
-        """Keep only the live wires, as a fresh left-nested product (amortised linear)."""
+        """Keep only the live wires: ``Γ`` pruned to them, rebalanced when it gets deep.
+
+        Pruning shares the ways' prefixes, so it costs the size of the pruned tree;
+        a rebalancing (when the tree is deeper than twice a balanced one) costs the
+        wires times that depth. Between compactions a step adds one level.
+        """
         wires = self._live()
-        if not force and self.growth <= max(32, 2 * len(wires)):
+        if not force and self.growth <= 8 + len(wires).bit_length():
             return
-        groups: dict[tuple[bool, ...], list[_Wire]] = {}
-        for w in wires:  # a wire reached twice (an inlined call's output) is kept once
-            groups.setdefault(w.way, []).append(w)
-        ways = list(groups)
-        self.steps.append(self._tuple(ways))
-        self.gamma = self.steps[-1].cod
-        for i, way in enumerate(ways):
-            for w in groups[way]:
-                w.way = _way(len(ways), i)
+        trie: dict[Any, Any] = {}
+        for w in wires:
+            node = trie
+            for right in self.way(w):
+                node = node.setdefault(right, {})
+            node.setdefault(None, []).append(w)
+        arrow, ob, placed = _prune(self.gamma, trie)
+        self.steps.append(arrow)
+        self.gamma = ob
+        self.gen += 1
+        depth = max((len(way) for way, _ in placed), default=0)
+        if depth > 2 * max(1, len(placed)).bit_length() + 4:
+            ways = [way for way, _ in placed]
+            self.steps.append(self._tuple(ways, balanced=True))
+            self.gamma = self.steps[-1].cod
+            self.gen += 1
+            placed = [(_balanced_way(len(ways), i), ws) for i, (_, ws) in enumerate(placed)]
+        for way, ws in placed:
+            for w in ws:
+                w.way, w.gen = way, self.gen
         self.growth = 0
 
     def _live(self) -> list[_Wire]:
@@ -330,12 +400,15 @@ class _Reader:
                     live.setdefault(id(h), h)
         return list(live.values())
 
-    def _tuple(self, ways: Sequence[tuple[bool, ...]]) -> Arrow:
+    def _tuple(self, ways: Sequence[tuple[bool, ...]], balanced: bool = False) -> Arrow:
         if not ways:
             return discard(self.gamma)
-        out = _project(self.gamma, ways[0])
-        for way in ways[1:]:
-            out = pair(out, _project(self.gamma, way))
+        parts = [_project(self.gamma, way) for way in ways]
+        if balanced:
+            return _balanced_pair(parts)
+        out = parts[0]
+        for part in parts[1:]:
+            out = pair(out, part)
         return out
 
     # -- jaxprs
@@ -430,7 +503,10 @@ class _Reader:
             operands[nc + nk :] + operands[: nc + nk], Repeat(layer, n), [a_ob], len(slices)
         )
         (whole,) = wires
-        return [_Wire(x, (*whole.way, *_way(len(state), nc + j))) for j, x in enumerate(state[nc:])]
+        return [
+            _Wire(x, (*whole.way, *_way(len(state), nc + j)), whole.gen)
+            for j, x in enumerate(state[nc:])
+        ]
 
     def _inline(self, eqn: Any, operands: list[_Handle]) -> list[_Handle]:
         name = eqn.primitive.name
