@@ -119,13 +119,13 @@ INLINED = {
 _LINEAR = (
     "broadcast_in_dim reshape squeeze expand_dims transpose concatenate slice dynamic_slice"
     " dynamic_update_slice gather scatter-add scatter_add pad rev iota convert_element_type copy"
-    " copy_p stop_gradient reduce_sum cumsum neg reduce_precision real imag conj"
-    " sharding_constraint mesh_cast split"
+    " copy_p stop_gradient reduce_sum cumsum neg sharding_constraint mesh_cast split"
 ).split()
+# piecewise linear: a finite case split on the input, affine on each piece (comparisons and
+# rounding are piecewise constant); bit manipulations of integers are left unknown
 _PL = (
     "max min abs sign select_n reduce_max reduce_min argmax argmin lt le gt ge eq ne floor ceil"
-    " round clamp and or not xor sort cummax cummin reduce_and reduce_or nextafter rem"
-    " shift_left shift_right_logical shift_right_arithmetic population_count clz"
+    " round clamp and or not xor sort cummax cummin reduce_and reduce_or rem reduce_precision"
 ).split()
 _SMOOTH = (
     "exp exp2 log log1p expm1 tanh logistic erf erfc erf_inv sin cos tan asin acos atan atan2"
@@ -560,6 +560,8 @@ def _lower(
     if name in ("convert_element_type", "copy", "copy_p") and ins == outs:
         return [0], Id(ins[0])
     cls = KNOWN_CLASSES.get(name, "unknown")
+    if name == "convert_element_type" and not _floats(*outs):
+        cls = "pl"  # a float rounded to an integer or a boolean: piecewise constant
     extra: dict[str, Any] = {}
     if name == "integer_pow":
         extra["degree"] = int(eqn.params["y"])
@@ -601,9 +603,9 @@ def _vocabulary(
         ):
             op = P.reduce_sum if name == "reduce_sum" else P.reduce_max
             return [0], op(ins[0], params["axes"][0])
-        if name in ("reshape", "squeeze") and params.get("dimensions") is None or name == "squeeze":
-            if not _sharded(params):
-                return [0], P.reshape(ins[0], *getattr(out, "shape", ()))
+        whole = name == "squeeze" or (name == "reshape" and params.get("dimensions") is None)
+        if whole and not _sharded(params):
+            return [0], P.reshape(ins[0], *getattr(out, "shape", ()))
         if name == "transpose":
             return [0], P.transpose(ins[0], tuple(params["permutation"]))
         if name == "broadcast_in_dim" and not _sharded(params):

@@ -304,3 +304,23 @@ def test_imported_linear_attention_is_reassociated_as_the_native_one(how: str) -
     ]
     assert imported.certificate.cost_after == native.certificate.cost_after
     assert imported.certificate.cost_before == native.certificate.cost_before
+
+
+def test_imported_max_records_its_branch_and_other_case_splits_are_refused() -> None:
+    from backends.jax.logic import local_map
+    from backends.jax.logic.pl import NotPiecewiseLinear
+
+    w1, w2 = jax.random.normal(jax.random.key(0), (2, 2, 3))
+
+    def maxout(x):
+        return jnp.maximum(x @ w1, x @ w2).sum(keepdims=True)
+
+    f = from_jax(maxout, jnp.ones(2))
+    assert any(b.attrs.get("op") == "max" for b in boxes(f))
+    net = PLNet(f, {})
+    x = np.array([0.3, -0.7])
+    jac = jax.jacfwd(lambda v: maxout(v.astype(jnp.float32)))(jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(local_map(net, x).J, np.asarray(jac), rtol=1e-6, atol=1e-6)
+    masked = from_jax(lambda x: jnp.where(x > 0, x, 0.0).sum(keepdims=True), jnp.ones(2))
+    with pytest.raises(NotPiecewiseLinear, match="the imported primitive '(gt|select_n)'"):
+        PLNet(masked, {})
