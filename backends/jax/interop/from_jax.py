@@ -737,7 +737,11 @@ def _leaves_by_path(tree: Any) -> dict[str, Any]:
 
 
 def from_jax(
-    fn: Callable[..., Any], *example_args: Any, params: Any = None, sources: bool = False
+    fn: Callable[..., Any],
+    *example_args: Any,
+    params: Any = None,
+    sources: bool = False,
+    labels: Sequence[int | None] | None = None,
 ) -> Arrow | Para:
     """The diagram of a JAX function or module, read from its jaxpr.
 
@@ -752,6 +756,9 @@ def from_jax(
     ``init``, ``fit`` and ``generate`` take the imported model like any Para.
     ``sources=True`` puts each box in a group named after the Python function
     that emitted it (``Attention.__call__``), so witnesses and drawings say where.
+    ``labels`` gives, per input leaf, the number of labels of an integer input
+    (``Fin(V, ...)``: token ids below ``V``, checked by ``compile`` and ``apply``),
+    or None to keep the dtype's bound.
 
     >>> import jax, jax.numpy as jnp, equinox as eqx
     >>> from backends.jax import apply
@@ -766,19 +773,46 @@ def from_jax(
         split = _module_split(fn)
         if split is not None:
             call, tree = split
-            return _read_para(call, tree, example_args, sources)
+            return _read_para(call, tree, example_args, sources, labels)
         if not callable(fn):
             raise FromJaxError(f"from_jax: expected a function or a module, got {fn!r}")
         closed = jax.make_jaxpr(fn)(*example_args)
-        ins = [_ob(v.aval, f"from_jax: input {i}") for i, v in enumerate(closed.jaxpr.invars)]
+        ins = _inputs(closed.jaxpr.invars, labels)
         dom = _nested(ins)
         reader = _Reader(dom, sources)
         wires = [_Wire(x, _way(len(ins), i)) for i, x in enumerate(ins)]
         return _finish(reader, closed, wires)
-    return _read_para(fn, params, example_args, sources)
+    return _read_para(fn, params, example_args, sources, labels)
 
 
-def _read_para(call: Callable[..., Any], tree: Any, args: Sequence[Any], sources: bool) -> Para:
+def _inputs(invars: Sequence[Any], labels: Sequence[int | None] | None) -> list[Ob]:
+    """The objects of the input leaves, integer ones with the number of labels given."""
+    obs = [_ob(v.aval, f"from_jax: input {i}") for i, v in enumerate(invars)]
+    if labels is None:
+        return obs
+    if len(labels) != len(obs):
+        raise FromJaxError(f"from_jax: labels gives {len(labels)} entries for {len(obs)} inputs")
+    out: list[Ob] = []
+    for i, (x, n) in enumerate(zip(obs, labels, strict=True)):
+        if n is None:
+            out.append(x)
+        elif isinstance(x, Fin) and isinstance(n, int) and 1 <= n <= x.n:
+            out.append(Fin(n, *x.shape))
+        else:
+            raise FromJaxError(
+                f"from_jax: labels[{i}] = {n!r}, but input {i} is {x!r}: only an integer input"
+                f" takes a number of labels, from 1 to {getattr(x, 'n', '?')}"
+            )
+    return out
+
+
+def _read_para(
+    call: Callable[..., Any],
+    tree: Any,
+    args: Sequence[Any],
+    sources: bool,
+    labels: Sequence[int | None] | None = None,
+) -> Para:
     named = _leaves_by_path(tree)
     closed = jax.make_jaxpr(call)(tree, *args)
     invars = closed.jaxpr.invars
@@ -786,7 +820,7 @@ def _read_para(call: Callable[..., Any], tree: Any, args: Sequence[Any], sources
     pobs = [
         _ob(v.aval, f"from_jax: parameter {p!r}") for p, v in zip(named, invars[:k], strict=True)
     ]
-    xobs = [_ob(v.aval, f"from_jax: input {i}") for i, v in enumerate(invars[k:])]
+    xobs = _inputs(invars[k:], labels)
     p_ob, a_ob = _nested(pobs), _nested(xobs)
     reader = _Reader(p_ob * a_ob, sources)
     wires = [_Wire(x, (False, *_way(k, i))) for i, x in enumerate(pobs)]

@@ -58,9 +58,9 @@ def test_zoo_round_trip_is_bit_exact(name: str) -> None:
     def native(params, x):
         return apply(p, params, x, check_ids=False)
 
-    q = from_jax(native, x, params=params)
-    assert isinstance(q, Para) and q.cod == p.cod
-    assert q.dom == p.dom or q.dom == Fin(2**31, *p.dom.shape)  # int32 labels: no bound known
+    labels = [p.dom.n] if isinstance(p.dom, Fin) else None
+    q = from_jax(native, x, params=params, labels=labels)
+    assert isinstance(q, Para) and q.dom == p.dom and q.cod == p.cod
     assert set(q.parameters()) == set(p.parameters())
     want = jax.jit(native)(params, x)
     got = jax.jit(lambda params, x: apply(q, params, x, check_ids=False))(params, x)
@@ -113,6 +113,17 @@ def test_unknown_primitives_are_opaque_and_say_so() -> None:
     assert any("unknown box foreign cumprod" in w.reason for w in report.witnesses)
     x = jnp.array([0.1, 0.2, 0.3])
     np.testing.assert_array_equal(np.asarray(compile(f)(x)), np.asarray(jnp.cumprod(jnp.exp(x))))
+
+
+def test_integer_inputs_take_their_number_of_labels() -> None:
+    table = jnp.arange(12.0).reshape(4, 3)
+    f = from_jax(lambda ids: table[ids], jnp.array([0, 3]), labels=[4])
+    assert f.dom == Fin(4, 2)
+    np.testing.assert_array_equal(np.asarray(compile(f)(jnp.array([3, 1]))), table[jnp.array([3, 1])])
+    with pytest.raises(ValueError, match=r"must be in 0..3, got 7"):
+        compile(f)(jnp.array([7, 1]))
+    with pytest.raises(FromJaxError, match="only an integer input takes a number of labels"):
+        from_jax(lambda x: x, jnp.ones(2), labels=[4])
 
 
 def test_effects_and_dtypes_without_objects_are_refused_by_name() -> None:
