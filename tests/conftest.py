@@ -133,6 +133,14 @@ SLOW: dict[str, dict[str, str]] = {
         "test_fsdp_equals_single_device": "the 8-device subprocess",
         "test_checkpoint_resumes_exactly_and_onto_another_mesh": "the 8-device subprocess",
     },
+    "tests/backends/jax/test_from_jax.py": {
+        "test_zoo_round_trip_is_bit_exact[cnn (relu)]": "one more zoo model, jitted twice",
+        "test_zoo_round_trip_is_bit_exact[rnn (tanh)]": "one more zoo model, jitted twice",
+        "test_zoo_round_trip_is_bit_exact[swiglu mlp]": "one more zoo model, jitted twice",
+        "test_zoo_round_trip_is_bit_exact[transformer]": "a transformer, jitted twice",
+        "test_equinox_transformer_round_trip_and_parameters": "a transformer, jitted twice",
+        "test_an_imported_model_trains_one_step_like_the_original": "fit and a gradient",
+    },
     "tests/backends/jax/test_values.py": {
         "test_apply_refuses_out_of_range_tokens": "a transformer, op by op",
     },

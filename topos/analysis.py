@@ -60,8 +60,10 @@ not among ``equal``'s and are not respected (``p ∧ (p ∨ q)`` keeps ``q``'s c
 
 A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 (backends declare their primitives), else it is unknown and counted as smooth, with
-a witness saying so. Groups (``topos.arrows.Group``) are analysed through their
-body, a ``Repeat`` by iterating its body to a fixpoint, and constants are constant.
+a witness saying so; a box whose ``cls`` is ``"unknown"`` (an imported primitive
+nothing is known about, ``topos.nn.primitives.foreign``) is counted so too.
+Groups (``topos.arrows.Group``) are analysed through their body, a ``Repeat`` by
+iterating its body to a fixpoint, and constants are constant.
 
 >>> from topos import R, Fin, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
@@ -721,9 +723,10 @@ class _Run:
         seen = self.force(x, f, path)
         if not _varies(x):  # a function of which case the input is in: locally constant
             return _guard(_fill(f.cod, _CONST), _Base(True, 0, seen))
-        if cls is None:
+        if cls is None or cls == "unknown":
+            what = "undeclared" if cls is None else "unknown"
             seen |= self.event(
-                "unknown", "smooth", f, path, f"undeclared box {f.name} (counted smooth)"
+                "unknown", "smooth", f, path, f"{what} box {_show(f)} (counted smooth)"
             )
             cls = "smooth"
         if cls == "bilinear":
@@ -785,7 +788,9 @@ class _Run:
 
 
 def _show(f: Box) -> str:
-    spec = f.attrs.get("spec")
+    spec, op = f.attrs.get("spec"), f.attrs.get("op")
+    if isinstance(op, str):  # a foreign primitive (topos.nn.primitives.foreign)
+        return f"{f.name} {op}"
     return f"{f.name} {spec!r}" if isinstance(spec, str) else f.name
 
 

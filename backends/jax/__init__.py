@@ -9,7 +9,9 @@ The verbs users call, from the subpackages that define them:
   ``unstack``/``restack``: the layer layout; ``optimized(p)``: the Para rewritten
   by declared laws;
 - ``Model(p, key)`` (Equinox) and ``to_nnx(p, rngs)`` (Flax NNX): the same Para as
-  another library's module (``backends.jax.interop``);
+  another library's module; ``from_jax(fn, *args)``: any JAX function or module as a
+  diagram, read from its jaxpr, and ``imported_params(module)`` its weights
+  (``backends.jax.interop``);
 - ``fit(loss, params, batches, ...)``: training with optax, checkpoints, progress
   (``backends.jax.training``);
 - ``generate(p, params, prompts, steps, key)`` and ``sample(...)``: decoding
@@ -51,6 +53,9 @@ from backends.jax.decoding import DecodeError as DecodeError
 from backends.jax.decoding import generate as generate
 from backends.jax.decoding import sample as sample
 from backends.jax.interop.equinox import Model as Model
+from backends.jax.interop.from_jax import FromJaxError as FromJaxError
+from backends.jax.interop.from_jax import from_jax as from_jax
+from backends.jax.interop.from_jax import imported_params as imported_params
 
 if TYPE_CHECKING:  # imported on first use: optax, orbax and flax are heavy
     from backends.jax.interop.nnx import ParaModule as ParaModule
@@ -64,6 +69,7 @@ __all__ = [
     "CheckpointError",
     "DecodeError",
     "FitResult",
+    "FromJaxError",
     "Model",
     "ParaModule",
     "UnregisteredBox",
@@ -72,7 +78,9 @@ __all__ = [
     "compile",
     "constant",
     "fit",
+    "from_jax",
     "generate",
+    "imported_params",
     "init",
     "load_checkpoint",
     "optimized",

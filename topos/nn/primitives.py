@@ -45,6 +45,7 @@ from topos.objects import Dim, Fin, Ob, One, R
 
 __all__ = [
     "CLASSES",
+    "FOREIGN_CLASSES",
     "PRIMITIVES",
     "COMPARISONS",
     "add",
@@ -63,6 +64,7 @@ __all__ = [
     "erf",
     "exp",
     "fold_in",
+    "foreign",
     "gather",
     "gelu",
     "log",
@@ -140,6 +142,7 @@ PRIMITIVES: dict[str, str] = {
     "dispatch": "linear",
     "scatter_add": "linear",
     "relative_buckets": "linear",
+    "foreign": "smooth",
 }
 
 
@@ -918,3 +921,35 @@ def _positive(op: str, **sizes: object) -> None:
     for key, n in sizes.items():
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise TypeMismatch(f"{op}: {key} must be a positive int, got {n!r}")
+
+
+# -- primitives of another library, imported as they are ------------------------------------
+
+#: The classes a ``foreign`` box may declare: the chain, ``bilinear``, or ``unknown``.
+FOREIGN_CLASSES = (*CLASSES, "bilinear", "unknown")
+
+
+def foreign(op: str, dom: Ob, cod: Ob, cls: str = "unknown", **attrs: Any) -> Box:
+    """A primitive ``op`` of another library, kept as it is: a box named ``foreign``.
+
+    An importer (``backends.jax.from_jax`` reads a jaxpr) makes one for every
+    operation the vocabulary has no box for. ``op`` names the operation, ``attrs``
+    carry what the library needs to run it again (the backend calls the operation
+    back with them), and ``cls`` is its class when the importer knows it
+    (``broadcast_in_dim`` is linear, ``select_n`` piecewise linear), else
+    ``"unknown"``: ``topos.analysis`` then counts it as smooth and names it in a
+    witness — an import is never silently taken for more than is known.
+
+    >>> f = foreign("cumsum", R(4), R(4), cls="linear", axis=0)
+    >>> f.name, f.attrs["op"], f.attrs["cls"]
+    ('foreign', 'cumsum', 'linear')
+    >>> foreign("cumsum", R(4), R(4), cls="affine")
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: foreign cumsum: cls must be one of ('linear', ...), got 'affine'
+    """
+    if not isinstance(op, str) or not op:
+        raise TypeMismatch(f"foreign: op must be a non-empty string, got {op!r}")
+    if cls not in FOREIGN_CLASSES:
+        raise TypeMismatch(f"foreign {op}: cls must be one of {FOREIGN_CLASSES}, got {cls!r}")
+    return Box("foreign", dom, cod, op=op, cls=cls, **attrs)

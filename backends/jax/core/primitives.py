@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import erf as _erf
 
+from backends.jax.core.foreign import run_foreign
 from backends.jax.core.registry import register
 from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
@@ -242,6 +243,7 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "dispatch": _dispatch,
     "scatter_add": _scatter_add,
     "relative_buckets": _relative_buckets,
+    "foreign": run_foreign,
 }
 
 for _name, _fn in IMPLEMENTATIONS.items():

@@ -7,6 +7,7 @@ object              value
 ==================  =========================================================
 ``R(*s, dtype)``    a floating array of shape ``s`` (dtype kind checked)
 ``Fin(n, *s)``      an integer array of shape ``s`` (``int32`` when built here)
+                    (for ``Fin(2, *s)`` a boolean array too: ``Fin(2)`` is ``1 + 1``)
 ``Omega``           a boolean array of shape ``()``
 ``One``             the empty tuple ``()``
 ``A * B``           a pair ``(a, b)``
@@ -258,6 +259,8 @@ def _check_tag(v: Any, at: str) -> None:
 def _check_array(ob: Ob, v: Any, at: str) -> None:
     want = KIND[type(ob)]
     meta = _array_meta(v)
+    if meta is not None and isinstance(ob, Fin) and ob.n == 2 and kind_ok("boolean", meta[1]):
+        want = "boolean"  # Fin(2) is 1 + 1: a boolean array is one of its representations
     if meta is None or not kind_ok(want, meta[1]):
         article = "an" if want == "integer" else "a"
         raise TypeError(f"{at}: expected {article} {want} array for {ob!r}, got {describe(v)}")

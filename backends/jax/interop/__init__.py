@@ -2,6 +2,8 @@
 
 - ``backends.jax.interop.equinox``: ``Model``, an ``equinox.Module``;
 - ``backends.jax.interop.nnx``: ``to_nnx``, a ``flax.nnx.Module`` (imports flax);
+- ``backends.jax.interop.from_jax``: ``from_jax``, any JAX function or module read
+  from its jaxpr into a diagram (an Equinox or NNX module into a ``Para``);
 - ``backends.jax.interop.penzai``: Penzai's transformer weights in the presets'
   parameters (imports penzai, a test-only dependency).
 

@@ -145,10 +145,36 @@ class Unrolled(JaxCategory):
         return NotImplemented  # type: ignore[no-any-return]
 
 
+def _foreign_max(box: Box, x: Any) -> Any:
+    """An imported ``max(a, b)`` as ``b + relu(a - b)`` (``min``: ``a - relu(a - b)``)."""
+    a, b = x
+    up = _relu(box, a - b)
+    return b + up if box.attrs["op"] == "max" else a - up
+
+
+def _foreign(box: Box) -> Callable[[Box, Any], Any] | None:
+    """The rule of an imported primitive (``backends.jax.from_jax``), or None for a linear one.
+
+    A primitive that splits into cases the tape cannot record would make the
+    regions silently wrong: it is refused, naming it.
+    """
+    op, cls = box.attrs.get("op"), box.attrs.get("cls")
+    dom = box.dom
+    if op in ("max", "min") and isinstance(dom, Product) and dom.left == dom.right == box.cod:
+        return _foreign_max
+    if cls == "linear":
+        return None
+    raise NotPiecewiseLinear(
+        f"the imported primitive {op!r} (class {cls}) has no rule here for recording which"
+        " piece an input is on; regions need the pieces spelled with relu, max, reduce_max"
+        " or max_pool"
+    )
+
+
 def _box(box: Box) -> Fn:
     if not isinstance(box, Box):  # constants and slices: the category interprets them
         raise KeyError(box)
-    rule = _PL_BOXES.get(box.name)
+    rule = _PL_BOXES.get(box.name) or (_foreign(box) if box.name == "foreign" else None)
     fn = rule if rule is not None else lookup(box).fn
     return Fn(lambda x: fn(box, x), box.dom, box.cod)
 

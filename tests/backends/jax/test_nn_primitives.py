@@ -236,7 +236,22 @@ def test_every_primitive_is_implemented_and_tested() -> None:
     tested |= {"log", "sqrt", "arange", "where", "bernoulli", "fold_in"}
     tested |= {"top_k", "dispatch", "scatter_add"}  # tests/backends/jax/test_moe.py
     tested |= {"relative_buckets"}  # tests/backends/jax/test_t5.py
+    tested |= {"foreign"}  # test_foreign_box_calls_its_primitive_back
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
+
+
+def test_foreign_box_calls_its_primitive_back() -> None:
+    from jax import lax
+
+    from backends.jax.core.foreign import Bind
+
+    call = Bind(lax.max_p, {}, ("float32", "float32"))
+    box = P.foreign("max", R(3) * R(3), R(3), cls="pl", call=call)
+    x, y = rand(3), rand(3)
+    np.testing.assert_array_equal(np.asarray(compile(box)((x, y))), np.maximum(x, y))
+    bare = P.foreign("max", R(3) * R(3), R(3), cls="pl")  # read back from JSON, say
+    with pytest.raises(TypeError, match="carries no JAX operation to call back"):
+        compile(bare)((x, y))
 
 
 def test_square_through_copy_is_one_multiply() -> None:
