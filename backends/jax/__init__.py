@@ -9,7 +9,9 @@ The verbs users call, from the subpackages that define them:
   ``unstack``/``restack``: the layer layout; ``optimized(p)``: the Para rewritten
   by declared laws;
 - ``Model(p, key)`` (Equinox) and ``to_nnx(p, rngs)`` (Flax NNX): the same Para as
-  another library's module (``backends.jax.interop``);
+  another library's module; ``load_pretrained(folder)`` / ``save_pretrained(...)``:
+  Hugging Face checkpoint folders (GPT-2, Llama-family, ViT) as presets and back
+  (``backends.jax.interop``);
 - ``fit(loss, params, batches, ...)``: training with optax, checkpoints, progress
   (``backends.jax.training``);
 - ``generate(p, params, prompts, steps, key)`` and ``sample(...)``: decoding
@@ -54,6 +56,8 @@ from backends.jax.interop.equinox import Model as Model
 
 if TYPE_CHECKING:  # imported on first use: optax, orbax and flax are heavy
     from backends.jax.interop.nnx import ParaModule as ParaModule
+    from backends.jax.interop.hf import load_pretrained as load_pretrained
+    from backends.jax.interop.hf import save_pretrained as save_pretrained
     from backends.jax.interop.nnx import to_nnx as to_nnx
     from backends.jax.training import CheckpointError as CheckpointError
     from backends.jax.training import FitResult as FitResult
@@ -75,10 +79,12 @@ __all__ = [
     "generate",
     "init",
     "load_checkpoint",
+    "load_pretrained",
     "optimized",
     "register",
     "restack",
     "sample",
+    "save_pretrained",
     "sharding",
     "to_nnx",
     "unstack",
@@ -92,6 +98,8 @@ _LAZY = {
     "load_checkpoint": "backends.jax.training",
     "ParaModule": "backends.jax.interop.nnx",
     "to_nnx": "backends.jax.interop.nnx",
+    "load_pretrained": "backends.jax.interop.hf",
+    "save_pretrained": "backends.jax.interop.hf",
 }
 
 #: names this namespace exported in topos 0.1 -> their module now (deprecated here)

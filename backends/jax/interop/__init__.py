@@ -2,6 +2,9 @@
 
 - ``backends.jax.interop.equinox``: ``Model``, an ``equinox.Module``;
 - ``backends.jax.interop.nnx``: ``to_nnx``, a ``flax.nnx.Module`` (imports flax);
+- ``backends.jax.interop.hf``: Hugging Face checkpoint folders (``config.json`` +
+  safetensors) of GPT-2, Llama-family models and ViT as presets, and back
+  (imports safetensors);
 - ``backends.jax.interop.penzai``: Penzai's transformer weights in the presets'
   parameters (imports penzai, a test-only dependency).
 
