@@ -32,6 +32,7 @@ import numpy as np
 
 from topos.analysis import analyze
 from topos.draw import draw
+from topos.objects import R
 
 __all__ = ["LoadError", "run"]
 
@@ -95,7 +96,9 @@ def run(
         Path(draw_to).write_text(draw(model, depth=2))
         say(f"diagram: {draw_to}")
     if config["model_type"] == "vit":
-        image = np.random.default_rng(0).normal(size=model.dom.shape).astype(np.float32)
+        assert isinstance(model.dom, R)
+        shape = tuple(int(n) for n in model.dom.shape)
+        image = np.random.default_rng(0).normal(size=shape).astype(np.float32)
         scores = np.asarray(apply(model, params, image))
         say(f"a random image: class {int(scores.argmax())} (output {scores.shape})")
     else:

@@ -55,9 +55,9 @@ from backends.jax.decoding import sample as sample
 from backends.jax.interop.equinox import Model as Model
 
 if TYPE_CHECKING:  # imported on first use: optax, orbax and flax are heavy
-    from backends.jax.interop.nnx import ParaModule as ParaModule
     from backends.jax.interop.hf import load_pretrained as load_pretrained
     from backends.jax.interop.hf import save_pretrained as save_pretrained
+    from backends.jax.interop.nnx import ParaModule as ParaModule
     from backends.jax.interop.nnx import to_nnx as to_nnx
     from backends.jax.training import CheckpointError as CheckpointError
     from backends.jax.training import FitResult as FitResult

@@ -26,8 +26,7 @@ metadata and every ``config.json`` field of ``source``, so a round trip is bit
 for bit. ``preset_from_config(config)`` is the model alone; ``write_random``
 writes a checkpoint with random weights, for trying things without a download.
 
->>> import tempfile, jax, numpy as np
->>> from backends.jax import apply
+>>> import tempfile
 >>> config = {"model_type": "gpt2", "vocab_size": 50, "n_positions": 16, "n_embd": 32,
 ...           "n_layer": 2, "n_head": 4}
 >>> src, out = tempfile.mkdtemp(), tempfile.mkdtemp()
@@ -35,15 +34,15 @@ writes a checkpoint with random weights, for trying things without a download.
 >>> model, params = load_pretrained(src)
 >>> model.dom, params["blocks.attn.q.w"].shape          # 2 layers, stacked
 (Fin(50, Dim('seq', 16)), (2, 32, 32))
->>> apply(model, params, np.arange(5)).shape
-(5, 50)
 >>> save_pretrained(out, model, params, like=src)
 >>> same(src, out)
 True
 >>> preset_from_config(config | {"scale_attn_by_inverse_layer_idx": True})
 Traceback (most recent call last):
 ...
-backends.jax.interop.hf.PretrainedError: config.json: scale_attn_by_inverse_layer_idx = True is not supported: the preset scales every layer's scores by 1/√head_dim (it would need a per-layer score scale)
+backends.jax.interop.hf.PretrainedError: config.json: scale_attn_by_inverse_layer_idx = True
+is not supported: the preset scales every layer's scores by 1/√head_dim (it would need a
+per-layer score scale)
 """
 
 from __future__ import annotations
@@ -163,7 +162,8 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     >>> read_config("/nonexistent")
     Traceback (most recent call last):
     ...
-    backends.jax.interop.hf.PretrainedError: /nonexistent: no config.json (a Hugging Face checkpoint folder has config.json and model.safetensors)
+    backends.jax.interop.hf.PretrainedError: /nonexistent: no config.json (a Hugging Face
+    checkpoint folder has config.json and model.safetensors)
     """
     path = os.path.join(folder, CONFIG)
     if not os.path.isfile(path):
@@ -179,7 +179,9 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _need(config: Mapping[str, Any], key: str) -> Any:
     if key not in config:
-        raise PretrainedError(f"config.json: missing field {key!r} (model_type {config.get('model_type')!r})")
+        raise PretrainedError(
+            f"config.json: missing field {key!r} (model_type {config.get('model_type')!r})"
+        )
     return config[key]
 
 
@@ -230,15 +232,27 @@ def _prefix(names: Shapes | None, probe: str, candidates: tuple[str, ...], defau
     raise PretrainedError(f"model.safetensors: no tensor named {tried}")
 
 
+def _head(tie: bool) -> Rule:
+    """The logits head: the embedding (a file may repeat it) or a weight of its own."""
+    if tie:
+        return _same("lm_head.weight", "embed.table", mirror=True)
+    return _transposed("lm_head.weight", "head.w")
+
+
 def _gpt2(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | None) -> Layout:
     if config.get("add_cross_attention", False):
-        raise _refuse("add_cross_attention", True, "the preset is decoder-only (it would need cross-attention blocks)")
+        raise _refuse(
+            "add_cross_attention",
+            True,
+            "the preset is decoder-only (it would need cross-attention blocks)",
+        )
     if not config.get("scale_attn_weights", True):
         raise _refuse("scale_attn_weights", False, "the preset scales scores by 1/√head_dim")
     if config.get("scale_attn_by_inverse_layer_idx", False):
         raise _refuse(
             "scale_attn_by_inverse_layer_idx", True,
-            "the preset scales every layer's scores by 1/√head_dim (it would need a per-layer score scale)",
+            "the preset scales every layer's scores by 1/√head_dim"
+            " (it would need a per-layer score scale)",
         )  # fmt: skip
     vocab, d = int(_need(config, "vocab_size")), int(_need(config, "n_embd"))
     layers, heads = int(_need(config, "n_layer")), int(_need(config, "n_head"))
@@ -271,8 +285,8 @@ def _gpt2(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | Non
         _same("{p}wpe.weight", "pos.table"),
         _same("{p}ln_f.weight", "ln_f.scale"),
         _same("{p}ln_f.bias", "ln_f.bias"),
-        _same("lm_head.weight", "embed.table", mirror=True) if tie else _transposed("lm_head.weight", "head.w"),
-    ]  # fmt: skip
+        _head(tie),
+    ]
     buffers = (r"(transformer\.)?h\.\d+\.attn\.(masked_)?bias",)  # the causal mask, not a weight
     return Layout(model, layers, p, tuple(top), per_layer, buffers)
 
@@ -282,18 +296,27 @@ def _llama(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | No
     if scaling is not None and scaling.get("rope_type", scaling.get("type")) != "default":
         raise _refuse(
             "rope_scaling", scaling,
-            "the preset's rotary has unscaled frequencies base^(-2i/d) (it would need a scaled rotary table)",
+            "the preset's rotary has unscaled frequencies base^(-2i/d)"
+            " (it would need a scaled rotary table)",
         )  # fmt: skip
     if config.get("partial_rotary_factor", 1.0) != 1.0:
-        raise _refuse("partial_rotary_factor", config["partial_rotary_factor"], "Llama presets rotate whole heads")
+        raise _refuse(
+            "partial_rotary_factor",
+            config["partial_rotary_factor"],
+            "Llama presets rotate whole heads",
+        )
     biases = {k: bool(config.get(k, False)) for k in ("attention_bias", "mlp_bias")}
     if len(set(biases.values())) > 1:
         raise _refuse(
             "attention_bias", biases["attention_bias"],
-            f"with mlp_bias = {biases['mlp_bias']}: the preset has biases on all projections or none",
+            f"with mlp_bias = {biases['mlp_bias']}:"
+            " the preset has biases on all projections or none",
         )  # fmt: skip
     vocab, d = int(_need(config, "vocab_size")), int(_need(config, "hidden_size"))
-    heads, layers = int(_need(config, "num_attention_heads")), int(_need(config, "num_hidden_layers"))
+    heads, layers = (
+        int(_need(config, "num_attention_heads")),
+        int(_need(config, "num_hidden_layers")),
+    )
     kv = int(config.get("num_key_value_heads") or heads)
     s = _seq(config, "max_position_embeddings", seq)
     window = config.get("sliding_window")
@@ -329,9 +352,11 @@ def _llama(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | No
     top = [
         _same("{p}embed_tokens.weight", "embed.table"),
         _same("{p}norm.weight", "ln_f.scale"),
-        _same("lm_head.weight", "embed.table", mirror=True) if tie else _transposed("lm_head.weight", "head.w"),
-    ]  # fmt: skip
-    buffers = (r"(model\.)?layers\.\d+\.self_attn\.rotary_emb\.inv_freq",)  # computed by the diagram
+        _head(tie),
+    ]
+    buffers = (
+        r"(model\.)?layers\.\d+\.self_attn\.rotary_emb\.inv_freq",
+    )  # computed by the diagram
     return Layout(model, layers, p, tuple(top), tuple(rules), buffers)
 
 
@@ -362,7 +387,9 @@ def _vit(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | None
         classes = shapes["classifier.weight"][0] if shapes is not None else labels
     else:
         classes = int(config.get("pooler_output_size") or d)
-    p = _prefix(shapes, "{p}embeddings.cls_token", ("vit.", ""), "vit." if head == "classifier" else "")
+    p = _prefix(
+        shapes, "{p}embeddings.cls_token", ("vit.", ""), "vit." if head == "classifier" else ""
+    )
     layers = int(_need(config, "num_hidden_layers"))
     n = (side // patch) ** 2
 
@@ -398,7 +425,10 @@ def _vit(config: Mapping[str, Any], seq: int | Dim | None, shapes: Shapes | None
     if head == "classifier":
         top += [_transposed("classifier.weight", "head.w"), _same("classifier.bias", "head.b")]
     elif head == "pooler":
-        top += [_transposed("{p}pooler.dense.weight", "head.w"), _same("{p}pooler.dense.bias", "head.b")]
+        top += [
+            _transposed("{p}pooler.dense.weight", "head.w"),
+            _same("{p}pooler.dense.bias", "head.b"),
+        ]
     return Layout(model, layers, p, tuple(top), tuple(per_layer))
 
 
@@ -471,8 +501,6 @@ TINY: dict[str, dict[str, Any]] = {
 
 def _files(folder: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any] | None]:
     """name -> file of every tensor, and the shard index (``None`` for one file)."""
-    from safetensors import safe_open
-
     index_path, single = os.path.join(folder, INDEX), os.path.join(folder, WEIGHTS)
     if os.path.isfile(index_path):
         with open(index_path, encoding="utf-8") as f:
@@ -480,25 +508,33 @@ def _files(folder: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, An
         return dict(index["weight_map"]), index
     if not os.path.isfile(single):
         raise PretrainedError(f"{folder}: no {WEIGHTS} or {INDEX} (only safetensors are read)")
-    with safe_open(single, framework="numpy") as f:
+    with _opened(single) as f:
         return {k: WEIGHTS for k in f.keys()}, None
 
 
-def _read(folder: str | os.PathLike[str], where: Mapping[str, str]) -> dict[str, Array]:
+def _opened(path: str) -> Any:
+    """``safe_open(path)``, or a ``PretrainedError`` naming the file that is not safetensors."""
     from safetensors import safe_open
 
+    if not os.path.isfile(path):
+        raise PretrainedError(f"{path}: no such file (the shard index lists it)")
+    try:
+        return safe_open(path, framework="numpy")
+    except Exception as err:  # safetensors raises its own error type from Rust
+        raise PretrainedError(f"{path}: not a safetensors file ({err})") from None
+
+
+def _read(folder: str | os.PathLike[str], where: Mapping[str, str]) -> dict[str, Array]:
     out: dict[str, Array] = {}
     for file in sorted(set(where.values())):
-        with safe_open(os.path.join(folder, file), framework="numpy") as f:
+        with _opened(os.path.join(folder, file)) as f:
             for k in f.keys():
                 out[k] = f.get_tensor(k)
     return out
 
 
 def _metadata(folder: str | os.PathLike[str], file: str) -> dict[str, str] | None:
-    from safetensors import safe_open
-
-    with safe_open(os.path.join(folder, file), framework="numpy") as f:
+    with _opened(os.path.join(folder, file)) as f:
         meta = f.metadata()
     return dict(meta) if meta is not None else None
 
@@ -541,7 +577,9 @@ def _gather(layout: Layout, tensors: Mapping[str, Array]) -> tuple[dict[str, Arr
                 used.add(names[0])
             continue
         if absent:
-            raise PretrainedError(f"model.safetensors: no tensor {absent[0]} (the config's model needs it)")
+            raise PretrainedError(
+                f"model.safetensors: no tensor {absent[0]} (the config's model needs it)"
+            )
         parts = [rule.read(tensors[n]) for n in names]
         used.update(names)
         for j, path in enumerate(rule.ours):
@@ -570,10 +608,16 @@ def load_pretrained(
         ``(model, params)``: ``apply(model, params, x)`` runs the checkpoint.
     """
     if dtype not in ("float32", "float64"):
-        raise PretrainedError(f"load_pretrained: dtype must be 'float32' or 'float64', got {dtype!r}")
+        raise PretrainedError(
+            f"load_pretrained: dtype must be 'float32' or 'float64', got {dtype!r}"
+        )
     if dtype == "float64" and jnp.zeros(()).astype(jnp.float64).dtype != jnp.float64:
         raise PretrainedError("load_pretrained: float64 needs jax x64 (jax.enable_x64(True))")
     config = read_config(folder)
+    if config.get("model_type") not in FAMILIES:
+        raise _refuse(
+            "model_type", config.get("model_type"), f"the presets read {sorted(FAMILIES)}"
+        )
     where = _files(folder)[0]
     tensors = _read(folder, where)
     shapes = {k: tuple(v.shape) for k, v in tensors.items()}
@@ -584,8 +628,9 @@ def load_pretrained(
     )
     if unknown:
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        kind = config["model_type"]
         raise PretrainedError(
-            f"{folder}: tensors the {config['model_type']} preset does not read: {unknown[:5]}{more}"
+            f"{folder}: tensors the {kind} preset does not read: {unknown[:5]}{more}"
         )
     _check_shapes(layout, params, str(folder))
     model = layout.model if dtype == "float32" else with_dtype(layout.model, dtype)
@@ -657,10 +702,14 @@ def save_pretrained(
         cfg, where, index, source, shapes = dict(config), {}, None, {}, None
     layout = _layout(cfg, None, shapes)
     declared = {k: tuple(q.ob.shape) for k, q in model.parameters().items() if isinstance(q.ob, R)}
-    ours = {k: tuple(q.ob.shape) for k, q in layout.model.parameters().items() if isinstance(q.ob, R)}
+    ours = {
+        k: tuple(q.ob.shape) for k, q in layout.model.parameters().items() if isinstance(q.ob, R)
+    }
     if declared != ours:
         diff = sorted(set(declared.items()) ^ set(ours.items()))[:3]
-        raise PretrainedError(f"save_pretrained: the model's parameters are not the config's: {diff}")
+        raise PretrainedError(
+            f"save_pretrained: the model's parameters are not the config's: {diff}"
+        )
     _check_shapes(layout, params, "save_pretrained")
     tensors = _tensors(layout, params, None if shapes is None else set(shapes))
     if like is not None:
@@ -712,7 +761,9 @@ def same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return False
     ta, tb = _read(a, wa), _read(b, wb)
     return all(
-        ta[k].dtype == tb[k].dtype and ta[k].shape == tb[k].shape and ta[k].tobytes() == tb[k].tobytes()
+        ta[k].dtype == tb[k].dtype
+        and ta[k].shape == tb[k].shape
+        and ta[k].tobytes() == tb[k].tobytes()
         for k in ta
     )
 

@@ -69,7 +69,9 @@ def publish(model: Any, folder: str, architecture: str) -> str:
     config["architectures"] = [architecture]
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
-    save_file(torch_layout(model.params), os.path.join(folder, "model.safetensors"), {"format": "pt"})
+    save_file(
+        torch_layout(model.params), os.path.join(folder, "model.safetensors"), {"format": "pt"}
+    )
     return folder
 
 
@@ -86,9 +88,7 @@ def tokens(seed: int = 0) -> np.ndarray:
 
 
 def gpt2_config(**kw: Any) -> Any:
-    return tf.GPT2Config(
-        vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=4, **kw
-    )
+    return tf.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=4, **kw)
 
 
 def llama_config(kv: int = 4, **kw: Any) -> Any:
@@ -113,9 +113,15 @@ CASES = {
     "mistral-gqa": (
         tf.FlaxMistralForCausalLM,
         lambda: tf.MistralConfig(
-            vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=16,
-            sliding_window=16, rope_theta=1e6,
+            vocab_size=VOCAB,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            max_position_embeddings=16,
+            sliding_window=16,
+            rope_theta=1e6,
         ),
         "MistralForCausalLM",
     ),  # fmt: skip
@@ -208,7 +214,9 @@ def test_save_writes_the_same_folder_back(name: str, tmp_path: Any) -> None:
     changed = dict(params) | {"ln_f.scale": params["ln_f.scale"] + 1.0}
     save_pretrained(tmp_path / "changed", model, changed, like=folder)
     assert not same(folder, tmp_path / "changed")
-    assert np.array_equal(load_pretrained(tmp_path / "changed")[1]["ln_f.scale"], changed["ln_f.scale"])
+    assert np.array_equal(
+        load_pretrained(tmp_path / "changed")[1]["ln_f.scale"], changed["ln_f.scale"]
+    )
 
 
 def test_round_trip_keeps_hub_names_buffers_and_bfloat16(tmp_path: Any) -> None:
@@ -237,10 +245,16 @@ def test_sharded_checkpoints_are_read_and_written_shard_by_shard(tmp_path: Any) 
     tensors = torch_layout(hf.params)
     os.remove(src / "model.safetensors")
     names = sorted(tensors)
-    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    shards = {
+        "model-00001-of-00002.safetensors": names[::2],
+        "model-00002-of-00002.safetensors": names[1::2],
+    }
     for file, part in shards.items():
         save_file({k: tensors[k] for k in part}, str(src / file), {"format": "pt"})
-    index = {"metadata": {"total_size": 0}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}
+    index = {
+        "metadata": {"total_size": 0},
+        "weight_map": {k: f for f, ks in shards.items() for k in ks},
+    }
     (src / "model.safetensors.index.json").write_text(json.dumps(index))
     model, params = load_pretrained(src)
     x = tokens(1)
@@ -295,7 +309,9 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Any) -> None:
     with pytest.raises(PretrainedError, match=r"blocks.mlp.gate.w has shape \(2, 32, 64\)"):
         load_pretrained(folder)
     tensors = torch_layout(hf.params) | {"model.extra.weight": np.zeros(3, np.float32)}
-    (tmp_path / "a" / "config.json").write_text(json.dumps(read_config(folder) | {"intermediate_size": 64}))
+    (tmp_path / "a" / "config.json").write_text(
+        json.dumps(read_config(folder) | {"intermediate_size": 64})
+    )
     save_file(tensors, str(tmp_path / "a" / "model.safetensors"))
     with pytest.raises(PretrainedError, match=r"does not read: \['model.extra.weight'\]"):
         load_pretrained(folder)

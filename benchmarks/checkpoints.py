@@ -1,0 +1,84 @@
+"""The checkpoint table: Hugging Face folders loaded into the presets, against ``transformers``.
+
+For each model of ``tests/backends/jax/test_hf.py`` (``transformers``' Flax models
+built from a small config with random weights, written as the Hub publishes them),
+load the folder with ``backends.jax.load_pretrained`` and print the parameter count
+and the largest logit difference relative to the largest logit, in float32 and in
+float64, and whether ``save_pretrained(..., like=folder)`` writes the folder back bit
+for bit. No timings: nothing here is a speed claim.
+
+    python benchmarks/checkpoints.py            # the small test configs
+    python benchmarks/checkpoints.py --d 256 --layers 4
+
+Nothing is written except temporary folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends" / "jax"))
+
+import test_hf as T  # noqa: E402
+
+from backends.jax import apply, load_pretrained, save_pretrained  # noqa: E402
+from backends.jax.interop.hf import same  # noqa: E402
+
+
+def sized(name: str, d: int, layers: int) -> Any:
+    """The test config of ``name`` at width ``d`` and depth ``layers``."""
+    config = T.CASES[name][1]()
+    if name.startswith("gpt2"):
+        config.n_embd, config.n_layer = d, layers
+    else:
+        config.hidden_size, config.num_hidden_layers = d, layers
+        config.intermediate_size = 2 * d
+    if hasattr(config, "head_dim") and not name.startswith("vit"):
+        config.head_dim = d // config.num_attention_heads
+    return config
+
+
+def row(name: str, d: int, layers: int) -> tuple[str, int, float, float, bool]:
+    cls, _, arch = T.CASES[name]
+    gaps = []
+    for dtype in ("float32", "float64"):
+        with jax.enable_x64(dtype == "float64"):
+            wide = jnp.float64 if dtype == "float64" else jnp.float32
+            hf = cls(sized(name, d, layers), seed=0, dtype=wide)
+            hf.params = jax.tree.map(lambda a, w=wide: jnp.asarray(a, w), hf.params)
+            folder = T.publish(hf, tempfile.mkdtemp(), arch)
+            model, params = load_pretrained(folder, dtype=dtype)
+            x = T.example(name)
+            x = x.astype(np.float64) if name.startswith("vit") and dtype == "float64" else x
+            gaps.append(T.gap(apply(model, params, x), T.theirs(name, hf, x, hf.params)))
+            if dtype == "float32":
+                out = tempfile.mkdtemp()
+                save_pretrained(out, model, params, like=folder)
+                kept = same(folder, out)
+                count = sum(int(np.size(v)) for v in params.values())
+    return name, count, gaps[0], gaps[1], kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d", type=int, default=32, help="model width (32)")
+    parser.add_argument("--layers", type=int, default=2, help="layers (2)")
+    args = parser.parse_args()
+    print(f"d {args.d}, {args.layers} layers; difference / largest logit")
+    print("| model | parameters | float32 | float64 | saved back bit for bit |")
+    print("|---|---|---|---|---|")
+    for name in T.CASES:
+        model, count, f32, f64, kept = row(name, args.d, args.layers)
+        print(f"| {model} | {count:,} | {f32:.1e} | {f64:.1e} | {kept} |")
+
+
+if __name__ == "__main__":
+    main()
