@@ -63,6 +63,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_logits_equal_transformers_in_float32[mistral-gqa]": "one more configuration",
         "test_logits_equal_transformers_in_float32[vit]": "one more head",
         "test_logits_equal_transformers_in_float32[vit-model]": "one more family",
+        "test_logits_equal_transformers_in_float32[vit-states]": "one more head",
         "test_logits_equal_transformers_in_float64": "float64 references of three families",
         "test_write_random_then_load_generates": "compiles a decoder",
     },

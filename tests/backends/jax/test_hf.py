@@ -127,6 +127,11 @@ CASES = {
     ),  # fmt: skip
     "vit": (tf.FlaxViTForImageClassification, vit_config, "ViTForImageClassification"),
     "vit-model": (tf.FlaxViTModel, vit_config, "ViTModel"),
+    "vit-states": (
+        lambda config, **kw: tf.FlaxViTModel(config, add_pooling_layer=False, **kw),
+        vit_config,
+        "ViTModel",
+    ),
 }
 
 
@@ -174,7 +179,8 @@ class Float64Numpy:
 def theirs(name: str, model: Any, x: np.ndarray, params: Any = None) -> Any:
     if name.startswith("vit"):
         out = model(x.transpose(2, 0, 1)[None], params=params)
-        return (out.pooler_output if name == "vit-model" else out.logits)[0]
+        which = {"vit-model": "pooler_output", "vit-states": "last_hidden_state"}
+        return getattr(out, which.get(name, "logits"))[0]
     with exact_rope(getattr(model.config, "rope_theta", 10_000.0)):
         return model(x[None], params=params).logits[0]
 
