@@ -19,7 +19,6 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,26 +32,14 @@ from backends.jax import apply, load_pretrained, save_pretrained  # noqa: E402
 from backends.jax.interop.hf import same  # noqa: E402
 
 
-def sized(name: str, d: int, layers: int) -> Any:
-    """The test config of ``name`` at width ``d`` and depth ``layers``."""
-    config = T.CASES[name][1]()
-    if name.startswith("gpt2"):
-        config.n_embd, config.n_layer = d, layers
-    else:
-        config.hidden_size, config.num_hidden_layers = d, layers
-        config.intermediate_size = 2 * d
-    if hasattr(config, "head_dim") and not name.startswith("vit"):
-        config.head_dim = d // config.num_attention_heads
-    return config
-
-
 def row(name: str, d: int, layers: int) -> tuple[str, int, float, float, bool]:
-    cls, _, arch = T.CASES[name]
+    cls, config, arch = T.CASES[name]
+    T.SIZE.update(d=d, layers=layers)
     gaps = []
     for dtype in ("float32", "float64"):
         with jax.enable_x64(dtype == "float64"):
             wide = jnp.float64 if dtype == "float64" else jnp.float32
-            hf = cls(sized(name, d, layers), seed=0, dtype=wide)
+            hf = cls(config(), seed=0, dtype=wide)
             hf.params = jax.tree.map(lambda a, w=wide: jnp.asarray(a, w), hf.params)
             folder = T.publish(hf, tempfile.mkdtemp(), arch)
             model, params = load_pretrained(folder, dtype=dtype)
@@ -77,7 +64,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name in T.CASES:
         model, count, f32, f64, kept = row(name, args.d, args.layers)
-        print(f"| {model} | {count:,} | {f32:.1e} | {f64:.1e} | {kept} |")
+        print(f"| {model} | {count:,} | {f32:.1e} | {f64:.1e} | {kept} |", flush=True)
 
 
 if __name__ == "__main__":

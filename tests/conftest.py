@@ -66,6 +66,9 @@ SLOW: dict[str, dict[str, str]] = {
         "test_logits_equal_transformers_in_float32[vit-states]": "one more head",
         "test_logits_equal_transformers_in_float64": "float64 references of three families",
         "test_write_random_then_load_generates": "compiles a decoder",
+        "test_save_writes_the_same_folder_back[llama]": "one more configuration",
+        "test_save_writes_the_same_folder_back[mistral-gqa]": "one more configuration",
+        "test_save_writes_the_same_folder_back[vit-states]": "one more head",
     },
     "tests/backends/jax/test_icl.py": {
         "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",

@@ -87,21 +87,28 @@ def tokens(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, VOCAB, SEQ).astype(np.int32)
 
 
+#: The width and depth of every test model (``benchmarks/checkpoints.py`` changes them).
+SIZE = {"d": 32, "layers": 2}
+
+
 def gpt2_config(**kw: Any) -> Any:
-    return tf.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=32, n_layer=2, n_head=4, **kw)
+    d, n = SIZE["d"], SIZE["layers"]
+    return tf.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=d, n_layer=n, n_head=4, **kw)
 
 
-def llama_config(kv: int = 4, **kw: Any) -> Any:
-    return tf.LlamaConfig(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=kv, max_position_embeddings=16, **kw,
+def llama_config(kv: int = 4, kind: Any = None, **kw: Any) -> Any:
+    d, n = SIZE["d"], SIZE["layers"]
+    return (kind or tf.LlamaConfig)(
+        vocab_size=VOCAB, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=n,
+        num_attention_heads=4, num_key_value_heads=kv, max_position_embeddings=64, **kw,
     )  # fmt: skip
 
 
 def vit_config() -> Any:
+    d, n = SIZE["d"], SIZE["layers"]
     return tf.ViTConfig(
-        image_size=8, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=4, intermediate_size=64, num_labels=5,
+        image_size=8, patch_size=4, num_channels=3, hidden_size=d, num_hidden_layers=n,
+        num_attention_heads=4, intermediate_size=2 * d, num_labels=5,
     )  # fmt: skip
 
 
@@ -112,17 +119,7 @@ CASES = {
     "llama-gqa": (tf.FlaxLlamaForCausalLM, lambda: llama_config(kv=2), "LlamaForCausalLM"),
     "mistral-gqa": (
         tf.FlaxMistralForCausalLM,
-        lambda: tf.MistralConfig(
-            vocab_size=VOCAB,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=1,
-            max_position_embeddings=16,
-            sliding_window=16,
-            rope_theta=1e6,
-        ),
+        lambda: llama_config(1, tf.MistralConfig, sliding_window=64, rope_theta=1e6),
         "MistralForCausalLM",
     ),  # fmt: skip
     "vit": (tf.FlaxViTForImageClassification, vit_config, "ViTForImageClassification"),
