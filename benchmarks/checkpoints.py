@@ -9,6 +9,7 @@ for bit. No timings: nothing here is a speed claim.
 
     python benchmarks/checkpoints.py            # the small test configs
     python benchmarks/checkpoints.py --d 256 --layers 4
+    python benchmarks/checkpoints.py --gpt2-small     # GPT-2 at its released size, 124M
 
 Nothing is written except temporary folders.
 """
@@ -32,8 +33,10 @@ from backends.jax import apply, load_pretrained, save_pretrained  # noqa: E402
 from backends.jax.interop.hf import same  # noqa: E402
 
 
-def row(name: str, d: int, layers: int) -> tuple[str, int, float, float, bool]:
+def row(name: str, d: int, layers: int, full: bool = False) -> tuple[str, int, float, float, bool]:
     cls, config, arch = T.CASES[name]
+    if full:  # GPT-2 small as released: vocab 50257, context 1024, d 768, 12 layers
+        config = T.tf.GPT2Config
     T.SIZE.update(d=d, layers=layers)
     gaps = []
     for dtype in ("float32", "float64"):
@@ -58,12 +61,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--d", type=int, default=32, help="model width (32)")
     parser.add_argument("--layers", type=int, default=2, help="layers (2)")
+    parser.add_argument("--gpt2-small", action="store_true", help="GPT-2 small (124M) only")
     args = parser.parse_args()
-    print(f"d {args.d}, {args.layers} layers; difference / largest logit")
+    size = "GPT-2 small" if args.gpt2_small else f"d {args.d}, {args.layers} layers"
+    print(f"{size}; difference / largest logit")
     print("| model | parameters | float32 | float64 | saved back bit for bit |")
     print("|---|---|---|---|---|")
-    for name in T.CASES:
-        model, count, f32, f64, kept = row(name, args.d, args.layers)
+    for name in ["gpt2"] if args.gpt2_small else T.CASES:
+        model, count, f32, f64, kept = row(name, args.d, args.layers, args.gpt2_small)
         print(f"| {model} | {count:,} | {f32:.1e} | {f64:.1e} | {kept} |", flush=True)
 
 
