@@ -674,6 +674,8 @@ def save_pretrained(
 ) -> None:
     """Write ``params`` as a Hugging Face checkpoint folder (``config.json`` + safetensors).
 
+    See the module docstring for an example.
+
     With ``like`` (a checkpoint folder, e.g. the one ``load_pretrained`` read), the
     layout is its layout: the same ``config.json``, tensor names (prefix
     included), dtypes, shards and metadata, and its non-parameter tensors (GPT-2's
@@ -750,6 +752,8 @@ def _write(
 def same(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether two checkpoint folders hold the same config and tensors, bit for bit.
 
+    See the module docstring for an example.
+
     The same ``config.json`` fields and values; the same tensor names, and each
     tensor of the same dtype, shape and bytes; the same shard index.
     """
@@ -772,6 +776,8 @@ def write_random(
     folder: str | os.PathLike[str], config: Mapping[str, Any], *, seed: int = 0
 ) -> None:
     """Write a checkpoint folder of ``config`` with random weights (no download needed).
+
+    See the module docstring for an example.
 
     The weights are ``backends.jax.init`` of the config's preset (the presets'
     initialisers), saved by ``save_pretrained(folder, ..., config=config)``.
