@@ -318,3 +318,55 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Any) -> None:
     save_file(tensors, str(tmp_path / "a" / "model.safetensors"))
     with pytest.raises(PretrainedError, match=r"does not read: \['model.extra.weight'\]"):
         load_pretrained(folder)
+
+
+#: The size fields of published config.json files, and their published parameter counts.
+PUBLISHED = {
+    "gpt2": (
+        {"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768,
+         "n_layer": 12, "n_head": 12},
+        124_439_808,
+    ),
+    "TinyLlama-1.1B": (
+        {"model_type": "llama", "vocab_size": 32000, "hidden_size": 2048,
+         "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
+         "num_key_value_heads": 4, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5},
+        1_100_048_384,
+    ),
+    "Llama-2-7b": (
+        {"model_type": "llama", "vocab_size": 32000, "hidden_size": 4096,
+         "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+         "num_key_value_heads": 32, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5},
+        6_738_415_616,
+    ),
+    "Meta-Llama-3-8B": (
+        {"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
+         "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+         "num_key_value_heads": 8, "max_position_embeddings": 8192, "rope_theta": 500000.0},
+        8_030_261_248,
+    ),
+    "vit-base-patch16-224": (
+        {"model_type": "vit", "image_size": 224, "patch_size": 16, "hidden_size": 768,
+         "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+         "architectures": ["ViTForImageClassification"],
+         "id2label": {str(i): str(i) for i in range(1000)}},
+        86_567_656,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_published_configs_give_the_published_parameter_counts(name: str) -> None:
+    config, count = PUBLISHED[name]
+    assert preset_from_config(config).num_params() == count
+
+
+def test_mistral_7b_loads_within_its_sliding_window() -> None:
+    config = {
+        "model_type": "mistral", "vocab_size": 32000, "hidden_size": 4096,
+        "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "max_position_embeddings": 32768, "sliding_window": 4096,
+    }  # fmt: skip
+    with pytest.raises(PretrainedError, match="sliding_window = 4096 .* load with seq <= 4096"):
+        preset_from_config(config)
+    assert preset_from_config(config, seq=4096).num_params() == 7_241_732_096
