@@ -47,6 +47,7 @@ from topos.dtypes import with_dtype
 from topos.errors import TypeMismatch
 from topos.normal import equal
 from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
+from topos.syntax import diagram, param, trace
 
 __all__ = [
     "Arrow",
@@ -70,6 +71,7 @@ __all__ = [
     "copair",
     "copy",
     "curry",
+    "diagram",
     "discard",
     "disj",
     "equal",
@@ -82,9 +84,11 @@ __all__ = [
     "inr",
     "neg",
     "pair",
+    "param",
     "snd",
     "specialise",
     "swap",
+    "trace",
     "true",
     "unassoc",
     "uncurry",

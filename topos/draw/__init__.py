@@ -23,6 +23,9 @@ Named sub-diagrams and stacks of layers are constructors of ``topos.arrows``:
   stacked parameters ``stacked(P, n) * A -> A``; it is drawn as a box labelled
   ``×n`` (``name ×n`` when ``g`` is a group) that expands to a stacked frame
   around ``g``.
+- A group with the attribute ``wires=(name, ...)`` (one name per output wire) is
+  drawn as its body, without a frame, its output wires labelled with the names: the
+  variables of a function traced by ``topos.syntax``.
 - ``draw(f, depth=k)`` expands named sub-diagrams ``k`` levels deep and collapses
   the ones below; ``depth=0`` collapses every named sub-diagram, ``None`` (default)
   expands all of them.
