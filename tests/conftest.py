@@ -71,6 +71,22 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
         "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
     },
+    "tests/backends/test_cli.py": {
+        "test_load_runs_a_random_vit": "loads, analyses, draws and runs a model",
+    },
+    "tests/backends/jax/test_hf.py": {
+        "test_logits_equal_transformers_in_float32[gpt2]": "one more family",
+        "test_logits_equal_transformers_in_float32[llama]": "one more configuration",
+        "test_logits_equal_transformers_in_float32[mistral-gqa]": "one more configuration",
+        "test_logits_equal_transformers_in_float32[vit]": "one more head",
+        "test_logits_equal_transformers_in_float32[vit-model]": "one more family",
+        "test_logits_equal_transformers_in_float32[vit-states]": "one more head",
+        "test_logits_equal_transformers_in_float64": "float64 references of three families",
+        "test_write_random_then_load_generates": "compiles a decoder",
+        "test_save_writes_the_same_folder_back[llama]": "one more configuration",
+        "test_save_writes_the_same_folder_back[mistral-gqa]": "one more configuration",
+        "test_save_writes_the_same_folder_back[vit-states]": "one more head",
+    },
     "tests/backends/jax/test_icl.py": {
         "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",
         "test_k_layers_are_k_gd_steps[3]": "one more depth",
@@ -172,6 +188,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_mixture_of_experts_equals_equinox": "compiles the traced model and Equinox's",
     },
     "tests/test_guide.py": {
+        "test_page_examples_run[docs/checkpoints.md]": "the page loads, draws and decodes a model",
         "test_page_examples_run[docs/generate.md]": "the page's examples compile decoders",
         "test_page_examples_run[docs/sharding.md]": "the page's examples train sharded",
         "test_page_examples_run[docs/moe.md]": "the page's examples compile both forms",
@@ -185,6 +202,9 @@ SLOW: dict[str, dict[str, str]] = {
     },
     "tests/topos/test_serial.py": {
         "test_a_chain_of_100000_boxes_round_trips": "100,000 boxes",
+    },
+    "backends/apps/load.py": {
+        "backends.apps.load": "loads, analyses, draws and decodes a model",
     },
     "backends/jax/decoding/generate.py": {
         "backends.jax.decoding.generate": "the module's tour, a cache per architecture",

@@ -7,6 +7,9 @@ or its checkpoint, and a diverging run are one line on stderr, ``topos: error: .
 with exit status 2; Ctrl-C during training leaves a checkpoint and says how to
 resume (exit status 130).
 
+``topos load DIR`` reads a Hugging Face checkpoint folder into a preset, prints
+its analysis, draws it and generates from it (``backends.apps.load``).
+
 >>> main(["demo", "--steps", "-3"])
 2
 """
@@ -90,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--mesh",
         help="train sharded on a DATAxMODEL device mesh, e.g. 4x2 (on CPU: simulated devices)",
     )
+    load = commands.add_parser(
+        "load",
+        help="load a Hugging Face checkpoint folder, analyse, draw and run it",
+        description=(
+            "Read a Hugging Face checkpoint folder (config.json + model.safetensors) of GPT-2,"
+            " a Llama-family model or ViT into the topos preset its config describes; print"
+            " its analysis, draw it, and generate from it (or classify a random image)."
+        ),
+    )
+    load.add_argument("folder", help="the checkpoint folder")
+    load.add_argument(
+        "--random",
+        metavar="FAMILY",
+        help="first write a tiny random checkpoint of FAMILY (gpt2, llama, vit) into the folder",
+    )
+    load.add_argument("--prompt", default="1,2,3", help="comma-separated token ids to continue")
+    load.add_argument("--steps", type=at_least(1), default=8, help="tokens to generate (8)")
+    load.add_argument("--draw", metavar="FILE", help="write the string diagram (SVG) to FILE")
+    load.add_argument("--save", metavar="OUT", help="write the weights back to OUT, same layout")
     return parser
 
 
@@ -117,7 +139,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "load":
+        return _load(args)
     return _demo(args)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from backends.apps.load import LoadError, run
+
+    try:
+        run(
+            args.folder, random=args.random, prompt=args.prompt, steps=args.steps,
+            draw_to=args.draw, save=args.save,
+        )  # fmt: skip
+    except (LoadError, OSError) as err:
+        return _fail(str(err))
+    return 0
 
 
 def _simulate_devices(mesh: str) -> None:

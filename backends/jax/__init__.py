@@ -10,7 +10,9 @@ The verbs users call, from the subpackages that define them:
   by declared laws;
 - ``Model(p, key)`` (Equinox) and ``to_nnx(p, rngs)`` (Flax NNX): the same Para as
   another library's module; ``from_jax(fn, *args)``: any JAX function or module as a
-  diagram, read from its jaxpr, and ``imported_params(module)`` its weights
+  diagram, read from its jaxpr, and ``imported_params(module)`` its weights;
+  ``load_pretrained(folder)`` / ``save_pretrained(...)``:
+  Hugging Face checkpoint folders (GPT-2, Llama-family, ViT) as presets and back
   (``backends.jax.interop``);
 - ``fit(loss, params, batches, ...)``: training with optax, checkpoints, progress
   (``backends.jax.training``);
@@ -58,6 +60,8 @@ from backends.jax.interop.from_jax import from_jax as from_jax
 from backends.jax.interop.from_jax import imported_params as imported_params
 
 if TYPE_CHECKING:  # imported on first use: optax, orbax and flax are heavy
+    from backends.jax.interop.hf import load_pretrained as load_pretrained
+    from backends.jax.interop.hf import save_pretrained as save_pretrained
     from backends.jax.interop.nnx import ParaModule as ParaModule
     from backends.jax.interop.nnx import to_nnx as to_nnx
     from backends.jax.training import CheckpointError as CheckpointError
@@ -83,10 +87,12 @@ __all__ = [
     "imported_params",
     "init",
     "load_checkpoint",
+    "load_pretrained",
     "optimized",
     "register",
     "restack",
     "sample",
+    "save_pretrained",
     "sharding",
     "to_nnx",
     "unstack",
@@ -100,6 +106,8 @@ _LAZY = {
     "load_checkpoint": "backends.jax.training",
     "ParaModule": "backends.jax.interop.nnx",
     "to_nnx": "backends.jax.interop.nnx",
+    "load_pretrained": "backends.jax.interop.hf",
+    "save_pretrained": "backends.jax.interop.hf",
 }
 
 #: names this namespace exported in topos 0.1 -> their module now (deprecated here)

@@ -357,3 +357,30 @@ def test_gd_flags_are_one_line_errors_before_anything_runs(
     capsys: pytest.CaptureFixture[str], flags: list[str], needle: str
 ) -> None:
     assert needle in _one_line_error(capsys, ["demo", "gd", *flags])
+
+
+def test_load_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    line = _one_line_error(capsys, ["load", str(tmp_path / "none")])
+    assert "no config.json" in line
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (tmp_path / "bert" / "model.safetensors").write_bytes(b"")
+    line = _one_line_error(capsys, ["load", str(tmp_path / "bert")])
+    assert "model_type = 'bert' is not supported" in line
+    line = _one_line_error(capsys, ["load", str(tmp_path / "new"), "--random", "bert"])
+    assert "--random must be one of ['gpt2', 'llama', 'vit']" in line
+    (tmp_path / "llama").mkdir()
+    (tmp_path / "llama" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "llama" / "model.safetensors").write_bytes(b"")
+    line = _one_line_error(capsys, ["load", str(tmp_path / "llama")])
+    assert "model.safetensors: not a safetensors file" in line
+
+
+def test_load_runs_a_random_vit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    svg, copy = tmp_path / "vit.svg", tmp_path / "copy"
+    argv = ["load", str(tmp_path / "vit"), "--random", "vit", "--draw", str(svg)]
+    assert main([*argv, "--save", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "vit: vision transformer R(16, 16, 3) -> R(10)" in out
+    assert "lives in  topos completion" in out and "a random image: class" in out
+    assert svg.read_text().startswith("<svg") and "bit for bit" in out and "NOT" not in out

@@ -74,6 +74,23 @@ def test_vit_shapes() -> None:
     assert m.parameters()["pos.table"].ob == R(197, 768)
 
 
+def test_vit_heads_and_activation() -> None:
+    from topos.nn.vit import vision_transformer
+
+    default = vision_transformer((8, 8, 3), 4, 16, 2, 1, 5)
+    assert vision_transformer((8, 8, 3), 4, 16, 2, 1, 5, head="classifier") == default
+    pooler = vision_transformer((8, 8, 3), 4, 16, 2, 1, 16, head="pooler")
+    assert pooler.cod == R(16) and pooler.arrow.cod == R(16)
+    classifier = vision_transformer((8, 8, 3), 4, 16, 2, 1, 16)
+    assert list(pooler.parameters()) == list(classifier.parameters())
+    states = vision_transformer((8, 8, 3), 4, 16, 2, 1, 5, head=None)
+    assert states.cod == R(5, 16) and "head.w" not in states.parameters()
+    exact = vision_transformer((8, 8, 3), 4, 16, 2, 1, 5, activation="gelu_exact")
+    assert exact != default and exact.parameters().keys() == default.parameters().keys()
+    with pytest.raises(ValueError, match="head must be one of"):
+        vision_transformer((8, 8, 3), 4, 16, 2, 1, 5, head="mean")
+
+
 def test_transformer_options_keep_the_default_model() -> None:
     plain = transformer(65, 16, 32, 4, 2)
     assert list(plain.parameters()) == list(language_model(65, 16, 32, 4, 2).parameters())

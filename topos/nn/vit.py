@@ -25,7 +25,10 @@ from topos.nn.layers import SMALL, _dims, _shape, layer_norm, linear, positional
 from topos.objects import R
 from topos.para import Init, Para, repeat, zeros
 
-__all__ = ["patches", "vision_transformer"]
+__all__ = ["HEADS", "patches", "vision_transformer"]
+
+#: The heads ``vision_transformer`` ends in.
+HEADS = ("classifier", "pooler", None)
 
 
 def patches(image: Sequence[int], patch: int) -> Arrow:
@@ -68,14 +71,22 @@ def vision_transformer(
     *,
     mlp_hidden: int | None = None,
     eps: float = 1e-6,
+    activation: str = "gelu",
+    bias: bool = True,
+    head: str | None = "classifier",
     init: Init = SMALL,
 ) -> Para:
-    """A ViT classifier ``R(H, W, C) -> R(classes)`` (logits).
+    """A ViT classifier ``R(H, W, C) -> R(classes)`` (logits), or its encoder.
 
     Paths ``patch.{w,b}``, ``cls: R(1, d)``, ``pos.table: R(n + 1, d)``,
     ``blocks.*`` (stacked over ``layers``), ``ln_f.*``, ``head.{w,b}``.
+    ``head="pooler"`` ends in ``tanh(head(cls state))`` instead (Hugging Face's
+    ``ViTModel`` pooler, ``classes`` its width); ``head=None`` returns the
+    normalised final states ``R(n + 1, d)`` (no ``head``).
 
     >>> vision_transformer((8, 8, 1), 4, 16, 2, 1, 3).parameters()["pos.table"].ob
+    R(5, 16)
+    >>> vision_transformer((8, 8, 1), 4, 16, 2, 1, 3, head=None).cod
     R(5, 16)
 
     Args:
@@ -87,11 +98,18 @@ def vision_transformer(
         classes: the number of output classes.
         mlp_hidden: the MLP's hidden width (default ``4 * d``).
         eps: the layer norms' constant.
+        activation: the MLP's nonlinearity (``"gelu"`` is the tanh form; Hugging
+            Face's ViT uses ``"gelu_exact"``).
+        bias: whether the blocks' projections have biases.
+        head: ``"classifier"`` (a linear map to ``classes``), ``"pooler"`` (the
+            same, then ``tanh``) or ``None`` (no head: the final states).
         init: the initialiser of weights, class token and positions.
 
     Returns:
-        A Para ``R(H, W, C) -> R(classes)``.
+        A Para ``R(H, W, C) -> R(classes)`` (``R(n + 1, d)`` with ``head=None``).
     """
+    if head not in HEADS:
+        raise ValueError(f"vision_transformer: head must be one of {HEADS}, got {head!r}")
     _dims("vision_transformer", d=d, layers=layers, classes=classes)
     cut = patches(image, patch)
     cod = cut.cod
@@ -99,14 +117,19 @@ def vision_transformer(
     n, size = cod.shape
     tok = R(1, d)
     cls = weight("cls", tok, zeros, P.concat(tok, R(n, d), axis=0))
-    blk = block(n + 1, d, heads, mlp_hidden=mlp_hidden, causal=False, eps=eps, init=init)
-    return (
+    blk = block(
+        n + 1, d, heads, mlp_hidden=mlp_hidden, causal=False, eps=eps, activation=activation,
+        bias=bias, init=init,
+    )  # fmt: skip
+    states = (
         cut
         >> linear(size, d, lead=(n,), init=init, name="patch")
         >> cls
         >> positional(n + 1, d, init=init, name="pos")
         >> repeat(blk, layers).named("blocks")
         >> layer_norm(d, lead=(n + 1,), eps=eps, name="ln_f")
-        >> P.take(R(n + 1, d), 0, 0)
-        >> linear(d, classes, init=init, name="head")
     )
+    if head is None:
+        return states
+    out = states >> P.take(R(n + 1, d), 0, 0) >> linear(d, classes, init=init, name="head")
+    return out >> P.tanh(R(classes)) if head == "pooler" else out
