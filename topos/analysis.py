@@ -57,7 +57,9 @@ not among ``equal``'s and are not respected (``p ∧ (p ∨ q)`` keeps ``q``'s c
 A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 (backends declare their primitives), else it is unknown and counted as smooth, with
 a witness saying so. Groups (``topos.arrows.Group``) are analysed through their
-body, a ``Repeat`` by iterating its body to a fixpoint, and constants are constant.
+body, a ``Repeat`` by iterating its body to a fixpoint, a ``Recur`` (a fold over a
+sequence) by iterating its cell to a fixpoint of the carried state, with every item
+of the sequence one input, and constants are constant.
 
 >>> from topos import R, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
@@ -744,6 +746,23 @@ class _Run:
             state = _join(state, new) if f.n > 1 else new
         return state
 
+    def _recur(self, f: ar_.Recur, x: Any, path: _At) -> Any:
+        params, (state, xs) = x
+        item = _fill(f.item, _Base(_depends(xs), _degree(xs), _events(xs)))
+        ys: Any = _DEAD
+        rounds = f.n if isinstance(f.n, int) else 4
+        for _ in range(min(rounds, 4)):  # dependence is monotone: a few rounds reach the fixpoint
+            new, y = self.run(f.cell, (params, (state, item)), path.at("cell"))
+            ys = _join(ys, y)
+            if new == state:
+                break
+            state = _join(state, new) if rounds > 1 else new
+        out = f.cod.right if isinstance(f.cod, Product) else f.cod
+        return state, _fill(out, _Base(_depends(ys), _degree(ys), _events(ys)))
+
+    def _stack(self, f: ar_.Stack, x: Any, path: _At) -> Any:
+        return _fill(f.cod, _Base(_depends(x), _degree(x), _events(x)))
+
 
 def _show(f: Box) -> str:
     spec = f.attrs.get("spec")
@@ -817,7 +836,8 @@ def locate(f: Arrow, path: Path) -> Arrow:
     """The sub-diagram of ``f`` at ``path`` (as reported by a witness).
 
     Integer steps index ``children`` (a composite's flattened chain); a string step
-    enters the body of a group (its name) or of a ``Repeat`` (``"body"``).
+    enters the body of a group (its name), of a ``Repeat`` (``"body"``) or the cell of
+    a ``Recur`` (``"cell"``).
 
     >>> from topos import R, Box, pair
     >>> f, g = Box("f", R(1), R(1)), Box("g", R(1), R(1))
@@ -830,6 +850,8 @@ def locate(f: Arrow, path: Path) -> Arrow:
             node = node.children[step]
         elif isinstance(node, (ar_.Group, ar_.Repeat)):
             node = node.body
+        elif isinstance(node, ar_.Recur):
+            node = node.cell
         else:
             raise KeyError(f"locate: {short(node)} has no body to enter at step {step!r}")
     return node
