@@ -46,6 +46,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat":
             "a thousand layers, op by op",
     },
+    "tests/backends/jax/test_recurrent.py": {
+        "test_the_scan_equals_the_unrolling_and_reverse_is_conjugation":
+            "three compilations per example (the fast tier checks n = 3 both ways)",
+    },
     "tests/backends/jax/test_generate.py": {
         "test_cached_greedy_equals_uncached[gpt-learned-tied]": "one more architecture",
         "test_cached_greedy_equals_uncached[llama-zoo]": "one more architecture",

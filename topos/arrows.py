@@ -1299,9 +1299,13 @@ class Recur(Arrow):
             and dom.right.left == cod.left
         )
         if not ok:
+            why = ""
+            if isinstance(dom, Product) and isinstance(dom.right, Product):
+                if isinstance(cod, Product):
+                    why = f" (the state {short(dom.right.left)} goes in, {short(cod.left)} out)"
             raise TypeMismatch(
                 f"Recur({short(cell)}, {n}): expected a cell P * (S * X) -> S * Y,"
-                f" got {short(dom)} -> {short(cod)}"
+                f" got {short(dom)} -> {short(cod)}{why}"
             )
         assert isinstance(dom, Product) and isinstance(dom.right, Product)
         assert isinstance(cod, Product)
