@@ -44,7 +44,9 @@ from collections.abc import Callable, Sequence
 from topos.arrows import Arrow, Id, Recur, compose, discard, fst, group, pair, snd
 from topos.errors import not_a
 from topos.nn import primitives as P
-from topos.nn.layers import _check_name, _dims
+from topos.nn.decoder import block
+from topos.nn.layers import _check_name, _dims, embedding, grouped, linear, residual
+from topos.nn.norms import rms_norm
 from topos.objects import Dim, Ob, One, Product, R
 from topos.para import Init, Para, constant, glorot_uniform, normal, ones, uniform, zeros
 
@@ -58,6 +60,8 @@ __all__ = [
     "lstm_cell",
     "recur_of",
     "recurrent",
+    "KINDS",
+    "recurrent_lm",
     "rnn",
     "rnn_cell",
     "selective_ssm",
@@ -509,3 +513,68 @@ def linear_ssm(
 def selective_ssm(d: int, state: int, n: int | Dim, *, name: str = "mamba") -> Para:
     """A selective SSM (Mamba-style S6) over ``n`` steps: ``R(n, d) -> R(n, d)``."""
     return _named(name, (recurrent(selective_ssm_cell(d, state, name="cell"), n)))
+
+
+# -- language models: recurrent, and hybrids of recurrence and attention ------------------
+
+#: The recurrent layers ``recurrent_lm`` knows, by name.
+KINDS = ("rnn", "gru", "lstm", "ssm", "mamba")
+
+
+def _mixer(kind: str, d: int, seq: int | Dim, state: int, name: str) -> Para:
+    if kind == "rnn":
+        return rnn(d, d, seq, name=name)
+    if kind == "gru":
+        return gru(d, d, seq, name=name)
+    if kind == "lstm":
+        return lstm(d, d, seq, name=name)
+    if kind == "ssm":
+        return linear_ssm(d, state, seq, name=name)
+    if kind == "mamba":
+        return selective_ssm(d, state, seq, name=name)
+    raise ValueError(f"recurrent_lm: unknown kind {kind!r}, expected one of {KINDS}")
+
+
+def recurrent_lm(
+    vocab: int,
+    seq: int | Dim,
+    d: int,
+    layers: int,
+    *,
+    kind: str = "gru",
+    state: int = 16,
+    attention: Sequence[int] = (),
+    heads: int = 2,
+) -> Para:
+    """A language model ``Fin(vocab, seq) -> R(seq, vocab)`` of recurrent layers.
+
+    Token embedding, then ``layers`` residual layers ``x + mix(rms(x))`` where
+    ``mix`` is the recurrent layer ``kind`` (one of ``KINDS``; ``state`` is the SSM
+    state size) — or, for the layer indices in ``attention``, a causal transformer
+    ``block`` (a hybrid, as Jamba or Griffin) — then an RMS norm and the logits head.
+    Paths ``embed``, ``l{i}.norm``, ``l{i}.mix`` (or ``l{i}.block``), ``norm``, ``head``.
+    With ``seq = Dim("seq", max)`` ``generate`` decodes it, the carried states being
+    the recurrent layers' cache (and keys and values the attention's).
+
+    >>> lm = recurrent_lm(11, Dim("seq", 32), 8, 2, kind="mamba", state=4, attention=[1])
+    >>> lm.dom, lm.cod
+    (Fin(11, Dim('seq', 32)), R(Dim('seq', 32), 11))
+    >>> [p for p in lm.parameters()][:3]
+    ['embed.table', 'l0.norm.scale', 'l0.mix.dt.w']
+    """
+    _dims("recurrent_lm", vocab=vocab, seq=seq, d=d, layers=layers, state=state)
+    if kind not in KINDS:
+        raise ValueError(f"recurrent_lm: unknown kind {kind!r}, expected one of {KINDS}")
+    bad = [i for i in attention if not (isinstance(i, int) and 0 <= i < layers)]
+    if bad:
+        raise ValueError(f"recurrent_lm: attention layers must be in 0..{layers - 1}, got {bad}")
+    net = embedding(vocab, d, lead=(seq,))
+    for i in range(layers):
+        if i in attention:
+            part = block(seq, d, heads, name=f"l{i}")
+        else:
+            mix = rms_norm(d, lead=(seq,), name="norm") >> _mixer(kind, d, seq, state, "mix")
+            part = residual(grouped(f"l{i}", mix))
+        net = net >> part
+    net = net >> rms_norm(d, lead=(seq,), name="norm")
+    return net >> linear(d, vocab, lead=(seq,), bias=False, name="head")
