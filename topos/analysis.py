@@ -777,7 +777,7 @@ class _Run:
         carried = self.event("mark", "state", f, path, "the carried state")
         marked = self.event("mark", "item", f, path, "an item of the sequence")
         item = _fill(f.item, _Base(_depends(xs), _degree(xs), _events(xs) | marked))
-        state = _mark(state, carried)
+        state = _with_mark(state, carried)
         self.folds.append((f, next(iter(carried.ids())), next(iter(marked.ids()))))
         ys: Any = _DEAD
         rounds = f.n if isinstance(f.n, int) else 4
@@ -785,7 +785,7 @@ class _Run:
             for _ in range(min(rounds, 4)):  # dependence is monotone: a few rounds suffice
                 new, y = self.run(f.cell, (params, (state, item)), path.at("cell"))
                 ys = _join(ys, y)
-                new = _mark(new, carried)
+                new = _with_mark(new, carried)
                 if new == state:
                     break
                 state = _join(state, new) if rounds > 1 else new
@@ -798,10 +798,10 @@ class _Run:
         return _fill(f.cod, _Base(_depends(x), _degree(x), _events(x)))
 
 
-def _mark(v: Any, mark: _Ev) -> Any:
+def _with_mark(v: Any, mark: _Ev) -> Any:
     """``v`` with ``mark`` among the events of each of its plain leaves that vary."""
     if isinstance(v, tuple):
-        return tuple(_mark(w, mark) for w in v)
+        return tuple(_with_mark(w, mark) for w in v)
     if isinstance(v, _Base) and v.dep:
         return _Base(v.dep, v.deg, v.ev | mark)
     return v

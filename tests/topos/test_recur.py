@@ -14,7 +14,7 @@ from topos.arrows import Layer, Stack, reversal
 from topos.dims import dims
 from topos.draw import draw
 from topos.errors import TooLarge, TypeMismatch
-from topos.finite import Function, FinSet, Sets
+from topos.finite import FinSet, Function, Sets
 from topos.functor import Functor
 from topos.nn import recurrent as rec
 from topos.normal import normal_form

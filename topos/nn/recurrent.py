@@ -103,6 +103,7 @@ class _Program:
 
     def let(self, name: str, box: Arrow, *args: str) -> None:
         ctx = self.ctxs[-1]
+        arg: Arrow
         if not args:
             arg = discard(ctx)
         else:
@@ -399,7 +400,7 @@ def _parallel_ssm(d: int, state: int, n: int, name: str) -> Para:
     params = _ssm_params(d, state)
     pob = _right_nested([ob for _, ob, _ in params])
     dom = pob * xs
-    inputs = {"x": snd(pob, xs)}
+    inputs: dict[str, Arrow] = {"x": snd(pob, xs)}
     for i, (p, _, _) in enumerate(params):
         inputs[p] = fst(pob, xs) >> _leaf(pob, i, len(params))
     prog = _Program(dom, inputs)
