@@ -980,9 +980,10 @@ def _stacked(x: Ob, n: int) -> Ob:
 
 
 class Layer(Arrow):
-    """``Layer(p, n, i): stacked(p, n) -> p``, the ``i``-th slice of a stack of parameters.
+    """``Layer(p, n, i): stacked(p, n) -> p``, the ``i``-th slice of a stack.
 
-    The unrolling of a ``Repeat`` feeds layer ``i`` its slice through it.
+    The unrolling of a ``Repeat`` feeds layer ``i`` its slice of the parameters
+    through it; the unrolling of a ``Recur`` reads item ``i`` of the sequence.
 
     >>> from topos.objects import R
     >>> Layer(R(4) * R(2), 3, 1).dom, str(Layer(R(4), 3, 1))

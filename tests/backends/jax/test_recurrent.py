@@ -198,3 +198,12 @@ def test_unregistered_cells_are_named() -> None:
     r = recur(Box("mystery", W * (H * H), H * H), 3)
     with pytest.raises(Exception, match="mystery"):
         compile(r)
+
+
+def test_the_regions_of_a_piecewise_linear_fold_are_read_through_its_unrolling() -> None:
+    from backends.jax.logic import PLNet, region  # noqa: PLC0415
+
+    p = rec.linear_ssm(2, 3, 4) >> P.relu(R(4, 2))
+    net = PLNet(p, randomised(p))
+    x = np.random.default_rng(8).standard_normal((4, 2))
+    assert region(net, x).contains(x)
