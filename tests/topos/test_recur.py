@@ -192,3 +192,13 @@ def test_a_fold_of_one_step_over_one() -> None:
 def test_layers_of_nn_are_folds_of_shared_parameters(n: int) -> None:
     g = rec.gru(2, 3, n)
     assert rec.recur_of(g).n == n and g.num_params() == rec.gru(2, 3, 1).num_params()
+
+
+def test_recurrent_layers_and_models_round_trip_through_json() -> None:
+    seq = Dim("seq", 8)
+    for p in (
+        rec.gru(2, 3, 4),
+        rec.lstm(2, 3, seq),
+        rec.recurrent_lm(11, seq, 4, 2, attention=[1]),
+    ):
+        assert loads(dumps(p)) == p
