@@ -32,6 +32,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #: An entry that names no test of a collected file is a collection error, so a renamed
 #: test cannot drop out of both tiers.
 SLOW: dict[str, dict[str, str]] = {
+    "tests/backends/jax/test_moe.py": {
+        "test_mixtral_8x7b_has_the_published_count_and_transformers_agrees":
+            "transformers' Flax Mistral traced at full size (eval_shape)",
+        "test_a_tiny_mixtral_runs": "compiles a two-layer Mixtral",
+        "test_routed_equals_dense_on_every_token_within_capacity[1.0]": "more capacities",
+        "test_routed_equals_dense_on_every_token_within_capacity[1.25]": "more capacities",
+        "test_a_dropless_mixtral_decodes_with_the_cache_as_the_uncached_model":
+            "compiles a Mixtral decoder",
+        "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
+    },
+    "tests/backends/jax/test_seq2seq.py": {
+        "test_later_steps_read_the_cached_memory_not_the_memory": "compiles two decoder steps",
+    },
+    "tests/backends/jax/test_t5.py": {
+        "test_untied_two_layer_logits_equal_an_independent_float64_t5":
+            "compiles a two-layer encoder-decoder",
+    },
     "tests/backends/apps/test_demo.py": {
         "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
             "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",
@@ -154,9 +171,16 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/examples/test_digits.py": {
         "test_reaches_97_percent_test_accuracy": "the example, trained to its claim",
     },
+    "tests/examples/test_traced_models.py": {
+        "test_mixer_equals_equinox": "compiles the traced model and Equinox's",
+        "test_encoder_decoder_equals_equinox": "compiles the traced model and Equinox's",
+        "test_mixture_of_experts_equals_equinox": "compiles the traced model and Equinox's",
+    },
     "tests/test_guide.py": {
         "test_page_examples_run[docs/generate.md]": "the page's examples compile decoders",
         "test_page_examples_run[docs/sharding.md]": "the page's examples train sharded",
+        "test_page_examples_run[docs/moe.md]": "the page's examples compile both forms",
+        "test_page_examples_run[docs/encoder_decoder.md]": "the page's examples compile a decoder",
     },
     "tests/topos/test_analysis.py": {
         "test_a_deep_para_is_analysed_on_a_deep_stack": "a 2,000-layer unrolled Para",

@@ -49,6 +49,7 @@ from topos.dtypes import with_dtype
 from topos.errors import TypeMismatch
 from topos.normal import equal
 from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
+from topos.syntax import diagram, param, trace
 
 __all__ = [
     "Arrow",
@@ -73,6 +74,7 @@ __all__ = [
     "copair",
     "copy",
     "curry",
+    "diagram",
     "discard",
     "disj",
     "equal",
@@ -85,10 +87,12 @@ __all__ = [
     "inr",
     "neg",
     "pair",
+    "param",
     "recur",
     "snd",
     "specialise",
     "swap",
+    "trace",
     "true",
     "unassoc",
     "uncurry",

@@ -40,6 +40,10 @@ only, so it is a property of the map, not of how it is written:
   order among smooth, piecewise polynomial maps);
 - **witnesses**: the sub-diagrams that force the verdict, each with its path (see
   ``locate``); for an order reached inside a ``curry`` applied by ``ev``, the ``ev``.
+  A box that makes *labels* (a ``Fin``, a coproduct ``One + … + One``) out of a
+  varying input — ``top_k`` choosing experts by argmax — splits the input space
+  into cases; the labels are piecewise constant, the map is the coproduct of its
+  pieces, and a ``coproduct`` witness names the box.
 
 Invariance: ``equal(f, g)`` implies the same order, class and lives-in. Dead code
 (a branch dropped by a projection, ``discard`` or an injection's other summand)
@@ -61,7 +65,7 @@ body, a ``Repeat`` by iterating its body to a fixpoint, a ``Recur`` (a fold over
 sequence) by iterating its cell to a fixpoint of the carried state, with every item
 of the sequence one input, and constants are constant.
 
->>> from topos import R, Box, pair, curry, ev, copy, discard, fst, Id
+>>> from topos import R, Fin, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
 >>> relu, w = Box("relu", X, X, cls="pl"), Box("w", X, X, cls="linear")
 >>> analyze(w >> relu >> w).lives_in
@@ -95,6 +99,13 @@ Gating is diagonal: ``x ⊙ relu(x W)`` is first order, but not piecewise linear
 >>> report.order, report.cls, report.lives_in
 ('diagonal', 'polynomial', 'smooth maps')
 
+A router that picks one of 3 experts by argmax is a case split, a coproduct:
+
+>>> pick = Box("argmax", X, Fin(3), cls="pl")
+>>> case = analyze(w >> pick).witnesses[-1]
+>>> case.kind, case.arrow.name, "case split" in case.reason
+('coproduct', 'argmax', True)
+
 Linear attention (no softmax) is polynomial of degree 3:
 
 >>> gram = Box("gram", X * X, R(4, 4), cls="bilinear")        # x x^T
@@ -113,7 +124,7 @@ from topos import arrows as ar_
 from topos.arrows import Arrow, Box
 from topos.errors import short
 from topos.normal import deep
-from topos.objects import Coproduct, Empty, Exp, Ob, Product, Unit
+from topos.objects import Coproduct, Empty, Exp, Fin, Ob, Product, Unit
 
 __all__ = ["CLASSES", "ORDERS", "Analysis", "Witness", "analyze", "declare", "declared", "locate"]
 
@@ -183,7 +194,7 @@ class _At:
 class Witness:
     """A sub-diagram that forces part of the verdict, and where it sits."""
 
-    kind: str  # "order" or "class"
+    kind: str  # "order", "class" or "coproduct" (a case split on the input)
     reason: str
     arrow: Arrow = field(repr=False)
     path: Path
@@ -408,6 +419,26 @@ def _fill(ob: Ob, leaf: _Base) -> Any:
     return leaf
 
 
+def _has_labels(ob: Ob) -> bool:
+    if isinstance(ob, Product):
+        return _has_labels(ob.left) or _has_labels(ob.right)
+    return isinstance(ob, Fin)
+
+
+def _labels(ob: Ob) -> str:
+    if isinstance(ob, Product):
+        return _labels(ob.left) if _has_labels(ob.left) else _labels(ob.right)
+    assert isinstance(ob, Fin)
+    return f"Fin({ob.n})"
+
+
+def _fill_labels(ob: Ob, leaf: _Base, label: _Base) -> Any:
+    """Like ``_fill``, with the ``Fin`` factors of a product filled by ``label``."""
+    if isinstance(ob, Product):
+        return (_fill_labels(ob.left, leaf, label), _fill_labels(ob.right, leaf, label))
+    return label if isinstance(ob, Fin) else _fill(ob, leaf)
+
+
 def _empty(ob: Ob) -> bool:
     """Provably empty: ``Zero``, a product with an empty factor, a sum of empty terms."""
     if isinstance(ob, Empty):
@@ -551,7 +582,7 @@ class _Run:
     def witness(self, i: int) -> tuple[str, str, Witness]:
         """Event ``i`` as (kind, level, witness): its path written out only when reported."""
         kind, level, f, at, reason = self.events[i]
-        shown = {"unknown": "class", "via": "order"}.get(kind, kind)
+        shown = {"unknown": "class", "via": "order", "case": "coproduct"}.get(kind, kind)
         return kind, level, Witness(shown, reason, f, at.path)
 
     def force(self, v: Any, f: Arrow, path: _At, out_: bool = False) -> _Ev:
@@ -711,7 +742,15 @@ class _Run:
         if cls == "polynomial" and isinstance(deg, int):
             inner = _degree(x)
             deg = None if inner is None else deg * inner
-        return _fill(f.cod, _Base(True, deg if isinstance(deg, int) else None, seen))
+        out = _Base(True, deg if isinstance(deg, int) else None, seen)
+        if _has_labels(f.cod):  # labels made from a varying input: which case it is in
+            reason = (
+                f"{_show(f)} chooses a label of {_labels(f.cod)} by the input: a case split,"
+                " the map is a coproduct of its pieces (piecewise)"
+            )
+            split = _Base(True, 0, seen | self.event("case", cls, f, path, reason))
+            return _fill_labels(f.cod, out, split)
+        return _fill(f.cod, out)
 
     def _bilinear(self, f: Box, x: Any, path: _At, seen: _Ev) -> Any:
         if not isinstance(f.dom, Product):
@@ -871,6 +910,7 @@ def analyze(f: Any) -> Analysis:
     chosen = (via or [i for kind, lv, i in events if kind == "order" and lv == order])[:1]
     chosen += [i for kind, lv, i in events if kind in ("class", "unknown") and lv == cls][:1]
     chosen += [i for kind, _, i in events if kind == "unknown" and i not in chosen]
+    chosen += [i for kind, _, i in events if kind == "case"][:1]
     witnesses = [run.witness(i)[2] for i in chosen]  # paths written out for these only
     return Analysis(order, cls, lives, degree, tuple(dict.fromkeys(witnesses)))
 

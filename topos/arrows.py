@@ -225,6 +225,12 @@ class Arrow:
         return draw(self)
 
     # -- operators --------------------------------------------------------------
+    def __call__(self, *args: Any) -> Any:
+        """Inside a traced function (``topos.syntax``): this arrow applied to symbolic values."""
+        from topos.syntax.ops import call
+
+        return call(self, *args)
+
     def __rshift__(self, other: Arrow) -> Arrow:
         if getattr(other, "_mixes_with_arrows", False):
             return NotImplemented  # e.g. f >> p for a Para p: Para.__rrshift__ lifts f

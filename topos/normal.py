@@ -706,6 +706,34 @@ def _classify(ob: Ob) -> tuple[bool, bool]:
     return _KNOWN[ob]
 
 
+_TERMINAL: dict[Ob, bool] = {}
+
+
+def _terminal(ob: Ob) -> bool:
+    """Whether ``ob`` is terminal in every model: ``One``, products of such, ``T ** A``.
+
+    Every value of such a type is ``()``-shaped, so η gives it one normal form even
+    where it was computed from ⊥.
+    """
+    hit = _TERMINAL.get(ob)
+    if hit is not None:
+        return hit
+    stack: list[tuple[Ob, bool]] = [(ob, False)]
+    while stack:
+        x, ready = stack.pop()
+        if x in _TERMINAL:
+            continue
+        parts: tuple[Ob, ...] = (x.left, x.right) if isinstance(x, Product) else ()
+        if isinstance(x, Exp):
+            parts = (x.base,)
+        if not ready and parts:
+            stack.append((x, True))
+            stack.extend((y, False) for y in parts if y not in _TERMINAL)
+            continue
+        _TERMINAL[x] = isinstance(x, Unit) or (bool(parts) and all(_TERMINAL[y] for y in parts))
+    return _TERMINAL[ob]
+
+
 _BASE: dict[type, bool] = {}
 
 
@@ -966,7 +994,7 @@ class _Normaliser:
         """The η-long normal term of a value of type ``ob``."""
         if isinstance(ob, Unit):  # η for One: even a value computed from ⊥ is ()
             return UNIT
-        if type(value) is _Bot:
+        if type(value) is _Bot and not _terminal(ob):
             raise _Split(value.term, None)
         if _is_base(ob):
             assert isinstance(value, Term), value
@@ -977,7 +1005,7 @@ class _Normaliser:
         todo: list[tuple[Ob, Any, bool]] = [(ob, value, False)]
         while todo:
             t, v, ready = todo.pop()
-            if type(v) is _Bot and not isinstance(t, Unit):
+            if type(v) is _Bot and not _terminal(t):
                 raise _Split(v.term, None)
             if ready:
                 right = out.pop()

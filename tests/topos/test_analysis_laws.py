@@ -143,11 +143,14 @@ def _choose_ev_attention(seq: int = 4, d: int = 8) -> object:
 
 def _stock() -> dict[str, tuple[object, tuple[str, str, str]]]:
     from topos import nn
+    from topos.nn.cross_attention import cross_attention
     from topos.nn.feedforward import feedforward
     from topos.nn.lsa import lsa
+    from topos.nn.moe import experts
     from topos.nn.norms import rms_norm
     from topos.nn.self_attention import self_attention
-    from topos.nn.zoo import ARCHITECTURES, gpt2, llama, preset
+    from topos.nn.t5 import encoder_decoder
+    from topos.nn.zoo import ARCHITECTURES, gpt2, llama, mixtral, preset
 
     pl, smooth = ("first", "pl", "PL pretopos"), ("first", "smooth", "smooth maps")
     higher = ("higher", "smooth", "topos completion")
@@ -159,7 +162,7 @@ def _stock() -> dict[str, tuple[object, tuple[str, str, str]]]:
         "transformer": higher, "linear attention": cubic,
         "hypernetwork": ("higher", "polynomial", "topos completion"),
         "mixture of experts": higher, "swiglu mlp": gated, "rmsnorm": gated,
-        "llama-style lm": higher,
+        "llama-style lm": higher, "routed experts (top-2)": higher,
     }  # fmt: skip
     assert set(zoo) == set(ARCHITECTURES), "a zoo entry without its expected verdict"
     out = {f"zoo {k}": (ARCHITECTURES[k](True), v) for k, v in zoo.items()}
@@ -177,6 +180,10 @@ def _stock() -> dict[str, tuple[object, tuple[str, str, str]]]:
         "rmsnorm": (rms_norm(8), gated),
         "layer norm": (nn.layer_norm(8), gated),
         "relu mlp": (nn.mlp([4, 8, 8, 2]), pl),
+        "cross attention": (cross_attention(3, 5, 8, 2, masks=True), higher),
+        "t5 (tiny)": (encoder_decoder(13, 4, 3, 8, 2, 4, 16, layers=1), higher),
+        "mixtral (tiny)": (mixtral(17, 6, 16, 2, 1, 1, 24, 4, 2), higher),
+        "dense experts": (experts(6, 8, 16, n_experts=4, k=2, routed=False), higher),
     }
     return out
 

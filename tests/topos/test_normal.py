@@ -290,6 +290,17 @@ def test_eliminated_empty_neutral_is_bottom() -> None:
     assert equal(pair(z, f) >> snd(Zero, B), f)
 
 
+def test_maps_into_a_terminal_type_are_equal_even_from_bottom() -> None:
+    # η for One * One and One ** X wins over ⊥: there is one map into a terminal type
+    h = Box("z", Zero ** A, Zero) >> absurd(One * One)
+    assert equal(pair(h >> fst(One, One), h >> snd(One, One)), h)
+    assert equal(h, discard(Zero ** A) >> pair(Id(One), Id(One)))
+    k = Box("z", Zero ** A, Zero) >> absurd(One ** X)
+    assert equal(k, curry(discard(Zero ** A * X)))
+    # but not into a type with more than one element
+    assert not equal(Box("z", Zero ** A, Zero) >> absurd(B), Box("w", Zero ** A, B))
+
+
 # ---------------------------------------------------------------------------------
 # Soundness: things that must stay different
 

@@ -26,6 +26,9 @@ Named sub-diagrams and stacks of layers are constructors of ``topos.arrows``:
 - ``Recur(c, n)`` (a fold over a sequence, ``topos.recur``) is drawn as the cell
   ``c`` once, in a frame labelled ``c ⟲n · state S carried``: the state wires
   entering and leaving the frame are the one state carried from step to step.
+- A group with the attribute ``wires=(name, ...)`` (one name per output wire) is
+  drawn as its body, without a frame, its output wires labelled with the names: the
+  variables of a function traced by ``topos.syntax``.
 - ``draw(f, depth=k)`` expands named sub-diagrams ``k`` levels deep and collapses
   the ones below; ``depth=0`` collapses every named sub-diagram, ``None`` (default)
   expands all of them.

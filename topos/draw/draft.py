@@ -149,6 +149,7 @@ class Frame(Core):
     inner: Draft = ()
     label: str = ""
     stacked: bool = False
+    names: tuple[str, ...] = ()  # a labelling group: no frame, its output wires named
 
 
 Draft = tuple[Wiring | Core, ...]
@@ -297,6 +298,10 @@ class _Builder:
     def named(self, f: ar_.Group | ar_.Repeat | ar_.Recur, depth: int | None) -> Draft:
         body = f.cell if isinstance(f, ar_.Recur) else f.body
         ins, outs = wires(f.dom), wires(f.cod)
+        names = _wire_names(f, outs)
+        if names:  # a variable of a traced function (topos.syntax): transparent, wires named
+            inner = self.build(body, depth)
+            return _atom(Frame(ins, outs, inner, f.name, False, names))
         repeat = isinstance(f, (ar_.Repeat, ar_.Recur))
         if isinstance(f, ar_.Repeat):
             inner_name = body.name if isinstance(body, ar_.Group) else ""
@@ -316,6 +321,17 @@ class _Builder:
         if len(first.ins) != len(ins) or len(last.outs) != len(outs):
             return _atom(Atom(ins, outs, "repeat" if repeat else "group", label, title))
         return _atom(Frame(ins, outs, inner, label, isinstance(f, ar_.Repeat)))
+
+
+def _wire_names(f: ar_.Group | ar_.Repeat | ar_.Recur, outs: tuple[Ob, ...]) -> tuple[str, ...]:
+    """The names a group's ``wires`` attribute gives its output wires (one per wire)."""
+    if not isinstance(f, ar_.Group):
+        return ()
+    names = f.attrs.get("wires")
+    if not isinstance(names, tuple) or len(names) != len(outs):
+        return ()
+    strings = tuple(n for n in names if isinstance(n, str))
+    return strings if len(strings) == len(outs) else ()
 
 
 def _not_named(f: Arrow) -> bool:

@@ -75,6 +75,7 @@ BOX_H = 30.0
 SMALL_H = 22.0
 BAND = 30.0  # between the blocks of a composite
 LABEL_ROOM = 14.0  # the straight end of a bent wire, beside its label
+NAME_STUB = 16.0  # the stretch of wire below a named value (topos.syntax), beside its name
 WIRING_H = 24.0
 GAP = 18.0  # between side-by-side blocks
 PAD = 10.0  # inside frames
@@ -552,6 +553,8 @@ class _Ctx:
 
     def frame(self, node: Frame, kinds: list[Kind]) -> Gen:
         sub, ib = yield (node.inner, list(kinds))
+        if node.names:
+            return sub, self._named_wires(ib, node.names)
         head, bot = 24.0, PAD
         lw = text_width(node.label, FONT + 1)
         x0 = PAD
@@ -574,6 +577,20 @@ class _Ctx:
         for p, ob in zip(outs, ib.out_obs, strict=True):
             out.items.append(("line", p, head + ib.h, p, hh + shadow, wire_kind(ob)))
         return sub, out
+
+
+    def _named_wires(self, ib: Block, names: tuple[str, ...]) -> Block:
+        """``ib`` with a short stretch below each output wire, labelled by its name."""
+        stub = NAME_STUB
+        ends = [p + 4 + text_width(n, FONT + 1) for p, n in zip(ib.outs, names, strict=True)]
+        w = max([ib.w, *ends])
+        out = Block(w, ib.h + stub, list(ib.ins), list(ib.outs), ib.in_obs, ib.out_obs)
+        out.floor = ib.h + stub
+        out.place(0.0, 0.0, ib)
+        for p, ob, name in zip(ib.outs, ib.out_obs, names, strict=True):
+            out.items.append(("line", p, ib.h, p, ib.h + stub, wire_kind(ob)))
+            out.items.append(("text", p + 4, ib.h + stub - 4, name, "name", "start"))
+        return out
 
 
 def _frozen(a: Atom) -> bool:

@@ -7,7 +7,7 @@ the drawing back:
 - ``wire`` (``data``, ``fn`` for exponential wires, ``param``, ``unit``: the dotted
   way into a case alternative that carries no wire);
 - ``dot`` (``copy``, ``discard``, ``split``, ``hollow``, ``tie``);
-- ``label`` (``wire``, ``box``, ``frame``, ``param``);
+- ``label`` (``wire``, ``box``, ``frame``, ``param``, ``name``: a wire's variable name);
 - ``frame`` (``group``, ``stack``, ``shadow``, ``bubble``, ``case``).
 
 Every box has ``data-bbox="x y w h"``. Colours are attributes, not a stylesheet, so an SVG
@@ -68,6 +68,7 @@ _TEXT = {
     "wire": f'font-size="{FONT:g}" fill="#666666"',
     "frame": f'font-size="{FONT + 1:g}" fill="#4d5d78" font-weight="bold"',
     "param": f'font-size="{FONT:g}" fill="#a4530c"',
+    "name": f'font-size="{FONT + 1:g}" fill="#1f5fa8" font-style="italic"',
 }
 
 

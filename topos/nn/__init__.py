@@ -14,8 +14,11 @@
   ``topos.nn.self_attention`` (MHA / GQA / MQA, RoPE, padding masks),
   ``topos.nn.decoder`` (``block``, ``language_model``), ``topos.nn.vit``
   (``vision_transformer``).
+- ``topos.nn.moe`` (``experts``: routed top-k mixtures of experts and their dense
+  form), ``topos.nn.cross_attention`` (``cross_attention``), ``topos.nn.t5``
+  (``encoder_decoder``, ``t5``: T5-style encoder–decoders).
 - ``topos.nn.zoo``: the paper's architectures with their verdicts (``table``) and the
-  published configurations ``gpt2``, ``llama``, ``vit``, re-exported here.
+  published configurations ``gpt2``, ``llama``, ``mixtral``, ``vit``, re-exported here.
 
 Every layer is a Para ``P * A -> B`` whose arrow is made of primitives and
 structure only, so ``analyze`` can read it and any backend that implements the
@@ -31,6 +34,7 @@ primitives runs it:
 """
 
 from topos.nn import primitives
+from topos.nn.cross_attention import cross_attention
 from topos.nn.decoder import block, language_model
 from topos.nn.feedforward import SEED, dropout, feedforward, gated_mlp
 from topos.nn.layers import (
@@ -57,13 +61,15 @@ from topos.nn.layers import (
     tanh,
     weight,
 )
+from topos.nn.moe import experts
 from topos.nn.norms import norm, rms_norm
 from topos.nn.primitives import CLASSES, PRIMITIVES
 from topos.nn.rotary import rotary
 from topos.nn.self_attention import self_attention
+from topos.nn.t5 import encoder_decoder, t5
 from topos.nn.transformer import attention, multi_head, transformer, transformer_block
 from topos.nn.vit import vision_transformer
-from topos.nn.zoo import gpt2, llama, vit
+from topos.nn.zoo import gpt2, llama, mixtral, vit
 
 __all__ = [
     "ACTIVATIONS",
@@ -76,9 +82,12 @@ __all__ = [
     "attention",
     "block",
     "conv",
+    "cross_attention",
     "dropout",
     "embedding",
     "embedding_cases",
+    "encoder_decoder",
+    "experts",
     "feedforward",
     "gated_mlp",
     "gcn",
@@ -91,6 +100,7 @@ __all__ = [
     "linear",
     "llama",
     "max_pool",
+    "mixtral",
     "mlp",
     "multi_head",
     "norm",
@@ -103,6 +113,7 @@ __all__ = [
     "rotary",
     "self_attention",
     "softmax",
+    "t5",
     "tanh",
     "transformer",
     "transformer_block",

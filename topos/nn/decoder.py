@@ -47,6 +47,7 @@ from topos.nn.feedforward import SEED, feedforward
 from topos.nn.feedforward import dropout as dropout_layer
 from topos.nn.layers import SMALL, _check_name, _dims, embedding, grouped, linear
 from topos.nn.layers import positional as learned_positions
+from topos.nn.moe import experts
 from topos.nn.self_attention import self_attention
 from topos.objects import Dim, R
 from topos.para import Init, Para, repeat
@@ -77,6 +78,8 @@ def block(
     padding_mask: bool = False,
     dropout: float | None = None,
     train: bool = True,
+    moe: tuple[int, int] | None = None,
+    capacity_factor: float | None = None,
     init: Init = SMALL,
     name: str = "block",
 ) -> Para:
@@ -113,6 +116,9 @@ def block(
         dropout: the residual dropout rate (see ``language_model``); the block then
             maps ``R(seq, d) * SEED`` to itself (in training).
         train: with ``dropout``, whether to drop (``False``: the plain block).
+        moe: ``(n_experts, k)``: the MLP is a routed top-``k`` mixture of SwiGLU
+            experts (``topos.nn.moe.experts``, path ``moe``) instead of one MLP.
+        capacity_factor: with ``moe``, the experts' capacity factor (``None``: dropless).
         init: the initialiser of the weights.
         name: the group's name (paths are not prefixed by it).
 
@@ -129,7 +135,12 @@ def block(
         init=init, name="attn",
     )  # fmt: skip
     hidden = 4 * d if mlp_hidden is None else mlp_hidden
-    ffn = feedforward(d, hidden, lead=(seq,), activation=activation, bias=bias, init=init)
+    ffn = (
+        feedforward(d, hidden, lead=(seq,), activation=activation, bias=bias, init=init)
+        if moe is None
+        else experts(seq, d, hidden, n_experts=moe[0], k=moe[1],
+                     capacity_factor=capacity_factor, init=init)  # fmt: skip
+    )
     n1 = norms.norm(norm_kind, d, lead=(seq,), eps=eps, name="ln1")
     n2 = norms.norm(norm_kind, d, lead=(seq,), eps=eps, name="ln2")
     inp = x * m if padding_mask else x
@@ -199,6 +210,8 @@ def language_model(
     padding_mask: bool = False,
     dropout: float | None = None,
     train: bool = True,
+    moe: tuple[int, int] | None = None,
+    capacity_factor: float | None = None,
     init: Init = SMALL,
 ) -> Para:
     """A decoder-only language model ``Fin(vocab, seq) -> R(seq, vocab)``, every part an option.
@@ -240,6 +253,9 @@ def language_model(
         train: with ``dropout``, ``True`` builds the training model (keyed);
             ``False`` the inference model, which is the model without dropout:
             no key, the same parameters, the same arrow.
+        moe: ``(n_experts, k)``: every block's MLP is a routed mixture of experts
+            (Mixtral; see ``block``).
+        capacity_factor: with ``moe``, the experts' capacity factor (``None``: dropless).
         init: the initialiser of weights, embeddings and head.
 
     Returns:
@@ -256,7 +272,7 @@ def language_model(
         bias=bias, norm_kind=norm, eps=eps, activation=activation,
         rope=positional == "rope", rope_dims=rope_dims, rope_base=rope_base,
         parallel=parallel, padding_mask=padding_mask, init=init,
-        dropout=dropout if train else None,
+        dropout=dropout if train else None, moe=moe, capacity_factor=capacity_factor,
     )  # fmt: skip
     x, m = R(seq, d), R(seq)
     embed: Para = embedding(vocab, d, lead=(seq,), init=init, name="embed")

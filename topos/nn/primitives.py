@@ -56,6 +56,7 @@ __all__ = [
     "full",
     "compare",
     "conv",
+    "dispatch",
     "cos",
     "div",
     "einsum",
@@ -74,9 +75,11 @@ __all__ = [
     "reduce_mean",
     "reduce_sum",
     "relu",
+    "relative_buckets",
     "reshape",
     "rsqrt",
     "scale",
+    "scatter_add",
     "sigmoid",
     "silu",
     "sin",
@@ -86,6 +89,7 @@ __all__ = [
     "sub",
     "take",
     "tanh",
+    "top_k",
     "transpose",
     "where",
 ]
@@ -134,6 +138,10 @@ PRIMITIVES: dict[str, str] = {
     "log": "smooth",
     "sqrt": "smooth",
     "erf": "smooth",
+    "top_k": "pl",
+    "dispatch": "linear",
+    "scatter_add": "linear",
+    "relative_buckets": "linear",
 }
 
 
@@ -816,3 +824,121 @@ def fold_in(seed: Ob, salt: int) -> Box:
     if isinstance(salt, bool) or not isinstance(salt, int) or not 0 <= salt < 2**31:
         raise TypeMismatch(f"fold_in: salt must be an int in [0, 2**31), got {salt!r}")
     return _box("fold_in", seed, seed, salt=salt)
+
+
+# -- routing: choosing by the input, dispatching by labels -----------------------------------
+
+
+def top_k(a: Ob, k: int) -> Box:
+    """The ``k`` largest entries of the last axis and their indices.
+
+    ``top_k(x, k): R(*s, m) -> R(*s, k) * Fin(m, *s, k)``.
+
+    Values in decreasing order, ties broken towards the lower index (as
+    ``jax.lax.top_k``). The values are piecewise linear (each is a max over
+    subsets); the indices are *piecewise constant*: choosing ``argmax`` splits
+    the domain ``R(m)`` into the ``m`` cells where each entry wins, i.e. it maps
+    into the coproduct ``Fin(m) = One + ... + One`` — a case split on the input.
+    ``topos.analysis`` reports it as a ``coproduct`` witness.
+
+    >>> top_k(R(5, 8), 2).cod
+    R(5, 2) * Fin(8, 5, 2)
+    >>> top_k(R(8), 9)
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: top_k: k must be an int in 1..8 for R(8), got 9
+    """
+    x = _real("top_k", a)
+    if not x.shape or not isinstance(x.shape[-1], int):
+        raise TypeMismatch(f"top_k: expected R(..., m) with a fixed last axis, got {x!r}")
+    m = x.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= m:
+        raise TypeMismatch(f"top_k: k must be an int in 1..{m} for {x!r}, got {k!r}")
+    lead = x.shape[:-1]
+    return _box("top_k", x, R(*lead, k, dtype=x.dtype) * Fin(m, *lead, k), k=k)
+
+
+def dispatch(labels: Ob, capacity: int) -> Box:
+    """Slots in per-label buffers of ``capacity`` rows, and which entries got one.
+
+    ``dispatch(labels, C): Fin(E, n, k) -> Fin(E * C + 1, n, k) * R(n, k)``.
+
+    Entry ``(t, j)`` (token ``t``'s ``j``-th choice, label ``e``) gets the slot
+    ``e * C + r``, where ``r`` counts the earlier entries with label ``e`` in the
+    order *choice first, then token* (every token's first choice is served before
+    any second choice, as in GShard and Switch), when ``r < C``; otherwise it is
+    *dropped* and gets the overflow slot ``E * C``. The second factor is the keep
+    mask, 1.0 where the entry got a slot. A map out of a finite set (a copairing
+    of constants), so linear; the backend computes it by a cumulative count
+    (``O(n k E)``), the sort-free form of sort-based dispatch.
+
+    >>> dispatch(Fin(4, 6, 2), 3).cod
+    Fin(13, 6, 2) * R(6, 2)
+    """
+    if not isinstance(labels, Fin) or len(labels.shape) != 2 or labels.n < 1:
+        raise expected("dispatch", "labels Fin(E, n, k)", labels)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise TypeMismatch(f"dispatch: capacity must be a positive int, got {capacity!r}")
+    slots = labels.n * capacity + 1
+    return _box(
+        "dispatch", labels, Fin(slots, *labels.shape) * R(*labels.shape), capacity=capacity
+    )
+
+
+def scatter_add(values: Ob, labels: Ob) -> Box:
+    """The adjoint of ``gather``: ``R(*s, *e) * Fin(V, *s) -> R(V, *e)``.
+
+    ``out[v] = Σ_{ix[s] = v} x[s]``.
+
+    Rows sent to the same label add up; labels that receive nothing are zero. For
+    fixed labels it is linear in the values (the transpose of ``gather``'s
+    matrix), and as a map out of ``Fin`` it is a copairing of such maps: linear.
+
+    >>> scatter_add(R(6, 2, 8), Fin(13, 6, 2)).cod
+    R(13, 8)
+    """
+    x = _real("scatter_add", values)
+    s = getattr(labels, "shape", None)
+    if not isinstance(labels, Fin) or s is None or tuple(x.shape[: len(s)]) != tuple(s):
+        raise TypeMismatch(
+            f"scatter_add: expected R(*s, ...) and Fin(V, *s), got {values!r} and {labels!r}"
+        )
+    return _box("scatter_add", x * labels, R(labels.n, *x.shape[len(s) :], dtype=x.dtype))
+
+
+def relative_buckets(
+    rows: int | Dim,
+    cols: int | Dim,
+    buckets: int,
+    max_distance: int,
+    *,
+    bidirectional: bool,
+) -> Box:
+    """T5's relative-position buckets, a constant ``One -> Fin(buckets, rows, cols)``.
+
+    Entry ``(i, j)`` is the bucket of the distance ``j - i`` (key minus query):
+    half the buckets (all, if not ``bidirectional``, where later keys share
+    bucket 0) hold exact small distances, the rest grow logarithmically up to
+    ``max_distance``, beyond which distances share the last bucket (Raffel et al.
+    2020, section 2.1). Like ``arange``, a constant: linear.
+
+    >>> relative_buckets(4, 4, 32, 128, bidirectional=True).cod
+    Fin(32, 4, 4)
+    """
+    _positive("relative_buckets", buckets=buckets, max_distance=max_distance)
+    for name, n in (("rows", rows), ("cols", cols)):
+        if not isinstance(n, Dim):
+            _positive("relative_buckets", **{name: n})
+    half = buckets // 2 if bidirectional else buckets
+    if half < 2:
+        raise TypeMismatch(f"relative_buckets: {buckets} buckets are too few")
+    return _box(
+        "relative_buckets", One, Fin(buckets, rows, cols), max_distance=max_distance,
+        bidirectional=bool(bidirectional),
+    )  # fmt: skip
+
+
+def _positive(op: str, **sizes: object) -> None:
+    for key, n in sizes.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TypeMismatch(f"{op}: {key} must be a positive int, got {n!r}")

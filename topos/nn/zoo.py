@@ -17,13 +17,19 @@ categorical structure). ``table()`` runs ``analyze`` on every entry; the claims 
   pointwise: order ``diagonal``, first order among smooth maps (see
   ``topos.analysis``);
 - a Llama-style language model (RMSNorm, SwiGLU, grouped-query attention) is higher
-  order, like the transformer: the verdict does not depend on how attention is spelt.
+  order, like the transformer: the verdict does not depend on how attention is spelt;
+- routed top-2 experts (``topos.nn.moe``) are higher order like the soft mixture
+  (the gates mix the chosen experts' outputs), and their router is a case split:
+  ``top_k`` chooses a summand of the coproduct ``Fin(E)``, which ``analyze`` names
+  in a ``coproduct`` witness.
 
 >>> rows = {row.name: row for row in table(small=True)}
 >>> rows["mlp (relu)"].lives_in, rows["transformer"].lives_in
 ('PL pretopos', 'topos completion')
 >>> rows["linear attention"].cls, rows["linear attention"].degree
 ('polynomial', 3)
+>>> [w.kind for w in rows["routed experts (top-2)"].report.witnesses]
+['order', 'class', 'coproduct']
 
 Real configurations, built without weights: their parameter counts are the
 published ones (``PUBLISHED``).
@@ -47,6 +53,7 @@ from topos.nn.feedforward import feedforward
 from topos.nn.layers import conv, gcn, grouped, linear, max_pool, mlp, relu, residual, rnn, softmax
 from topos.nn.layers import gelu as gelu_layer
 from topos.nn.layers import tanh as tanh_layer
+from topos.nn.moe import experts
 from topos.nn.norms import rms_norm
 from topos.nn.transformer import attention, transformer
 from topos.nn.vit import vision_transformer
@@ -57,6 +64,7 @@ __all__ = [
     "ARCHITECTURES",
     "GPT2",
     "LLAMA",
+    "MIXTRAL",
     "PUBLISHED",
     "VIT",
     "Row",
@@ -64,6 +72,7 @@ __all__ = [
     "gpt2",
     "hypernetwork",
     "llama",
+    "mixtral",
     "mixture_of_experts",
     "preset",
     "resnet",
@@ -171,6 +180,10 @@ def mixture_of_experts(d: int = 4, out: int = 3, experts: int = 2, hidden: int =
     return copy(x) >> (gate * stacked) >> mixed
 
 
+def _routed_experts() -> Para:
+    return experts(6, 8, 16, n_experts=4, k=2, capacity_factor=1.25)
+
+
 def _linear_attention() -> Para:
     return attention(8, 4, 4, softmax=False, bias=False)
 
@@ -196,6 +209,7 @@ ARCHITECTURES: dict[str, Callable[[bool], Para]] = {
     "mixture of experts": lambda s: mixture_of_experts(),
     "swiglu mlp": lambda s: feedforward(8, 24, activation="swiglu", bias=False),
     "rmsnorm": lambda s: rms_norm(8),
+    "routed experts (top-2)": lambda s: _routed_experts(),
     "llama-style lm": lambda s: (
         llama(17, 8, 16, 2, 1, 32, kv_heads=1) if s else preset("tinyllama-1.1b")
     ),
@@ -282,6 +296,13 @@ PUBLISHED = {
     "llama3-8b": 8_030_261_248,
     "vit-b/16": 86_567_656,
     "vit-l/16": 304_326_632,
+    "mixtral-8x7b": 46_702_792_704,
+}
+
+#: Mixtral (Jiang et al. 2024): name -> (vocab, seq, d, heads, kv_heads, layers, hidden,
+#: experts, k, rope_base); the published ``config.json`` of Mixtral-8x7B-v0.1.
+MIXTRAL: dict[str, tuple[int, int, int, int, int, int, int, int, int, float]] = {
+    "mixtral-8x7b": (32000, 32768, 4096, 32, 8, 32, 14336, 8, 2, 1_000_000.0),
 }
 
 
@@ -346,6 +367,51 @@ def llama(
     )  # fmt: skip
 
 
+def mixtral(
+    vocab: int,
+    seq: int | Dim,
+    d: int,
+    heads: int,
+    kv_heads: int,
+    layers: int,
+    hidden: int,
+    n_experts: int,
+    k: int,
+    rope_base: float = 1_000_000.0,
+    *,
+    capacity_factor: float | None = None,
+    eps: float = 1e-5,
+) -> Para:
+    """A Mixtral-style model: Llama's blocks with a routed top-``k`` mixture of SwiGLU experts.
+
+    >>> m = mixtral(50, 8, 32, 4, 2, 2, 64, 4, 2)
+    >>> m.parameters()["blocks.moe.experts.up"].ob, m.parameters()["blocks.moe.router.w"].ob
+    (R(2, 4, 32, 64), R(2, 32, 4))
+
+    Args:
+        vocab: the vocabulary size.
+        seq: the context length.
+        d: the model width.
+        heads: query heads.
+        kv_heads: key/value heads.
+        layers: the number of blocks.
+        hidden: each expert's SwiGLU hidden width.
+        n_experts: experts per block.
+        k: experts per token.
+        rope_base: the RoPE maximal wavelength.
+        capacity_factor: the experts' capacity factor (``None``: dropless, as released).
+        eps: the RMSNorm constant.
+
+    Returns:
+        The language model ``Fin(vocab, seq) -> R(seq, vocab)``.
+    """
+    return language_model(
+        vocab, seq, d, heads, layers, kv_heads=kv_heads, mlp_hidden=hidden, positional="rope",
+        norm="rms", eps=eps, activation="swiglu", bias=False, rope_base=rope_base,
+        moe=(n_experts, k), capacity_factor=capacity_factor,
+    )  # fmt: skip
+
+
 def vit(size: str = "b/16", *, image: int = 224, classes: int = 1000) -> Para:
     """ViT-B/16 or ViT-L/16 on ``R(image, image, 3)``.
 
@@ -383,6 +449,8 @@ def preset(name: str) -> Para:
         return gpt2(size)
     if family == "vit":
         return vit(size)
+    if name in MIXTRAL:
+        return mixtral(*MIXTRAL[name])
     if name in LLAMA:
         vocab, seq, d, heads, kv, layers, hidden, base = LLAMA[name]
         return llama(vocab, seq, d, heads, layers, hidden, kv_heads=kv, rope_base=base)

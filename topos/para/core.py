@@ -430,6 +430,12 @@ class Para:
         arrow = act.para_compose(self.P, other.P, self.dom, self.arrow, other.arrow)
         return Para._make(self.P * other.P, arrow, self.dom, act, parts=(self, other), op=">>")
 
+    def __call__(self, *args: Any) -> Any:
+        """Inside a traced function (``topos.syntax``): the layer applied to symbolic values."""
+        from topos.syntax.ops import call
+
+        return call(self, *args)
+
     def __rshift__(self, other: Para | Arrow) -> Para:
         return self.then(other)
 

@@ -21,11 +21,13 @@ Array([1., 4., 9.], dtype=float32)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.special import erf as _erf
 
@@ -34,7 +36,7 @@ from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
 from topos.objects import Fin, R
 
-__all__ = ["IMPLEMENTATIONS"]
+__all__ = ["IMPLEMENTATIONS", "bucket_table"]
 
 
 def _dtype(box: Box) -> Any:
@@ -142,6 +144,68 @@ def _linear_scan(box: Box, x: Any) -> Any:
     return jax.lax.associative_scan(combine, x, axis=0)[1]
 
 
+def _top_k(box: Box, x: Any) -> Any:
+    values, indices = lax.top_k(x, box.attrs["k"])
+    return values, indices.astype(jnp.int32)
+
+
+def _dispatch(box: Box, labels: Any) -> Any:
+    dom = box.dom
+    assert isinstance(dom, Fin)
+    experts, cap = dom.n, box.attrs["capacity"]
+    order = labels.T.reshape(-1)  # choice first, then token: first choices are served first
+    seen = jnp.cumsum(jax.nn.one_hot(order, experts, dtype=jnp.int32), axis=0)
+    rank = jnp.take_along_axis(seen, order[:, None], axis=1)[:, 0] - 1
+    keep = rank < cap
+    slot = jnp.where(keep, order * cap + rank, experts * cap)
+    back = labels.T.shape
+    return slot.reshape(back).T.astype(jnp.int32), keep.reshape(back).T.astype(_dtype_of(box))
+
+
+def _dtype_of(box: Box) -> Any:
+    cod = box.cod
+    right = getattr(cod, "right", cod)
+    return jnp.dtype(getattr(right, "dtype", "float32"))
+
+
+def _scatter_add(box: Box, x: Any) -> Any:
+    values, labels = x
+    cod = box.cod
+    assert isinstance(cod, R)
+    return jnp.zeros(cod.shape, values.dtype).at[labels].add(values)
+
+
+def _relative_buckets(box: Box, x: Any) -> Any:
+    cod = box.cod
+    assert isinstance(cod, Fin)
+    rows, cols = cod.shape
+    table = bucket_table(
+        rows, cols, cod.n, box.attrs["max_distance"], box.attrs["bidirectional"]
+    )  # fmt: skip
+    return jnp.asarray(table)
+
+
+def bucket_table(
+    rows: int, cols: int, buckets: int, max_distance: int, bidirectional: bool
+) -> np.ndarray:
+    """T5's bucket of ``j - i`` for every query ``i < rows`` and key ``j < cols`` (int32)."""
+    rel = np.arange(cols)[None, :] - np.arange(rows)[:, None]
+    out = np.zeros(rel.shape, np.int64)
+    if bidirectional:
+        buckets //= 2
+        out += (rel > 0) * buckets
+        dist = np.abs(rel)
+    else:
+        dist = np.maximum(-rel, 0)
+    exact = buckets // 2
+    with np.errstate(divide="ignore"):
+        logs = np.log(np.maximum(dist, 1).astype(np.float32) / np.float32(exact))
+    ratio = logs / np.float32(math.log(max_distance / exact)) * np.float32(buckets - exact)
+    large = exact + ratio.astype(np.int64)
+    out += np.where(dist < exact, dist, np.minimum(large, buckets - 1))
+    return out.astype(np.int32)
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
@@ -183,6 +247,10 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "log": lambda box, x: jnp.log(x),
     "sqrt": lambda box, x: jnp.sqrt(x),
     "erf": lambda box, x: _erf(x),
+    "top_k": _top_k,
+    "dispatch": _dispatch,
+    "scatter_add": _scatter_add,
+    "relative_buckets": _relative_buckets,
 }
 
 for _name, _fn in IMPLEMENTATIONS.items():
