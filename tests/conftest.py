@@ -63,6 +63,19 @@ SLOW: dict[str, dict[str, str]] = {
         "test_a_1000_layer_unrolled_para_runs_eagerly_and_matches_its_repeat":
             "a thousand layers, op by op",
     },
+    "tests/backends/jax/test_recurrent.py": {
+        "test_the_scan_equals_the_unrolling_and_reverse_is_conjugation":
+            "three compilations per example (the fast tier checks n = 3 both ways)",
+    },
+    "tests/backends/jax/test_recurrent_decoding.py": {
+        "test_greedy_generate_equals_uncached_greedy_for_a_hybrid": "a generate and 5 applies",
+        "test_a_batch_of_left_padded_prompts_decodes_each_as_alone": "four generates",
+        "test_cached_decoding_equals_the_uncached_run[gru-attention0]": "one more architecture",
+        "test_cached_decoding_equals_the_uncached_run[lstm-attention1]": "one more architecture",
+        "test_cached_decoding_equals_the_uncached_run[rnn-attention2]": "one more architecture",
+        "test_cached_decoding_equals_the_uncached_run[mamba-attention4]": "one more architecture",
+        "test_cached_decoding_equals_the_uncached_run[mamba-attention5]": "a hybrid: two layers",
+    },
     "tests/backends/jax/test_generate.py": {
         "test_cached_greedy_equals_uncached[gpt-learned-tied]": "one more architecture",
         "test_cached_greedy_equals_uncached[llama-zoo]": "one more architecture",

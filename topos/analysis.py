@@ -63,7 +63,9 @@ A box's class comes from its ``cls`` attribute, else from ``declare(name, cls)``
 a witness saying so; a box whose ``cls`` is ``"unknown"`` (an imported primitive
 nothing is known about, ``topos.nn.primitives.foreign``) is counted so too.
 Groups (``topos.arrows.Group``) are analysed through their body, a ``Repeat`` by
-iterating its body to a fixpoint, and constants are constant.
+iterating its body to a fixpoint, a ``Recur`` (a fold over a sequence) by iterating
+its cell to a fixpoint of the carried state, with every item of the sequence one
+input, and constants are constant.
 
 >>> from topos import R, Fin, Box, pair, curry, ev, copy, discard, fst, Id
 >>> X = R(4)
@@ -568,6 +570,8 @@ class _Run:
         self.root = _At(None, None)
         self.events: list[tuple[str, str, Arrow, _At, str]] = []  # (kind, level, f, at, why)
         self.ids: dict[tuple[str, str, _At, str], int] = {}
+        # inside folds, innermost last: (the fold, its state's mark, its items' mark)
+        self.folds: list[tuple[ar_.Recur, int, int]] = []
 
     def event(self, kind: str, level: str, f: Arrow, path: _At, reason: str) -> _Ev:
         """Record an observation (kind ``order``, ``class`` or ``unknown``); its id."""
@@ -768,6 +772,14 @@ class _Run:
             else:
                 reason = f"{_show(f)} applies an input-chosen linear map"
                 seen |= self.event("order", "higher", f, path, reason)
+            chosen = self._transition(a, b)
+            if chosen is not None:  # names a higher verdict best; decides nothing itself
+                reason = (
+                    f"{_show(f)} applies a map chosen by the input to the state carried by"
+                    f" {chosen}: over the sequence, an input-chosen linear map on earlier"
+                    " items (as attention's)"
+                )
+                seen |= self.event("via", "higher", f, path, reason)
             deg = None if ga is None or gb is None else ga + gb
         elif _depends(b if da else a):  # the other factor is chosen piecewise: a PL map
             seen |= self.event("class", "pl", f, path, f"{_show(f)} by a piecewise constant factor")
@@ -785,6 +797,56 @@ class _Run:
                 break
             state = _join(state, new) if f.n > 1 else new
         return state
+
+    def _transition(self, a: Any, b: Any) -> str | None:
+        """The fold whose carried state one factor holds while the other varies with its items.
+
+        A bilinear map of the state whose other factor depends on the items is the
+        evaluation of a map the input chooses (a gate, a selective transition, an
+        input-dependent readout); across the steps it applies an input-chosen linear
+        map to earlier items, as attention does: higher order.
+        """
+        if not self.folds:
+            return None
+        fold, carried, items = self.folds[-1]
+        ea, eb = _events(a).ids(), _events(b).ids()
+        if (carried in ea and items in eb) or (carried in eb and items in ea):
+            return short(fold, 40)
+        return None
+
+    def _recur(self, f: ar_.Recur, x: Any, path: _At) -> Any:
+        params, (state, xs) = x
+        carried = self.event("mark", "state", f, path, "the carried state")
+        marked = self.event("mark", "item", f, path, "an item of the sequence")
+        item = _fill(f.item, _Base(_depends(xs), _degree(xs), _events(xs) | marked))
+        state = _with_mark(state, carried)
+        self.folds.append((f, next(iter(carried.ids())), next(iter(marked.ids()))))
+        ys: Any = _DEAD
+        rounds = f.n if isinstance(f.n, int) else 4
+        try:
+            for _ in range(min(rounds, 4)):  # dependence is monotone: a few rounds suffice
+                new, y = self.run(f.cell, (params, (state, item)), path.at("cell"))
+                ys = _join(ys, y)
+                new = _with_mark(new, carried)
+                if new == state:
+                    break
+                state = _join(state, new) if rounds > 1 else new
+        finally:
+            self.folds.pop()
+        out = f.cod.right if isinstance(f.cod, Product) else f.cod
+        return state, _fill(out, _Base(_depends(ys), _degree(ys), _events(ys)))
+
+    def _stack(self, f: ar_.Stack, x: Any, path: _At) -> Any:
+        return _fill(f.cod, _Base(_depends(x), _degree(x), _events(x)))
+
+
+def _with_mark(v: Any, mark: _Ev) -> Any:
+    """``v`` with ``mark`` among the events of each of its plain leaves that vary."""
+    if isinstance(v, tuple):
+        return tuple(_with_mark(w, mark) for w in v)
+    if isinstance(v, _Base) and v.dep:
+        return _Base(v.dep, v.deg, v.ev | mark)
+    return v
 
 
 def _show(f: Box) -> str:
@@ -862,7 +924,8 @@ def locate(f: Arrow, path: Path) -> Arrow:
     """The sub-diagram of ``f`` at ``path`` (as reported by a witness).
 
     Integer steps index ``children`` (a composite's flattened chain); a string step
-    enters the body of a group (its name) or of a ``Repeat`` (``"body"``).
+    enters the body of a group (its name), of a ``Repeat`` (``"body"``) or the cell of
+    a ``Recur`` (``"cell"``).
 
     >>> from topos import R, Box, pair
     >>> f, g = Box("f", R(1), R(1)), Box("g", R(1), R(1))
@@ -875,6 +938,8 @@ def locate(f: Arrow, path: Path) -> Arrow:
             node = node.children[step]
         elif isinstance(node, (ar_.Group, ar_.Repeat)):
             node = node.body
+        elif isinstance(node, ar_.Recur):
+            node = node.cell
         else:
             raise KeyError(f"locate: {short(node)} has no body to enter at step {step!r}")
     return node

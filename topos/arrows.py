@@ -59,7 +59,19 @@ from topos.errors import (
     too_many_layers,
 )
 from topos.literals import ArrayData, misfit, value_key
-from topos.objects import Exp, Ob, Omega, One, Product, R, Unit, Zero, naming_events, shared_repr
+from topos.objects import (
+    Dim,
+    Exp,
+    Ob,
+    Omega,
+    One,
+    Product,
+    R,
+    Unit,
+    Zero,
+    naming_events,
+    shared_repr,
+)
 
 __all__ = [
     "Absurd",
@@ -82,8 +94,10 @@ __all__ = [
     "Logic",
     "MAX_UNROLLED_LAYERS",
     "Pair",
+    "Recur",
     "Repeat",
     "Snd",
+    "Stack",
     "Sum",
     "Swap",
     "Tensor",
@@ -106,6 +120,8 @@ __all__ = [
     "inr",
     "neg",
     "pair",
+    "recur",
+    "reversal",
     "short",
     "snd",
     "stacked",
@@ -970,9 +986,10 @@ def _stacked(x: Ob, n: int) -> Ob:
 
 
 class Layer(Arrow):
-    """``Layer(p, n, i): stacked(p, n) -> p``, the ``i``-th slice of a stack of parameters.
+    """``Layer(p, n, i): stacked(p, n) -> p``, the ``i``-th slice of a stack.
 
-    The unrolling of a ``Repeat`` feeds layer ``i`` its slice through it.
+    The unrolling of a ``Repeat`` feeds layer ``i`` its slice of the parameters
+    through it; the unrolling of a ``Recur`` reads item ``i`` of the sequence.
 
     >>> from topos.objects import R
     >>> Layer(R(4) * R(2), 3, 1).dom, str(Layer(R(4), 3, 1))
@@ -1146,3 +1163,299 @@ class Const(Arrow):
             return self.name
         extra = "" if self.name == "const" else f", name={self.name!r}"
         return f"Const({self.cod!r}, {self.value!r}{extra})"
+
+
+# ---------------------------------------------------------------------------------
+# Recurrence: a fold over a sequence axis with shared parameters.
+
+
+def _seq(op: str, x: Ob, n: int | Dim) -> Ob:
+    """``stacked(x, n)`` where ``n`` may also be a ``Dim`` (the folded axis of a ``Recur``)."""
+    if isinstance(n, Dim):
+        done: list[Ob] = []
+        stack: list[tuple[Ob, bool]] = [(x, False)]
+        while stack:
+            y, ready = stack.pop()
+            if ready:
+                right, left = done.pop(), done.pop()
+                done.append(left * right)
+            elif isinstance(y, Product):
+                stack += [(y, True), (y.right, False), (y.left, False)]
+            elif isinstance(y, Unit):
+                done.append(y)
+            elif isinstance(y, R):
+                done.append(R(n, *y.shape, dtype=y.dtype))
+            else:
+                raise expected(f"{op}: the sequence of {short(x)}", "leaves R(...) or One", y)
+        return done[0]
+    try:
+        return stacked(x, n)
+    except TypeMismatch:
+        raise expected(f"{op}: the sequence of {short(x)}", "leaves R(...) or One", x) from None
+
+
+def _check_length(op: str, n: object) -> None:
+    if isinstance(n, Dim):
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeError(f"{op}: n must be an int >= 1 or a Dim, got {n!r}")
+
+
+def _snoc(ob: Ob, n: int) -> Ob:
+    """The left-nested product ``((ob * ob) * ob) ...`` of ``n`` copies (``ob`` for ``n = 1``)."""
+    out = ob
+    for _ in range(n - 1):
+        out = out * ob
+    return out
+
+
+class Stack(Arrow):
+    """``Stack(ob, n): ((ob * ob) * ...) -> stacked(ob, n)``: ``n`` items into one sequence.
+
+    The inverse of the slices ``Layer(ob, n, i)``: its domain is the left-nested
+    product of ``n`` copies of ``ob`` (item ``0`` innermost, the order a left fold
+    appends them), its codomain the stacked sequence. ``equal`` knows
+    ``Stack ; Layer(i)`` is the ``i``-th projection and ``⟨Layer(0), ...⟩ ; Stack`` is
+    the identity. The unrolling of a ``Recur`` gathers its outputs through it.
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> s = Stack(R(2), 3)
+    >>> s.dom, s.cod, str(s)
+    (R(2) * R(2) * R(2), R(3, 2), 'stack')
+    >>> first = fst(R(2) * R(2), R(2)) >> fst(R(2), R(2))
+    >>> equal(s >> Layer(R(2), 3, 0), first)
+    True
+    """
+
+    __slots__ = ("ob", "n")
+    ob: Ob
+    n: int
+
+    def __init__(self, ob: Ob, n: int) -> None:
+        _check_ob("Stack", ob)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TypeError(f"Stack: n must be an int >= 1, got {n!r}")
+        if n > MAX_UNROLLED_LAYERS:
+            raise too_many_layers(f"Stack({short(ob)}, {n})", n, MAX_UNROLLED_LAYERS)
+        cod = _seq("Stack", ob, n)
+        object.__setattr__(self, "ob", ob)
+        object.__setattr__(self, "n", n)
+        self._init(_snoc(ob, n), cod)
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.ob, self.n)
+
+    def _atom(self, show: Callable[[object], str]) -> str:
+        return "stack" if show is str else f"Stack({self.ob!r}, {self.n})"
+
+
+class Recur(Arrow):
+    """``Recur(cell, n)``: the fold of ``cell: P * (S * X) -> S * Y`` over a sequence of ``n``.
+
+    The catamorphism of the list object, with outputs (a *map-accumulate*): the
+    state ``S`` is carried along the sequence, each item ``X`` is read once and
+    each step emits a ``Y``; the parameters ``P`` are **shared** by every step
+    (unlike ``Repeat``, whose layers have their own, stacked). Its type is
+    ``P * (S * Xⁿ) -> S * Yⁿ`` where ``Xⁿ = stacked(X, n)`` (a leading axis of
+    length ``n`` on each ``R`` leaf): the final state and every output. With
+    ``reverse=True`` the sequence is read from its end (``yᵢ`` still lands at
+    index ``i``). ``n`` may be a ``Dim``: one diagram for every length.
+
+    Laws (doctested here, property-tested in ``tests/topos/test_recur.py``):
+
+    - it is its unrolling: ``equal(r, r.unroll())``;
+    - two folds with equal cells, lengths and directions are equal without
+      unrolling (``equal`` compares the cells);
+    - ``Recur(c, n, reverse=True)`` is ``Recur(c, n)`` conjugated by the reversal
+      of the sequence (``reversal``).
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> cell = Box("cell", R(2, 2) * (R(2) * R(3)), R(2) * R(4))
+    >>> r = Recur(cell, 5)
+    >>> r.dom, r.cod, str(r)
+    (R(2, 2) * (R(2) * R(5, 3)), R(2) * R(5, 4), 'cell⟲5')
+    >>> equal(r, r.unroll()), equal(r, Recur(cell, 5, reverse=True))
+    (True, False)
+    >>> flip = Id(R(2, 2)) * (Id(R(2)) * reversal(R(3), 5))
+    >>> equal(Recur(cell, 5, reverse=True), flip >> r >> Id(R(2)) * reversal(R(4), 5))
+    True
+    >>> Recur(Box("bad", R(2) * R(3), R(2)), 5)
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: Recur(bad, 5): expected a cell P * (S * X) -> S * Y, got ...
+    """
+
+    __slots__ = ("cell", "n", "reverse")
+    cell: Arrow
+    n: int | Dim
+    reverse: bool
+
+    def __init__(self, cell: Arrow, n: int | Dim, reverse: bool = False) -> None:
+        _check_arrow("Recur", cell)
+        _check_length("Recur", n)
+        if not isinstance(reverse, bool):
+            raise TypeError(f"Recur: reverse must be a bool, got {reverse!r}")
+        dom, cod = cell.dom, cell.cod
+        ok = (
+            isinstance(dom, Product)
+            and isinstance(dom.right, Product)
+            and isinstance(cod, Product)
+            and dom.right.left == cod.left
+        )
+        if not ok:
+            why = ""
+            if isinstance(dom, Product) and isinstance(dom.right, Product):
+                if isinstance(cod, Product):
+                    why = f" (the state {short(dom.right.left)} goes in, {short(cod.left)} out)"
+            raise TypeMismatch(
+                f"Recur({short(cell)}, {n}): expected a cell P * (S * X) -> S * Y,"
+                f" got {short(dom)} -> {short(cod)}{why}"
+            )
+        assert isinstance(dom, Product) and isinstance(dom.right, Product)
+        assert isinstance(cod, Product)
+        op = f"Recur({short(cell)}, {n})"
+        xs, ys = _seq(op, dom.right.right, n), _seq(op, cod.right, n)
+        object.__setattr__(self, "cell", cell)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "reverse", reverse)
+        self._init(dom.left * (cod.left * xs), cod.left * ys)
+
+    def _part(self, i: int) -> Ob:
+        dom = self.cell.dom
+        assert isinstance(dom, Product) and isinstance(dom.right, Product)
+        return (dom.left, dom.right.left, dom.right.right)[i]
+
+    @property
+    def params(self) -> Ob:
+        """The parameter object ``P``, shared by every step."""
+        return self._part(0)
+
+    @property
+    def state(self) -> Ob:
+        """The carried state ``S``."""
+        return self._part(1)
+
+    @property
+    def item(self) -> Ob:
+        """The object ``X`` of one input item."""
+        return self._part(2)
+
+    @property
+    def out(self) -> Ob:
+        """The object ``Y`` of one output item."""
+        cod = self.cell.cod
+        assert isinstance(cod, Product)
+        return cod.right
+
+    @property
+    def name(self) -> str:
+        """``⟲n`` (``⟳n`` reversed), after the cell's name when it is a group."""
+        inner = f"{self.cell.name} " if isinstance(self.cell, Group) else ""
+        return f"{inner}{'⟳' if self.reverse else '⟲'}{self.n}"
+
+    @property
+    def head(self) -> tuple[Any, ...]:
+        return (self.n, self.reverse)
+
+    @property
+    def children(self) -> tuple[Arrow, ...]:
+        return (self.cell,)
+
+    def unroll(self) -> Arrow:
+        """The explicit composite: one application of the cell per item, in order.
+
+        The context ``(P * Xⁿ) * (S * ys)`` is threaded along the chain, ``ys`` the
+        outputs so far (left-nested), and gathered by ``Stack`` at the end; a
+        reversed fold is the forward one conjugated by ``reversal``. Refused for a
+        symbolic length (``specialise`` it first) and past ``MAX_UNROLLED_LAYERS``.
+        """
+        n = self.n
+        if isinstance(n, Dim):
+            raise TypeError(
+                f"{short(self)}.unroll(): the length is the dim {n!r}; specialise it first"
+                " (topos.specialise)"
+            )
+        if n > MAX_UNROLLED_LAYERS:
+            raise too_many_layers(f"{short(self)}.unroll()", n, MAX_UNROLLED_LAYERS)
+        if self.reverse:
+            p, s = self.params, self.state
+            flip = Id(p) * (Id(s) * reversal(self.item, n))
+            return compose(flip, Recur(self.cell, n).unroll(), Id(s) * reversal(self.out, n))
+        return _unroll_forward(self.cell, self.params, self.state, self.item, self.out, n)
+
+    def _text(self, show: Callable[[object], str], parts: list[tuple[str, int]]) -> str:
+        if show is str:
+            return f"{_wrap(parts[0], _ATOM)}{'⟳' if self.reverse else '⟲'}{self.n}"
+        rev = ", reverse=True" if self.reverse else ""
+        return f"Recur({parts[0][0]}, {self.n!r}{rev})"
+
+
+def _unroll_forward(cell: Arrow, p: Ob, s: Ob, x: Ob, y: Ob, n: int) -> Arrow:
+    xs = stacked(x, n)
+    e = p * xs
+    # D = P * (S * Xs)  ->  E * S
+    d_rest = s * xs
+    start = pair(pair(fst(p, d_rest), snd(p, d_rest) >> snd(s, xs)), snd(p, d_rest) >> fst(s, xs))
+    steps: list[Arrow] = [start]
+    acc: Ob | None = None  # the outputs so far, left-nested
+    for i in range(n):
+        ctx_right = s if acc is None else s * acc
+        ctx = e * ctx_right
+        env = fst(e, ctx_right)
+        state = snd(e, ctx_right) if acc is None else snd(e, ctx_right) >> fst(s, acc)
+        cell_in = pair(env >> fst(p, xs), pair(state, env >> snd(p, xs) >> Layer(x, n, i)))
+        applied = cell_in >> cell  # ctx -> S * Y
+        if acc is None:
+            # E * S -> E * (S * Y)
+            steps.append(pair(env, applied))
+            acc = y
+        else:
+            # ctx -> E * (acc * (S * Y)) -> E * (S * (acc * Y))
+            kept = snd(e, ctx_right) >> snd(s, acc)
+            mid_r = acc * (s * y)
+            mid = e * mid_r
+            steps.append(pair(env, pair(kept, applied)))
+            r = snd(e, mid_r)
+            steps.append(
+                pair(
+                    fst(e, mid_r),
+                    pair(
+                        r >> snd(acc, s * y) >> fst(s, y),
+                        pair(r >> fst(acc, s * y), r >> snd(acc, s * y) >> snd(s, y)),
+                    ),
+                )
+            )
+            assert steps[-1].dom == mid
+            acc = acc * y
+        del ctx
+    assert acc is not None
+    steps.append(snd(e, s * acc) >> (Id(s) * Stack(y, n)))
+    return compose(*steps)
+
+
+def reversal(x: Ob, n: int) -> Arrow:
+    """The reversal ``stacked(x, n) -> stacked(x, n)`` of a sequence: slices, restacked.
+
+    >>> from topos.objects import R
+    >>> from topos.normal import equal
+    >>> rev = reversal(R(2), 3)
+    >>> equal(rev >> rev, Id(R(3, 2))), equal(rev, Id(R(3, 2)))
+    (True, False)
+    """
+    _check_ob("reversal", x)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeError(f"reversal: n must be an int >= 1, got {n!r}")
+    if n > MAX_UNROLLED_LAYERS:
+        raise too_many_layers(f"reversal({short(x)}, {n})", n, MAX_UNROLLED_LAYERS)
+    out: Arrow = Layer(x, n, n - 1)
+    for i in range(n - 2, -1, -1):
+        out = pair(out, Layer(x, n, i))
+    return out >> Stack(x, n)
+
+
+def recur(cell: Arrow, n: int | Dim, reverse: bool = False) -> Recur:
+    """The fold of ``cell: P * (S * X) -> S * Y`` over ``n`` items. See ``Recur``."""
+    return Recur(cell, n, reverse)

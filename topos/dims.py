@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from topos.arrows import Arrow, Box, fold
+from topos.arrows import Arrow, Box, Recur, fold
 from topos.errors import dims_clash
 from topos.functor import Free, Functor
 from topos.objects import Coproduct, Dim, Exp, Fin, Ob, Product, R, is_symbolic
@@ -112,6 +112,8 @@ def dims(f: Any) -> tuple[Dim, ...]:
         ob(a.cod)
         if isinstance(a, Box):
             dims_in(tuple(a.attrs.values()), found)
+        elif isinstance(a, Recur):
+            dims_in(a.n, found)
 
     if isinstance(f, Ob):
         ob(f)
@@ -169,7 +171,7 @@ def specialise(f: Any, **binding: int) -> Any:
         attrs = {k: _sub(v, bound) for k, v in b.attrs.items()}
         return Box(b.name, _sub_ob_deep(b.dom, bound), _sub_ob_deep(b.cod, bound), **attrs)
 
-    functor = Functor(ob=ob, ar=ar, cod=Free())
+    functor = Functor(ob=ob, ar=ar, cod=_Specialised(bound))
     if isinstance(f, Para):
         arrow = functor(f.arrow)
         params, consts = f._lists()
@@ -181,6 +183,16 @@ def specialise(f: Any, **binding: int) -> Any:
     if not isinstance(f, Arrow):
         raise TypeError(f"specialise: expected an arrow, a Para or an object, got {f!r}")
     return functor(f)
+
+
+class _Specialised(Free):
+    """The free structure, with the length of a fold over a dim substituted too."""
+
+    def __init__(self, binding: Mapping[str, int]) -> None:
+        self.binding = binding
+
+    def recur(self, cell: Arrow, node: Recur, p: Ob, s: Ob, x: Ob, y: Ob) -> Arrow:
+        return Recur(cell, _sub(node.n, self.binding), node.reverse)
 
 
 def _sub_ob_deep(x: Ob, binding: Mapping[str, int]) -> Ob:

@@ -132,7 +132,7 @@ class Category(Generic[ObT, ArT]):
         """The map of ``Omega`` named ``op``: true, false, conj, disj, implies, neg."""
         raise NotImplementedError(f"{type(self).__name__} has no subobject classifier")
 
-    # -- structure as constructors (topos.arrows.Group, Repeat, Layer, Const) ----
+    # -- structure as constructors (topos.arrows.Group, Repeat, Layer, Recur, Stack, Const)
     def group(self, body: ArT, name: str, attrs: Mapping[str, Any]) -> ArT:
         """A named sub-diagram: by default, its body."""
         return body
@@ -151,6 +151,23 @@ class Category(Generic[ObT, ArT]):
             f"{type(self).__name__} cannot slice stacked parameters (layer {index} of {n}):"
             " give Layer arrows an image in the functor's ar map, or define"
             f" {type(self).__name__}.layer"
+        )
+
+    def recur(self, cell: ArT, node: ar_.Recur, p: ObT, s: ObT, x: ObT, y: ObT) -> ArT:
+        """``Recur(cell, n, reverse)`` with ``cell: p * (s * x) -> s * y`` (``node`` holds
+        ``n`` and ``reverse``).
+
+        Return ``NotImplemented`` (the default) and the functor interprets the
+        unrolling ``Recur.unroll()`` instead: slices through ``layer``, outputs
+        gathered through ``stack``.
+        """
+        return NotImplemented  # type: ignore[no-any-return]
+
+    def stack(self, x: ObT, n: int) -> ArT:
+        """``n`` items of ``x`` (a left-nested product) gathered into one sequence."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot gather a sequence ({n} items): give Stack arrows an"
+            f" image in the functor's ar map, or define {type(self).__name__}.stack"
         )
 
     def const(self, node: ar_.Const, cod: ObT) -> ArT:
@@ -254,6 +271,12 @@ class Free(FreeObjects[Arrow]):
     def layer(self, p: Ob, n: int, index: int) -> Arrow:
         return ar_.Layer(p, n, index)
 
+    def recur(self, cell: Arrow, node: ar_.Recur, p: Ob, s: Ob, x: Ob, y: Ob) -> Arrow:
+        return ar_.Recur(cell, node.n, node.reverse)
+
+    def stack(self, x: Ob, n: int) -> Arrow:
+        return ar_.Stack(x, n)
+
     def const(self, node: ar_.Const, cod: Ob) -> Arrow:
         return ar_.Const(cod, node.value, node.name)
 
@@ -345,21 +368,36 @@ class Functor(Generic[ObT, ArT]):
         except KeyError:
             return _NONE
 
+    def _loop(self, node: ar_.Repeat | ar_.Recur, body: Any) -> Any:
+        """A repeat or a fold: the target's own, else its unrolling."""
+        c, ob = self.cod, self.on_object
+        if isinstance(node, ar_.Repeat):
+            out = c.repeat(body, node.n, ob(node.params), ob(node.cod))
+        else:
+            parts = (node.params, node.state, node.item, node.out)
+            out = c.recur(body, node, *(ob(x) for x in parts))
+        return self.on_arrow(node.unroll()) if out is NotImplemented else out
+
+    def _named_leaf(self, node: ar_.Layer | ar_.Stack | ar_.Const) -> Any:
+        """A slice, a stacking or a constant the ``ar`` map gives no image: the target's."""
+        c, ob = self.cod, self.on_object
+        if isinstance(node, ar_.Stack):
+            return c.stack(ob(node.ob), node.n)
+        if isinstance(node, ar_.Layer):
+            return c.layer(ob(node.ob), node.n, node.index)
+        return c.const(node, ob(node.cod))
+
     def _step(self, node: Arrow, kids: list[Any]) -> Any:
         c, ob = self.cod, self.on_object
         if isinstance(node, Box):
             return self._generator(self.ar_map, node, "box")
         if isinstance(node, ar_.Group):
             return c.group(kids[0], node.name, node.attrs)
-        if isinstance(node, ar_.Repeat):
-            out = c.repeat(kids[0], node.n, ob(node.params), ob(node.cod))
-            return self.on_arrow(node.unroll()) if out is NotImplemented else out
-        if isinstance(node, ar_.Layer):
+        if isinstance(node, (ar_.Repeat, ar_.Recur)):
+            return self._loop(node, kids[0])
+        if isinstance(node, (ar_.Layer, ar_.Stack, ar_.Const)):
             image = self._image(node)
-            return c.layer(ob(node.ob), node.n, node.index) if image is _NONE else image
-        if isinstance(node, ar_.Const):
-            image = self._image(node)
-            return c.const(node, ob(node.cod)) if image is _NONE else image
+            return self._named_leaf(node) if image is _NONE else image
         if isinstance(node, ar_.Compose):
             return c.compose(kids)
         if isinstance(node, ar_.Logic):

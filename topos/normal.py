@@ -125,8 +125,10 @@ from topos.arrows import (
     Layer,
     Logic,
     Pair,
+    Recur,
     Repeat,
     Snd,
+    Stack,
     Sum,
     Swap,
     Tensor,
@@ -505,21 +507,25 @@ def _wholes(f: Arrow, table: _Table, out: dict[int, _Whole]) -> None:
     def step(node: Arrow, _kids: list[None]) -> None:
         if isinstance(node, Repeat) and id(node) not in out:
             out[id(node)] = _Whole(node, _Normaliser(table, out).run(node.body))
+        elif isinstance(node, Recur) and id(node) not in out:
+            out[id(node)] = _Whole(node, _Normaliser(table, out).run(node.cell))
 
     fold(f, step)
 
 
 @final
 class _Whole:
-    """A repeat taken whole: an uninterpreted constant named by its count and the normal
-    form of its body. Equal wholes stand for equal repeats (unrolling is a congruence)."""
+    """A repeat (or a fold) taken whole: an uninterpreted constant named by its kind,
+    count and the normal form of its body. Equal wholes stand for equal repeats
+    (unrolling is a congruence)."""
 
     __slots__ = ("n", "body", "dom", "cod", "name", "_hash")
 
-    def __init__(self, repeat: Repeat, body: Term) -> None:
-        self.n, self.body, self.dom, self.cod = repeat.n, body, repeat.dom, repeat.cod
+    def __init__(self, repeat: Repeat | Recur, body: Term) -> None:
+        self.body, self.dom, self.cod = body, repeat.dom, repeat.cod
+        self.n = (type(repeat).__name__, *repeat.head)
         self.name = short(repeat)
-        self._hash = hash((repeat.n, body.key))
+        self._hash = hash((self.n, body.key))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _Whole):
@@ -819,7 +825,7 @@ class _Normaliser:
         self.decisions: dict[int, int] = {}  # id(scrutinee) -> side
         self.memo: dict[tuple[int, int], tuple[Arrow, Any, Any]] = {}
         self.chains: dict[int, tuple[Arrow, tuple[Arrow, ...]]] = {}
-        self.unrolled: dict[int, tuple[Repeat, Arrow]] = {}
+        self.unrolled: dict[int, tuple[Repeat | Recur, Arrow]] = {}
         self.joins: dict[tuple[Term, Term, Term], Term] = {}
         self.input_bottoms = False  # whether some ⊥ records the input x0
 
@@ -1165,7 +1171,7 @@ class _Normaliser:
             todo.append((_RUN, links[1][0], v))
         elif isinstance(g, Group):  # a named sub-diagram is its body
             todo.append((_RUN, g.body, v))
-        elif isinstance(g, Repeat):  # a stack of layers is its unrolling
+        elif isinstance(g, (Repeat, Recur)):  # a stack of layers, a fold: its unrolling
             self.repeat(g, v, todo, out)
         elif isinstance(g, Pair):
             todo.extend([(_PAIR,), (_RUN, g.right, v), (_RUN, g.left, v)])
@@ -1184,11 +1190,16 @@ class _Normaliser:
             m = g.arrow
             out.append(lambda a: self.eval(m, (v, a)))
 
-    def repeat(self, g: Repeat, v: Any, todo: list[tuple[Any, ...]], out: list[Any]) -> None:
-        """Schedule a repeat at ``v``: whole (a constant), or unrolled within the limit."""
+    def repeat(
+        self, g: Repeat | Recur, v: Any, todo: list[tuple[Any, ...]], out: list[Any]
+    ) -> None:
+        """Schedule a repeat (or fold) at ``v``: whole (a constant), or unrolled (to a limit)."""
         if self.wholes is not None:
             out.append(self.neutral("box", self.wholes[id(g)], g.dom, v, g.cod))
             return
+        if not isinstance(g.n, int):  # a fold over a Dim: refused by unroll, naming it
+            g.unroll()
+        assert isinstance(g.n, int)
         self.layers += g.n  # counted at each use: a repeat inside a repeat unrolls n * m
         limit = _arrows.MAX_UNROLLED_LAYERS
         if self.layers > limit:
@@ -1209,14 +1220,15 @@ class _Normaliser:
 
 # Tasks of the evaluation machine.
 _RUN, _KEEP, _THEN, _PAIR, _WRAP = "run", "keep", "then", "pair", "wrap"
-_COMPOSITE: Final = frozenset({Compose, Pair, Tensor, Copair, Sum, Curry, Group, Repeat})
+_COMPOSITE: Final = frozenset({Compose, Pair, Tensor, Copair, Sum, Curry, Group, Repeat, Recur})
 
 # How each non-composite constructor acts on values.
 _LEAF: Final[dict[type, Callable[[_Normaliser, Any, Any], Any]]] = {
     Box: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
     Logic: lambda nz, f, x: nz.neutral("logic", f.op, f.dom, x, f.cod),
     Const: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
-    Layer: lambda nz, f, x: nz.neutral("box", f, f.dom, x, f.cod),
+    Layer: lambda nz, f, x: _slice(nz, f, x),
+    Stack: lambda nz, f, x: _stack(nz, f, x),
     Id: lambda nz, f, x: x,
     Fst: lambda nz, f, x: x[0],
     Snd: lambda nz, f, x: x[1],
@@ -1228,6 +1240,68 @@ _LEAF: Final[dict[type, Callable[[_Normaliser, Any, Any], Any]]] = {
     Absurd: lambda nz, f, x: x,  # a value of type Zero is a _Bot
     Ev: lambda nz, f, x: x[0](x[1]),
 }
+
+
+def _head_box(t: Term) -> Term:
+    """The box term under the η-expansion of a product value: ``⟨fst(b), ...⟩`` gives ``b``."""
+    while t.tag == "pair":
+        t = t.args[0]
+    while t.tag == "fst":
+        t = t.args[0]
+    return t
+
+
+def _value_of(t: Term, ob: Ob) -> Any:
+    """The value of a normal term ``t`` of ``ob`` (leaves ``R``/``One``): pairs become tuples."""
+    if isinstance(ob, Product):
+        return (_value_of(t.args[0], ob.left), _value_of(t.args[1], ob.right))
+    if isinstance(ob, Unit):
+        return ()
+    return t
+
+
+def _slice(nz: _Normaliser, f: Layer, x: Any) -> Any:
+    """β for sequences: slice ``i`` of ``Stack(y0, ..., yn-1)`` is ``yi``."""
+    try:
+        t = nz.reify(f.dom, x)
+    except _Split:
+        return nz.neutral("box", f, f.dom, x, f.cod)
+    b = _head_box(t)
+    s = b.data
+    if b.tag == "box" and isinstance(s, Stack) and (s.ob, s.n) == (f.ob, f.n):
+        if nz.reify(f.dom, nz.reflect(b, f.dom)) is t:
+            items = b.args[0]
+            for _ in range(f.n - 1 - f.index):
+                items = items.args[0]
+            item = items if f.index == 0 else items.args[1]
+            return _value_of(item, f.ob)
+    return nz.neutral("box", f, f.dom, x, f.cod)
+
+
+def _stack(nz: _Normaliser, f: Stack, x: Any) -> Any:
+    """η for sequences: ``Stack(slice 0, ..., slice n-1)`` of one sequence is that sequence."""
+    items: list[Any] = []
+    for _ in range(f.n - 1):
+        items.append(x[1])
+        x = x[0]
+    items.append(x)
+    items.reverse()
+    try:
+        first = _head_box(nz.reify(f.ob, items[0]))
+        seq = first.args[0] if first.tag == "box" and first.data == Layer(f.ob, f.n, 0) else None
+        if seq is not None:
+            for i, item in enumerate(items):
+                want = nz.reflect(nz.term("box", Layer(f.ob, f.n, i), (seq,)), f.ob)
+                if nz.reify(f.ob, item) is not nz.reify(f.ob, want):
+                    break
+            else:
+                return _value_of(seq, f.cod)
+    except _Split:
+        pass
+    out = items[0]
+    for item in items[1:]:
+        out = (out, item)
+    return nz.neutral("box", f, f.dom, out, f.cod)
 
 
 def _cofactors(t: Term, n: Term) -> tuple[Term, Term]:

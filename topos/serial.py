@@ -32,6 +32,9 @@ kind            fields
 ``group``       ``name`` (str), ``body`` (arrow node), ``attrs``: ``Group(name, body, **attrs)``
 ``repeat``      ``body`` (arrow node), ``n`` (int): ``Repeat(body, n)``
 ``layer``       ``ob`` (object node), ``n``, ``index`` (ints): ``Layer(ob, n, index)``
+``recur``       ``cell`` (arrow node), ``n`` (int or dim), ``reverse`` (bool):
+                ``Recur(cell, n, reverse)``
+``stack``       ``ob`` (object node), ``n`` (int): ``Stack(ob, n)``
 ``const``       ``cod`` (object node), ``name`` (str), ``value``: ``Const(cod, value, name)``
 ``para``        ``P`` (object node), ``arrow`` (arrow node), ``actegory``
                 (``{"kind": "cartesian"}`` or ``{"kind": "global", "E": i}``),
@@ -176,6 +179,8 @@ _KIND_OF: dict[type, str] = {
     ar_.Group: "group",
     ar_.Repeat: "repeat",
     ar_.Layer: "layer",
+    ar_.Recur: "recur",
+    ar_.Stack: "stack",
     ar_.Const: "const",
     R: "R",
     Fin: "Fin",
@@ -306,8 +311,8 @@ class _Writer:
             return {"kind": kind, "name": x.name, "body": ref(x.body), "attrs": attrs}
         if kind == "repeat":
             return {"kind": kind, "body": ref(x.body), "n": x.n}
-        if kind == "layer":
-            return {"kind": kind, "ob": ref(x.ob), "n": x.n, "index": x.index}
+        if kind in ("layer", "recur", "stack"):
+            return _sequence_node(kind, x, ref)
         if kind == "const":
             return {"kind": kind, "cod": ref(x.cod), "name": x.name, "value": self._value(x.value)}
         return _para_node(x, ref, self._value)
@@ -334,6 +339,15 @@ class _Writer:
             }
             return {"frozen": ref}
         return {"node": self.index[v]}
+
+
+def _sequence_node(kind: str, x: Any, ref: Callable[[Any], int]) -> dict[str, Any]:
+    """The JSON of a slice, a fold over a sequence, or a stacking."""
+    if kind == "layer":
+        return {"kind": kind, "ob": ref(x.ob), "n": x.n, "index": x.index}
+    if kind == "recur":
+        return {"kind": kind, "cell": ref(x.cell), "n": _size(x.n), "reverse": x.reverse}
+    return {"kind": kind, "ob": ref(x.ob), "n": x.n}
 
 
 def _size(k: Any) -> Any:
@@ -375,8 +389,10 @@ def _deps(x: Any) -> tuple[Any, ...]:
         for key, v in getattr(x, "_attrs", ()):
             _collect(v, found, f"group {x.name!r}: attribute {key}")
         return tuple(found)
-    if kind == "layer":
+    if kind in ("layer", "stack"):
         return (x.ob,)
+    if kind == "recur":
+        return (x.cell,)
     if kind == "const":
         found = [x.cod]
         _collect(x.value, found, f"constant {x.name!r}: value")
@@ -841,12 +857,23 @@ _READERS_SPEC: dict[str, tuple[tuple[str, ...], Callable[[_Fields], Any]]] = {
         ("ob", "n", "index"),
         lambda f: ar_.Layer(f.ob("ob"), f.integer("n"), f.integer("index")),
     ),
+    "recur": (("cell", "n", "reverse"), lambda f: _read_recur(f)),
+    "stack": (("ob", "n"), lambda f: ar_.Stack(f.ob("ob"), f.integer("n"))),
     "const": (
         ("cod", "name", "value"),
         lambda f: ar_.Const(f.ob("cod"), f.value("value", f.node["value"], 0), f.string("name")),
     ),
     "para": (("P", "arrow", "actegory", "params"), _read_para),
 }
+
+
+def _read_recur(f: _Fields) -> Arrow:
+    n = f.node["n"]
+    length = n if _is_int(n) else f.dim("n", n)
+    reverse = f.node["reverse"]
+    if not isinstance(reverse, bool):
+        raise _Bad(f"field 'reverse': expected a boolean, got {_show(reverse)}")
+    return ar_.Recur(f.arrow("cell"), length, reverse)
 
 
 def _read_box_v1(f: _Fields) -> Arrow:

@@ -23,6 +23,9 @@ Named sub-diagrams and stacks of layers are constructors of ``topos.arrows``:
   stacked parameters ``stacked(P, n) * A -> A``; it is drawn as a box labelled
   ``×n`` (``name ×n`` when ``g`` is a group) that expands to a stacked frame
   around ``g``.
+- ``Recur(c, n)`` (a fold over a sequence, ``topos.recur``) is drawn as the cell
+  ``c`` once, in a frame labelled ``c ⟲n · state S carried``: the state wires
+  entering and leaving the frame are the one state carried from step to step.
 - A group with the attribute ``wires=(name, ...)`` (one name per output wire) is
   drawn as its body, without a frame, its output wires labelled with the names: the
   variables of a function traced by ``topos.syntax``.

@@ -252,7 +252,7 @@ def _leaf(f: Arrow) -> Draft:
     for cls, label in _SMALL.items():
         if isinstance(f, cls):
             return _atom(Atom(ins, outs, "small", label, title))
-    name = str(f) if isinstance(f, (Box, ar_.Layer, ar_.Const)) else repr(f)
+    name = str(f) if isinstance(f, (Box, ar_.Layer, ar_.Stack, ar_.Const)) else repr(f)
     if isinstance(f, ar_.Const) and hasattr(f.value, "path"):
         name = f"{f.value.path} (frozen)"  # a frozen parameter of topos.para
     return _atom(Atom(ins, outs, "box", name, title))
@@ -291,21 +291,23 @@ class _Builder:
             wiring = _structural(f)
             if wiring is not None:
                 return wiring
-        if isinstance(f, (ar_.Group, ar_.Repeat)):
+        if isinstance(f, (ar_.Group, ar_.Repeat, ar_.Recur)):
             return self.named(f, depth)
         return _leaf(f)
 
-    def named(self, f: ar_.Group | ar_.Repeat, depth: int | None) -> Draft:
-        body = f.body
+    def named(self, f: ar_.Group | ar_.Repeat | ar_.Recur, depth: int | None) -> Draft:
+        body = f.cell if isinstance(f, ar_.Recur) else f.body
         ins, outs = wires(f.dom), wires(f.cod)
         names = _wire_names(f, outs)
         if names:  # a variable of a traced function (topos.syntax): transparent, wires named
             inner = self.build(body, depth)
             return _atom(Frame(ins, outs, inner, f.name, False, names))
-        repeat = isinstance(f, ar_.Repeat)
+        repeat = isinstance(f, (ar_.Repeat, ar_.Recur))
         if isinstance(f, ar_.Repeat):
             inner_name = body.name if isinstance(body, ar_.Group) else ""
             label = f"{inner_name} ×{f.n}".strip()
+        elif isinstance(f, ar_.Recur):  # the cell once; the carried state named on the frame
+            label = f"{f.name} · state {f.state} carried"
         else:
             label = f.name
         title = f"{label}: {f.dom} → {f.cod}"
@@ -318,10 +320,10 @@ class _Builder:
         assert isinstance(first, Wiring) and isinstance(last, Wiring)
         if len(first.ins) != len(ins) or len(last.outs) != len(outs):
             return _atom(Atom(ins, outs, "repeat" if repeat else "group", label, title))
-        return _atom(Frame(ins, outs, inner, label, repeat))
+        return _atom(Frame(ins, outs, inner, label, isinstance(f, ar_.Repeat)))
 
 
-def _wire_names(f: ar_.Group | ar_.Repeat, outs: tuple[Ob, ...]) -> tuple[str, ...]:
+def _wire_names(f: ar_.Group | ar_.Repeat | ar_.Recur, outs: tuple[Ob, ...]) -> tuple[str, ...]:
     """The names a group's ``wires`` attribute gives its output wires (one per wire)."""
     if not isinstance(f, ar_.Group):
         return ()
@@ -333,7 +335,7 @@ def _wire_names(f: ar_.Group | ar_.Repeat, outs: tuple[Ob, ...]) -> tuple[str, .
 
 
 def _not_named(f: Arrow) -> bool:
-    return not isinstance(f, (ar_.Group, ar_.Repeat))
+    return not isinstance(f, (ar_.Group, ar_.Repeat, ar_.Recur))
 
 
 def wire_steps(f: Arrow, depth: int | None = None) -> int:
@@ -360,7 +362,7 @@ def wire_steps(f: Arrow, depth: int | None = None) -> int:
         for node in _nodes(g):
             total += _count(node.dom, counts) + _count(node.cod, counts)
             if not _not_named(node) and (d is None or d > 0):
-                body = node.body  # type: ignore[attr-defined]
+                body = node.children[0]
                 todo.append((body, None if d is None else d - 1))
     return total
 

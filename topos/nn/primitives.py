@@ -67,6 +67,7 @@ __all__ = [
     "foreign",
     "gather",
     "gelu",
+    "linear_scan",
     "log",
     "matmul",
     "max_pool",
@@ -102,6 +103,7 @@ PRIMITIVES: dict[str, str] = {
     "einsum": "bilinear",
     "mul": "bilinear",
     "conv": "bilinear",
+    "linear_scan": "bilinear",
     "add": "linear",
     "sub": "linear",
     "scale": "linear",
@@ -272,6 +274,28 @@ def mul(a: Ob, b: Ob) -> Box:
     x, y = _real("mul", a), _real("mul", b)
     cod = R(*_broadcast_shape("mul", x.shape, y.shape), dtype=_same_dtype("mul", x, y))
     return _box("mul", x * y, cod)
+
+
+def linear_scan(a: Ob, b: Ob) -> Box:
+    """``h_t = a_t ⊙ h_{t-1} + b_t`` along axis 0 from ``h_{-1} = 0``: every ``h_t``.
+
+    The parallel form of a diagonal linear recurrence (a backend runs it as an
+    associative scan: ``(a, b) ∘ (a', b') = (a a', a' b + b')``, depth ``log n``).
+    Bilinear: linear in ``b`` for fixed ``a``; with ``a`` chosen by the input it is
+    an input-chosen (lower-triangular) linear map on sequences. ``a`` and ``b``
+    have one shape ``R(n, ...)``.
+
+    >>> linear_scan(R(8, 4), R(8, 4)).cod
+    R(8, 4)
+    >>> linear_scan(R(8, 4), R(8, 3))
+    Traceback (most recent call last):
+    ...
+    topos.errors.TypeMismatch: linear_scan: expected the coefficients' shape (8, 4), got R(8, 3)
+    """
+    x, y = _real("linear_scan", a), _real("linear_scan", b)
+    if x.shape != y.shape or not x.shape:
+        raise expected("linear_scan", f"the coefficients' shape {x.shape}", y)
+    return _box("linear_scan", x * y, R(*x.shape, dtype=_same_dtype("linear_scan", x, y)))
 
 
 def conv(a: Ob, b: Ob, stride: tuple[int, ...] | None = None, padding: str = "SAME") -> Box:

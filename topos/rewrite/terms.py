@@ -47,8 +47,10 @@ from topos.arrows import (
     Id,
     Layer,
     Pair,
+    Recur,
     Repeat,
     Snd,
+    Stack,
     Swap,
     Tensor,
     compose,
@@ -225,6 +227,8 @@ _STEPS: dict[type, Callable[[Any, Any], Any]] = {
     Repeat: lambda f, x: _opaque(f, x),  # optimised through its body, elsewhere
     Const: lambda f, x: _opaque(f, x),
     Layer: lambda f, x: _opaque(f, x),
+    Recur: lambda f, x: _opaque(f, x),  # a fold over a sequence: one opaque node
+    Stack: lambda f, x: _opaque(f, x),
 }
 
 

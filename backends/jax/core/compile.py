@@ -53,7 +53,7 @@ from backends.jax.core.values import (
     select,
     zeros,
 )
-from topos.arrows import ArrayData, Arrow, Box, Const
+from topos.arrows import ArrayData, Arrow, Box, Const, Recur, Stack
 from topos.dims import bind, dims, specialise
 from topos.functor import FreeObjects, Functor
 from topos.normal import deep
@@ -214,6 +214,35 @@ class JaxCategory(FreeObjects[Fn]):
 
     def layer(self, p: Ob, n: int, index: int) -> Fn:
         return Fn(lambda x: layer(x, index), p, p)
+
+    # -- folds over a sequence: one lax.scan, the parameters closed over ---------------
+    def recur(self, cell: Fn, node: Recur, p: Ob, s: Ob, x: Ob, y: Ob) -> Fn:
+        step, reverse = cell.fn, node.reverse
+        n = node.n if isinstance(node.n, int) else None  # a Dim: the length of the input
+
+        def run(v: Any) -> Any:
+            params, (state, xs) = v
+
+            def one(carry: Any, item: Any) -> tuple[Any, Any]:
+                new, out = step((params, (carry, item)))
+                return new, out
+
+            length = n if not jax.tree.leaves(xs) else None
+            return jax.lax.scan(one, state, xs, length=length, reverse=reverse)
+
+        return Fn(run, node.dom, node.cod)
+
+    def stack(self, x: Ob, n: int) -> Fn:
+        def run(v: Any) -> Any:
+            items = []
+            for _ in range(n - 1):
+                items.append(v[1])
+                v = v[0]
+            items.append(v)
+            items.reverse()
+            return jax.tree.map(lambda *leaves: jnp.stack(leaves), *items)
+
+        return Fn(run, Stack(x, n).dom, Stack(x, n).cod)
 
     def const(self, node: Const, cod: Ob) -> Fn:
         value = node.value

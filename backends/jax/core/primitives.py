@@ -137,6 +137,14 @@ def _fold_in(box: Box, seed: Any) -> Any:
     return (bits % jnp.uint32(n)).astype(jnp.int32)
 
 
+def _linear_scan(box: Box, x: Any) -> Any:
+    def combine(first: Any, then: Any) -> Any:
+        (a1, b1), (a2, b2) = first, then
+        return a1 * a2, a2 * b1 + b2
+
+    return jax.lax.associative_scan(combine, x, axis=0)[1]
+
+
 def _top_k(box: Box, x: Any) -> Any:
     values, indices = lax.top_k(x, box.attrs["k"])
     return values, indices.astype(jnp.int32)
@@ -203,6 +211,7 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
     "conv": _conv,
+    "linear_scan": _linear_scan,
     "add": lambda box, x: x[0] + x[1],
     "sub": lambda box, x: x[0] - x[1],
     "scale": lambda box, x: x * jnp.asarray(box.attrs["by"], x.dtype),

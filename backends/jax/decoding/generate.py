@@ -95,7 +95,8 @@ from backends.jax.core.values import (
     on_several_devices,
     poisoned,
 )
-from topos.arrows import Box
+from backends.jax.decoding.recurrent import recur_decoder
+from topos.arrows import Box, Recur
 from topos.dims import dims, dims_in, specialise
 from topos.functor import Functor
 from topos.objects import Dim, Fin, Ob, Product, R
@@ -434,7 +435,8 @@ def _decode_box(box: Box) -> Fn:
 
 
 class DecodeCategory(JaxCategory):
-    """``JaxCategory`` whose ``repeat`` scans over layers carrying each layer's caches."""
+    """``JaxCategory`` whose ``repeat`` scans over layers carrying each layer's caches, and
+    whose folds over the sequence carry their state from step to step."""
 
     def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
         step = body.fn
@@ -461,6 +463,14 @@ class DecodeCategory(JaxCategory):
             return out
 
         return Fn(run, body.dom, a)
+
+    def recur(self, cell: Fn, node: Recur, p: Ob, s: Ob, x: Ob, y: Ob) -> Fn:
+        """A fold over the decoded axis: its carried state is the cache (``.recurrent``)."""
+        if not isinstance(node.n, Dim):  # over another axis: position-wise, as compiled
+            return super().recur(cell, node, p, s, x, y)
+        if node.reverse:
+            raise DecodeError(f"decode: {node!s:.60} folds from the end of the sequence")
+        return recur_decoder(cell, node, _frame, _ctx)
 
 
 _DECODE: Functor[Ob, Fn] = Functor(ob=lambda x: x, ar=_decode_box, cod=DecodeCategory())

@@ -41,7 +41,7 @@ from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
 from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.registry import lookup
 from topos.analysis import analyze
-from topos.arrows import Arrow, Box
+from topos.arrows import Arrow, Box, Recur
 from topos.functor import Functor
 from topos.objects import Ob, Product, R
 from topos.para import Para
@@ -143,6 +143,9 @@ class Unrolled(JaxCategory):
 
     def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
         return NotImplemented  # type: ignore[no-any-return]
+
+    def recur(self, cell: Fn, node: Recur, p: Ob, s: Ob, x: Ob, y: Ob) -> Fn:
+        return NotImplemented  # type: ignore[no-any-return]  # each step's branches on the tape
 
 
 def _foreign_max(box: Box, x: Any) -> Any:

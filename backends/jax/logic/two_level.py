@@ -142,7 +142,7 @@ def _map_curries(f: Arrow, on_curry: _OnCurry) -> Arrow:
             return binary(go(g.children[0], where), go(g.children[1], where))
         if isinstance(g, ar_.Group):
             return ar_.group(g.name, go(g.body, (*where, g.name)), **g.attrs)
-        if isinstance(g, ar_.Repeat):
+        if isinstance(g, (ar_.Repeat, ar_.Recur)):  # a fold over a Dim refuses, naming it
             return go(g.unroll(), where)
         if isinstance(g, ar_.Curry):
             return on_curry(g, go(g.arrow, where), where)

@@ -160,7 +160,15 @@ def np_erf(a: np.ndarray) -> np.ndarray:
     return np.vectorize(math.erf)(a)
 
 
+def np_linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out, h = np.zeros_like(b), np.zeros_like(b[0])
+    for t in range(len(b)):
+        h = out[t] = a[t] * h + b[t]
+    return out
+
+
 ADDED_CASES = [
+    (P.linear_scan(R(7, 3), R(7, 3)), np_linear_scan, ((7, 3), (7, 3))),
     (P.sigmoid(X), lambda a: 1 / (1 + np.exp(-a)), ((3, 4),)),
     (P.silu(X), lambda a: a / (1 + np.exp(-a)), ((3, 4),)),
     (P.sin(X), np.sin, ((3, 4),)),
