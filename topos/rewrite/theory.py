@@ -402,6 +402,18 @@ LINEAR_ALGEBRA = Theory(
             saturate="forward",
             doc="softmax is invariant under adding a constant to each row",
         ),
+        # -- attention as a fold (topos.rewrite.fold) ----------------------------
+        Law(
+            "softmax-fold",
+            "(Mix (Softmax (Mask (Scale c (Scores q k)))) v)",
+            "(Fold c q k v)",
+            kind="fold",
+            saturate="none",
+            doc="softmax(mask(c q kᵀ)) v is the fold over key blocks of the online-softmax"
+            " monoid (running max, normaliser, weighted values); certified by"
+            " topos.rewrite.fold.certify (associativity, unit) and applied by"
+            " optimize(f, memory_budget=...) where the scores exceed the budget",
+        ),
         # -- the structural laws, decided by topos.equal ------------------------
         Law(
             "copy-natural",
