@@ -47,12 +47,10 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 from backends.jax import apply, compile, init, optimized  # noqa: E402
-from topos import R, fst, pair, snd  # noqa: E402
 from topos.arrows import Arrow  # noqa: E402
-from topos.nn import primitives as P  # noqa: E402
-from topos.nn.self_attention import MASKED  # noqa: E402
 from topos.nn.zoo import llama  # noqa: E402
 from topos.rewrite import optimize  # noqa: E402
+from topos.rewrite.examples import softmax_attention  # noqa: E402
 
 BEGIN, END = "<!-- attention_memory: begin -->", "<!-- attention_memory: end -->"
 GiB = 2.0**30
@@ -60,17 +58,7 @@ GiB = 2.0**30
 
 def attention(seq: int, heads: int, dh: int) -> Arrow:
     """Causal attention ``q * k * v -> out`` in the layout of ``topos.nn.self_attention``."""
-    qs, ks = R(seq, heads, 1, dh), R(seq, heads, dh)
-    scores = P.einsum("skgd,tkd->kgst", qs, ks)
-    a = scores.cod
-    chooser = (
-        pair(fst(qs * ks, ks) >> fst(qs, ks), fst(qs * ks, ks) >> snd(qs, ks))
-        >> scores
-        >> P.scale(a, 1.0 / math.sqrt(dh))
-        >> P.causal_mask(a, MASKED)
-        >> P.softmax(a, -1)
-    )
-    return pair(chooser, snd(qs * ks, ks)) >> P.einsum("kgst,tkd->skgd", a, ks)
+    return softmax_attention(seq, heads, dh)
 
 
 def peak(compiled: Any) -> int:

@@ -642,12 +642,14 @@ def softmax_fold(
     qs, ks, vs = (_real("softmax_fold", x) for x in (q, k, v))
     ok = len(qs.shape) == 4 and len(ks.shape) == len(vs.shape) == 3
     ok = ok and qs.shape[1] == ks.shape[1] == vs.shape[1] and qs.shape[3] == ks.shape[2]
-    ok = ok and ks.shape[0] == vs.shape[0] and (not causal or qs.shape[0] == ks.shape[0])
+    ok = ok and ks.shape[0] == vs.shape[0]
     if not ok:
         raise TypeMismatch(
             "softmax_fold: expected q R(s, kv, g, dh), k R(t, kv, dh), v R(t, kv, dv),"
-            f" got {qs!r}, {ks!r}, {vs!r}" + (" (causal: s == t)" if causal else "")
+            f" got {qs!r}, {ks!r}, {vs!r}"
         )
+    if causal and qs.shape[0] != ks.shape[0]:
+        raise TypeMismatch(f"softmax_fold: causal needs as many queries as keys, got {qs!r}, {ks!r}")
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"softmax_fold: block must be a positive int, got {block!r}")
     _same_dtype("softmax_fold", qs, ks)

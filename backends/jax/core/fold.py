@@ -71,9 +71,8 @@ def online_attention(
     def query_block(i: Any, qi: Any) -> Any:
         rows = i * bq + jnp.arange(bq)
 
-        def visit(carry: Any, j: Any) -> Any:
+        def visit(carry: Any, j: Any, kj: Any, vj: Any) -> Any:
             m, l, o = carry
-            kj, vj = kb[j], vb[j]
             sc = jnp.einsum("skgd,tkd->kgst", qi, kj, preferred_element_type=acc) * scale
             cols = j * bk + jnp.arange(bk)
             if causal:
@@ -86,18 +85,20 @@ def online_attention(
             pv = jnp.einsum("kgst,tkd->kgsd", p.astype(v.dtype), vj, preferred_element_type=acc)
             return m_new, l * alpha + p.sum(-1), o * alpha[..., None] + pv
 
-        def key_block(carry: Any, j: Any) -> tuple[Any, None]:
+        def key_block(carry: Any, jkv: Any) -> tuple[Any, None]:
+            # the key blocks are scanned over, not indexed: the backward pass then adds
+            # each block's cotangent in place of a full-size one per step
             if not causal:
-                return visit(carry, j), None
-            needed = j * bk <= i * bq + bq - 1  # some key of block j is at or before a row
-            return lax.cond(needed, lambda c: visit(c, j), lambda c: c, carry), None
+                return visit(carry, *jkv), None
+            needed = jkv[0] * bk <= i * bq + bq - 1  # some key of the block is at or before a row
+            return lax.cond(needed, lambda c: visit(c, *jkv), lambda c: c, carry), None
 
         init = (
             jnp.full((kv, g, bq), -jnp.inf, acc),
             jnp.zeros((kv, g, bq), acc),
             jnp.zeros((kv, g, bq, dv), acc),
         )
-        (_, l, o), _ = lax.scan(key_block, init, jnp.arange(nk))
+        (_, l, o), _ = lax.scan(key_block, init, (jnp.arange(nk), kb, vb))
         out = o / l[..., None]
         return out.transpose(2, 0, 1, 3).astype(q.dtype)
 
