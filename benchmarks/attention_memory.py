@@ -29,7 +29,6 @@ only compiled and analysed.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import statistics
 import sys
@@ -177,9 +176,7 @@ def long_context(seqs: list[int], block: int) -> list[str]:
                     t = time.perf_counter()
                     jax.block_until_ready(compiled(*args))
                     row.append(time.perf_counter() - t)
-            lines.append(
-                f"| {seq:,} | {which} | {row[0]:.0f} | {row[1]:.1f} | {row[2]:,.0f} |"
-            )
+            lines.append(f"| {seq:,} | {which} | {row[0]:.0f} | {row[1]:.1f} | {row[2]:,.0f} |")
     return lines
 
 

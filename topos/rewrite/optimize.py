@@ -195,7 +195,9 @@ def optimize(
     ):
         raise ValueError(f"optimize: min_gain must be a finite number >= 1, got {min_gain!r}")
     if memory_budget is not None and not _count(memory_budget, 0):
-        raise ValueError(f"optimize: memory_budget must be an int >= 0 (bytes), got {memory_budget!r}")
+        raise ValueError(
+            f"optimize: memory_budget must be an int >= 0 (bytes), got {memory_budget!r}"
+        )
     if not _count(block, 1):
         raise ValueError(f"optimize: block must be an int >= 1, got {block!r}")
     memory = (memory_budget, block)
@@ -266,8 +268,9 @@ class _Optimizer:
                 steps.append(Step(t, new_box, (), inner.certificate))
         new_out = substitute(out, swap)
         folds = 0
-        if self.memory[0] is not None:  # softmax-fold where the scores exceed the budget
-            found = fold_steps(_outputs(new_out), *self.memory)
+        memory_budget, block = self.memory
+        if memory_budget is not None:  # softmax-fold where the scores exceed the budget
+            found = fold_steps(_outputs(new_out), memory_budget, block)
             steps += [Step(b, a, (FOLD,)) for b, a in found.values()]
             new_out = substitute(new_out, {k: a for k, (_, a) in found.items()})
             folds = len(found)

@@ -20,7 +20,8 @@ Law (tested in ``tests/backends/jax/test_fold.py``): it equals the materialised 
 >>> s = jnp.einsum("skgd,tkd->kgst", q, k) * 0.5
 >>> s = jnp.where(jnp.tril(jnp.ones((10, 10), bool)), s, -1e9)
 >>> dense = jnp.einsum("kgst,tkd->skgd", jax.nn.softmax(s, -1), v)
->>> folded = online_attention(q, k, v, scale=0.5, causal=True, block=4)
+>>> run = jax.jit(lambda q, k, v: online_attention(q, k, v, scale=0.5, causal=True, block=4))
+>>> folded = run(q, k, v)
 >>> bool(jnp.allclose(folded, dense, atol=1e-5))
 True
 """
@@ -72,7 +73,7 @@ def online_attention(
         rows = i * bq + jnp.arange(bq)
 
         def visit(carry: Any, j: Any, kj: Any, vj: Any) -> Any:
-            m, l, o = carry
+            m, norm, o = carry
             sc = jnp.einsum("skgd,tkd->kgst", qi, kj, preferred_element_type=acc) * scale
             cols = j * bk + jnp.arange(bk)
             if causal:
@@ -83,7 +84,7 @@ def online_attention(
             p = jnp.exp(sc - m_new[..., None])
             alpha = jnp.exp(m - m_new)
             pv = jnp.einsum("kgst,tkd->kgsd", p.astype(v.dtype), vj, preferred_element_type=acc)
-            return m_new, l * alpha + p.sum(-1), o * alpha[..., None] + pv
+            return m_new, norm * alpha + p.sum(-1), o * alpha[..., None] + pv
 
         def key_block(carry: Any, jkv: Any) -> tuple[Any, None]:
             # the key blocks are scanned over, not indexed: the backward pass then adds
@@ -98,8 +99,8 @@ def online_attention(
             jnp.zeros((kv, g, bq), acc),
             jnp.zeros((kv, g, bq, dv), acc),
         )
-        (_, l, o), _ = lax.scan(key_block, init, (jnp.arange(nk), kb, vb))
-        out = o / l[..., None]
+        (_, norm, o), _ = lax.scan(key_block, init, (jnp.arange(nk), kb, vb))
+        out = o / norm[..., None]
         return out.transpose(2, 0, 1, 3).astype(q.dtype)
 
     body = jax.checkpoint(query_block)

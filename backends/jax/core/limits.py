@@ -45,7 +45,7 @@ UNROLL_MAX = 4
 
 
 def device_memory() -> int | None:
-    """The memory of this process's first JAX device in bytes, else this machine's RAM, else ``None``.
+    """The memory of this process's first device in bytes, else this machine's RAM, else ``None``.
 
     >>> device_memory() is None or device_memory() > 2**20
     True

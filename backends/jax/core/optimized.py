@@ -31,8 +31,9 @@ def optimized(
     ``p.parameters()`` is the same and ``init``, ``apply`` and checkpoints work as
     for ``p``. With ``memory_budget`` (bytes per example), each attention whose
     scores would take more becomes a fold over key blocks of ``block``
-    (``topos.rewrite.fold``, the law ``softmax-fold``): memory linear in the length. When nothing gets cheaper, ``p`` itself comes back. Needs the
-    ``optimize`` extra (egglog).
+    (``topos.rewrite.fold``, the law ``softmax-fold``): memory linear in the length.
+    When nothing gets cheaper, ``p`` itself comes back. Needs the ``optimize``
+    extra (egglog).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos.rewrite.examples import linear_attention_para

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 RUN = Path(__file__).with_name("_multihost_run.py")
 LIMIT = 600  # seconds per process: a hung collective fails the test, never the suite
@@ -55,7 +54,6 @@ def _wait(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
     return outs
 
 
-@pytest.mark.slow
 def test_two_processes_fit_like_one_and_one_restores_their_checkpoint(tmp_path: Path) -> None:
     port = str(_free_port())
     w0, w1 = _wait([_run("worker", str(i), port, str(tmp_path)) for i in (0, 1)])

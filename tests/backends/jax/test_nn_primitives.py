@@ -234,6 +234,7 @@ def test_every_primitive_is_implemented_and_tested() -> None:
     tested = {box.name for box, _, _ in PRIMITIVE_CASES} | {"rsqrt", "full", "gather", "one_hot"}
     tested |= {box.name for box, _, _ in ADDED_CASES}
     tested |= {"log", "sqrt", "arange", "where", "bernoulli", "fold_in"}
+    tested |= {"softmax_fold"}  # tests/backends/jax/test_fold.py
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
 
 

@@ -1,4 +1,4 @@
-"""The law ``softmax-fold``: the online-softmax monoid, its certificate, and ``optimize(memory_budget=)``."""
+"""The law ``softmax-fold``: the online-softmax monoid, its certificate, ``memory_budget``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ summary = st.tuples(finite, positive, finite)
 
 
 def close(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return all(math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12 * 1e3) for x, y in zip(a, b))
+    return all(
+        math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12 * 1e3) for x, y in zip(a, b, strict=True)
+    )
 
 
 @given(summary, summary, summary)
@@ -39,7 +41,7 @@ def test_the_unit_is_neutral_on_both_sides(x: tuple) -> None:
 
 @given(st.lists(st.tuples(finite, finite), min_size=1, max_size=12), st.integers(1, 5))
 def test_folding_blocks_gives_the_softmax_weighted_sum(pairs: list, block: int) -> None:
-    s, v = zip(*pairs)
+    s, _ = zip(*pairs, strict=True)
     top = max(s)
     want = sum(math.exp(a - top) * b for a, b in pairs) / sum(math.exp(a - top) for a in s)
     acc = UNIT
