@@ -76,6 +76,14 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_decoding_equals_the_uncached_run[mamba-attention4]": "one more architecture",
         "test_cached_decoding_equals_the_uncached_run[mamba-attention5]": "a hybrid: two layers",
     },
+    "tests/backends/jax/test_fold.py": {
+        "test_fold_equals_materialised_float32[causal-groups]": "compiles a fold and its gradient",
+        "test_fold_equals_materialised_float32[full-groups]": "compiles a fold and its gradient",
+        "test_fold_equals_materialised_float32[one-block]": "compiles a fold and its gradient",
+        "test_fold_equals_materialised_float64[causal-groups]": "compiles a fold and its gradient",
+        "test_optimized_self_attention_trains_the_same": "two attention layers' gradients",
+        "test_backward_memory_stays_linear": "compiles two gradients",
+    },
     "tests/backends/jax/test_generate.py": {
         "test_cached_greedy_equals_uncached[gpt-learned-tied]": "one more architecture",
         "test_cached_greedy_equals_uncached[llama-zoo]": "one more architecture",
@@ -126,6 +134,10 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/backends/jax/test_lm_dropout.py": {
         "test_zero_rate_and_inference_are_the_plain_model_and_training_is_keyed[True]":
             "one more architecture",
+    },
+    "tests/backends/jax/test_multihost.py": {
+        "test_two_processes_fit_like_one_and_one_restores_their_checkpoint":
+            "four processes: two hosts over loopback, the reference, the restore",
     },
     "tests/backends/jax/test_nn_primitives.py": {
         "test_the_compiled_transformer_costs_what_the_hand_written_one_costs":

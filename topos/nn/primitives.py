@@ -87,6 +87,7 @@ __all__ = [
     "sin",
     "slice_axis",
     "softmax",
+    "softmax_fold",
     "sqrt",
     "sub",
     "take",
@@ -145,6 +146,7 @@ PRIMITIVES: dict[str, str] = {
     "scatter_add": "linear",
     "relative_buckets": "linear",
     "foreign": "smooth",
+    "softmax_fold": "smooth",
 }
 
 
@@ -641,6 +643,59 @@ def softmax(a: Ob, axis: int = -1) -> Box:
     """
     x = _real("softmax", a)
     return _box("softmax", x, x, axis=_axis("softmax", x, axis))
+
+
+def softmax_fold(
+    q: Ob,
+    k: Ob,
+    v: Ob,
+    *,
+    scale: float,
+    causal: bool = True,
+    fill: float = -1e9,
+    block: int = 512,
+) -> Box:
+    """Multi-head attention ``softmax(mask(scale · q kᵀ)) v`` computed as a fold over key blocks.
+
+    ``q: R(s, kv, g, dh)`` (``g`` query heads per key/value head), ``k: R(t, kv, dh)``,
+    ``v: R(t, kv, dv)``, result ``R(s, kv, g, dv)``: per head, the same function as
+    ``einsum("skgd,tkd->kgst") ; scale ; causal_mask(fill) ; softmax ; einsum("kgst,tkd->skgd")``
+    (the layout of ``topos.nn.self_attention``), but the ``s × t`` scores are never
+    materialised: keys are folded ``block`` at a time with the online-softmax monoid
+    (``topos.rewrite.fold``), so memory is linear in the length. ``optimize(f,
+    memory_budget=...)`` introduces it by the law ``softmax-fold``; it is rarely
+    written by hand.
+
+    >>> box = softmax_fold(R(8, 2, 2, 4), R(8, 2, 4), R(8, 2, 4), scale=0.5, block=4)
+    >>> box.cod, box.attrs["cls"], box.attrs["block"]
+    (R(8, 2, 2, 4), 'smooth', 4)
+    >>> try:
+    ...     softmax_fold(R(8, 2, 2, 4), R(8, 3, 4), R(8, 2, 4), scale=0.5)
+    ... except TypeMismatch as e:
+    ...     print(str(e).split(", got ")[1])
+    R(8, 2, 2, 4), R(8, 3, 4), R(8, 2, 4)
+    """
+    qs, ks, vs = (_real("softmax_fold", x) for x in (q, k, v))
+    ok = len(qs.shape) == 4 and len(ks.shape) == len(vs.shape) == 3
+    ok = ok and qs.shape[1] == ks.shape[1] == vs.shape[1] and qs.shape[3] == ks.shape[2]
+    ok = ok and ks.shape[0] == vs.shape[0]
+    if not ok:
+        raise TypeMismatch(
+            "softmax_fold: expected q R(s, kv, g, dh), k R(t, kv, dh), v R(t, kv, dv),"
+            f" got {qs!r}, {ks!r}, {vs!r}"
+        )
+    if causal and qs.shape[0] != ks.shape[0]:
+        raise TypeMismatch(
+            f"softmax_fold: causal needs as many queries as keys, got {qs!r}, {ks!r}"
+        )
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"softmax_fold: block must be a positive int, got {block!r}")
+    _same_dtype("softmax_fold", qs, ks)
+    dt = _same_dtype("softmax_fold", qs, vs)
+    s, kv, g, _ = qs.shape
+    out = R(s, kv, g, vs.shape[2], dtype=dt)
+    attrs = {"scale": float(scale), "causal": bool(causal), "fill": float(fill), "block": block}
+    return _box("softmax_fold", qs * ks * vs, out, **attrs)
 
 
 # -- added vocabulary: smooth maps, constants, slices, comparisons, randomness -------------

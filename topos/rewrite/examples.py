@@ -13,6 +13,9 @@ True
 (['wq', 'wk', 'wv'], R(64, 8), R(64, 8))
 >>> optimize(p.arrow).certificate.cost_after < optimize(p.arrow).certificate.cost_before
 True
+>>> f = softmax_attention(4096, heads=2, dh=8)               # 128 MiB of scores
+>>> print(optimize(f, memory_budget=2**20).arrow)            # ... over a 1 MiB budget
+⟨⟨π₁ >> π₁, π₁ >> π₂⟩, π₂⟩ >> softmax_fold
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from topos.nn import primitives as P
 from topos.objects import R
 from topos.para import Para, normal
 
-__all__ = ["chain", "linear_attention", "linear_attention_para", "multihead_linear_attention"]
+__all__ = [
+    "chain",
+    "linear_attention",
+    "linear_attention_para",
+    "multihead_linear_attention",
+    "softmax_attention",
+]
 
 
 def linear_attention(n: int, d: int) -> Arrow:
@@ -74,3 +83,21 @@ def linear_attention_para(n: int, d: int) -> Para:
     assert arrow.dom == dom
     init = normal(d**-0.5)
     return Para(ws, arrow, {"wq": init, "wk": init, "wv": init})
+
+
+def softmax_attention(
+    n: int, heads: int, dh: int, *, causal: bool = True, groups: int = 1, dtype: str = "float32"
+) -> Arrow:
+    """``softmax(mask(q kᵀ/√dh)) v`` on ``q * k * v`` in the layout of ``topos.nn.self_attention``
+    (``q: R(n, heads, groups, dh)``, ``k, v: R(n, heads, dh)``): the scores in memory, O(n²).
+    """
+    qs, ks = R(n, heads, groups, dh, dtype=dtype), R(n, heads, dh, dtype=dtype)
+    scores = P.einsum("skgd,tkd->kgst", qs, ks)
+    a = scores.cod
+    assert isinstance(a, R)
+    qk = pair(fst(qs * ks, ks) >> fst(qs, ks), fst(qs * ks, ks) >> snd(qs, ks))
+    chooser = qk >> scores >> P.scale(a, dh**-0.5)
+    if causal:
+        chooser = chooser >> P.causal_mask(a)
+    chooser = chooser >> P.softmax(a, -1)
+    return pair(chooser, snd(qs * ks, ks)) >> P.einsum("kgst,tkd->skgd", a, ks)

@@ -45,6 +45,7 @@ from typing import Any
 from topos.arrows import Arrow, Repeat
 from topos.errors import not_a
 from topos.rewrite.cost import COSTS, CostModel
+from topos.rewrite.fold import fold_steps, is_instance
 from topos.rewrite.polynomial import Canon, equal_modulo
 from topos.rewrite.saturate import Budget, saturate, term_cost
 from topos.rewrite.structure import repeat_body, with_body
@@ -57,6 +58,9 @@ __all__ = ["RUN_MIN_GAIN", "Certificate", "Optimized", "Step", "check", "optimiz
 #: The ``min_gain`` of the backends' ``optimize=True``: a region is rewritten for a
 #: program that runs only when the cost model says it is at least twice as cheap.
 RUN_MIN_GAIN = 2.0
+
+#: The law that folds materialised attention over key blocks (``topos.rewrite.fold``).
+FOLD = "softmax-fold"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class Step:
         if self.body is not None:
             return f"repeat body optimised ({len(self.body.steps)} steps)"
         how = f"{len(self.trace)} law instance(s)" if self.trace else "normal forms"
+        if FOLD in self.laws:
+            how = "the online-softmax monoid, topos.rewrite.fold.certify"
         lines = [f"{self.before} => {self.after}  by {', '.join(self.laws)} ({how})"]
         return "\n".join(lines + [f"    {r}" for r in self.trace])
 
@@ -147,6 +153,8 @@ def optimize(
     theory: Theory = LINEAR_ALGEBRA,
     budget: Budget | None = None,
     min_gain: float = 1.0,
+    memory_budget: int | None = None,
+    block: int = 512,
 ) -> Optimized:
     """The cheapest diagram equal to ``f`` by the laws of ``theory``, and a certificate.
 
@@ -157,6 +165,12 @@ def optimize(
         budget: saturation limits (iterations, seconds); ``Budget()`` by default.
         min_gain: rewrite a region only when its cost falls at least this many
             times (a number >= 1; see the module docstring).
+        memory_budget: bytes one example's attention scores may take; a
+            materialised attention (``topos.nn.self_attention``) whose scores take
+            more is rewritten by the law ``softmax-fold`` into a fold over key
+            blocks (``topos.rewrite.fold``), whatever the cost model says.
+            ``None`` (the default): never.
+        block: the key (and query) block length of those folds.
 
     Returns:
         ``Optimized(arrow, certificate)``; ``arrow is f`` when nothing is cheaper.
@@ -180,16 +194,34 @@ def optimize(
         or min_gain == float("inf")
     ):
         raise ValueError(f"optimize: min_gain must be a finite number >= 1, got {min_gain!r}")
-    return _Optimizer(theory, model, name, budget or Budget(), float(min_gain)).run(f)
+    if memory_budget is not None and not _count(memory_budget, 0):
+        raise ValueError(
+            f"optimize: memory_budget must be an int >= 0 (bytes), got {memory_budget!r}"
+        )
+    if not _count(block, 1):
+        raise ValueError(f"optimize: block must be an int >= 1, got {block!r}")
+    memory = (memory_budget, block)
+    return _Optimizer(theory, model, name, budget or Budget(), float(min_gain), memory).run(f)
+
+
+def _count(n: object, least: int) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= least
 
 
 class _Optimizer:
     def __init__(
-        self, theory: Theory, cost: CostModel, name: str, budget: Budget, min_gain: float
+        self,
+        theory: Theory,
+        cost: CostModel,
+        name: str,
+        budget: Budget,
+        min_gain: float,
+        memory: tuple[int | None, int] = (None, 512),
     ) -> None:
         self.theory, self.cost, self.name, self.budget = theory, cost, name, budget
         self.min_gain = min_gain
         self.bodies: dict[Arrow, Optimized] = {}
+        self.memory = memory  # (memory_budget, block) of softmax-fold
 
     def unchanged(self, f: Arrow, note: str, price: int = 0) -> Optimized:
         cert = Certificate(self.theory, self.name, (), price, price, note=note)
@@ -235,6 +267,13 @@ class _Optimizer:
                 swap[id(t)] = new_box
                 steps.append(Step(t, new_box, (), inner.certificate))
         new_out = substitute(out, swap)
+        folds = 0
+        memory_budget, block = self.memory
+        if memory_budget is not None:  # softmax-fold where the scores exceed the budget
+            found = fold_steps(_outputs(new_out), memory_budget, block)
+            steps += [Step(b, a, (FOLD,)) for b, a in found.values()]
+            new_out = substitute(new_out, {k: a for k, (_, a) in found.items()})
+            folds = len(found)
         after = term_cost(_outputs(new_out), self.cost)
         cert = Certificate(
             self.theory,
@@ -251,7 +290,7 @@ class _Optimizer:
         )
         if refused:
             cert = replace(cert, note=f"{refused} region(s) whose rewrite did not check: kept")
-        if not steps or (after >= before and not any(s.body for s in steps)):
+        if not steps or (after >= before and not folds and not any(s.body for s in steps)):
             note = "no cheaper equal form found"
             if declined:
                 note = f"{declined} region(s) cheaper by less than min_gain {self.min_gain:g}: kept"
@@ -272,7 +311,9 @@ class _Optimizer:
 
     def body(self, body: Arrow) -> Optimized:
         if body not in self.bodies:
-            inner = _Optimizer(self.theory, self.cost, self.name, self.budget, self.min_gain)
+            inner = _Optimizer(
+                self.theory, self.cost, self.name, self.budget, self.min_gain, self.memory
+            )
             self.bodies[body] = inner.run(body)
         return self.bodies[body]
 
@@ -347,18 +388,25 @@ def check(cert: Certificate, f: Arrow, g: Arrow) -> bool:
             raise not_a("check", "an arrow", arrow)
     canon = Canon()
     swaps: dict[int, Term] = {}
+    folds: dict[int, Term] = {}  # softmax-fold, applied after the saturated regions
     for s in cert.steps:
         if not _certified(s, cert.theory, canon):
             return False
-        swaps[id(s.before)] = s.after
-    decided = cert.theory is LINEAR_ALGEBRA  # the theory with a normaliser
+        (folds if FOLD in s.laws else swaps)[id(s.before)] = s.after
+    # with a fold, the normaliser sees an opaque box: the replay and the steps decide
+    decided = cert.theory is LINEAR_ALGEBRA and not _folds(cert)  # the theory with a normaliser
     if not cert.steps:
         return f is g or (decided and equal_modulo(cert.theory, f, g))
     try:
-        replayed, wanted = substitute(read(f), swaps), read(g)
+        replayed, wanted = substitute(substitute(read(f), swaps), folds), read(g)
     except NotATensorTerm:
         return False
     return _same(replayed, wanted) and (not decided or equal_modulo(cert.theory, f, g))
+
+
+def _folds(cert: Certificate) -> bool:
+    """Whether ``softmax-fold`` rewrote anything, in ``cert`` or a repeat body's certificate."""
+    return any(FOLD in s.laws or (s.body is not None and _folds(s.body)) for s in cert.steps)
 
 
 def _certified(s: Step, theory: Theory, canon: Canon | None = None) -> bool:
@@ -366,6 +414,8 @@ def _certified(s: Step, theory: Theory, canon: Canon | None = None) -> bool:
     if s.body is not None:
         old, new = repeat_body(s.before.data), repeat_body(s.after.data)
         return old is not None and new is not None and check(s.body, old[0], new[0])
+    if FOLD in s.laws:  # the pattern, the attributes carried over, the monoid's certificate
+        return s.laws == (FOLD,) and FOLD in theory.names() and is_instance(s.before, s.after)
     if not (scalars_ok(s.before) and scalars_ok(s.after)):
         return False
     if s.trace:

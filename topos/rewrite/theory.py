@@ -181,7 +181,10 @@ class Law:
     einsum with batch labels, ``"bhsd,bhtd->bhst"``); a law over the 2-D-only
     operations (``SumRows``, ``SumCols``, ``Bcast``, ``Softmax``) is not. Laws outside
     the tensor term language (``kind="structural"``) are decided by
-    ``topos.equal`` and hold by construction of the terms. ``side`` is the
+    ``topos.equal`` and hold by construction of the terms; ``kind="fold"``
+    (``softmax-fold``) rewrites boxes of ``topos.nn.self_attention`` into a fold
+    over key blocks, certified by ``topos.rewrite.fold.certify`` (its sides are
+    notation, not parsed patterns). ``side`` is the
     condition under which the two sides agree in IEEE floating point (up to
     rounding when ``rounding``): ``""`` for every input, inf, NaN and signed
     zeros included; by default ``FINITE`` for a law that changes rounding and
@@ -401,6 +404,18 @@ LINEAR_ALGEBRA = Theory(
             {"a": _M, "c": ("m", "one")},
             saturate="forward",
             doc="softmax is invariant under adding a constant to each row",
+        ),
+        # -- attention as a fold (topos.rewrite.fold) ----------------------------
+        Law(
+            "softmax-fold",
+            "(Mix (Softmax (Mask (Scale c (Scores q k)))) v)",
+            "(Fold c q k v)",
+            kind="fold",
+            saturate="none",
+            doc="softmax(mask(c q kᵀ)) v is the fold over key blocks of the online-softmax"
+            " monoid (running max, normaliser, weighted values); certified by"
+            " topos.rewrite.fold.certify (associativity, unit) and applied by"
+            " optimize(f, memory_budget=...) where the scores exceed the budget",
         ),
         # -- the structural laws, decided by topos.equal ------------------------
         Law(

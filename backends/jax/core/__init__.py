@@ -13,6 +13,7 @@ Bottom up, each module importing only those above it in this list:
 - ``params``: ``init``, ``apply``, ``batched`` of a Para (with a mesh or without);
 - ``layout``: the layer layout (``unstack``, ``restack``);
 - ``optimized``: a Para rewritten by declared laws;
+- ``fold``: attention folded over key blocks in linear memory (``online_attention``);
 - ``primitives``: the JAX implementations of ``topos.nn.primitives``, registered
   here so that every diagram of the vocabulary compiles.
 

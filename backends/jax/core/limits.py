@@ -45,12 +45,12 @@ UNROLL_MAX = 4
 
 
 def device_memory() -> int | None:
-    """The memory of the first JAX device in bytes, else this machine's RAM, else ``None``.
+    """The memory of this process's first device in bytes, else this machine's RAM, else ``None``.
 
     >>> device_memory() is None or device_memory() > 2**20
     True
     """
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}  # addressable on every host
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"])
     try:

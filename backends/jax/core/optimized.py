@@ -19,7 +19,9 @@ from topos.para import Para
 __all__ = ["optimized"]
 
 
-def optimized(p: Para, cost: bool | str = "flops") -> Para:
+def optimized(
+    p: Para, cost: bool | str = "flops", *, memory_budget: int | None = None, block: int = 512
+) -> Para:
     """The Para ``p`` with its arrow replaced by the cheapest equal one (same parameters).
 
     ``cost`` is ``"flops"`` (also ``True``) or ``"bytes"``, as in ``compile(f,
@@ -27,8 +29,11 @@ def optimized(p: Para, cost: bool | str = "flops") -> Para:
     ``topos.rewrite.RUN_MIN_GAIN`` (2) times cheaper. The parameters are inputs
     of the arrow, so they are untouched:
     ``p.parameters()`` is the same and ``init``, ``apply`` and checkpoints work as
-    for ``p``. When nothing gets cheaper, ``p`` itself comes back. Needs the
-    ``optimize`` extra (egglog).
+    for ``p``. With ``memory_budget`` (bytes per example), each attention whose
+    scores would take more becomes a fold over key blocks of ``block``
+    (``topos.rewrite.fold``, the law ``softmax-fold``): memory linear in the length.
+    When nothing gets cheaper, ``p`` itself comes back. Needs the ``optimize``
+    extra (egglog).
 
     >>> import jax, jax.numpy as jnp
     >>> from topos.rewrite.examples import linear_attention_para
@@ -49,7 +54,9 @@ def optimized(p: Para, cost: bool | str = "flops") -> Para:
         raise TypeError(f"optimized: cost must be 'flops' or 'bytes' (or True), got {cost!r}")
     from topos.rewrite import RUN_MIN_GAIN, optimize  # noqa: PLC0415 - the extra (egglog)
 
-    arrow = optimize(p.arrow, cost=cost, min_gain=RUN_MIN_GAIN).arrow
+    arrow = optimize(
+        p.arrow, cost=cost, min_gain=RUN_MIN_GAIN, memory_budget=memory_budget, block=block
+    ).arrow
     if arrow is p.arrow:
         return p
     return Para(p.P, arrow, p.params, p.actegory)

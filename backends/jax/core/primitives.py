@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import erf as _erf
 
+from backends.jax.core.fold import online_attention
 from backends.jax.core.foreign import run_foreign
 from backends.jax.core.registry import register
 from topos.arrows import Box
@@ -67,6 +68,14 @@ def _causal_mask(box: Box, x: Any) -> Any:
     n = x.shape[-1]
     keep = jnp.tril(jnp.ones((n, n), dtype=bool))
     return jnp.where(keep, x, jnp.asarray(box.attrs["fill"], x.dtype))
+
+
+def _softmax_fold(box: Box, x: Any) -> Any:
+    (q, k), v = x
+    at = box.attrs
+    return online_attention(
+        q, k, v, scale=at["scale"], causal=at["causal"], fill=at["fill"], block=at["block"]
+    )
 
 
 def _reduction(fn: Callable[..., Any]) -> Callable[[Box, Any], Any]:
@@ -235,6 +244,7 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "gelu": lambda box, x: jax.nn.gelu(x, approximate=True),
     "rsqrt": lambda box, x: lax.rsqrt(x),
     "softmax": lambda box, x: jax.nn.softmax(x, axis=box.attrs["axis"]),
+    "softmax_fold": _softmax_fold,
     "arange": _arange,
     "slice": _slice,
     "bernoulli": _bernoulli,

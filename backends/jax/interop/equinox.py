@@ -72,9 +72,12 @@ class Model(eqx.Module):
         """Run one example: ``apply(self.para, self.params, *xs)``."""
         return apply(self.para, self.params, *xs)
 
-    def optimized(self, cost: bool | str = "flops") -> Model:
-        """The same parameter arrays running ``optimized(self.para, cost)``."""
-        return Model(optimized(self.para, cost), params=self.params)
+    def optimized(
+        self, cost: bool | str = "flops", *, memory_budget: int | None = None, block: int = 512
+    ) -> Model:
+        """The same parameter arrays running ``optimized(self.para, cost, ...)``."""
+        para = optimized(self.para, cost, memory_budget=memory_budget, block=block)
+        return Model(para, params=self.params)
 
     def batch(self, xs: Any) -> Any:
         """Run a batch along the leading axis of ``xs`` (``jax.vmap``)."""

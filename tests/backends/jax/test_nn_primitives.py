@@ -245,6 +245,7 @@ def test_every_primitive_is_implemented_and_tested() -> None:
     tested |= {"top_k", "dispatch", "scatter_add"}  # tests/backends/jax/test_moe.py
     tested |= {"relative_buckets"}  # tests/backends/jax/test_t5.py
     tested |= {"foreign"}  # test_foreign_box_calls_its_primitive_back
+    tested |= {"softmax_fold"}  # tests/backends/jax/test_fold.py
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
 
 
