@@ -403,16 +403,28 @@ def _einsum(box: Box) -> Arrow:
     """``R[einsum]``: each operand's cotangent is an einsum of ``g`` with the other operand."""
     (x, y), g = _ctx(box)
     sa, sb, out = _explicit(box.attrs["spec"], x.ob, y.ob)
-    for mine, other in ((sa, sb + out), (sb, sa + out)):
-        missing = set(mine) - set(other)
-        if missing:
-            raise NoDerivative(
-                f"reverse: einsum {box.attrs['spec']!r} sums the axes {sorted(missing)} within one"
-                " operand; its reverse derivative needs a broadcast (not declared)"
-            )
-    gx = _ein(f"{out},{sb}->{sa}", g, y)
-    gy = _ein(f"{out},{sa}->{sb}", g, x)
+    gx = _ein_back(out, sb, sa, g, y, x.ob)
+    gy = _ein_back(out, sa, sb, g, x, y.ob)
     return _pair_of(gx, gy)
+
+
+def _ein_back(out: str, so: str, mine: str, g: Wire, other: Wire, ob: R) -> Wire:
+    """``g`` contracted with the other operand back onto ``mine``'s axes.
+
+    Axes summed within this operand alone get the result broadcast along them.
+    """
+    kept = "".join(c for c in mine if c in out or c in so)
+    w = _ein(f"{out},{so}->{kept}", g, other)
+    if kept == mine:
+        return w
+    shape = tuple(n if c in kept else 1 for c, n in zip(mine, ob.shape, strict=True))
+    return (w >> reshape(w.ob, *shape)) >> _broadcast_to(R(*shape, dtype=ob.dtype), ob)
+
+
+def _broadcast_to(x: R, ob: R) -> Box:
+    from topos.nn.primitives import broadcast  # noqa: PLC0415
+
+    return broadcast(x, *ob.shape)
 
 
 def _ein(spec: str, a: Wire, b: Wire) -> Wire:

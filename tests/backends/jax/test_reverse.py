@@ -62,9 +62,9 @@ def _difference(p: Para, seed: int) -> float:
     return max([0.0, *(float(d) for d in diffs)]) / scale
 
 
-FAST = ["mlp (relu)", "mlp (tanh)", "rnn (tanh)", "gcn (relu)", "linear attention",
-        "hypernetwork", "mixture of experts", "swiglu mlp", "rmsnorm"]
-SLOW = ["rnn (relu)", "gcn (tanh)", "transformer", "llama-style lm"]
+FAST = ["mlp (tanh)", "rmsnorm"]
+SLOW = ["mlp (relu)", "rnn (relu)", "rnn (tanh)", "gcn (relu)", "gcn (tanh)", "linear attention",
+        "hypernetwork", "mixture of experts", "swiglu mlp", "transformer", "llama-style lm"]
 REFUSED = ["cnn (relu)", "cnn (gelu)"]  # max_pool and conv have no declared derivative yet
 
 
@@ -79,7 +79,7 @@ def test_zoo_agrees_with_vjp(name: str) -> None:
 @pytest.mark.parametrize("name", SLOW)
 def test_zoo_agrees_with_vjp_slow(name: str) -> None:
     p = ARCHITECTURES[name](True)
-    assert difference(p) <= 10 * TOLERANCE["float32"]
+    assert difference(p) <= TOLERANCE["float32"]
     assert difference(with_dtype(p, "float64")) <= TOLERANCE["float64"]
 
 
