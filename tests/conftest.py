@@ -109,6 +109,12 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/backends/jax/test_search.py": {
         "test_evaluate_trains_every_task_and_seed": "the search trains",
     },
+    "tests/backends/jax/test_lenses.py": {
+        "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
+        "test_digits_mlp_follows_optax[momentum]": "the same claim for another learner",
+        "test_digits_mlp_follows_optax[nesterov]": "the same claim for another learner",
+        "test_digits_mlp_follows_optax[gradient descent]": "the same claim for another learner",
+    },
     "tests/backends/jax/test_reverse.py": {
         "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
         "test_generated_diagrams_agree[0]": "a generated diagram with attention",

@@ -31,10 +31,10 @@ from typing import Any
 from topos.arrows import Arrow, Id, fst, pair, snd
 from topos.errors import compose_mismatch, not_a
 from topos.nn import primitives as P
-from topos.objects import Fin, Ob, R
+from topos.objects import Fin, Ob, One, R
 from topos.reverse import reverse
 
-__all__ = ["Lens", "cross_entropy", "lens"]
+__all__ = ["Lens", "cross_entropy", "descent", "lens", "model_and_loss"]
 
 
 class Lens:
@@ -104,6 +104,17 @@ class Lens:
         back = pair(here, pair(here >> self.forward, there) >> other.backward) >> self.backward
         return Lens(self.forward >> other.forward, back)
 
+    def __mul__(self, other: Lens) -> Lens:
+        """The tensor of lenses: forwards side by side, backwards side by side."""
+        if not isinstance(other, Lens):
+            return NotImplemented
+        a, c = self.dom, other.dom
+        b, d = self.cod_back, other.cod_back
+        xs, gs = fst(a * c, b * d), snd(a * c, b * d)
+        left = pair(xs >> fst(a, c), gs >> fst(b, d)) >> self.backward
+        right = pair(xs >> snd(a, c), gs >> snd(b, d)) >> other.backward
+        return Lens(self.forward * other.forward, pair(left, right))
+
     def __repr__(self) -> str:
         return f"Lens({self.forward!r}, {self.backward!r})"
 
@@ -159,3 +170,55 @@ def cross_entropy(logits: R, labels: Fin) -> Arrow:
     for k in range(len(lead)):
         out = out >> P.reduce_mean(R(*lead[k:], dtype=logits.dtype), 0)
     return out
+
+
+def model_and_loss(p: Any, loss: Arrow) -> Lens:
+    """The composite lens ``lens(model, passing the target along) >> lens(loss)``.
+
+    For ``p: Para(P, P * X -> Y)`` and ``loss: Y * T -> R()``: forward
+    ``P * (X * T) -> R()``; the backward run with the cotangent ``1`` gives the
+    gradient of the loss in the parameters (and the input).
+
+    >>> from topos import R, Fin
+    >>> from topos.nn import mlp
+    >>> both = model_and_loss(mlp([3, 4, 2]), cross_entropy(R(2), Fin(2)))
+    >>> both.forward.cod, both.backward.cod == both.dom.left * (R(3) * One)
+    (R(), True)
+    """
+    arrow = getattr(p, "arrow", None)
+    ps = getattr(p, "P", None)
+    if not isinstance(arrow, Arrow) or not isinstance(ps, Ob):
+        raise not_a("model_and_loss", "a Para", p)
+    x, t = getattr(p, "dom"), loss.dom.right  # type: ignore[attr-defined]
+    if loss.dom.left != arrow.cod:  # type: ignore[attr-defined]
+        raise TypeError(f"model_and_loss: the loss takes {loss.dom!r}, the model gives {arrow.cod!r}")
+    data = snd(ps, x * t)
+    run = pair(pair(fst(ps, x * t), data >> fst(x, t)) >> arrow, data >> snd(x, t))
+    return lens(run) >> lens(loss)
+
+
+def descent(ps: Ob, lr: float) -> Lens:
+    """Gradient descent as a lens on the parameter object: ``(Id, p, g ↦ p - lr g)``.
+
+    Leafwise on the product tree ``ps`` (``One`` leaves stay): the learner that,
+    composed in front of ``model_and_loss``, makes the backward pass a training step.
+
+    >>> from topos import R
+    >>> print(descent(R(2) * R(3), 0.1).backward)
+    ⟨⟨π₁ >> π₁, π₂ >> π₁ >> scale⟩ >> add, ⟨π₁ >> π₂, π₂ >> π₂ >> scale⟩ >> add⟩
+    """
+    return Lens(Id(ps), _descent(ps, lr, fst(ps, ps), snd(ps, ps)))
+
+
+def _descent(x: Ob, lr: float, here: Arrow, grad: Arrow) -> Arrow:
+    from topos.arrows import discard  # noqa: PLC0415
+
+    if isinstance(x, R):
+        return pair(here, grad >> P.scale(x, -lr)) >> P.add(x, x)
+    left, right = getattr(x, "left", None), getattr(x, "right", None)
+    if left is None or right is None:
+        return discard(here.dom)
+    return pair(
+        _descent(left, lr, here >> fst(left, right), grad >> fst(left, right)),
+        _descent(right, lr, here >> snd(left, right), grad >> snd(left, right)),
+    )

@@ -40,10 +40,10 @@ import jax.numpy as jnp
 from backends.jax.core.compile import CONSTANTS, interpret
 from backends.jax.core.params import cartesian, check_para, init, param_value
 from backends.jax.core.reverse import _leaves
-from topos.arrows import Arrow, fst, pair, snd
+from topos.arrows import Arrow
 from topos.normal import deep
 from topos.para import Para
-from topos.para.lens import Lens, cross_entropy, lens
+from topos.para.lens import cross_entropy, model_and_loss
 
 __all__ = [
     "Learner",
@@ -129,21 +129,6 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Le
         return (count, m, v), _apply(params, jax.tree.map(lambda u: -lr * u, step))
 
     return Learner("adam", start, _identity, backward)
-
-
-def model_and_loss(p: Para, loss: Arrow) -> Lens:
-    """The composite lens ``lens(model with the target passed along) >> lens(loss)``.
-
-    Its forward is ``P * (X * T) -> R()``; its backward, run with the cotangent
-    ``1``, gives the gradient of the loss with respect to the parameters.
-    """
-    q = cartesian(p)
-    ps, (x, t) = q.P, (q.dom, loss.dom.right)  # type: ignore[attr-defined]
-    if loss.dom.left != q.cod:  # type: ignore[attr-defined]
-        raise TypeError(f"model_and_loss: the loss takes {loss.dom!r}, the model gives {q.cod!r}")
-    data = snd(ps, x * t)
-    run = pair(pair(fst(ps, x * t), data >> fst(x, t)) >> q.arrow, data >> snd(x, t))
-    return lens(run) >> lens(loss)
 
 
 def training_step(p: Para, loss: Arrow, learner: Learner) -> Callable[..., Any]:

@@ -85,3 +85,33 @@ def test_digits_mlp_follows_optax(name: str) -> None:
     theirs = with_optax(p, xent, opt(), params, digits(), steps)
     assert biggest_difference(ours, theirs) <= 1e-6
     assert losses[-1] < losses[0]
+
+
+def demo_transformer(vocab: int = 24, seq: int = 16) -> Para:
+    from backends.apps.demo import DemoConfig, build_model
+
+    return build_model(DemoConfig(d_model=32, heads=2, layers=2, seq=seq), vocab)
+
+
+def token_batches(vocab: int, seq: int, batch: int = 8) -> Callable[[int], Any]:
+    ids = np.random.default_rng(0).integers(0, vocab, 4096).astype(np.int32)
+
+    def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.random.default_rng(step).integers(0, len(ids) - seq - 1, batch)
+        windows = ids[starts[:, None] + np.arange(seq + 1)]
+        return windows[:, :-1], windows[:, 1:]
+
+    return batches
+
+
+@pytest.mark.parametrize("name", ["adam", "nesterov"])
+def test_demo_transformer_follows_optax(name: str) -> None:
+    vocab, seq, steps = 24, 16, 100
+    p = demo_transformer(vocab, seq)
+    params = init(p, jax.random.key(0))
+    learner, opt = PAIRS[name]
+    loss = cross_entropy(R(seq, vocab), Fin(vocab, seq))
+    ours, losses = fit_lens(p, loss, learner(), params, token_batches(vocab, seq), steps)
+    theirs = with_optax(p, xent, opt(), params, token_batches(vocab, seq), steps)
+    assert biggest_difference(ours, theirs) <= 1e-5
+    assert losses[-1] < losses[0]
