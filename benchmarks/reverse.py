@@ -42,9 +42,19 @@ from topos.nn.zoo import ARCHITECTURES  # noqa: E402
 from topos.objects import Fin, Ob, Product, R, Unit  # noqa: E402
 from topos.para import Para  # noqa: E402
 
-MODELS = ["mlp (relu)", "mlp (tanh)", "rnn (tanh)", "gcn (relu)", "linear attention",
-          "hypernetwork", "mixture of experts", "swiglu mlp", "rmsnorm", "transformer",
-          "llama-style lm"]
+MODELS = [
+    "mlp (relu)",
+    "mlp (tanh)",
+    "rnn (tanh)",
+    "gcn (relu)",
+    "linear attention",
+    "hypernetwork",
+    "mixture of experts",
+    "swiglu mlp",
+    "rmsnorm",
+    "transformer",
+    "llama-style lm",
+]
 
 
 def sample(ob: Ob, key: jax.Array, batch: int) -> Any:
@@ -102,7 +112,8 @@ def measure(name: str, rounds: int, batch: int, show_hlo: bool) -> str:
         jax.block_until_ready((a, b))
         scale = max([1.0, *(float(jnp.abs(v).max()) for v in jax.tree.leaves(b))])
         diff = max(
-            float(jnp.abs(u - v).max()) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+            float(jnp.abs(u - v).max())
+            for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
         )
         ratios = []
         for k in range(rounds):
@@ -117,7 +128,9 @@ def measure(name: str, rounds: int, batch: int, show_hlo: bool) -> str:
         line = f"| {name} | {diff / scale:.1e} | {med:.3f} | {q1:.3f}–{q3:.3f} |"
         if show_hlo:
             mine, ref = hlo_ops(ours, pv, x, ct), hlo_ops(theirs, pv, x, ct)
-            delta = {k: (mine[k], ref[k]) for k in sorted(set(mine) | set(ref)) if mine[k] != ref[k]}
+            delta = {
+                k: (mine[k], ref[k]) for k in sorted(set(mine) | set(ref)) if mine[k] != ref[k]
+            }
             line += f"\n    HLO ops differing (reverse, jax.vjp): {delta}"
         return line
     finally:
@@ -131,8 +144,10 @@ def main() -> None:
     ap.add_argument("--hlo", action="store_true", help="print the HLO ops that differ")
     ap.add_argument("models", nargs="*", default=MODELS)
     args = ap.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, batch {args.batch},"
-          f" {args.rounds} interleaved rounds")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, batch {args.batch},"
+        f" {args.rounds} interleaved rounds"
+    )
     print("| model | max diff / max grad | reverse / jax.vjp (median) | quartiles |")
     print("|---|---|---|---|")
     for name in args.models:

@@ -405,7 +405,9 @@ def reverse(f: Arrow) -> Arrow:
     """
     if not isinstance(f, Arrow):
         if hasattr(f, "arrow") and hasattr(f, "parameters"):
-            raise TypeError("reverse: expected an arrow, got a Para; use reverse(p.arrow) or lens(p)")
+            raise TypeError(
+                "reverse: expected an arrow, got a Para; use reverse(p.arrow) or lens(p)"
+            )
         raise TypeError(f"reverse: expected an arrow, got {type(f).__name__}")
     import topos.nn.derivatives  # noqa: F401, PLC0415 - declares the vocabulary's derivatives
 
@@ -523,4 +525,6 @@ def _pad_leaves(p: Ob, n: int, i: int) -> Arrow:
         raise NoDerivative(f"reverse: layer parameters must be R(...) or One, got {p!r}")
     from topos.nn.derivatives import pad  # noqa: PLC0415
 
-    return pad(p, stacked(p, n), 0, i)
+    into = stacked(p, n)
+    assert isinstance(into, R)
+    return pad(p, into, 0, i)

@@ -16,9 +16,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from topos import Box, Id, R, copy, curry, ev, fst, nn, pair, snd  # noqa: E402
-from topos.reverse import reverse  # noqa: E402
 from topos.draw import draw, group, png  # noqa: E402
 from topos.para import Para, normal, zeros  # noqa: E402
+from topos.reverse import reverse  # noqa: E402
 
 
 def mlp_like() -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from topos import Box, Fin, Id, R, copair, copy, curry, ev, fst, pair, snd
+from topos import Box, Fin, Id, R, copair, curry, ev, fst, pair, snd
 from topos.analysis import analyze
 from topos.arrows import Arrow, Repeat, group
 from topos.draw import draw

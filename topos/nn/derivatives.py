@@ -17,6 +17,8 @@ R(2, 3) * R(3, 4)
 Every primitive of ``PRIMITIVES`` has one except ``conv`` and ``max_pool``, which
 are refused by name:
 
+>>> from topos.nn.primitives import PRIMITIVES
+>>> from topos.reverse import DERIVATIVES
 >>> sorted(set(PRIMITIVES) - set(DERIVATIVES))
 ['conv', 'max_pool']
 """
@@ -30,7 +32,6 @@ from typing import Any
 
 from topos.arrows import Arrow, Box, discard, fst, pair, snd
 from topos.nn.primitives import (
-    PRIMITIVES,
     add,
     causal_mask,
     compare,
@@ -57,7 +58,7 @@ from topos.nn.primitives import (
     where,
 )
 from topos.objects import Fin, Product, R
-from topos.reverse import DERIVATIVES, NoDerivative, cotangent, declare, zero
+from topos.reverse import NoDerivative, cotangent, declare, zero
 
 __all__ = ["Wire", "pad", "unbroadcast"]
 
@@ -173,7 +174,7 @@ def pad(x: R, into: R, axis: int, start: int) -> Arrow:
     if start > 0:
         before = R(*(start if k == axis else n for k, n in enumerate(into.shape)), dtype=x.dtype)
         arrow = pair(discard(x) >> full(before, 0.0), arrow) >> concat(before, here, axis)
-        here = arrow.cod  # type: ignore[assignment]
+        here = R(*arrow.cod.shape, dtype=x.dtype) if isinstance(arrow.cod, R) else here
     rest = total - start - size
     if rest > 0:
         after = R(*(rest if k == axis else n for k, n in enumerate(into.shape)), dtype=x.dtype)
@@ -279,7 +280,8 @@ def _div(box: Box) -> Arrow:
 
 def _scale(box: Box) -> Arrow:
     _, g = _ctx(box)
-    return (g * box.attrs["by"]).arrow
+    by: float = box.attrs["by"]
+    return (g * by).arrow
 
 
 def _softmax(box: Box) -> Arrow:
@@ -345,9 +347,7 @@ def _concat(box: Box) -> Arrow:
     (x, y), g = _ctx(box)
     axis, n = box.attrs["axis"], x.ob.shape[box.attrs["axis"]]
     total = g.ob.shape[axis]
-    return _pair_of(
-        g >> slice_axis(g.ob, 0, n, axis), g >> slice_axis(g.ob, n, total, axis)
-    )
+    return _pair_of(g >> slice_axis(g.ob, 0, n, axis), g >> slice_axis(g.ob, n, total, axis))
 
 
 def _take(box: Box) -> Arrow:
@@ -486,4 +486,3 @@ for _name, _derivative in {
     "fold_in": _discrete,
 }.items():
     declare(_name, _derivative)
-

@@ -31,7 +31,7 @@ from typing import Any
 from topos.arrows import Arrow, Id, fst, pair, snd
 from topos.errors import compose_mismatch, not_a
 from topos.nn import primitives as P
-from topos.objects import Fin, Ob, One, R
+from topos.objects import Fin, Ob, R
 from topos.reverse import reverse
 
 __all__ = ["Lens", "cross_entropy", "descent", "lens", "model_and_loss"]
@@ -61,8 +61,7 @@ class Lens:
         dom = backward.dom
         if getattr(dom, "left", None) != forward.dom:
             raise TypeError(
-                f"Lens: the backward map must start at A * B' with A = {forward.dom!r},"
-                f" got {dom!r}"
+                f"Lens: the backward map must start at A * B' with A = {forward.dom!r}, got {dom!r}"
             )
         object.__setattr__(self, "forward", forward)
         object.__setattr__(self, "backward", backward)
@@ -153,7 +152,9 @@ def cross_entropy(logits: R, labels: Fin) -> Arrow:
     R()
     """
     if not isinstance(logits, R) or not isinstance(labels, Fin) or not logits.shape:
-        raise TypeError(f"cross_entropy: expected R(*s, V) and Fin(V, *s), got {logits!r}, {labels!r}")
+        raise TypeError(
+            f"cross_entropy: expected R(*s, V) and Fin(V, *s), got {logits!r}, {labels!r}"
+        )
     lead, v = logits.shape[:-1], logits.shape[-1]
     if labels.shape != lead or labels.n != v:
         raise TypeError(f"cross_entropy: {labels!r} does not label the rows of {logits!r}")
@@ -179,7 +180,7 @@ def model_and_loss(p: Any, loss: Arrow) -> Lens:
     ``P * (X * T) -> R()``; the backward run with the cotangent ``1`` gives the
     gradient of the loss in the parameters (and the input).
 
-    >>> from topos import R, Fin
+    >>> from topos import R, Fin, One
     >>> from topos.nn import mlp
     >>> both = model_and_loss(mlp([3, 4, 2]), cross_entropy(R(2), Fin(2)))
     >>> both.forward.cod, both.backward.cod == both.dom.left * (R(3) * One)
@@ -189,9 +190,11 @@ def model_and_loss(p: Any, loss: Arrow) -> Lens:
     ps = getattr(p, "P", None)
     if not isinstance(arrow, Arrow) or not isinstance(ps, Ob):
         raise not_a("model_and_loss", "a Para", p)
-    x, t = getattr(p, "dom"), loss.dom.right  # type: ignore[attr-defined]
+    x, t = p.dom, loss.dom.right  # type: ignore[attr-defined]
     if loss.dom.left != arrow.cod:  # type: ignore[attr-defined]
-        raise TypeError(f"model_and_loss: the loss takes {loss.dom!r}, the model gives {arrow.cod!r}")
+        raise TypeError(
+            f"model_and_loss: the loss takes {loss.dom!r}, the model gives {arrow.cod!r}"
+        )
     data = snd(ps, x * t)
     run = pair(pair(fst(ps, x * t), data >> fst(x, t)) >> arrow, data >> snd(x, t))
     return lens(run) >> lens(loss)

@@ -84,13 +84,12 @@ def _back(y: R, x: R) -> Arrow:
 
 @st.composite
 def _diagram(draw: Any, x: R, depth: int) -> Arrow:
-    if depth == 0:
-        return draw(_unary(x))
-    kind = draw(st.sampled_from(("box", "compose", "pair", "tensor")))
+    kind = draw(st.sampled_from(("box", "compose", "pair", "tensor"))) if depth else "box"
     if kind == "box":
-        return draw(_unary(x))
-    f = draw(_diagram(x, depth - 1))
-    g = draw(_diagram(x, depth - 1))
+        out: Arrow = draw(_unary(x))
+        return out
+    f: Arrow = draw(_diagram(x, depth - 1))
+    g: Arrow = draw(_diagram(x, depth - 1))
     if kind == "compose":
         return f >> g
     if kind == "pair":
@@ -222,6 +221,8 @@ def _rd7(t: Trial) -> tuple[Arrow, Arrow]:
 THEORIES["reverse"] = tuple(_LAWS["reverse"])
 
 #: The laws ``topos.equal`` decides (they hold in the free category).
-SYMBOLIC = [law for law in THEORIES["reverse"] if law.name in ("RD1", "RD1_zero", "RD3", "RD4", "RD5")]
+SYMBOLIC = [
+    law for law in THEORIES["reverse"] if law.name in ("RD1", "RD1_zero", "RD3", "RD4", "RD5")
+]
 #: The laws that need the primitives' algebra: checked numerically.
 NUMERIC = list(THEORIES["reverse"])

@@ -3,7 +3,7 @@
 ``gradient(p, params, x, cotangent)`` runs ``reverse(p.arrow)`` (the reverse
 derivative of the Para's arrow, an ordinary diagram) with the JAX functor and
 returns the cotangents of the parameters, keyed by path, and of the input. It
-equals ``jax.vjp`` of ``apply`` (tests/backends/jax/core/test_reverse.py checks
+equals ``jax.vjp`` of ``apply`` (tests/backends/jax/test_reverse_vjp.py checks
 the zoo, the presets and generated diagrams).
 
 >>> import jax, jax.numpy as jnp
@@ -38,7 +38,9 @@ def backward(p: Para) -> Any:
     return deep(lambda: interpret(arrow).fn, arrow)
 
 
-def gradient(p: Para, params: Mapping[str, Any], x: Any, cotangent: Any) -> tuple[dict[str, Any], Any]:
+def gradient(
+    p: Para, params: Mapping[str, Any], x: Any, cotangent: Any
+) -> tuple[dict[str, Any], Any]:
     """The cotangents ``(params', x')`` of ``p`` at ``(params, x)`` for the output cotangent."""
     q = cartesian(p)
     pv = param_value(q, params)

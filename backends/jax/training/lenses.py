@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 Tree = Any
+_INT32_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Le
         count, m, v = state
         m = jax.tree.map(lambda u, t: (1 - b1) * (u**1) + b1 * t, g, m)
         v = jax.tree.map(lambda u, t: (1 - b2) * (u**2) + b2 * t, g, v)
-        count = jnp.where(count < jnp.iinfo(jnp.int32).max, count + 1, count)
+        count = jnp.where(count < _INT32_MAX, count + 1, count)
         c1, c2 = 1 - b1**count, 1 - b2**count
         m_hat = jax.tree.map(lambda t: t / c1.astype(t.dtype), m)
         v_hat = jax.tree.map(lambda t: t / c2.astype(t.dtype), v)

@@ -51,7 +51,9 @@ def digits(batch: int = 64) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-def with_optax(p: Para, loss: Callable[..., Any], opt: Any, params: Any, batches: Any, steps: int) -> Any:
+def with_optax(
+    p: Para, loss: Callable[..., Any], opt: Any, params: Any, batches: Any, steps: int
+) -> Any:
     def objective(q: Any, b: Any) -> Any:
         return jax.vmap(lambda x, t: loss(apply(p, q, x, check_ids=False), t))(*b).mean()
 
@@ -77,7 +79,14 @@ def biggest_difference(a: Any, b: Any) -> float:
 
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_digits_mlp_follows_optax(name: str) -> None:
-    steps = 100
+    follow_on_digits(name, 100)
+
+
+def test_digits_mlp_follows_optax_for_a_few_steps() -> None:
+    follow_on_digits("adam", 10)
+
+
+def follow_on_digits(name: str, steps: int) -> None:
     p = mlp([64, 32, 10])
     params = init(p, jax.random.key(0))
     learner, opt = PAIRS[name]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from backends.jax import compile
-from tests.backends.jax.test_reverse import sample
+from tests.backends.jax.test_reverse_vjp import sample
 from topos.arrows import Arrow, Box
 from topos.nn import derivatives as D
 from topos.nn import primitives as P

@@ -63,8 +63,19 @@ def _difference(p: Para, seed: int) -> float:
 
 
 FAST = ["mlp (tanh)", "rmsnorm"]
-SLOW = ["mlp (relu)", "rnn (relu)", "rnn (tanh)", "gcn (relu)", "gcn (tanh)", "linear attention",
-        "hypernetwork", "mixture of experts", "swiglu mlp", "transformer", "llama-style lm"]
+SLOW = [
+    "mlp (relu)",
+    "rnn (relu)",
+    "rnn (tanh)",
+    "gcn (relu)",
+    "gcn (tanh)",
+    "linear attention",
+    "hypernetwork",
+    "mixture of experts",
+    "swiglu mlp",
+    "transformer",
+    "llama-style lm",
+]
 REFUSED = ["cnn (relu)", "cnn (gelu)"]  # max_pool and conv have no declared derivative yet
 
 
