@@ -111,6 +111,7 @@ SLOW: dict[str, dict[str, str]] = {
     },
     "tests/backends/jax/test_lenses.py": {
         "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
+        "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
     },
     "tests/backends/jax/test_reverse_vjp.py": {

@@ -47,6 +47,7 @@ from topos.dtypes import with_dtype
 from topos.errors import TypeMismatch
 from topos.normal import equal
 from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
+from topos.reverse import reverse
 
 __all__ = [
     "Arrow",
@@ -82,6 +83,7 @@ __all__ = [
     "inr",
     "neg",
     "pair",
+    "reverse",
     "snd",
     "specialise",
     "swap",

@@ -113,14 +113,32 @@ def token_batches(vocab: int, seq: int, batch: int = 8) -> Callable[[int], Any]:
     return batches
 
 
-@pytest.mark.parametrize("name", ["adam", "nesterov"])
-def test_demo_transformer_follows_optax(name: str) -> None:
-    vocab, seq, steps = 24, 16, 100
-    p = demo_transformer(vocab, seq)
+def follow_on_tokens(name: str, dtype: str, steps: int = 100) -> dict[str, float]:
+    from topos.dtypes import with_dtype
+
+    vocab, seq = 24, 16
+    p = with_dtype(demo_transformer(vocab, seq), dtype)
     params = init(p, jax.random.key(0))
     learner, opt = PAIRS[name]
-    loss = cross_entropy(R(seq, vocab), Fin(vocab, seq))
+    loss = cross_entropy(R(seq, vocab, dtype=dtype), Fin(vocab, seq))
     ours, losses = fit_lens(p, loss, learner(), params, token_batches(vocab, seq), steps)
     theirs = with_optax(p, xent, opt(), params, token_batches(vocab, seq), steps)
-    assert biggest_difference(ours, theirs) <= 1e-5
     assert losses[-1] < losses[0]
+    return {k: float(jnp.max(jnp.abs(ours[k] - theirs[k]))) for k in ours}
+
+
+@pytest.mark.parametrize("name", ["nesterov", "adam"])
+def test_demo_transformer_follows_optax(name: str) -> None:
+    diffs = follow_on_tokens(name, "float32")
+    # The key bias shifts each query's scores by a constant, which softmax ignores: its
+    # gradient is zero exactly and rounding noise (~1e-9) both ways. Adam divides by
+    # sqrt(v) + 1e-8, so it turns the noise into steps of a fraction of lr, differently in
+    # each run. Everything else follows optax to 1e-5; in float64 (below) all of it does.
+    noise = {k for k in diffs if k.endswith("attn.k.b")} if name == "adam" else set()
+    assert max(v for k, v in diffs.items() if k not in noise) <= 1e-5, diffs
+
+
+def test_demo_transformer_follows_optax_adam_float64() -> None:
+    with jax.enable_x64(True):
+        diffs = follow_on_tokens("adam", "float64")
+    assert max(diffs.values()) <= 1e-10, diffs
