@@ -99,7 +99,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=["mlp", "transformer"])
     args = ap.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
-    print("| model | learner | max abs diff to optax after the steps | lens / optax per step (Adam) |")
+    print(
+        "| model | learner | max abs diff to optax after the steps | lens / optax per step (Adam) |"
+    )
     print("|---|---|---|---|")
     for name in args.models:
         build, loss, make_batches = setups()[name]
