@@ -167,6 +167,26 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/backends/jax/test_search.py": {
         "test_evaluate_trains_every_task_and_seed": "the search trains",
     },
+    "tests/backends/jax/test_lenses.py": {
+        "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
+        "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
+        "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
+    },
+    "tests/backends/jax/test_reverse_vjp.py": {
+        "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
+        "test_generated_diagrams_agree[0]": "a generated diagram with attention",
+        "test_generated_diagrams_agree[1]": "one more generated diagram",
+        "test_generated_diagrams_agree[2]": "one more generated diagram",
+        "test_zoo_agrees_with_vjp[mlp (tanh)]": "two dtypes of an MLP; rmsnorm stays fast",
+    },
+    "tests/backends/jax/test_reverse_laws.py": {
+        "test_numeric_laws_hold_on_jax[RD1]": "compiles both sides of each example",
+        "test_numeric_laws_hold_on_jax[RD2]": "compiles both sides of each example",
+        "test_numeric_laws_hold_on_jax[RD4]": "compiles both sides of each example",
+        "test_numeric_laws_hold_on_jax[RD5]": "compiles both sides of each example",
+        "test_numeric_laws_hold_on_jax[RD6]": "a third reverse derivative",
+        "test_numeric_laws_hold_on_jax[RD7]": "a fourth reverse derivative",
+    },
     "tests/backends/jax/test_sharding.py": {
         "test_sharded_equals_single_device": "the 8-device subprocess",
         "test_each_parameter_is_sharded_as_the_rules_say": "the 8-device subprocess",

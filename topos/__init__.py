@@ -49,6 +49,7 @@ from topos.dtypes import with_dtype
 from topos.errors import TypeMismatch
 from topos.normal import equal
 from topos.objects import Dim, Fin, Ob, Omega, One, R, Zero
+from topos.reverse import reverse
 from topos.syntax import diagram, param, trace
 
 __all__ = [
@@ -89,6 +90,7 @@ __all__ = [
     "pair",
     "param",
     "recur",
+    "reverse",
     "snd",
     "specialise",
     "swap",

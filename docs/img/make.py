@@ -15,9 +15,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from topos import Box, R, copy, curry, ev, fst, nn, pair, snd  # noqa: E402
+from topos import Box, Id, R, copy, curry, ev, fst, nn, pair, snd  # noqa: E402
 from topos.draw import draw, group, png  # noqa: E402
 from topos.para import Para, normal, zeros  # noqa: E402
+from topos.reverse import reverse  # noqa: E402
 
 
 def mlp_like() -> Any:
@@ -70,6 +71,33 @@ def nn_diagrams() -> dict[str, tuple[Callable[[], Any], int | None]]:
     }
 
 
+def learning_diagrams() -> dict[str, tuple[Callable[[], Any], int | None]]:
+    """The forward, the reverse and the learner of a small MLP and an attention head."""
+    from topos.objects import Fin
+    from topos.para.lens import cross_entropy, descent, lens, model_and_loss
+
+    def mlp() -> Any:
+        return nn.mlp([2, 3, 2])
+
+    def head() -> Any:
+        return nn.attention(4, 8, heads=1, causal=True)
+
+    def learner() -> Any:
+        p = mlp()
+        step = (descent(p.P, 0.1) * lens(Id(p.dom * Fin(2)))) >> model_and_loss(
+            p, cross_entropy(R(2), Fin(2))
+        )
+        return step.backward
+
+    return {
+        "learn_mlp_forward": (lambda: mlp().arrow, None),
+        "learn_mlp_reverse": (lambda: reverse(mlp().arrow), None),
+        "learn_mlp_learner": (learner, 1),
+        "learn_head_forward": (lambda: head().arrow, 1),
+        "learn_head_reverse": (lambda: reverse(head().arrow), 1),
+    }
+
+
 def main(argv: list[str]) -> None:
     png_dir = Path(argv[argv.index("--png") + 1]) if "--png" in argv else None
     made: dict[str, tuple[Callable[[], Any], int | None]] = {
@@ -80,6 +108,9 @@ def main(argv: list[str]) -> None:
         "para_frozen": (frozen, None),
     }
     made.update(nn_diagrams())
+    made.update(learning_diagrams())
+    only = [a for a in argv if a.startswith("learn")]
+    made = {k: v for k, v in made.items() if not only or k in only}
     for name, (build, depth) in made.items():
         f = build()
         (HERE / f"{name}.svg").write_text(draw(f, depth=depth) + "\n")

@@ -1,0 +1,144 @@
+"""Training through the composite lens gives optax's trajectory (digits MLP, demo transformer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from backends.jax import apply, init
+from backends.jax.training.lenses import (
+    Learner,
+    adam,
+    cross_entropy,
+    fit_lens,
+    gradient_descent,
+    momentum,
+    nesterov,
+)
+from topos.nn import mlp
+from topos.objects import Fin, R
+from topos.para import Para
+
+PAIRS: dict[str, tuple[Callable[[], Learner], Callable[[], Any]]] = {
+    "gradient descent": (lambda: gradient_descent(0.1), lambda: optax.sgd(0.1)),
+    "momentum": (lambda: momentum(0.05, 0.9), lambda: optax.sgd(0.05, momentum=0.9)),
+    "nesterov": (
+        lambda: nesterov(0.05, 0.9),
+        lambda: optax.sgd(0.05, momentum=0.9, nesterov=True),
+    ),
+    "adam": (lambda: adam(3e-3), lambda: optax.adam(3e-3)),
+}
+
+
+def digits(batch: int = 64) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.images.reshape(-1, 64) / 16.0).astype(np.float32)
+    y = data.target.astype(np.int32)
+    order = np.random.default_rng(0).permutation(len(y))
+
+    def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = order[(step * batch) % (len(y) - batch) :][:batch]
+        return x[idx], y[idx]
+
+    return batches
+
+
+def with_optax(
+    p: Para, loss: Callable[..., Any], opt: Any, params: Any, batches: Any, steps: int
+) -> Any:
+    def objective(q: Any, b: Any) -> Any:
+        return jax.vmap(lambda x, t: loss(apply(p, q, x, check_ids=False), t))(*b).mean()
+
+    @jax.jit
+    def step(q: Any, s: Any, b: Any) -> Any:
+        g = jax.grad(objective)(q, b)
+        u, s = opt.update(g, s, q)
+        return optax.apply_updates(q, u), s
+
+    s = opt.init(params)
+    for k in range(steps):
+        params, s = step(params, s, batches(k))
+    return params
+
+
+def xent(logits: Any, label: Any) -> Any:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, label).mean()
+
+
+def biggest_difference(a: Any, b: Any) -> float:
+    return max(float(jnp.max(jnp.abs(a[k] - b[k]))) for k in a)
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_digits_mlp_follows_optax(name: str) -> None:
+    follow_on_digits(name, 100)
+
+
+def test_digits_mlp_follows_optax_for_a_few_steps() -> None:
+    follow_on_digits("adam", 10)
+
+
+def follow_on_digits(name: str, steps: int) -> None:
+    p = mlp([64, 32, 10])
+    params = init(p, jax.random.key(0))
+    learner, opt = PAIRS[name]
+    ours, losses = fit_lens(p, cross_entropy(R(10), Fin(10)), learner(), params, digits(), steps)
+    theirs = with_optax(p, xent, opt(), params, digits(), steps)
+    assert biggest_difference(ours, theirs) <= 1e-6
+    assert losses[-1] < losses[0]
+
+
+def demo_transformer(vocab: int = 24, seq: int = 16) -> Para:
+    from backends.apps.demo import DemoConfig, build_model
+
+    return build_model(DemoConfig(d_model=32, heads=2, layers=2, seq=seq), vocab)
+
+
+def token_batches(vocab: int, seq: int, batch: int = 8) -> Callable[[int], Any]:
+    ids = np.random.default_rng(0).integers(0, vocab, 4096).astype(np.int32)
+
+    def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.random.default_rng(step).integers(0, len(ids) - seq - 1, batch)
+        windows = ids[starts[:, None] + np.arange(seq + 1)]
+        return windows[:, :-1], windows[:, 1:]
+
+    return batches
+
+
+def follow_on_tokens(name: str, dtype: str, steps: int = 100) -> dict[str, float]:
+    from topos.dtypes import with_dtype
+
+    vocab, seq = 24, 16
+    p = with_dtype(demo_transformer(vocab, seq), dtype)
+    params = init(p, jax.random.key(0))
+    learner, opt = PAIRS[name]
+    loss = cross_entropy(R(seq, vocab, dtype=dtype), Fin(vocab, seq))
+    ours, losses = fit_lens(p, loss, learner(), params, token_batches(vocab, seq), steps)
+    theirs = with_optax(p, xent, opt(), params, token_batches(vocab, seq), steps)
+    assert losses[-1] < losses[0]
+    return {k: float(jnp.max(jnp.abs(ours[k] - theirs[k]))) for k in ours}
+
+
+@pytest.mark.parametrize("name", ["nesterov", "adam"])
+def test_demo_transformer_follows_optax(name: str) -> None:
+    diffs = follow_on_tokens(name, "float32")
+    # The key bias shifts each query's scores by a constant, which softmax ignores: its
+    # gradient is zero exactly and rounding noise (~1e-9) both ways. Adam divides by
+    # sqrt(v) + 1e-8, so it turns the noise into steps of a fraction of lr, differently in
+    # each run. Everything else follows optax to 1e-5; in float64 (below) all of it does.
+    noise = {k for k in diffs if k.endswith("attn.k.b")} if name == "adam" else set()
+    assert max(v for k, v in diffs.items() if k not in noise) <= 1e-5, diffs
+
+
+def test_demo_transformer_follows_optax_adam_float64() -> None:
+    with jax.enable_x64(True):
+        diffs = follow_on_tokens("adam", "float64")
+    assert max(diffs.values()) <= 1e-10, diffs

@@ -1,0 +1,487 @@
+"""The reverse derivatives of the primitives of ``topos.nn``, each declared once, as diagrams.
+
+For a primitive ``f: A -> B`` the declaration builds ``R[f]: A * B -> A`` from the
+primitives themselves (``topos.reverse.declare``). The formulas are written on
+*wires*: a ``Wire`` is an arrow out of the context ``A * B`` (the point and the
+output cotangent), with arithmetic that builds boxes (``x * g`` is ``⟨x, g⟩ >>
+mul``). Broadcasting operands get their cotangent summed back to their shape
+(``unbroadcast``); linear maps reverse to their transposes.
+
+>>> from topos import R
+>>> from topos.reverse import reverse
+>>> print(reverse(tanh(R(3))))
+⟨π₂, ⟨! >> full, ⟨π₁ >> tanh, π₁ >> tanh⟩ >> mul⟩ >> sub⟩ >> mul
+>>> reverse(einsum("ij,jk->ik", R(2, 3), R(3, 4))).cod
+R(2, 3) * R(3, 4)
+
+Every primitive of ``PRIMITIVES`` has one except these, which are refused by name:
+
+>>> from topos.nn.primitives import PRIMITIVES
+>>> from topos.reverse import DERIVATIVES
+>>> sorted(set(PRIMITIVES) - set(DERIVATIVES))
+['conv', 'dispatch', 'foreign', 'linear_scan', 'max_pool', 'relative_buckets', 'scatter_add', 'softmax_fold', 'top_k']
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Callable
+from typing import Any
+
+from topos.arrows import Arrow, Box, discard, fst, pair, snd
+from topos.nn.primitives import (
+    add,
+    causal_mask,
+    compare,
+    concat,
+    cos,
+    div,
+    einsum,
+    exp,
+    full,
+    mul,
+    one_hot,
+    reduce_max,
+    reduce_sum,
+    reshape,
+    rsqrt,
+    scale,
+    sigmoid,
+    sin,
+    slice_axis,
+    softmax,
+    sub,
+    tanh,
+    transpose,
+    where,
+)
+from topos.objects import Fin, Product, R
+from topos.reverse import NoDerivative, cotangent, declare, zero
+
+__all__ = ["Wire", "pad", "unbroadcast"]
+
+
+class Wire:
+    """An arrow out of a context, with arithmetic building primitive boxes.
+
+    >>> x = Wire(fst(R(3), R(3)))
+    >>> print((x * x + 1.0).arrow)
+    ⟨⟨π₁, π₁⟩ >> mul, ! >> full⟩ >> add
+    """
+
+    __slots__ = ("arrow",)
+
+    def __init__(self, arrow: Arrow) -> None:
+        self.arrow = arrow
+
+    @property
+    def ob(self) -> R:
+        cod = self.arrow.cod
+        assert isinstance(cod, R)
+        return cod
+
+    def __rshift__(self, box: Arrow) -> Wire:
+        return Wire(self.arrow >> box)
+
+    def apply(self, make: Callable[..., Box], *others: Wire | float, **kw: Any) -> Wire:
+        wires = [self, *(self._wire(o) for o in others)]
+        arrow = wires[0].arrow
+        for w in wires[1:]:
+            arrow = pair(arrow, w.arrow)
+        return Wire(arrow >> make(*(w.ob for w in wires), **kw))
+
+    def const(self, value: float) -> Wire:
+        return Wire(discard(self.arrow.dom) >> full(R(dtype=self.ob.dtype), value))
+
+    def _wire(self, other: Wire | float) -> Wire:
+        return other if isinstance(other, Wire) else self.const(other)
+
+    def __mul__(self, other: Wire | float) -> Wire:
+        if not isinstance(other, Wire):
+            return Wire(self.arrow >> scale(self.ob, other))
+        return self.apply(mul, other)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: Wire | float) -> Wire:
+        return self.apply(add, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Wire | float) -> Wire:
+        return self.apply(sub, other)
+
+    def __rsub__(self, other: float) -> Wire:
+        return self.const(other).apply(sub, self)
+
+    def __truediv__(self, other: Wire | float) -> Wire:
+        return self.apply(div, other)
+
+    def __rtruediv__(self, other: float) -> Wire:
+        return self.const(other).apply(div, self)
+
+    def __neg__(self) -> Wire:
+        return self * -1.0
+
+
+def _ctx(box: Box) -> tuple[list[Wire], Wire]:
+    """The input wires of ``box`` (its domain's factors, left-nested) and the cotangent."""
+    dom, cb = box.dom, cotangent(box.cod)
+    whole = fst(dom, cb)
+    parts: list[Arrow] = [whole]
+    k = _arity(box)
+    while len(parts) < k:
+        head = parts.pop(0)
+        left = head.cod
+        assert isinstance(left, Product)
+        parts[:0] = [head >> fst(left.left, left.right), head >> snd(left.left, left.right)]
+    return [Wire(p) for p in parts], Wire(snd(dom, cb))
+
+
+_ARITY = {"where": 3}
+
+
+def _arity(box: Box) -> int:
+    if box.name in _ARITY:
+        return _ARITY[box.name]
+    return 2 if isinstance(box.dom, Product) else 1
+
+
+def unbroadcast(w: Wire, shape: tuple[Any, ...]) -> Wire:
+    """The cotangent ``w`` of a broadcast result, summed back to ``shape``."""
+    while len(w.ob.shape) > len(shape):
+        w = w >> reduce_sum(w.ob, 0)
+    for k, (m, n) in enumerate(zip(shape, w.ob.shape, strict=True)):
+        if m == 1 and n != 1:
+            w = w >> reduce_sum(w.ob, k, keepdims=True)
+    return w
+
+
+def pad(x: R, into: R, axis: int, start: int) -> Arrow:
+    """``x -> into``: ``x`` placed at ``start`` along ``axis`` of zeros (the transpose of a slice).
+
+    ``x`` may lack ``axis`` (the transpose of ``take``): it is given size 1 first.
+
+    >>> pad(R(2), R(3, 2), 0, 1).cod
+    R(3, 2)
+    """
+    arrow: Arrow = _expand(x, into, axis)
+    here = arrow.cod
+    assert isinstance(here, R)
+    size, total = here.shape[axis], into.shape[axis]
+    if start > 0:
+        before = R(*(start if k == axis else n for k, n in enumerate(into.shape)), dtype=x.dtype)
+        arrow = pair(discard(x) >> full(before, 0.0), arrow) >> concat(before, here, axis)
+        here = R(*arrow.cod.shape, dtype=x.dtype) if isinstance(arrow.cod, R) else here
+    rest = total - start - size
+    if rest > 0:
+        after = R(*(rest if k == axis else n for k, n in enumerate(into.shape)), dtype=x.dtype)
+        arrow = pair(arrow, discard(x) >> full(after, 0.0)) >> concat(here, after, axis)
+    return arrow
+
+
+def _expand(x: R, into: R, axis: int) -> Arrow:
+    from topos.arrows import Id  # noqa: PLC0415
+
+    if len(x.shape) == len(into.shape):
+        return Id(x)
+    shape = (*x.shape[:axis], 1, *x.shape[axis:])
+    return reshape(x, *shape)
+
+
+# -- declarations ---------------------------------------------------------------------
+
+
+def _elementwise(name: str, dfdx: Callable[[Wire], Wire]) -> None:
+    def derivative(box: Box) -> Arrow:
+        (x,), g = _ctx(box)
+        return (g * dfdx(x)).arrow
+
+    declare(name, derivative)
+
+
+def _gelu_slope(x: Wire) -> Wire:
+    c = math.sqrt(2.0 / math.pi)
+    t = (c * (x + 0.044715 * (x * x * x))).apply(tanh)
+    dt = (1.0 - t * t) * (c * (1.0 + (3 * 0.044715) * (x * x)))
+    return 0.5 * (1.0 + t) + 0.5 * (x * dt)
+
+
+def _sigmoid_slope(x: Wire) -> Wire:
+    s = x.apply(sigmoid)
+    return s * (1.0 - s)
+
+
+def _silu_slope(x: Wire) -> Wire:
+    s = x.apply(sigmoid)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _sqrt_slope(x: Wire) -> Wire:
+    return 0.5 * x.apply(rsqrt)
+
+
+def _rsqrt_slope(x: Wire) -> Wire:
+    return -0.5 * (x.apply(rsqrt) / x)
+
+
+def _relu_slope(x: Wire) -> Wire:
+    return x.apply(compare, 0.0, op="gt")
+
+
+def _tanh_slope(x: Wire) -> Wire:
+    t = x.apply(tanh)
+    return 1.0 - t * t
+
+
+for _name, _slope in {
+    "relu": _relu_slope,
+    "tanh": _tanh_slope,
+    "exp": lambda x: x.apply(exp),
+    "gelu": _gelu_slope,
+    "sigmoid": _sigmoid_slope,
+    "silu": _silu_slope,
+    "sin": lambda x: x.apply(cos),
+    "cos": lambda x: -x.apply(sin),
+    "log": lambda x: 1.0 / x,
+    "sqrt": _sqrt_slope,
+    "rsqrt": _rsqrt_slope,
+    "erf": lambda x: (2.0 / math.sqrt(math.pi)) * (-(x * x)).apply(exp),
+}.items():
+    _elementwise(_name, _slope)
+
+
+def _pair_of(left: Wire, right: Wire) -> Arrow:
+    return pair(left.arrow, right.arrow)
+
+
+def _add(box: Box) -> Arrow:
+    (x, y), g = _ctx(box)
+    return _pair_of(unbroadcast(g, x.ob.shape), unbroadcast(g, y.ob.shape))
+
+
+def _sub(box: Box) -> Arrow:
+    (x, y), g = _ctx(box)
+    return _pair_of(unbroadcast(g, x.ob.shape), unbroadcast(-g, y.ob.shape))
+
+
+def _mul(box: Box) -> Arrow:
+    (x, y), g = _ctx(box)
+    return _pair_of(unbroadcast(g * y, x.ob.shape), unbroadcast(g * x, y.ob.shape))
+
+
+def _div(box: Box) -> Arrow:
+    (x, y), g = _ctx(box)
+    gx = g / y
+    return _pair_of(unbroadcast(gx, x.ob.shape), unbroadcast(-(gx * (x / y)), y.ob.shape))
+
+
+def _scale(box: Box) -> Arrow:
+    _, g = _ctx(box)
+    by: float = box.attrs["by"]
+    return (g * by).arrow
+
+
+def _softmax(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    axis = box.attrs["axis"]
+    y = x.apply(softmax, axis=axis)
+    gy = g * y
+    total = gy >> reduce_sum(gy.ob, axis, keepdims=True)
+    return (y * (g - total)).arrow
+
+
+def _reduce_sum(box: Box, factor: float = 1.0) -> Arrow:
+    (x,), g = _ctx(box)
+    axis = box.attrs["axis"]
+    kept = tuple(1 if k == axis else n for k, n in enumerate(x.ob.shape))
+    if not box.attrs["keepdims"]:
+        g = g >> reshape(g.ob, *kept)
+    spread = _spread(g, x)
+    return (spread * factor if factor != 1.0 else spread).arrow
+
+
+def _spread(g: Wire, x: Wire) -> Wire:
+    """``g`` (with size-1 axes) broadcast to ``x``'s shape, as ``zeros + g``."""
+    zeros = Wire(discard(g.arrow.dom) >> full(x.ob, 0.0))
+    return zeros.apply(add, g)
+
+
+def _reduce_mean(box: Box) -> Arrow:
+    x = box.dom
+    assert isinstance(x, R)
+    return _reduce_sum(box, 1.0 / x.shape[box.attrs["axis"]])
+
+
+def _reduce_max(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    axis = box.attrs["axis"]
+    top = x >> reduce_max(x.ob, axis, keepdims=True)
+    hit = x.apply(compare, top, op="eq")
+    count = hit >> reduce_sum(hit.ob, axis, keepdims=True)
+    if not box.attrs["keepdims"]:
+        g = g >> reshape(g.ob, *top.ob.shape)
+    return (hit * (g / count)).arrow
+
+
+def _reshape(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    return (g >> reshape(g.ob, *x.ob.shape)).arrow
+
+
+def _transpose(box: Box) -> Arrow:
+    _, g = _ctx(box)
+    perm = box.attrs["perm"]
+    back = tuple(perm.index(k) for k in range(len(perm)))
+    return (g >> transpose(g.ob, back)).arrow
+
+
+def _broadcast(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    return unbroadcast(g, x.ob.shape).arrow
+
+
+def _concat(box: Box) -> Arrow:
+    (x, y), g = _ctx(box)
+    axis, n = box.attrs["axis"], x.ob.shape[box.attrs["axis"]]
+    total = g.ob.shape[axis]
+    return _pair_of(g >> slice_axis(g.ob, 0, n, axis), g >> slice_axis(g.ob, n, total, axis))
+
+
+def _take(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    return (g >> pad(g.ob, x.ob, box.attrs["axis"], box.attrs["index"])).arrow
+
+
+def _slice(box: Box) -> Arrow:
+    (x,), g = _ctx(box)
+    stop = box.attrs["stop"]
+    if not isinstance(stop, int):
+        raise NoDerivative(f"reverse: slice to the variable length {stop!r} has no pad rule yet")
+    return (g >> pad(g.ob, x.ob, box.attrs["axis"], box.attrs["start"])).arrow
+
+
+def _causal_mask(box: Box) -> Arrow:
+    _, g = _ctx(box)
+    return (g >> causal_mask(g.ob, fill=0.0)).arrow
+
+
+def _gather(box: Box) -> Arrow:
+    """``R[gather]``: the one-hot transpose, ``table' = one_hotᵀ g`` (labels get ``One``)."""
+    table, labels = box.dom.left, box.dom.right  # type: ignore[attr-defined]
+    assert isinstance(table, R) and isinstance(labels, Fin)
+    cb = cotangent(box.cod)
+    ids = fst(box.dom, cb) >> snd(table, labels)
+    hot = ids >> one_hot(labels, table.dtype)
+    letters = iter(string.ascii_letters.replace("v", ""))
+    s = "".join(next(letters) for _ in labels.shape)
+    e = "".join(next(letters) for _ in table.shape[1:])
+    grad = pair(hot, snd(box.dom, cb)) >> einsum(f"{s}v,{s}{e}->v{e}", hot.cod, cb)
+    return pair(grad, discard(grad.dom))
+
+
+def _where(box: Box) -> Arrow:
+    (c, x, y), g = _ctx(box)
+    none = g.const(0.0)
+    gx = c.apply(where, g, none)
+    gy = c.apply(where, none, g)
+    zc = Wire(discard(g.arrow.dom) >> zero(c.ob))
+    return pair(
+        pair(zc.arrow, unbroadcast(gx, x.ob.shape).arrow), unbroadcast(gy, y.ob.shape).arrow
+    )
+
+
+def _compare(box: Box) -> Arrow:
+    dom = box.dom
+    assert isinstance(dom, Product)
+    return discard(dom * cotangent(box.cod)) >> zero(cotangent(dom))
+
+
+def _einsum(box: Box) -> Arrow:
+    """``R[einsum]``: each operand's cotangent is an einsum of ``g`` with the other operand."""
+    (x, y), g = _ctx(box)
+    sa, sb, out = _explicit(box.attrs["spec"], x.ob, y.ob)
+    gx = _ein_back(out, sb, sa, g, y, x.ob)
+    gy = _ein_back(out, sa, sb, g, x, y.ob)
+    return _pair_of(gx, gy)
+
+
+def _ein_back(out: str, so: str, mine: str, g: Wire, other: Wire, ob: R) -> Wire:
+    """``g`` contracted with the other operand back onto ``mine``'s axes.
+
+    Axes summed within this operand alone get the result broadcast along them.
+    """
+    kept = "".join(c for c in mine if c in out or c in so)
+    w = _ein(f"{out},{so}->{kept}", g, other)
+    if kept == mine:
+        return w
+    shape = tuple(n if c in kept else 1 for c, n in zip(mine, ob.shape, strict=True))
+    return (w >> reshape(w.ob, *shape)) >> _broadcast_to(R(*shape, dtype=ob.dtype), ob)
+
+
+def _broadcast_to(x: R, ob: R) -> Box:
+    from topos.nn.primitives import broadcast  # noqa: PLC0415
+
+    return broadcast(x, *ob.shape)
+
+
+def _ein(spec: str, a: Wire, b: Wire) -> Wire:
+    return Wire(pair(a.arrow, b.arrow) >> einsum(spec, a.ob, b.ob))
+
+
+def _explicit(spec: str, a: R, b: R) -> tuple[str, str, str]:
+    """``spec`` with each ``...`` written out as letters (equal ellipsis shapes only)."""
+    ins, out = spec.split("->")
+    sa, sb = ins.split(",")
+    if "..." not in spec:
+        return sa, sb, out
+    free = [c for c in string.ascii_letters if c not in spec]
+    na = len(a.shape) - len(sa.replace("...", ""))
+    nb = len(b.shape) - len(sb.replace("...", ""))
+    width = max(na, nb)
+    dots = "".join(free[:width])
+    ea, eb = dots[width - na :], dots[width - nb :]
+    shape_a = a.shape[sa.index("...") : sa.index("...") + na] if na else ()
+    shape_b = b.shape[sb.index("...") : sb.index("...") + nb] if nb else ()
+    if na and nb and tuple(shape_a[-min(na, nb) :]) != tuple(shape_b[-min(na, nb) :]):
+        raise NoDerivative(
+            f"reverse: einsum {spec!r} broadcasts its ellipsis axes {shape_a} and {shape_b};"
+            " its reverse derivative is not declared"
+        )
+    return sa.replace("...", ea), sb.replace("...", eb), out.replace("...", dots)
+
+
+def _discrete(box: Box) -> Arrow:
+    dom = box.dom
+    return discard(dom * cotangent(box.cod)) >> zero(cotangent(dom))
+
+
+for _name, _derivative in {
+    "add": _add,
+    "sub": _sub,
+    "mul": _mul,
+    "div": _div,
+    "scale": _scale,
+    "softmax": _softmax,
+    "reduce_sum": _reduce_sum,
+    "reduce_mean": _reduce_mean,
+    "reduce_max": _reduce_max,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "broadcast": _broadcast,
+    "concat": _concat,
+    "take": _take,
+    "slice": _slice,
+    "causal_mask": _causal_mask,
+    "gather": _gather,
+    "where": _where,
+    "compare": _compare,
+    "einsum": _einsum,
+    "full": _discrete,
+    "arange": _discrete,
+    "one_hot": _discrete,
+    "bernoulli": _discrete,
+    "fold_in": _discrete,
+}.items():
+    declare(_name, _derivative)
