@@ -53,6 +53,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_greedy_equals_uncached[none-mqa-geglu]": "one more architecture",
         "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
         "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
+        "test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan":
+            "compiles a scanned decoder and the uncached model",
     },
     "tests/backends/jax/test_icl.py": {
         "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",
