@@ -32,6 +32,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #: An entry that names no test of a collected file is a collection error, so a renamed
 #: test cannot drop out of both tiers.
 SLOW: dict[str, dict[str, str]] = {
+    "tests/benchmarks/test_gpu.py": {
+        "test_gpu_script_runs_tiny_on_cpu": "compiles nine tiny train steps and decoders",
+        "test_the_hand_decoder_draws_the_tokens_generate_draws": "compiles four tiny decoders",
+    },
     "tests/backends/apps/test_demo.py": {
         "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
             "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",
