@@ -59,7 +59,7 @@ from baselines import (  # noqa: E402
     nnx_train_step,
 )
 
-from backends.jax import batched, generate, init  # noqa: E402
+from backends.jax import batched, init  # noqa: E402
 from backends.jax.core.layout import unstack  # noqa: E402
 from topos import nn  # noqa: E402
 

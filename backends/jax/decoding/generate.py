@@ -461,7 +461,7 @@ class DecodeCategory(JaxCategory):
             frame = _frame()
             key = frame.next()
             if n <= DECODE_UNROLL_MAX:
-                read = frame.read.get(key) or ({},) * n
+                read: Any = frame.read.get(key) or ({},) * n
                 written = []
                 for i in range(n):
                     carry, caches = one(layer(params, i), carry, read[i])
@@ -772,13 +772,17 @@ def _pick(logits: Any, key: Any, temperature: float, top_k: int | None) -> Any:
 
 
 def _bucket(n: int, most: int) -> int:
-    """The length a prompt of ``n`` tokens is right-padded to: a power of two (at least 8),
-    at most ``most``, so that prompts of nearby lengths share one compiled decoder.
+    """The rows a prompt of ``n`` tokens is right-padded to, so that prompts of nearby
+    lengths share one compiled decoder: at least 8, else ``n`` rounded up to an eighth
+    of its power of two (at most 1/8 more rows), and below ``most`` when ``n`` is (a
+    prefill of ``most`` rows would run in two passes).
 
-    >>> [_bucket(n, 100) for n in (1, 8, 9, 64, 65, 99)]
-    [8, 8, 16, 64, 100, 100]
+    >>> [_bucket(n, 2048) for n in (1, 8, 9, 17, 100, 1792, 1793, 2047, 2048)]
+    [8, 8, 16, 24, 112, 1792, 2047, 2047, 2048]
     """
-    return min(max(8, 1 << (n - 1).bit_length()), most)
+    step = max(8, 1 << max(0, (n - 1).bit_length() - 3))
+    rows = -(-n // step) * step
+    return min(rows, most - 1) if n < most else most
 
 
 def _split_layers(model: Para, params: Mapping[str, Any]) -> dict[str, Any]:
