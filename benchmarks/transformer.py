@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/transformer.py --out benchmarks/results.md   # and writes it
     .venv/bin/python benchmarks/transformer.py --quick    # a smoke test at a tiny size
     .venv/bin/python benchmarks/transformer.py --first-call 5   # first call and step only
+    .venv/bin/python benchmarks/transformer.py --steps-only     # the train step and its HLO
 
 One process, at the demo's default size (``backends.apps.demo.DemoConfig``), on the
 demo's data (the Python standard library's source):
@@ -703,6 +704,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="only the first-call comparison: N fresh builds of each, random tokens",
     )
+    parser.add_argument(
+        "--steps-only",
+        action="store_true",
+        help="only the interleaved train-step comparison (section 1) and the HLO cost (3)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.first_call:
@@ -750,6 +756,9 @@ def main(argv: list[str] | None = None) -> int:
     batches = [tuple(jnp.asarray(a) for a in batch_fn(i)) for i in range(max(plan.per_round, 3))]
     tx = plan_tx(plan)
     steps = section_steps(say, plan, variants(cfg, tx, every=plan.every_variant), batches)
+    if args.steps_only:
+        section_cost(say, steps, batches[0])
+        return 0
     section_first_call(say, plan, steps, batches[0])
     section_cost(say, steps, batches[0])
     section_parity(say, plan, steps, (train_ids, val_ids))

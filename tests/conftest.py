@@ -49,6 +49,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_untied_two_layer_logits_equal_an_independent_float64_t5":
             "compiles a two-layer encoder-decoder",
     },
+    "tests/benchmarks/test_gpu.py": {
+        "test_gpu_script_runs_tiny_on_cpu": "compiles nine tiny train steps and decoders",
+        "test_the_hand_decoder_draws_the_tokens_generate_draws": "compiles four tiny decoders",
+    },
     "tests/backends/apps/test_demo.py": {
         "test_tiny_demo_trains_samples_checkpoints_survives_ctrl_c_and_resumes":
             "six demo runs: train, Ctrl-C, resume, extend, diverge, overwrite",
@@ -91,6 +95,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_greedy_equals_uncached[none-mqa-geglu]": "one more architecture",
         "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
         "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
+        "test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan":
+            "compiles a scanned decoder and the uncached model",
     },
     "tests/backends/test_cli.py": {
         "test_load_runs_a_random_vit": "loads, analyses, draws and runs a model",

@@ -32,7 +32,9 @@ import jax.numpy as jnp
 
 from topos.objects import Fin, R
 
-__all__ = ["UNROLL_MAX", "check_program", "check_total_size", "device_memory", "format_bytes"]
+__all__ = [
+    "DECODE_UNROLL_MAX",
+    "UNROLL_MAX", "check_program", "check_total_size", "device_memory", "format_bytes"]
 
 #: A ``repeat`` of at most this many layers is unrolled (``lax.scan(unroll=True)``):
 #: XLA then fuses across layers, and the train step of the demo's 2-layer
@@ -42,6 +44,13 @@ __all__ = ["UNROLL_MAX", "check_program", "check_total_size", "device_memory", "
 #: parameters of an unrolled repeat may come one array per layer (``Unstacked``,
 #: ``backends.jax.core.layout``), which XLA compiles faster than slices of a stack.
 UNROLL_MAX = 4
+
+#: ``generate`` and ``decode_step`` unroll a ``repeat`` of at most this many layers: each
+#: layer's key–value cache is then its own buffer, updated in place in the loop over
+#: tokens, where a scan over layers would read and write the stacked caches of every
+#: layer for each token (1.2-1.5x slower per token at context 512, issue 25). The
+#: compile time of a decoder grows with the layers it unrolls; deeper stacks scan.
+DECODE_UNROLL_MAX = 16
 
 
 def device_memory() -> int | None:

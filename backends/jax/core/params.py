@@ -234,19 +234,46 @@ def init(
         sharding.check_mesh("init", mesh)
     wanted = {**p.parameters(), **_unvalued_constants(p)}
     check_total_size("init", wanted, max_bytes)
-    paths, draw_all = initialiser(p)
-    program: jax.stages.Wrapped = draw_all
-    if mesh is not None:
-        shardings = sharding.param_shardings(p, mesh, rules)
-        out = {path: shardings[path] for path in paths}
-        program = jax.jit(draw_all, out_shardings=out)
+    paths, program = _program(p, mesh, rules)
     if has_tracer(key):  # under vmap or jit: drawn inside the caller's program
         drawn = program(key)
     else:
-        compiled = program.lower(key).compile()
+        compiled = _compiled(p, mesh, rules, key)
         check_program("init", compiled, wanted, max_bytes)  # drawing takes scratch besides
         drawn = compiled(key)
     return {path: drawn[path] for path in paths}  # in parameter order (jit sorts dict keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _program(
+    p: Para, mesh: Mesh | None, rules: Rules | None
+) -> tuple[list[str], jax.stages.Wrapped]:
+    """The drawing program of ``p``, with the shardings of ``mesh`` on its outputs."""
+    paths, draw_all = initialiser(p)
+    if mesh is None:
+        return paths, draw_all
+    shardings = sharding.param_shardings(p, mesh, rules)
+    out = {path: shardings[path] for path in paths}
+    return paths, jax.jit(draw_all, out_shardings=out)
+
+
+_COMPILED: dict[Any, jax.stages.Compiled] = {}
+
+
+def _compiled(p: Para, mesh: Mesh | None, rules: Rules | None, key: Any) -> jax.stages.Compiled:
+    """The drawing program lowered and compiled for keys like ``key``: once per (Para, mesh,
+    rules, key type and placement), so that a second ``init`` of the same model neither
+    traces nor lowers again. XLA's peak memory is read from it. (Lowered with the key
+    itself: an uncommitted key gives uncommitted parameters, as an ``init`` without
+    the cache did, which a jitted step then takes without compiling twice.)"""
+    where = getattr(key, "sharding", None)
+    kind = (p, mesh, rules, jax.typeof(key), where, getattr(key, "committed", None))
+    found = _COMPILED.get(kind)
+    if found is None:
+        if len(_COMPILED) >= 64:  # the oldest goes first
+            del _COMPILED[next(iter(_COMPILED))]
+        found = _COMPILED[kind] = _program(p, mesh, rules)[1].lower(key).compile()
+    return found
 
 
 @functools.lru_cache(maxsize=64)

@@ -84,7 +84,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from backends.jax.core.compile import CONSTANTS, Fn, JaxCategory
-from backends.jax.core.layout import restack
+from backends.jax.core.layout import restack, split
+from backends.jax.core.limits import DECODE_UNROLL_MAX
 from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.registry import lookup
 from backends.jax.core.values import (
@@ -92,6 +93,8 @@ from backends.jax.core.values import (
     checked_ids,
     has_tracer,
     ids_in_range,
+    is_unstacked,
+    layer,
     on_several_devices,
     poisoned,
 )
@@ -435,31 +438,45 @@ def _decode_box(box: Box) -> Fn:
 
 
 class DecodeCategory(JaxCategory):
-    """``JaxCategory`` whose ``repeat`` scans over layers carrying each layer's caches, and
-    whose folds over the sequence carry their state from step to step."""
+    """``JaxCategory`` whose ``repeat`` runs the layers carrying each layer's caches, and
+    whose folds over the sequence carry their state from step to step.
+
+    A repeat of at most ``DECODE_UNROLL_MAX`` layers is unrolled and its state is a
+    tuple of each layer's caches (separate buffers, updated in place); a deeper one
+    is a ``lax.scan`` over the stacked layers and caches.
+    """
 
     def repeat(self, body: Fn, n: int, p: Ob, a: Ob) -> Fn:
         step = body.fn
 
+        def one(ps: Any, c: Any, caches: Any) -> tuple[Any, Any]:
+            inner = _Frame(caches)
+            token = _FRAME.set(inner)
+            try:
+                out = step((ps, c))
+            finally:
+                _FRAME.reset(token)
+            return out, inner.write
+
         def run(x: Any) -> Any:
             params, carry = x
-            params = restack(params)  # the scan takes stacked layers (either layout in)
             frame = _frame()
             key = frame.next()
+            if n <= DECODE_UNROLL_MAX:
+                read: Any = frame.read.get(key) or ({},) * n
+                written = []
+                for i in range(n):
+                    carry, caches = one(layer(params, i), carry, read[i])
+                    written.append(caches)
+                frame.write[key] = tuple(written)
+                return carry
+            params = restack(params)  # the scan takes stacked layers (either layout in)
+
+            def scanned(c: Any, xs: Any) -> tuple[Any, Any]:
+                return one(xs[0], c, xs[1])
+
             stacked = frame.read.get(key, {})
-
-            def layer(c: Any, xs: Any) -> tuple[Any, Any]:
-                ps, caches = xs
-                inner = _Frame(caches)
-                token = _FRAME.set(inner)
-                try:
-                    out = step((ps, c))
-                finally:
-                    _FRAME.reset(token)
-                return out, inner.write
-
-            out, written = jax.lax.scan(layer, carry, (params, stacked), length=n)
-            frame.write[key] = written
+            out, frame.write[key] = jax.lax.scan(scanned, carry, (params, stacked), length=n)
             return out
 
         return Fn(run, body.dom, a)
@@ -665,9 +682,13 @@ def generate(
         )
     ids = np.where(np.arange(width) >= width - lens[:, None], ids, 0).astype(np.int32)
     start = (width - lens).astype(np.int32)
-    run = _compiled(model, width, steps, float(temperature), top_k)
-    out, logits = run(params, jnp.asarray(ids), jnp.asarray(start), key)
-    out, logits = np.asarray(out), np.asarray(logits)
+    rows = _bucket(width, seq.max)
+    kept = min(1 << (steps - 1).bit_length(), seq.max) if return_logits else 0
+    run = _compiled(model, rows, float(temperature), top_k, kept)
+    padded = np.zeros((ids.shape[0], rows), np.int32)
+    padded[:, :width] = ids
+    out, logits = run(params, padded, start, np.int32(width), np.int32(steps), key)
+    out, logits = np.asarray(out)[:, :steps], np.asarray(logits)[:, :steps]
     if single:
         out, logits = out[0], logits[0]
     return (out, logits) if return_logits else out
@@ -760,33 +781,76 @@ def _pick(logits: Any, key: Any, temperature: float, top_k: int | None) -> Any:
     return jax.random.categorical(key, scaled, axis=-1).astype(jnp.int32)
 
 
+def _bucket(n: int, most: int) -> int:
+    """The rows a prompt of ``n`` tokens is right-padded to, so that prompts of nearby
+    lengths share one compiled decoder: at least 8, else ``n`` rounded up to an eighth
+    of its power of two (at most 1/8 more rows), and below ``most`` when ``n`` is (a
+    prefill of ``most`` rows would run in two passes).
+
+    >>> [_bucket(n, 2048) for n in (1, 8, 9, 17, 100, 1792, 1793, 2047, 2048)]
+    [8, 8, 16, 24, 112, 1792, 2047, 2047, 2048]
+    """
+    step = max(8, 1 << max(0, (n - 1).bit_length() - 3))
+    rows = -(-n // step) * step
+    return min(rows, most - 1) if n < most else most
+
+
+def _split_layers(model: Para, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with each parameter stacked by a repeat that decoding unrolls split into
+    its layers (``Unstacked``), outside the loop over tokens: each layer reads its own
+    arrays instead of a slice of the stack at every token."""
+    out = dict(params)
+    for path, param in model.parameters().items():
+        v = out.get(path)
+        if v is None or is_unstacked(v) or getattr(param, "stacked", 0) < 1:
+            continue
+        if 1 <= v.shape[0] <= DECODE_UNROLL_MAX:
+            out[path] = split(v)
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(
-    model: Para, width: int, steps: int, temperature: float, top_k: int | None
+    model: Para, width: int, temperature: float, top_k: int | None, logits: int
 ) -> Callable[..., Any]:
+    """The jitted decoder of ``model`` for prompts right-padded to ``width`` rows.
+
+    One program serves every prompt length up to ``width`` and every number of
+    steps (both are run-time scalars: the prompt's last real row is read at
+    ``length - 1``, the rows after it are overwritten by the new tokens before a
+    causal mask lets anyone read them, and the loop over tokens runs ``steps - 1``
+    times); JAX compiles it once per batch size. The new ids go into a buffer of
+    ``max`` slots, the logits (with ``return_logits``) into one of ``logits`` rows.
+    """
+    most = model.dom.shape[0].max  # type: ignore[attr-defined]
+
     def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
         return decode_step(model, params, ids, state, offset, start, check_ids=False)
 
     batch = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
 
-    def run(params: Any, ids: Any, start: Any, key: Any) -> Any:
-        logits, state = batch(params, ids, {}, 0, start)
-        last = logits[:, -1]
+    def run(params: Any, ids: Any, start: Any, length: Any, steps: Any, key: Any) -> Any:
+        params = _split_layers(model, params)
+        out, state = batch(params, ids, {}, 0, start)
+        last = jax.lax.dynamic_index_in_dim(out, length - 1, axis=1, keepdims=False)
         key, sub = jax.random.split(key)
         tok = _pick(last, sub, temperature, top_k)
+        toks = jnp.zeros((ids.shape[0], most), jnp.int32).at[:, 0].set(tok)
+        lgs = jnp.zeros((ids.shape[0], logits, last.shape[-1]), last.dtype)
+        if logits:
+            lgs = lgs.at[:, 0].set(last)
 
-        def body(carry: Any, i: Any) -> Any:
-            state, tok, key = carry
-            logits, state = batch(params, tok[:, None], state, width + i, start)
+        def body(i: Any, carry: Any) -> Any:
+            state, tok, key, toks, lgs = carry
+            out, state = batch(params, tok[:, None], state, length + i, start)
             key, sub = jax.random.split(key)
-            nxt = _pick(logits[:, 0], sub, temperature, top_k)
-            return (state, nxt, key), (nxt, logits[:, 0])
+            nxt = _pick(out[:, 0], sub, temperature, top_k)
+            toks = jax.lax.dynamic_update_slice(toks, nxt[:, None], (0, i + 1))
+            if logits:
+                lgs = jax.lax.dynamic_update_slice(lgs, out[:, :1], (0, i + 1, 0))
+            return state, nxt, key, toks, lgs
 
-        if steps == 1:
-            return tok[:, None], last[:, None]
-        _, (toks, lgs) = jax.lax.scan(body, (state, tok, key), jnp.arange(steps - 1))
-        toks = jnp.concatenate([tok[None], toks], axis=0).T
-        lgs = jnp.concatenate([last[None], lgs], axis=0).transpose(1, 0, 2)
-        return toks, lgs
+        carry = jax.lax.fori_loop(0, steps - 1, body, (state, tok, key, toks, lgs))
+        return carry[3], carry[4]
 
     return jax.jit(run)

@@ -8,6 +8,7 @@ agree within 1e-5; left-padded batches equal each prompt alone; bad calls say wh
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -324,3 +325,65 @@ def test_decode_step_refuses_ids_and_offsets_out_of_range() -> None:
         jax.block_until_ready(step(model, params, ones, {}, 14))
     loose = jax.jit(functools.partial(decode_step, check_ids=False), static_argnums=0)
     assert loose(model, params, bad, {}, 0)[0].shape == (3, V)
+
+
+class _Compiles:
+    """Counts XLA compilations while active (a listener of ``jax.monitoring``)."""
+
+    count = 0
+    active = False
+
+    @classmethod
+    def listen(cls, name: str, seconds: float, **kwargs: Any) -> None:
+        if cls.active and name == "/jax/core/compile/backend_compile_duration":
+            cls.count += 1
+
+    def __enter__(self) -> _Compiles:
+        type(self).count, type(self).active = 0, True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        type(self).active = False
+
+
+jax.monitoring.register_event_duration_secs_listener(_Compiles.listen)
+
+
+def test_repeated_calls_reuse_one_compiled_decoder() -> None:
+    """Prompts of nearby lengths and any number of steps share one program (issue 25):
+    a fresh lm (equal to the first) compiles its decoder once, then never again."""
+    model = nn.language_model(V, SEQ, 8, 2, 1)
+    params = init(model, jax.random.key(0))
+    generate(model, params, [1, 2], 3, jax.random.key(0), temperature=0.5)  # compiles
+    with _Compiles() as seen:
+        for prompt, steps in [([1, 2, 3], 9), ([4] * 8, 2), ([5], 1), ([6, 7], 12)]:
+            out = generate(model, params, prompt, steps, jax.random.key(1), temperature=0.5)
+            assert out.shape == (steps,)
+        same = nn.language_model(V, SEQ, 8, 2, 1)
+        generate(same, params, [1, 2], 4, jax.random.key(0), temperature=0.5)
+    assert seen.count == 0
+
+
+def test_init_compiles_its_drawing_program_once() -> None:
+    model = nn.language_model(V, SEQ, 8, 2, 1)
+    first = init(model, jax.random.key(0))
+    with _Compiles() as seen:
+        again = init(model, jax.random.key(0))
+        other = init(model, jax.random.key(1))
+    assert seen.count == 0
+    assert all(bool((first[k] == again[k]).all()) for k in first)
+    assert not bool((first["embed.table"] == other["embed.table"]).all())
+
+
+def test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = sys.modules["backends.jax.decoding.generate"]  # (the package exports the function)
+    monkeypatch.setattr(module, "DECODE_UNROLL_MAX", 1)  # 2 layers: scanned
+    model = nn.language_model(V + 1, Dim("seq", 8), 8, 1, 2)  # a model no other test decodes
+    params = init(model, jax.random.key(3))
+    ids, logits = generate(model, params, [1, 2], 4, jax.random.key(0), temperature=0,
+                           return_logits=True)  # fmt: skip
+    ref = _uncached(model, params, [1, 2], ids)
+    assert ids.tolist() == ref.argmax(-1).tolist()
+    np.testing.assert_allclose(logits, ref, atol=1e-5, rtol=0)

@@ -1,0 +1,49 @@
+"""benchmarks/gpu.py runs on CPU with ``--tiny`` and prints its one table; the plain-JAX
+decoder of benchmarks/generate.py draws the tokens ``generate`` draws (its premise)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("equinox", reason="equinox is a test-only dependency")
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_hand_decoder_draws_the_tokens_generate_draws() -> None:
+    gen = _bench("generate")
+    size = gen.Size(d=16, layers=2, heads=2, kv_heads=1, hidden=24, vocab=32)
+    for preset, mode, batch in [("gpt", "greedy", 2), ("llama", "top-k", 1)]:
+        out = gen.run_case(gen.Case(preset, 16, mode, batch), size, steps=6, rounds=1)
+        assert out["same"] == 1.0, (preset, mode)  # top-k: the same draws from equal logits
+        assert out["generate"] > 0 and out["hand"] > 0
+
+
+def test_gpu_script_runs_tiny_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _bench("gpu").main(["--tiny", "--rounds", "1"])
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    workloads = {row.split("|")[1].strip() for row in rows}
+    assert workloads == {
+        "train: demo transformer", "train: Llama preset", "decode: gpt preset",
+        "decode: llama preset",
+    }  # fmt: skip
+    assert len(rows) == 9
+    for row in rows:  # a finite time and flop rate in every row
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[2].endswith(" ms") and float(cells[2][:-3]) > 0
+        assert float(cells[4]) > 0
+    assert "| train: demo transformer | topos |" in capsys.readouterr().out
