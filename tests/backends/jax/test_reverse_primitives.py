@@ -25,16 +25,16 @@ from topos.reverse import NoDerivative, reverse
 F = "float64"
 
 
-def sample(ob: Ob, key: jax.Array) -> Any:
+def sample(ob: Ob, rng: np.random.Generator) -> Any:
+    """A random value of ``ob`` (normal reals, uniform labels), drawn by NumPy."""
     if isinstance(ob, R):
-        return jax.random.normal(key, tuple(ob.shape), ob.dtype)
+        return rng.standard_normal(tuple(ob.shape)).astype(ob.dtype)
     if isinstance(ob, Fin):
-        return jax.random.randint(key, tuple(ob.shape), 0, ob.n)
+        return rng.integers(0, ob.n, tuple(ob.shape)).astype(np.int32)
     if isinstance(ob, Unit):
         return ()
     assert isinstance(ob, Product), ob
-    k1, k2 = jax.random.split(key)
-    return (sample(ob.left, k1), sample(ob.right, k2))
+    return (sample(ob.left, rng), sample(ob.right, rng))
 
 
 def for_jax(ob: Ob, ct: Any) -> Any:
@@ -54,24 +54,26 @@ def real_leaves(ob: Ob, v: Any) -> list[Any]:
     return []
 
 
-def only_real(ob: Ob, key: jax.Array) -> Any:
+def only_real(ob: Ob, rng: np.random.Generator) -> Any:
     """A cotangent of ``ob``: reals where ``ob`` is real, ``()`` (``One``) elsewhere."""
     if isinstance(ob, R):
-        return jax.random.normal(key, tuple(ob.shape), ob.dtype)
+        return rng.standard_normal(tuple(ob.shape)).astype(ob.dtype)
     if isinstance(ob, Product):
-        k1, k2 = jax.random.split(key)
-        return (only_real(ob.left, k1), only_real(ob.right, k2))
+        return (only_real(ob.left, rng), only_real(ob.right, rng))
     return ()
 
 
-def difference(f: Arrow, x: Any = None, seed: int = 0) -> float:
-    """max |reverse(f) - jax.vjp(f)| over the real input cotangents, relative to their scale."""
+def difference(f: Arrow, seed: int = 0, forward: Any = None) -> float:
+    """max |reverse(f) - jax.vjp(f)| over the real input cotangents, relative to their scale.
+
+    ``forward`` is the function ``jax.vjp`` differentiates (``f`` compiled by default).
+    """
     with jax.enable_x64(True):
-        x = sample(f.dom, jax.random.key(seed)) if x is None else x
-        ct = only_real(f.cod, jax.random.key(seed + 1))
-        _, vjp = jax.vjp(interpret(f).fn, x)
-        (ref,) = vjp(for_jax(f.cod, ct))
-        ours = interpret(reverse(f)).fn((x, ct))
+        rng = np.random.default_rng(seed)
+        x, ct = sample(f.dom, rng), only_real(f.cod, rng)
+        fn = interpret(f).fn if forward is None else forward
+        (ref,) = jax.jit(lambda x, ct: jax.vjp(fn, x)[1](ct))(x, for_jax(f.cod, ct))
+        ours = jax.jit(interpret(reverse(f)).fn)((x, ct))
         refs, mine = real_leaves(f.dom, ref), real_leaves(f.dom, ours)
         assert len(refs) == len(mine) and refs, (ref, ours)
         scale = max([1.0, *(float(jnp.max(jnp.abs(a))) for a in refs)])
@@ -79,8 +81,7 @@ def difference(f: Arrow, x: Any = None, seed: int = 0) -> float:
 
 
 def test_top_k_sends_the_values_cotangent_to_the_chosen_entries() -> None:
-    assert difference(P.top_k(R(3, 6, dtype=F), 2)) <= 1e-12
-    assert difference(P.top_k(R(2, 3, 5, dtype=F), 5)) <= 1e-12
+    assert difference(P.top_k(R(2, 3, 5, dtype=F), 2)) <= 1e-12
     # the values only: the indices' cotangent is One
     f = P.top_k(R(7, dtype=F), 3)
     assert difference(f >> fst(R(3, dtype=F), Fin(7, 3))) <= 1e-12
@@ -117,12 +118,9 @@ def test_discrete_constants_have_zero_cotangents() -> None:
     assert reverse(d).cod == Unit()
 
 
-@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("n", [1, 5])
 def test_linear_scan_reverses_to_a_scan_from_the_end(n: int) -> None:
-    f = P.linear_scan(R(n, 3, dtype=F), R(n, 3, dtype=F))
-    assert difference(f) <= 1e-12
-    g = P.linear_scan(R(n, dtype=F), R(n, dtype=F))
-    assert difference(g, seed=3) <= 1e-12
+    assert difference(P.linear_scan(R(n, 3, dtype=F), R(n, 3, dtype=F))) <= 1e-12
 
 
 def test_linear_scan_over_a_variable_length_is_refused_by_name() -> None:
@@ -131,24 +129,52 @@ def test_linear_scan_over_a_variable_length_is_refused_by_name() -> None:
         reverse(P.linear_scan(R(n, 2, dtype=F), R(n, 2, dtype=F)))
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_softmax_fold_reverses_as_the_materialised_attention(causal: bool) -> None:
+def dense_attention(scale: float, causal: bool, fill: float) -> Any:
+    """``softmax(mask(scale · q kᵀ)) v`` per head, written in jnp (the fold's specification)."""
+
+    def run(x: Any) -> Any:
+        (q, k), v = x
+        s = jnp.einsum("skgd,tkd->kgst", q, k) * scale
+        if causal:
+            s = jnp.where(jnp.tril(jnp.ones(s.shape[-2:], bool)), s, fill)
+        return jnp.einsum("kgst,tkd->skgd", jax.nn.softmax(s, -1), v)
+
+    return run
+
+
+def fold_box(causal: bool) -> Any:
     q, k, v = R(6, 2, 2, 3, dtype=F), R(6, 2, 3, dtype=F), R(6, 2, 4, dtype=F)
-    box = P.softmax_fold(q, k, v, scale=0.5, causal=causal, block=4)
-    assert difference(box) <= 1e-12
+    return P.softmax_fold(q, k, v, scale=0.5, causal=causal, fill=-1e9, block=4)
+
+
+@pytest.mark.parametrize("causal", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_softmax_fold_reverses_as_the_materialised_attention(causal: bool) -> None:
+    box = fold_box(causal)
+    assert difference(box, forward=dense_attention(0.5, causal, -1e9)) <= 1e-12
     assert materialised(box).dom == box.dom and materialised(box).cod == box.cod
 
 
-@pytest.mark.parametrize("layer", [rnn, gru])
-def test_recur_reverses_by_its_unrolling(layer: Any) -> None:
-    p = with_dtype(layer(2, 3, 4), F)
+@pytest.mark.slow
+@pytest.mark.parametrize("causal", [True, False])
+def test_softmax_fold_reverse_agrees_with_vjp_through_the_fold(causal: bool) -> None:
+    assert difference(fold_box(causal)) <= 1e-12
+
+
+@pytest.mark.parametrize(
+    ("layer", "backwards"), [(rnn, False), pytest.param(gru, True, marks=pytest.mark.slow)]
+)
+def test_recur_reverses_by_its_unrolling(layer: Any, backwards: bool) -> None:
+    p = with_dtype(layer(2, 3, 3, reverse=backwards), F)
     assert isinstance(recur_of(p), Recur)
     assert difference(p.arrow) <= 1e-12
-    backwards = with_dtype(layer(2, 3, 3, reverse=True), F)
-    assert difference(backwards.arrow, seed=5) <= 1e-12
 
 
 def test_recur_over_a_variable_length_is_refused_by_name() -> None:
     p = rnn(2, 3, Dim("n", 16))
     with pytest.raises(NoDerivative, match="fold .* variable length Dim"):
         reverse(p.arrow)
+
+
+def test_foreign_boxes_stay_refused_by_name() -> None:
+    with pytest.raises(NoDerivative, match="'foreign'"):
+        reverse(P.foreign("cumsum", R(4, dtype=F), R(4, dtype=F), cls="linear", axis=0))
