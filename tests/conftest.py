@@ -185,6 +185,12 @@ SLOW: dict[str, dict[str, str]] = {
         "test_generated_diagrams_agree[2]": "one more generated diagram",
         "test_zoo_agrees_with_vjp[mlp (tanh)]": "two dtypes of an MLP; rmsnorm stays fast",
     },
+    "tests/backends/jax/test_reverse_primitives.py": {
+        "test_softmax_fold_reverse_agrees_with_vjp_through_the_fold":
+            "jax.vjp through the fold (map, scan, cond, checkpoint)",
+        "test_recur_reverses_by_its_unrolling[gru-True]": "a reversed GRU fold, unrolled",
+        "test_softmax_fold_reverses_as_the_materialised_attention[False]": "the causal one is fast",
+    },
     "tests/backends/jax/test_reverse_laws.py": {
         "test_numeric_laws_hold_on_jax[RD1]": "compiles both sides of each example",
         "test_numeric_laws_hold_on_jax[RD2]": "compiles both sides of each example",

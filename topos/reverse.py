@@ -31,8 +31,10 @@ The rules, one per constructor (``⟨-, -⟩`` is ``pair``, ``π₁, π₂`` the
 - ``R[⟨f, g⟩] = ⟨R[f] on (a, b'), R[g] on (a, d')⟩ >> plus``  (fan-in adds, RD.3)
 - ``R[copy] = π₂ >> plus``, ``R[discard] = ! >> zero``, ``R[πᵢ]`` injects with zero,
   ``R[σ] = π₂ >> σ``, ``R[id] = π₂``, ``R[const] = !``      (RD.3)
-- ``R[group(n, f)] = group("R[n]", R[f])``, ``R[Repeat(f, k)] = R[unrolled]``
-  (within ``MAX_UNROLLED_LAYERS``), ``R[layer[i]]`` puts the cotangent in slice ``i``.
+- ``R[group(n, f)] = group("R[n]", R[f])``, ``R[Repeat(f, k)] = R[unrolled]`` and
+  ``R[Recur(c, k)] = R[unrolled]`` (an int ``k`` within ``MAX_UNROLLED_LAYERS``; a
+  ``Dim`` length is refused by name), ``R[layer[i]]`` puts the cotangent in slice
+  ``i``, ``R[stack]`` slices the cotangent back into its items.
 - ``curry``/``ev``: an arrow whose domain and codomain are first order is first
   rewritten by ``first_order`` (closure conversion: each ``ev`` meets the ``curry``
   that made its function, and ``ev ∘ ⟨Λm ∘ h, k⟩`` becomes ``m ∘ ⟨h, k⟩``, a
@@ -78,8 +80,10 @@ from topos.arrows import (
     Id,
     Layer,
     Pair,
+    Recur,
     Repeat,
     Snd,
+    Stack,
     Swap,
     Tensor,
     compose,
@@ -92,7 +96,7 @@ from topos.arrows import (
     swap,
 )
 from topos.errors import short
-from topos.objects import Exp, Fin, Ob, One, Product, R, Truth, Unit
+from topos.objects import Dim, Exp, Fin, Ob, One, Product, R, Truth, Unit
 
 __all__ = [
     "DERIVATIVES",
@@ -448,6 +452,10 @@ def _rule(f: Arrow) -> Arrow:  # noqa: C901, PLR0911 - one case per constructor
         return group(f"R[{f.name}]", _reverse(f.body), **f.attrs)
     if isinstance(f, Repeat):
         return group(f"R[{f.name}]", _reverse(f.unroll()))
+    if isinstance(f, Recur):
+        return _recur(f)
+    if isinstance(f, Stack):
+        return _stack(f)
     if isinstance(f, Copy):
         return snd(a, cb) >> plus(ca)
     if isinstance(f, Swap):
@@ -507,6 +515,25 @@ def _tensor(f: Tensor) -> Arrow:
     left = pair(xs >> fst(a, c), gs >> fst(cb, cd)) >> _reverse(f.left)
     right = pair(xs >> snd(a, c), gs >> snd(cb, cd)) >> _reverse(f.right)
     return pair(left, right)
+
+
+def _recur(f: Recur) -> Arrow:
+    """``R[Recur(c, n)]``: the reverse derivative of its unrolling (an int ``n``)."""
+    if isinstance(f.n, Dim):
+        raise NoDerivative(
+            f"reverse: the fold {short(f)} runs over the variable length {f.n!r}; its reverse"
+            " derivative unrolls it: specialise the length first (topos.specialise)"
+        )
+    return group(f"R[{f.name}]", _reverse(f.unroll()))
+
+
+def _stack(f: Stack) -> Arrow:
+    """``R[Stack]``: slice ``i`` of the cotangent goes to item ``i`` (the stack's inverse)."""
+    x, n = f.ob, f.n
+    out: Arrow = Layer(x, n, 0)
+    for i in range(1, n):
+        out = pair(out, Layer(x, n, i))
+    return snd(f.dom, cotangent(f.cod)) >> out
 
 
 def _layer(f: Layer) -> Arrow:

@@ -19,7 +19,7 @@ Every primitive of ``PRIMITIVES`` has one except these, which are refused by nam
 >>> from topos.nn.primitives import PRIMITIVES
 >>> from topos.reverse import DERIVATIVES
 >>> sorted(set(PRIMITIVES) - set(DERIVATIVES))
-['conv', 'dispatch', 'foreign', 'linear_scan', 'max_pool', 'relative_buckets', 'scatter_add', 'softmax_fold', 'top_k']
+['conv', 'foreign', 'max_pool']
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from topos.arrows import Arrow, Box, discard, fst, pair, snd
+from topos.arrows import Arrow, Box, Const, Id, discard, fst, pair, snd
 from topos.nn.primitives import (
     add,
     causal_mask,
@@ -40,6 +40,8 @@ from topos.nn.primitives import (
     einsum,
     exp,
     full,
+    gather,
+    linear_scan,
     mul,
     one_hot,
     reduce_max,
@@ -53,13 +55,14 @@ from topos.nn.primitives import (
     softmax,
     sub,
     tanh,
+    top_k,
     transpose,
     where,
 )
-from topos.objects import Fin, Product, R
+from topos.objects import Dim, Fin, Product, R
 from topos.reverse import NoDerivative, cotangent, declare, zero
 
-__all__ = ["Wire", "pad", "unbroadcast"]
+__all__ = ["Wire", "materialised", "pad", "unbroadcast"]
 
 
 class Wire:
@@ -182,8 +185,6 @@ def pad(x: R, into: R, axis: int, start: int) -> Arrow:
 
 
 def _expand(x: R, into: R, axis: int) -> Arrow:
-    from topos.arrows import Id  # noqa: PLC0415
-
     if len(x.shape) == len(into.shape):
         return Id(x)
     shape = (*x.shape[:axis], 1, *x.shape[axis:])
@@ -452,6 +453,109 @@ def _explicit(spec: str, a: R, b: R) -> tuple[str, str, str]:
     return sa.replace("...", ea), sb.replace("...", eb), out.replace("...", dots)
 
 
+def _scatter_add(box: Box) -> Arrow:
+    """``R[scatter_add]``: values' cotangent: ``g`` gathered at the labels (theirs: ``One``)."""
+    values, labels = box.dom.left, box.dom.right  # type: ignore[attr-defined]
+    assert isinstance(values, R) and isinstance(labels, Fin)
+    cb = cotangent(box.cod)
+    assert isinstance(cb, R)
+    ids = fst(box.dom, cb) >> snd(values, labels)
+    grad = pair(snd(box.dom, cb), ids) >> gather(cb, labels)
+    return pair(grad, discard(grad.dom))
+
+
+def _top_k(box: Box) -> Arrow:
+    """``R[top_k]``: the values' cotangent put back at the chosen positions (``one_hotᵀ g``).
+
+    The indices are piecewise constant: their cotangent is ``One``.
+    """
+    x = box.dom
+    assert isinstance(x, R)
+    cb = cotangent(box.cod)
+    assert isinstance(cb, Product) and isinstance(cb.left, R)
+    chosen = top_k(x, box.attrs["k"])
+    vals, ids = chosen.cod.left, chosen.cod.right  # type: ignore[attr-defined]
+    assert isinstance(ids, Fin)
+    hot = fst(x, cb) >> chosen >> snd(vals, ids) >> one_hot(ids, x.dtype)
+    g = snd(x, cb) >> fst(cb.left, cb.right)
+    letters = string.ascii_letters.replace("k", "").replace("m", "")
+    lead = letters[: len(x.shape) - 1]
+    return pair(g, hot) >> einsum(f"{lead}k,{lead}km->{lead}m", cb.left, hot.cod)
+
+
+def _flip(x: R) -> Arrow:
+    """``x -> x`` reversed along axis 0: ``gather`` at the constant labels ``n-1, ..., 0``."""
+    n = x.shape[0]
+    assert isinstance(n, int)
+    labels = Fin(n, n)
+    rev = Const(labels, tuple(range(n - 1, -1, -1)), name="reversed")
+    return pair(Id(x), discard(x) >> rev) >> gather(x, labels)
+
+
+def _shift(w: Wire, by: int) -> Wire:
+    """``w`` moved ``by = ±1`` along axis 0, a zero entering (``w[t - by]``)."""
+    ob = w.ob
+    n = ob.shape[0]
+    edge = R(1, *ob.shape[1:], dtype=ob.dtype)
+    zeros = Wire(discard(w.arrow.dom) >> full(edge, 0.0))
+    if n == 1:
+        return zeros
+    if by > 0:
+        return zeros.apply(concat, w >> slice_axis(ob, 0, n - 1, 0), axis=0)
+    return (w >> slice_axis(ob, 1, n, 0)).apply(concat, zeros, axis=0)
+
+
+def _linear_scan(box: Box) -> Arrow:
+    """``R[linear_scan]``: the adjoint recurrence, a ``linear_scan`` run from the end.
+
+    With ``h = linear_scan(a, b)`` and the cotangent ``g``: ``λ_t = g_t + a_{t+1} λ_{t+1}``
+    (read backwards, the same scan with the coefficients shifted by one), then
+    ``b' = λ`` and ``a'_t = λ_t h_{t-1}`` (``h_{-1} = 0``).
+    """
+    (a, b), g = _ctx(box)
+    n = a.ob.shape[0]
+    if isinstance(n, Dim):
+        raise NoDerivative(
+            f"reverse: linear_scan over the variable length {n!r} has no reverse rule"
+            " (it reverses the sequence by constant labels; specialise the length first)"
+        )
+    flip = _flip(a.ob)
+    ahead = _shift(a, -1)  # a_{t+1}, 0 at the end
+    lam = (ahead >> flip).apply(linear_scan, g >> flip) >> flip
+    h = a.apply(linear_scan, b)
+    return _pair_of(lam * _shift(h, 1), lam)
+
+
+def _softmax_fold(box: Box) -> Arrow:
+    """``R[softmax_fold]``: the reverse derivative of the materialised attention it equals.
+
+    The backward pass materialises the ``s × t`` scores (memory quadratic in the
+    length, unlike the fold's forward pass).
+    """
+    from topos.reverse import reverse  # noqa: PLC0415
+
+    return reverse(materialised(box))
+
+
+def materialised(box: Box) -> Arrow:
+    """The dense attention ``softmax(mask(scale · q kᵀ)) v`` equal to a ``softmax_fold`` box."""
+    dom = box.dom
+    assert isinstance(dom, Product) and isinstance(dom.left, Product)
+    qk, v = dom.left, dom.right
+    q, k = qk.left, qk.right
+    assert isinstance(q, R) and isinstance(k, R) and isinstance(v, R)
+    at = box.attrs
+    first = fst(qk, v)
+    scores = pair(first >> fst(q, k), first >> snd(q, k)) >> einsum("skgd,tkd->kgst", q, k)
+    s_ob = scores.cod
+    assert isinstance(s_ob, R)
+    scores = scores >> scale(s_ob, at["scale"])
+    if at["causal"]:
+        scores = scores >> causal_mask(s_ob, fill=at["fill"])
+    weights = scores >> softmax(s_ob, axis=-1)
+    return pair(weights, snd(qk, v)) >> einsum("kgst,tkd->skgd", s_ob, v)
+
+
 def _discrete(box: Box) -> Arrow:
     dom = box.dom
     return discard(dom * cotangent(box.cod)) >> zero(cotangent(dom))
@@ -483,5 +587,11 @@ for _name, _derivative in {
     "one_hot": _discrete,
     "bernoulli": _discrete,
     "fold_in": _discrete,
+    "dispatch": _discrete,
+    "relative_buckets": _discrete,
+    "scatter_add": _scatter_add,
+    "top_k": _top_k,
+    "linear_scan": _linear_scan,
+    "softmax_fold": _softmax_fold,
 }.items():
     declare(_name, _derivative)
