@@ -576,7 +576,9 @@ def batched(
 
     The parameters are shared across the batch (not mapped); each example is
     checked against ``p.dom`` (at trace time), and its token ids at run time as
-    ``apply`` says (``check_ids=False`` leaves that out). With a device ``mesh``,
+    ``apply`` says (``check_ids=False`` leaves that out): on one device by one test
+    of the whole batch before the ``vmap`` (the error names ``input (the batch)``),
+    on several by NaN outputs for each example with a bad id. With a device ``mesh``,
     the batch is constrained to the batch's mesh axis in and out (``data``), and an
     output's last axis takes the ``vocab`` rule (``model`` on the logits, so the
     loss reads them where they were made).
