@@ -42,6 +42,7 @@ from backends.jax.core.values import (
     has_tracer,
     is_unstacked,
     kind_ok,
+    on_several_devices,
     run_checked,
     shape_of,
 )
@@ -575,7 +576,9 @@ def batched(
 
     The parameters are shared across the batch (not mapped); each example is
     checked against ``p.dom`` (at trace time), and its token ids at run time as
-    ``apply`` says (``check_ids=False`` leaves that out). With a device ``mesh``,
+    ``apply`` says (``check_ids=False`` leaves that out): on one device by one test
+    of the whole batch before the ``vmap`` (the error names ``input (the batch)``),
+    on several by NaN outputs for each example with a bad id. With a device ``mesh``,
     the batch is constrained to the batch's mesh axis in and out (``data``), and an
     output's last axis takes the ``vocab`` rule (``model`` on the logits, so the
     loss reads them where they were made).
@@ -601,11 +604,11 @@ def batched(
     check_para("batched", p)
     q = cartesian(p)
 
-    def one(params: Mapping[str, Any], pv: Any, x: Any) -> Any:
+    def one(params: Mapping[str, Any], pv: Any, x: Any, checked: bool) -> Any:
         r = at_lengths(q, x)
         where = "input (one example of the batch)"
         check(r.dom, x, where)
-        if not check_ids:
+        if not checked:
             return _run(r, params, pv, x)
         return run_checked(r.dom, x, r.cod, lambda v: _run(r, params, pv, v), where, params)
 
@@ -613,7 +616,13 @@ def batched(
         pv = param_value(q, params)
         if check_ids and not has_tracer(xs):  # a concrete batch: refused now, by index
             checked_ids(q.dom, xs, "input (the batch)")
-        return jax.vmap(one, in_axes=(None, None, 0))(params, pv, xs)
+        per_example = check_ids and has_tracer(xs) and on_several_devices(xs, params)
+        if check_ids and has_tracer(xs) and not per_example:
+            # one device: one run-time test of the whole batch, outside the vmap (a test
+            # per example under the vmap costs a batched conditional in every step)
+            xs = checked_ids(at_lengths(q, xs, 1).dom, xs, "input (the batch)")
+        run = functools.partial(one, checked=per_example)
+        return jax.vmap(run, in_axes=(None, None, 0))(params, pv, xs)
 
     if mesh is None:
         return many

@@ -60,6 +60,10 @@ RUNS = {
     "jit(grad(apply))": lambda params, ids: jax.jit(jax.grad(lambda p, x: apply(LM, p, x).sum()))(
         params, ids
     )["head.w"],
+    # a training step's shape: the bad id in the second example of the batch
+    "jit(grad(batched))": lambda params, ids: jax.jit(
+        jax.grad(lambda p, x: batched(LM)(p, x).sum())
+    )(params, jnp.stack([jnp.array([1, 2, 3, 6]), ids]))["head.w"],
 }
 
 
@@ -81,3 +85,11 @@ def test_the_check_can_be_left_out_where_ids_are_known_good() -> None:
     assert bool((loose(params, ids) == loose(params, six)).all())  # read as JAX indexes
     one = jax.jit(lambda p, x: apply(LM, p, x, check_ids=False))
     assert one(params, ids[0]).shape == (4, 7)
+
+
+def test_batched_tests_the_whole_batch_once_under_jit() -> None:
+    # one device: one run-time test of the batch before the vmap, naming the batch
+    params = init(LM, jax.random.key(0))
+    ids = jnp.array([[1, 2, 3, 6], [0, 7, 1, 2]])
+    with pytest.raises(Exception, match=r"input \(the batch\): a token id of Fin\(7, 4\)"):
+        jax.block_until_ready(jax.jit(batched(LM))(params, ids))
