@@ -427,6 +427,13 @@ def _has_labels(ob: Ob) -> bool:
     return isinstance(ob, Fin)
 
 
+def _all_labels(ob: Ob) -> bool:
+    """Every factor of ``ob`` a ``Fin`` (or ``One``): a finite set of points, no continuum."""
+    if isinstance(ob, Product):
+        return _all_labels(ob.left) and _all_labels(ob.right)
+    return isinstance(ob, Fin | Unit)
+
+
 def _labels(ob: Ob) -> str:
     if isinstance(ob, Product):
         return _labels(ob.left) if _has_labels(ob.left) else _labels(ob.right)
@@ -746,7 +753,9 @@ class _Run:
             inner = _degree(x)
             deg = None if inner is None else deg * inner
         out = _Base(True, deg if isinstance(deg, int) else None, seen)
-        if _has_labels(f.cod):  # labels made from a varying input: which case it is in
+        if _has_labels(f.cod) and not _all_labels(f.dom):
+            # labels made from a varying real input: which case of a split it is in (labels
+            # made from labels are a map out of a finite set, already a copairing)
             reason = (
                 f"{_show(f)} chooses a label of {_labels(f.cod)} by the input: a case split,"
                 " the map is a coproduct of its pieces (piecewise)"
