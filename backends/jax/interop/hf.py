@@ -514,7 +514,12 @@ def _files(folder: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, An
 
 def _opened(path: str) -> Any:
     """``safe_open(path)``, or a ``PretrainedError`` naming the file that is not safetensors."""
-    from safetensors import safe_open
+    try:
+        from safetensors import safe_open
+    except ModuleNotFoundError:
+        raise PretrainedError(
+            "reading a checkpoint needs the safetensors package: pip install -e '.[checkpoints]'"
+        ) from None
 
     if not os.path.isfile(path):
         raise PretrainedError(f"{path}: no such file (the shard index lists it)")
@@ -734,7 +739,12 @@ def _write(
     index: Mapping[str, Any] | None,
     like: str | os.PathLike[str] | None,
 ) -> None:
-    from safetensors.numpy import save_file
+    try:
+        from safetensors.numpy import save_file
+    except ModuleNotFoundError:
+        raise PretrainedError(
+            "writing a checkpoint needs the safetensors package: pip install -e '.[checkpoints]'"
+        ) from None
 
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, CONFIG), "w", encoding="utf-8") as f:
