@@ -967,6 +967,11 @@ def stacked(x: Ob, n: int) -> Ob:
 
 @functools.lru_cache(maxsize=1024)  # one object per (x, n): each layer of an unrolling asks
 def _stacked(x: Ob, n: int) -> Ob:
+    return _leading(x, n, f"stacked({short(x)}, {n})", "parameter leaves R(...) or One")
+
+
+def _leading(x: Ob, n: int | Dim, where: str, wanted: str) -> Ob:
+    """``x`` with an axis of length ``n`` put before each ``R`` leaf; other leaves refused."""
     done: list[Ob] = []
     stack: list[tuple[Ob, bool]] = [(x, False)]
     while stack:
@@ -981,7 +986,7 @@ def _stacked(x: Ob, n: int) -> Ob:
         elif isinstance(y, R):
             done.append(R(n, *y.shape, dtype=y.dtype))
         else:
-            raise expected(f"stacked({short(x)}, {n})", "parameter leaves R(...) or One", y)
+            raise expected(where, wanted, y)
     return done[0]
 
 
@@ -1172,22 +1177,7 @@ class Const(Arrow):
 def _seq(op: str, x: Ob, n: int | Dim) -> Ob:
     """``stacked(x, n)`` where ``n`` may also be a ``Dim`` (the folded axis of a ``Recur``)."""
     if isinstance(n, Dim):
-        done: list[Ob] = []
-        stack: list[tuple[Ob, bool]] = [(x, False)]
-        while stack:
-            y, ready = stack.pop()
-            if ready:
-                right, left = done.pop(), done.pop()
-                done.append(left * right)
-            elif isinstance(y, Product):
-                stack += [(y, True), (y.right, False), (y.left, False)]
-            elif isinstance(y, Unit):
-                done.append(y)
-            elif isinstance(y, R):
-                done.append(R(n, *y.shape, dtype=y.dtype))
-            else:
-                raise expected(f"{op}: the sequence of {short(x)}", "leaves R(...) or One", y)
-        return done[0]
+        return _leading(x, n, f"{op}: the sequence of {short(x)}", "leaves R(...) or One")
     try:
         return stacked(x, n)
     except TypeMismatch:
