@@ -73,11 +73,12 @@ class Block(eqx.Module):
     up: eqx.nn.Linear
     down: eqx.nn.Linear
 
-    def __init__(self, d: int, heads: int, key: jax.Array) -> None:
+    def __init__(self, d: int, heads: int, key: jax.Array, ratio: int = 4) -> None:
         k1, k2, k3 = jax.random.split(key, 3)
         self.ln1, self.ln2 = eqx.nn.LayerNorm(d), eqx.nn.LayerNorm(d)
         self.attn = Attention(d, heads, k1)
-        self.up, self.down = eqx.nn.Linear(d, 4 * d, key=k2), eqx.nn.Linear(4 * d, d, key=k3)
+        hidden = ratio * d
+        self.up, self.down = eqx.nn.Linear(d, hidden, key=k2), eqx.nn.Linear(hidden, d, key=k3)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x + self.attn(jax.vmap(self.ln1)(x))

@@ -9,6 +9,11 @@ is refused naming the primitive.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -33,6 +38,8 @@ from topos.analysis import analyze
 from topos.nn import mlp
 from topos.nn.zoo import ARCHITECTURES
 from topos.para import Para
+
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks"
 
 SLOW_ZOO = ["cnn (relu)", "rnn (tanh)", "swiglu mlp", "transformer"]
 ZOO = [
@@ -141,49 +148,25 @@ def test_effects_and_dtypes_without_objects_are_refused_by_name() -> None:
 # -- an Equinox transformer -------------------------------------------------------------
 
 
-class Attention(eqx.Module):
-    wq: jax.Array
-    wk: jax.Array
-    wv: jax.Array
-    wo: jax.Array
-    heads: int = eqx.field(static=True)
-
-    def __init__(self, d: int, heads: int, key: jax.Array) -> None:
-        ks = jax.random.split(key, 4)
-        self.wq, self.wk, self.wv, self.wo = (jax.random.normal(k, (d, d)) / d**0.5 for k in ks)
-        self.heads = heads
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        s, d = x.shape
-        h = self.heads
-        q, k, v = ((x @ w).reshape(s, h, d // h) for w in (self.wq, self.wk, self.wv))
-        a = jax.nn.softmax(jnp.einsum("shd,thd->hst", q, k) / (d // h) ** 0.5, axis=-1)
-        return jnp.einsum("hst,thd->shd", a, v).reshape(s, d) @ self.wo
+def _bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses (Equinox modules) look themselves up
+    spec.loader.exec_module(module)
+    return module
 
 
-class Block(eqx.Module):
-    ln1: eqx.nn.LayerNorm
-    ln2: eqx.nn.LayerNorm
-    attn: Attention
-    up: eqx.nn.Linear
-    down: eqx.nn.Linear
-
-    def __init__(self, d: int, heads: int, key: jax.Array) -> None:
-        k1, k2, k3 = jax.random.split(key, 3)
-        self.ln1, self.ln2 = eqx.nn.LayerNorm(d), eqx.nn.LayerNorm(d)
-        self.attn = Attention(d, heads, k1)
-        self.up, self.down = eqx.nn.Linear(d, 2 * d, key=k2), eqx.nn.Linear(2 * d, d, key=k3)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = x + self.attn(jax.vmap(self.ln1)(x))
-        return x + jax.vmap(lambda t: self.down(jax.nn.gelu(self.up(self.ln2(t)))))(x)
+# the Equinox attention and block an Equinox user writes: benchmarks/from_jax.py's
+_EQX = _bench("from_jax")
+Attention, Block = _EQX.Attention, _EQX.Block
 
 
 class Transformer(eqx.Module):
     blocks: list[Block]
 
     def __init__(self, d: int, heads: int, layers: int, key: jax.Array) -> None:
-        self.blocks = [Block(d, heads, k) for k in jax.random.split(key, layers)]
+        self.blocks = [Block(d, heads, k, ratio=2) for k in jax.random.split(key, layers)]
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for block in self.blocks:
