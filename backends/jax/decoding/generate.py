@@ -437,6 +437,17 @@ def _decode_box(box: Box) -> Fn:
     return Fn(run, box.dom, box.cod)
 
 
+def _in_frame(step: Callable[[Any], Any], x: Any, caches: Any) -> tuple[Any, Any]:
+    """``step(x)`` reading one layer's ``caches``: its output and the caches it wrote."""
+    inner = _Frame(caches)
+    token = _FRAME.set(inner)
+    try:
+        out = step(x)
+    finally:
+        _FRAME.reset(token)
+    return out, inner.write
+
+
 class DecodeCategory(JaxCategory):
     """``JaxCategory`` whose ``repeat`` runs the layers carrying each layer's caches, and
     whose folds over the sequence carry their state from step to step.
@@ -450,13 +461,7 @@ class DecodeCategory(JaxCategory):
         step = body.fn
 
         def one(ps: Any, c: Any, caches: Any) -> tuple[Any, Any]:
-            inner = _Frame(caches)
-            token = _FRAME.set(inner)
-            try:
-                out = step((ps, c))
-            finally:
-                _FRAME.reset(token)
-            return out, inner.write
+            return _in_frame(step, (ps, c), caches)
 
         def run(x: Any) -> Any:
             params, carry = x

@@ -57,6 +57,7 @@ from backends.jax.decoding.generate import (
     _decode_box,
     _Frame,
     _frame,
+    _in_frame,
     _mentions,
     _pick,
     _positions,
@@ -169,15 +170,10 @@ class Seq2SeqCategory(DecodeCategory):
                 leaves = jax.tree_util.tree_leaves(c)
                 for leaf, kind in zip(leaves, kinds, strict=True):
                     taint.mark(leaf, kind)
-                inner = _Frame(caches)
-                token = _FRAME.set(inner)
-                try:
-                    out = step((ps, c))
-                finally:
-                    _FRAME.reset(token)
+                out, written = _in_frame(step, (ps, c), caches)
                 outs = jax.tree_util.tree_leaves(out)
                 kept[:] = [o is i for o, i in zip(outs, leaves, strict=True)]
-                return out, inner.write
+                return out, written
 
             out, written = jax.lax.scan(layer, carry, (params, stacked), length=n)
             frame.write[key] = written
