@@ -189,6 +189,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_generated_diagrams_agree[1]": "one more generated diagram",
         "test_generated_diagrams_agree[2]": "one more generated diagram",
         "test_zoo_agrees_with_vjp[mlp (tanh)]": "two dtypes of an MLP; rmsnorm stays fast",
+        "test_a_small_cnn_agrees_with_vjp": "conv, relu, max_pool, linear in two dtypes",
     },
     "tests/backends/jax/test_reverse_primitives.py": {
         "test_softmax_fold_reverse_agrees_with_vjp_through_the_fold":
