@@ -12,8 +12,10 @@ import optax
 import pytest
 
 from backends.jax import apply, init
+from backends.jax.training.fit import fit
 from backends.jax.training.lenses import (
     Learner,
+    Objective,
     adam,
     cross_entropy,
     fit_lens,
@@ -142,3 +144,52 @@ def test_demo_transformer_follows_optax_adam_float64() -> None:
     with jax.enable_x64(True):
         diffs = follow_on_tokens("adam", "float64")
     assert max(diffs.values()) <= 1e-10, diffs
+
+
+def digits_objective() -> tuple[Objective, Any]:
+    p = mlp([64, 32, 10])
+    return Objective(p, cross_entropy(R(10), Fin(10))), init(p, jax.random.key(0))
+
+
+def test_fit_with_a_learner_follows_fit_with_optax() -> None:
+    """``fit(..., learner=)`` trains through the lens; ``optimizer=`` through jax.grad."""
+    objective, params = digits_objective()
+    learner, opt = PAIRS["adam"]
+    ours = fit(objective, params, digits(), learner=learner(), steps=10, progress=False)
+    theirs = fit(objective, params, digits(), optimizer=opt(), steps=10, progress=False)
+    assert biggest_difference(ours.params, theirs.params) <= 1e-6
+    np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-6)
+    assert ours.step == 10 and ours.history["loss"][-1] < ours.history["loss"][0]
+
+
+def test_fit_with_a_learner_evaluates_and_stops_at_a_nan() -> None:
+    objective, params = digits_objective()
+    data = digits()
+
+    def batches(step: int) -> Any:
+        xs, ts = data(step)
+        return (xs * np.nan if step == 3 else xs), ts
+
+    with pytest.raises(FloatingPointError, match="at step 3") as caught:
+        fit(objective, params, batches, learner=adam(1e-3), steps=6, progress=False,
+            eval_fn=lambda q: float(q["mlp.fc1.b"].sum()), eval_every=2)  # fmt: skip
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.step == 3 and len(result.history["loss"]) == 3
+    assert [e["step"] for e in result.history["eval"]] == [2]
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in result.params.values())
+
+
+def test_fit_with_a_learner_refuses_what_it_cannot_do_by_name() -> None:
+    objective, params = digits_objective()
+    data = digits()
+    with pytest.raises(TypeError, match="pass optimizer= .* or learner="):
+        fit(objective, params, data, steps=1, progress=False)
+    with pytest.raises(TypeError, match="does not take optimizer, frozen"):
+        fit(objective, params, data, learner=adam(1e-3), optimizer=optax.sgd(0.1),
+            frozen=["mlp.fc1"], steps=1, progress=False)  # fmt: skip
+    with pytest.raises(TypeError, match=r"loss=Objective\(p, loss_arrow\)"):
+        fit(lambda q, b: 0.0, params, data, learner=adam(1e-3), steps=1, progress=False)
+    with pytest.raises(TypeError, match="parameter dict of init"):
+        fit(objective, {"w": jnp.ones(2)}, data, learner=adam(1e-3), steps=1, progress=False)
+    with pytest.raises(TypeError, match="learner must be a Learner"):
+        fit(objective, params, data, learner=optax.adam(1e-3), steps=1, progress=False)  # type: ignore[arg-type]
