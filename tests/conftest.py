@@ -182,6 +182,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
+        "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
         "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
