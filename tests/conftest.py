@@ -205,6 +205,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_numeric_laws_hold_on_jax[RD5]": "compiles both sides of each example",
         "test_numeric_laws_hold_on_jax[RD6]": "a third reverse derivative",
         "test_numeric_laws_hold_on_jax[RD7]": "a fourth reverse derivative",
+        "test_the_window_primitives_satisfy_the_higher_laws[conv-RD7]":
+            "a fourth reverse derivative of a conv (about 2 minutes)",
+        "test_the_window_primitives_satisfy_the_higher_laws[max_pool-RD7]":
+            "a fourth reverse derivative",
     },
     "tests/backends/jax/test_sharding.py": {
         "test_sharded_equals_single_device": "the 8-device subprocess",
