@@ -111,3 +111,14 @@ def _nodes(f: Arrow) -> list[Arrow]:
     out: list[Arrow] = []
     fold(f, lambda node, kids: out.append(node))
     return out
+
+
+def test_a_cnn_backward_pass_and_its_reverse_round_trip_through_json() -> None:
+    from topos.nn.zoo import ARCHITECTURES
+
+    back = reverse(ARCHITECTURES["cnn (relu)"](True).arrow)
+    twice = reverse(back)  # conv_transpose, conv_filter, max_pool_scatter reversed in turn
+    assert loads(dumps(back)) == back and loads(dumps(twice)) == twice
+    assert draw(back).startswith("<svg") and analyze(back).cls == "polynomial"
+    assert all(name in repr(back) for name in ("conv_transpose", "conv_filter", "max_pool_scatter"))
+    assert "max_pool_select" in repr(twice)
