@@ -10,16 +10,23 @@ quartiles:
    ``LSTMCell`` for GRU and LSTM), at sequence ``--n`` (1,024), a batch of ``--batch``
    sequences (``jax.vmap``), width ``--d``. Ratio ``topos / equinox`` (target ≤ 1.05);
    the outputs are checked equal first;
-2. the linear SSM's sequential form (the fold) vs its parallel form (one associative
-   scan, ``linear_ssm(..., parallel=True)``) at sequence ``--long`` (4,096). Ratio
-   ``sequential / parallel`` (target ≥ 5);
+2. the linear SSM's sequential form (the fold) vs its parallel form
+   (``linear_ssm(..., parallel=True)``: one ``linear_scan``, which the backend runs as
+   a chunked scan, ``backends.jax.core.scan``) at sequence ``--long`` (4,096). Ratio
+   ``sequential / parallel`` (target ≥ 5); beside it, in the same rounds, the same
+   layer with ``linear_scan`` lowered to ``lax.associative_scan`` (the balanced tree:
+   ``tree / chunked``, the lowering this replaced) and the
+   *dense floor* ``(x B) C + D x`` — the two matmuls and the skip that every form
+   computes, without the recurrence: ``sequential / floor`` bounds what any parallel
+   form can reach on this machine;
 3. recurrent decoding: one token of ``generate`` (a jitted ``decode_step`` with the
    carried states as the cache) after a context of 128 vs 4,096 tokens, each model
    built with room for its context. Ratio ``4096 / 128`` (should be 1: the cache is
    one state per layer whatever the context).
 
     .venv/bin/python benchmarks/recurrent.py [--n 1024 --long 4096 --batch 8 --d 64
-                                             --rounds 15 --quick --out PATH]
+                                             --rounds 15 --quick --out PATH
+                                             --only layers parallel decoding]
 
 Nothing is written unless ``--out`` names a file (a Markdown table).
 """
@@ -31,6 +38,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +49,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from backends.jax import apply  # noqa: E402
+from backends.jax import apply, register  # noqa: E402
+from backends.jax.core.registry import registered  # noqa: E402
+from backends.jax.core.scan import compose  # noqa: E402
 from backends.jax.decoding import decode_step  # noqa: E402
 from topos.nn import recurrent as rec  # noqa: E402
 from topos.objects import Dim  # noqa: E402
@@ -211,18 +221,77 @@ def bench_layers(args: argparse.Namespace) -> list[tuple[str, str, float]]:
     return rows
 
 
-def bench_parallel(args: argparse.Namespace) -> tuple[str, float]:
+def times(fns: list[Callable[[], Any]], rounds: int) -> list[list[float]]:
+    """Seconds per call of each of ``fns``, round by round, the order rotating each round."""
+    for fn in fns:
+        jax.block_until_ready(fn())
+    out: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds):
+        order = list(range(len(fns)))
+        order = order[r % len(fns) :] + order[: r % len(fns)]
+        for i in order if r % 2 == 0 else order[::-1]:
+            out[i].append(_time(fns[i]))
+    return out
+
+
+def tree_lowering(box: Any, x: Any) -> Any:
+    """``linear_scan`` as ``lax.associative_scan`` (the balanced tree): the old lowering."""
+    return jax.lax.associative_scan(compose, x)[1]
+
+
+def traced_with(lowering: Callable[[Any, Any], Any], fn: Callable[[], Any]) -> None:
+    """Trace ``fn`` (a jitted call) while ``linear_scan`` runs as ``lowering``; restore it."""
+    old = registered()["linear_scan"]
+    register("linear_scan", lowering, cls=old.cls, replace=True)
+    try:
+        jax.block_until_ready(fn())  # jit keeps what it traced
+    finally:
+        register("linear_scan", old.fn, cls=old.cls, replace=True)
+
+
+def dense_floor(params: dict[str, Any], xs: Array) -> Array:
+    """What every form computes besides the recurrence: ``(x B) C + D x`` (not the layer)."""
+    p = {k.split(".", 1)[1]: v for k, v in params.items()}
+    return (xs @ p["b"]) @ p["c"] + p["d"] * xs
+
+
+def bench_parallel(args: argparse.Namespace) -> tuple[list[tuple[str, str]], float]:
+    """Sequential fold, chunked scan, balanced tree and the dense floor, interleaved."""
     seq, par = (layer("ssm", args.d, args.long, args.state, parallel=b) for b in (False, True))
     params = random_params(seq)
     xs = jnp.asarray(
         np.random.default_rng(2).standard_normal((args.batch, args.long, args.d)).astype(np.float32)
     )
-    f = jax.jit(jax.vmap(lambda q, x: apply(seq, q, x), in_axes=(None, 0)))
-    g = jax.jit(jax.vmap(lambda q, x: apply(par, q, x), in_axes=(None, 0)))
-    diff = float(jnp.abs(f(params, xs) - g(params, xs)).max())
-    rs = ratios(lambda: f(params, xs), lambda: g(params, xs), args.rounds)
-    print(f"linear SSM sequential/parallel at n={args.long}: {summary(rs)}  max |diff| {diff:.2e}")
-    return summary(rs), diff
+    batch = (None, 0)
+    f = jax.jit(jax.vmap(lambda q, x: apply(seq, q, x), in_axes=batch))
+    g = jax.jit(jax.vmap(lambda q, x: apply(par, q, x), in_axes=batch))
+    tree = jax.jit(jax.vmap(lambda q, x: apply(par, q, x), in_axes=batch))
+    traced_with(tree_lowering, lambda: tree(params, xs))  # the same layer, the old lowering
+    floor = jax.jit(jax.vmap(dense_floor, in_axes=batch))
+    diff = max(float(jnp.abs(f(params, xs) - h(params, xs)).max()) for h in (g, tree))
+    t_seq, t_par, t_tree, t_floor = times([partial(h, params, xs) for h in (f, g, tree, floor)],
+                                          args.rounds)  # fmt: skip
+    flops = 4 * args.batch * args.long * args.d * args.state
+    rows = [
+        (f"linear SSM sequential/parallel, n={args.long}", per_round(t_seq, t_par)),
+        (f"linear SSM tree/chunked (associative_scan / chunked), n={args.long}",
+         per_round(t_tree, t_par)),
+        (f"linear SSM sequential/dense floor (the bound), n={args.long}",
+         per_round(t_seq, t_floor)),
+    ]  # fmt: skip
+    for name, s in rows:
+        print(f"{name}: {s}")
+    print(
+        f"  medians: sequential {1e3 * statistics.median(t_seq):.2f} ms, parallel"
+        f" {1e3 * statistics.median(t_par):.2f} ms, tree {1e3 * statistics.median(t_tree):.2f} ms,"
+        f" dense floor {1e3 * statistics.median(t_floor):.2f} ms ({flops / 1e6:.0f} MFLOP);"
+        f" max |diff| {diff:.2e}"
+    )
+    return rows, diff
+
+
+def per_round(num: list[float], den: list[float]) -> str:
+    return summary([a / b for a, b in zip(num, den, strict=True)])
 
 
 def bench_decoding(args: argparse.Namespace) -> str:
@@ -242,6 +311,10 @@ def bench_decoding(args: argparse.Namespace) -> str:
     return summary(rs)
 
 
+#: The three measurements, by name (``--only``).
+PARTS = ("layers", "parallel", "decoding")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1024)
@@ -252,24 +325,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--decode-kind", default="gru", choices=rec.KINDS)
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
     parser.add_argument("--out", type=Path, default=None, help="write a Markdown table here")
     args = parser.parse_args()
     if args.quick:
         args.n, args.long, args.batch, args.d, args.rounds = 128, 512, 2, 16, 5
+    parts = set(args.only or PARTS)
     print(f"device: {jax.devices()[0].device_kind}; batch {args.batch}, d {args.d}")
-    rows = bench_layers(args)
-    par, par_diff = bench_parallel(args)
-    dec = bench_decoding(args)
+    rows = bench_layers(args) if "layers" in parts else []
+    par, par_diff = bench_parallel(args) if "parallel" in parts else ([], 0.0)
+    dec = bench_decoding(args) if "decoding" in parts else None
     if args.out is not None:
         lines = [
             f"device {jax.devices()[0].device_kind}, batch {args.batch}, d {args.d},"
-            f" {args.rounds} rounds: median ratio [quartiles]",
+            f" state {args.state}, {args.rounds} rounds: median ratio [quartiles]",
             "",
             "| measurement | ratio | max abs diff |",
             "|---|---|---|",
             *(f"| {k} topos/equinox, n={args.n} | {s} | {d:.1e} |" for k, s, d in rows),
-            f"| linear SSM sequential/parallel, n={args.long} | {par} | {par_diff:.1e} |",
-            f"| {args.decode_kind} decode per token, context 4096/128 | {dec} | |",
+            *(f"| {name} | {s} | {par_diff:.1e} |" for name, s in par),
+            *([f"| {args.decode_kind} decode per token, context 4096/128 | {dec} | |"] * bool(dec)),
         ]
         args.out.write_text("\n".join(lines) + "\n")
 

@@ -289,8 +289,11 @@ def mul(a: Ob, b: Ob) -> Box:
 def linear_scan(a: Ob, b: Ob) -> Box:
     """``h_t = a_t ⊙ h_{t-1} + b_t`` along axis 0 from ``h_{-1} = 0``: every ``h_t``.
 
-    The parallel form of a diagonal linear recurrence (a backend runs it as an
-    associative scan: ``(a, b) ∘ (a', b') = (a a', a' b + b')``, depth ``log n``).
+    The parallel form of a diagonal linear recurrence: ``h_t`` is the fold of the
+    monoid of affine maps ``(a, b) · (a', b') = (a a', a' b + b')`` (unit ``(1, 0)``)
+    over the first ``t + 1`` steps, so a backend may bracket the fold as it likes —
+    a balanced tree (depth ``log n``) or chunks (the JAX backend's
+    ``backends.jax.core.scan``: the prefixes within chunks of 8, a short scan across).
     Bilinear: linear in ``b`` for fixed ``a``; with ``a`` chosen by the input it is
     an input-chosen (lower-triangular) linear map on sequences. ``a`` and ``b``
     have one shape ``R(n, ...)``.

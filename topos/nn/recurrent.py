@@ -12,9 +12,9 @@ Laws (doctested here; property-tested and held against Equinox in
 
 - a layer's arrow is a fold (``Recur``), equal to its unrolling;
 - the parameters are the cell's: their number does not grow with the length;
-- the linear SSM's two forms, the fold and the associative scan
-  (``parallel=True``, ``topos.nn.primitives.linear_scan``), share their
-  parameters and compute the same map;
+- the linear SSM's two forms, the fold and the scan (``parallel=True``,
+  ``topos.nn.primitives.linear_scan``: the fold of the monoid of affine maps,
+  reassociated), share their parameters and compute the same map;
 - ``analyze`` reads the fold through its cell: a linear SSM is linear (first
   order, PL pretopos), an RNN smooth, GRU/LSTM gated (order ``diagonal``), and a
   selective SSM *higher order*: its input chooses the transition and the readout,
@@ -496,9 +496,24 @@ def linear_ssm(
     """A diagonal linear SSM over ``n`` steps: ``R(n, d) -> R(n, d)``.
 
     The fold of ``linear_ssm_cell`` (``parallel=False``), or the same map as one
-    associative scan (``parallel=True``: ``linear_scan``, depth ``log n``), with the
-    same parameter paths, so one parameter dict serves both.
+    ``linear_scan`` (``parallel=True``), with the same parameter paths, so one
+    parameter dict serves both. The state's update ``h ↦ a ⊙ h + B x_t`` is an affine
+    map; affine maps form a monoid, ``(a, b) · (a', b') = (a a', a' b + b')``, and the
+    states are the prefixes of its fold. The sequential form brackets that fold from
+    the left, one step at a time; the parallel form may bracket it any way
+    (associativity), and the JAX backend brackets it in chunks — every prefix within
+    each chunk of 8 steps, then the chunks' products folded by a short scan, then each
+    prefix corrected by the state entering its chunk (the "state passing" form of
+    SSD; ``backends.jax.core.scan``):
 
+    >>> from functools import reduce
+    >>> steps = [(0.5, 1.0), (2.0, 1.0), (-1.0, 2.0), (0.0, 1.0), (3.0, -1.0)]
+    >>> def then(f, g):
+    ...     return f[0] * g[0], g[0] * f[1] + g[1]
+    >>> left = reduce(then, steps)  # the sequential fold
+    >>> chunked = reduce(then, [reduce(then, steps[i : i + 2]) for i in range(0, 5, 2)])
+    >>> left == chunked, left[1]  # the final state h_4
+    (True, 2.0)
     >>> seq, par = linear_ssm(2, 4, 8), linear_ssm(2, 4, 8, parallel=True)
     >>> list(seq.parameters()) == list(par.parameters()), seq.dom == par.dom
     (True, True)

@@ -14,6 +14,8 @@ Bottom up, each module importing only those above it in this list:
 - ``layout``: the layer layout (``unstack``, ``restack``);
 - ``optimized``: a Para rewritten by declared laws;
 - ``fold``: attention folded over key blocks in linear memory (``online_attention``);
+- ``scan``: the diagonal linear recurrence (``linear_scan``) as the fold of the
+  monoid of affine maps, reassociated in chunks;
 - ``primitives``: the JAX implementations of ``topos.nn.primitives``, registered
   here so that every diagram of the vocabulary compiles.
 

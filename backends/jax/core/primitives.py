@@ -34,6 +34,7 @@ from jax.scipy.special import erf as _erf
 from backends.jax.core.fold import online_attention
 from backends.jax.core.foreign import run_foreign
 from backends.jax.core.registry import register
+from backends.jax.core.scan import linear_scan as chunked_linear_scan
 from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
 from topos.objects import Fin, R
@@ -189,11 +190,7 @@ def _fold_in(box: Box, seed: Any) -> Any:
 
 
 def _linear_scan(box: Box, x: Any) -> Any:
-    def combine(first: Any, then: Any) -> Any:
-        (a1, b1), (a2, b2) = first, then
-        return a1 * a2, a2 * b1 + b2
-
-    return jax.lax.associative_scan(combine, x, axis=0)[1]
+    return chunked_linear_scan(*x)  # the affine monoid's fold, in chunks (``scan``)
 
 
 def _top_k(box: Box, x: Any) -> Any:
