@@ -45,6 +45,8 @@ from topos.para import Para  # noqa: E402
 MODELS = [
     "mlp (relu)",
     "mlp (tanh)",
+    "cnn (relu)",
+    "cnn (gelu)",
     "rnn (tanh)",
     "gcn (relu)",
     "linear attention",

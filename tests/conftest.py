@@ -202,6 +202,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
+        "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
         "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
@@ -209,6 +210,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_generated_diagrams_agree[1]": "one more generated diagram",
         "test_generated_diagrams_agree[2]": "one more generated diagram",
         "test_zoo_agrees_with_vjp[mlp (tanh)]": "two dtypes of an MLP; rmsnorm stays fast",
+        "test_a_small_cnn_agrees_with_vjp": "conv, relu, max_pool, linear in two dtypes",
     },
     "tests/backends/jax/test_reverse_primitives.py": {
         "test_softmax_fold_reverse_agrees_with_vjp_through_the_fold":
@@ -223,6 +225,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_numeric_laws_hold_on_jax[RD5]": "compiles both sides of each example",
         "test_numeric_laws_hold_on_jax[RD6]": "a third reverse derivative",
         "test_numeric_laws_hold_on_jax[RD7]": "a fourth reverse derivative",
+        "test_the_window_primitives_satisfy_the_higher_laws[conv-RD7]":
+            "a fourth reverse derivative of a conv (about 2 minutes)",
+        "test_the_window_primitives_satisfy_the_higher_laws[max_pool-RD7]":
+            "a fourth reverse derivative",
     },
     "tests/backends/jax/test_sharding.py": {
         "test_sharded_init_is_the_plain_init_on_one_device":

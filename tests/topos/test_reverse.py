@@ -81,8 +81,8 @@ def test_an_unknown_constructor_is_refused_by_name() -> None:
 
 
 def test_a_box_without_a_derivative_is_named() -> None:
-    with pytest.raises(NoDerivative, match="'max_pool'"):
-        reverse(P.max_pool(R(4, 4, 1), (2, 2)))
+    with pytest.raises(NoDerivative, match="'mystery'"):
+        reverse(P.tanh(R(2)) >> Box("mystery", R(2), R(2)))
 
 
 def test_the_backward_pass_is_drawable_serialisable_and_analysable() -> None:
@@ -111,3 +111,14 @@ def _nodes(f: Arrow) -> list[Arrow]:
     out: list[Arrow] = []
     fold(f, lambda node, kids: out.append(node))
     return out
+
+
+def test_a_cnn_backward_pass_and_its_reverse_round_trip_through_json() -> None:
+    from topos.nn.zoo import ARCHITECTURES
+
+    back = reverse(ARCHITECTURES["cnn (relu)"](True).arrow)
+    twice = reverse(back)  # conv_transpose, conv_filter, max_pool_scatter reversed in turn
+    assert loads(dumps(back)) == back and loads(dumps(twice)) == twice
+    assert draw(back).startswith("<svg") and analyze(back).cls == "polynomial"
+    assert all(name in repr(back) for name in ("conv_transpose", "conv_filter", "max_pool_scatter"))
+    assert "max_pool_select" in repr(twice)

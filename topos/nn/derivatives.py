@@ -14,12 +14,32 @@ mul``). Broadcasting operands get their cotangent summed back to their shape
 >>> reverse(einsum("ij,jk->ik", R(2, 3), R(3, 4))).cod
 R(2, 3) * R(3, 4)
 
-Every primitive of ``PRIMITIVES`` has one except these, which are refused by name:
+Every primitive of ``PRIMITIVES`` has one:
 
 >>> from topos.nn.primitives import PRIMITIVES
 >>> from topos.reverse import DERIVATIVES
 >>> sorted(set(PRIMITIVES) - set(DERIVATIVES))
-['conv', 'foreign', 'max_pool']
+[]
+
+``conv`` reverses to its two transposes, ``conv_transpose`` (the input's cotangent)
+and ``conv_filter`` (the kernel's), and the three reverse to one another, since each
+is a partial derivative of the trilinear form ``<conv(x, w), g>``; ``max_pool``
+reverses to ``max_pool_scatter`` (each window's cotangent sent to its maximum), whose
+reverse is ``max_pool_select`` (the tangent read at the maximum) and back:
+
+>>> from topos.nn.primitives import conv, max_pool
+>>> print(reverse(max_pool(R(4, 4, 1), (2, 2))))
+⟨π₁, π₂⟩ >> max_pool_scatter
+>>> print(reverse(conv(R(6, 2), R(3, 2, 4))))
+⟨⟨π₂, π₁ >> π₂⟩ >> conv_transpose, ⟨π₁ >> π₁, π₂⟩ >> conv_filter⟩
+
+A ``foreign`` box (an operation imported from a jaxpr) is refused, naming the operation:
+
+>>> from topos.nn.primitives import foreign
+>>> reverse(foreign("cumsum", R(3), R(3)))
+Traceback (most recent call last):
+...
+topos.reverse.NoDerivative: reverse: the imported operation 'cumsum' (a foreign box ...
 """
 
 from __future__ import annotations
@@ -35,6 +55,9 @@ from topos.nn.primitives import (
     causal_mask,
     compare,
     concat,
+    conv,
+    conv_filter,
+    conv_transpose,
     cos,
     div,
     einsum,
@@ -42,6 +65,8 @@ from topos.nn.primitives import (
     full,
     gather,
     linear_scan,
+    max_pool_scatter,
+    max_pool_select,
     mul,
     one_hot,
     reduce_max,
@@ -556,6 +581,68 @@ def materialised(box: Box) -> Arrow:
     return pair(weights, snd(qk, v)) >> einsum("kgst,tkd->skgd", s_ob, v)
 
 
+def _conv_of(box: Box) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return box.attrs["stride"], {"padding": box.attrs["padding"]}
+
+
+def _conv(box: Box) -> Arrow:
+    """``R[conv](x, w; g) = (conv_transpose(g, w), conv_filter(x, g))``."""
+    (x, w), g = _ctx(box)
+    stride, pad_ = _conv_of(box)
+    nd = len(x.ob.shape) - 1
+    dx = g.apply(conv_transpose, w, size=x.ob.shape[:nd], stride=stride, **pad_)
+    dw = x.apply(conv_filter, g, window=w.ob.shape[:nd], stride=stride, **pad_)
+    return _pair_of(dx, dw)
+
+
+def _conv_transpose(box: Box) -> Arrow:
+    """``R[conv_transpose](g, w; d) = (conv(d, w), conv_filter(d, g))``."""
+    (g, w), d = _ctx(box)
+    stride, pad_ = _conv_of(box)
+    nd = len(g.ob.shape) - 1
+    return _pair_of(
+        d.apply(conv, w, stride=stride, **pad_),
+        d.apply(conv_filter, g, window=w.ob.shape[:nd], stride=stride, **pad_),
+    )
+
+
+def _conv_filter(box: Box) -> Arrow:
+    """``R[conv_filter](x, g; d) = (conv_transpose(g, d), conv(x, d))``."""
+    (x, g), d = _ctx(box)
+    stride, pad_ = _conv_of(box)
+    nd = len(x.ob.shape) - 1
+    return _pair_of(
+        g.apply(conv_transpose, d, size=x.ob.shape[:nd], stride=stride, **pad_),
+        x.apply(conv, d, stride=stride, **pad_),
+    )
+
+
+def _pool_of(box: Box) -> dict[str, Any]:
+    return {"window": box.attrs["window"], "stride": box.attrs["stride"]}
+
+
+def _max_pool(box: Box) -> Arrow:
+    """``R[max_pool](x; g) = max_pool_scatter(x, g)``: ``g`` routed to each window's maximum."""
+    (x,), g = _ctx(box)
+    return x.apply(max_pool_scatter, g, **_pool_of(box)).arrow
+
+
+def _routed(box: Box, back: Callable[..., Box]) -> Arrow:
+    """``R[route](x, t; d) = (0, back(x, d))``: linear in ``t``, piecewise constant in ``x``."""
+    (x, _), d = _ctx(box)
+    zx = Wire(discard(d.arrow.dom) >> zero(x.ob))
+    return _pair_of(zx, x.apply(back, d, **_pool_of(box)))
+
+
+def _foreign(box: Box) -> Arrow:
+    """A ``foreign`` box is refused: its operation belongs to another library."""
+    raise NoDerivative(
+        f"reverse: the imported operation {box.attrs.get('op')!r} (a foreign box {box.dom!r}"
+        f" -> {box.cod!r}) has no declared reverse derivative; write it with topos.nn"
+        " primitives or declare one"
+    )
+
+
 def _discrete(box: Box) -> Arrow:
     dom = box.dom
     return discard(dom * cotangent(box.cod)) >> zero(cotangent(dom))
@@ -593,5 +680,12 @@ for _name, _derivative in {
     "top_k": _top_k,
     "linear_scan": _linear_scan,
     "softmax_fold": _softmax_fold,
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "conv_filter": _conv_filter,
+    "max_pool": _max_pool,
+    "foreign": _foreign,
+    "max_pool_scatter": lambda box: _routed(box, max_pool_select),
+    "max_pool_select": lambda box: _routed(box, max_pool_scatter),
 }.items():
     declare(_name, _derivative)

@@ -57,6 +57,8 @@ __all__ = [
     "full",
     "compare",
     "conv",
+    "conv_filter",
+    "conv_transpose",
     "dispatch",
     "cos",
     "div",
@@ -71,6 +73,8 @@ __all__ = [
     "log",
     "matmul",
     "max_pool",
+    "max_pool_scatter",
+    "max_pool_select",
     "mul",
     "one_hot",
     "reduce_max",
@@ -104,6 +108,8 @@ PRIMITIVES: dict[str, str] = {
     "einsum": "bilinear",
     "mul": "bilinear",
     "conv": "bilinear",
+    "conv_transpose": "bilinear",
+    "conv_filter": "bilinear",
     "linear_scan": "bilinear",
     "add": "linear",
     "sub": "linear",
@@ -122,6 +128,8 @@ PRIMITIVES: dict[str, str] = {
     "relu": "pl",
     "reduce_max": "pl",
     "max_pool": "pl",
+    "max_pool_scatter": "pl",
+    "max_pool_select": "pl",
     "div": "smooth",
     "exp": "smooth",
     "tanh": "smooth",
@@ -325,6 +333,75 @@ def conv(a: Ob, b: Ob, stride: tuple[int, ...] | None = None, padding: str = "SA
     out = _window_out("conv", x.shape[:nd], w.shape[:nd], steps, padding)
     cod = R(*out, w.shape[-1], dtype=_same_dtype("conv", x, w))
     return _box("conv", x * w, cod, stride=steps, padding=padding)
+
+
+def _conv_check(op: str, size: tuple[int, ...], window: tuple[int, ...], out: tuple[int, ...],
+                stride: tuple[int, ...], padding: str) -> None:
+    nd = len(size)
+    if padding not in ("SAME", "VALID") or len(stride) != nd or len(window) != nd:
+        raise TypeMismatch(f"{op}: padding must be 'SAME' or 'VALID' and stride {nd} ints")
+    want = _window_out(op, size, window, stride, padding)
+    if want != tuple(out):
+        raise TypeMismatch(
+            f"{op}: a conv of size {size} by window {window} (stride {stride}, {padding})"
+            f" gives {want}, not {tuple(out)}"
+        )  # fmt: skip
+
+
+def conv_transpose(
+    g: Ob, w: Ob, size: tuple[int, ...], stride: tuple[int, ...] | None = None,
+    padding: str = "SAME",
+) -> Box:  # fmt: skip
+    """The transpose of ``conv`` in its input, ``R(*out, c_out) * R(*win, c_in, c_out) -> x``.
+
+    ``x = R(*size, c_in)`` is the input of the ``conv`` it transposes:
+
+    ``dx[a, i] = sum_{p, q : p * stride + q - pad = a} g[p, o] * w[q, i, o]``, so that
+    ``<conv(x, w), g> = <x, conv_transpose(g, w)>`` (the input's cotangent of ``conv``).
+
+    >>> conv_transpose(R(4, 4, 5), R(3, 3, 2, 5), (8, 8), (2, 2)).cod
+    R(8, 8, 2)
+    """
+    y, k = _real("conv_transpose", g), _real("conv_transpose", w)
+    nd = len(y.shape) - 1
+    if nd not in (1, 2) or len(k.shape) != nd + 2 or k.shape[-1] != y.shape[-1]:
+        raise TypeMismatch(
+            f"conv_transpose: expected g = R(*spatial, c_out) with 1 or 2 spatial axes and"
+            f" w = R(*window, c_in, c_out), got {y!r} and {k!r}"
+        )
+    steps = tuple(stride) if stride is not None else (1,) * nd
+    size = tuple(size)
+    _conv_check("conv_transpose", size, k.shape[:nd], y.shape[:nd], steps, padding)
+    cod = R(*size, k.shape[nd], dtype=_same_dtype("conv_transpose", y, k))
+    return _box("conv_transpose", y * k, cod, size=size, stride=steps, padding=padding)
+
+
+def conv_filter(
+    a: Ob, g: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None = None,
+    padding: str = "SAME",
+) -> Box:  # fmt: skip
+    """The transpose of ``conv`` in its kernel, ``x * R(*out, c_out) -> R(*win, c_in, c_out)``.
+
+    ``x = R(*size, c_in)`` is the input of the ``conv``:
+
+    ``dw[q, i, o] = sum_p x[p * stride + q - pad, i] * g[p, o]``, so that
+    ``<conv(x, w), g> = <w, conv_filter(x, g)>`` (the kernel's cotangent of ``conv``).
+
+    >>> conv_filter(R(8, 8, 2), R(8, 8, 5), (3, 3)).cod
+    R(3, 3, 2, 5)
+    """
+    x, y = _real("conv_filter", a), _real("conv_filter", g)
+    nd = len(x.shape) - 1
+    if nd not in (1, 2) or len(y.shape) != nd + 1:
+        raise TypeMismatch(
+            f"conv_filter: expected x = R(*spatial, c_in) and g = R(*spatial, c_out)"
+            f" with 1 or 2 spatial axes, got {x!r} and {y!r}"
+        )
+    steps = tuple(stride) if stride is not None else (1,) * nd
+    win = tuple(window)
+    _conv_check("conv_filter", x.shape[:nd], win, y.shape[:nd], steps, padding)
+    cod = R(*win, x.shape[-1], y.shape[-1], dtype=_same_dtype("conv_filter", x, y))
+    return _box("conv_filter", x * y, cod, window=win, stride=steps, padding=padding)
 
 
 def _window_out(
@@ -569,6 +646,54 @@ def max_pool(a: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None = No
         )
     out = _window_out("max_pool", x.shape[:nd], win, steps, "VALID")
     return _box("max_pool", x, R(*out, x.shape[-1], dtype=x.dtype), window=win, stride=steps)
+
+
+def _pool_args(op: str, a: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None) -> Box:
+    """The ``max_pool`` box the routing primitives ``max_pool_scatter``/``_select`` refer to."""
+    try:
+        return max_pool(a, window, stride)
+    except TypeMismatch as e:
+        raise TypeMismatch(f"{op}: {e}") from None
+
+
+def max_pool_scatter(
+    a: Ob, g: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None = None
+) -> Box:
+    """Each window's cotangent sent to its maximum: ``R(*size, c) * R(*out, c) -> R(*size, c)``.
+
+    The input's cotangent of ``max_pool`` at ``x``: ``g[p]`` is added at the position
+    of the maximum of window ``p`` (the first in row-major order on ties, as XLA's
+    select-and-scatter does). Linear in ``g``, piecewise constant in ``x``.
+
+    >>> max_pool_scatter(R(4, 4, 2), R(2, 2, 2), (2, 2)).cod
+    R(4, 4, 2)
+    """
+    pool = _pool_args("max_pool_scatter", a, window, stride)
+    y = _real("max_pool_scatter", g)
+    if y != pool.cod:
+        raise expected("max_pool_scatter", f"the cotangent {pool.cod!r}", y)
+    return _box("max_pool_scatter", pool.dom * y, pool.dom, **_window_attrs(pool))
+
+
+def max_pool_select(
+    a: Ob, t: Ob, window: tuple[int, ...], stride: tuple[int, ...] | None = None
+) -> Box:
+    """Each window's tangent read at its maximum: ``R(*size, c) * R(*size, c) -> R(*out, c)``.
+
+    The forward derivative of ``max_pool`` at ``x`` in the direction ``t`` (the
+    transpose of ``max_pool_scatter`` in its second factor).
+
+    >>> max_pool_select(R(4, 4, 2), R(4, 4, 2), (2, 2)).cod
+    R(2, 2, 2)
+    """
+    pool = _pool_args("max_pool_select", a, window, stride)
+    if _real("max_pool_select", t) != pool.dom:
+        raise expected("max_pool_select", f"the tangent {pool.dom!r}", t)
+    return _box("max_pool_select", pool.dom * pool.dom, pool.cod, **_window_attrs(pool))
+
+
+def _window_attrs(pool: Box) -> dict[str, Any]:
+    return {"window": pool.attrs["window"], "stride": pool.attrs["stride"]}
 
 
 # -- nonlinear elementwise maps -----------------------------------------------------

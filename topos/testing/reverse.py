@@ -67,8 +67,19 @@ def _unary(x: R) -> SearchStrategy[Arrow]:
     maps += [copy(x) >> mix]
     if len(x.shape) == 2:
         maps.append(copy(x) >> P.einsum("ij,kj->ik", x, x) >> _back(R(x.shape[0], x.shape[0]), x))
+        maps += _windowed(x)
     del n
     return st.sampled_from(maps)
+
+
+def _windowed(x: R) -> list[Arrow]:
+    """``conv`` of ``x = R(n, c)`` with a kernel made of ``x`` itself, and a ``max_pool``."""
+    n, c = x.shape
+    kernel = R(n, c, 1, dtype=x.dtype)
+    col = R(n, 1, dtype=x.dtype)
+    conv = copy(x) >> (Id(x) * P.reshape(x, n, c, 1)) >> P.conv(x, kernel)
+    pooled = R(1, c, dtype=x.dtype)
+    return [conv >> P.broadcast(col, n, c), P.max_pool(x, (n,)) >> P.broadcast(pooled, n, c)]
 
 
 def _square(x: R) -> bool:

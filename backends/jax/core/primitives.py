@@ -52,17 +52,59 @@ def _einsum(box: Box, x: Any) -> Any:
 
 def _conv(box: Box, x: Any) -> Any:
     a, w = x
+    return _convolve(a, w, box.attrs["stride"], box.attrs["padding"])
+
+
+def _convolve(a: Any, w: Any, stride: tuple[int, ...], padding: str) -> Any:
     spatial = "HW"[: a.ndim - 1]
     dims = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
-    out = lax.conv_general_dilated(
-        a[None], w, box.attrs["stride"], box.attrs["padding"], dimension_numbers=dims
-    )
-    return out[0]
+    return lax.conv_general_dilated(a[None], w, stride, padding, dimension_numbers=dims)[0]
+
+
+def _transposed(box: Box, fn: Callable[[Any], Any], ct: Any) -> Any:
+    """The transpose of the linear map ``fn`` (into ``box.cod``) applied to ``ct``.
+
+    ``jax.linear_transpose`` gives the operation ``jax.vjp`` itself uses (for ``conv``, the
+    dilated and flipped convolutions; for ``max_pool``, select-and-scatter), so the
+    reverse pass of a diagram is the program ``jax.grad`` builds.
+    """
+    cod = box.cod
+    assert isinstance(cod, R)
+    like = jnp.zeros(tuple(cod.shape), ct.dtype)  # only its shape and dtype are read
+    (out,) = jax.linear_transpose(fn, like)(ct)
+    return out
+
+
+def _conv_transpose(box: Box, x: Any) -> Any:
+    g, w = x
+    at = box.attrs
+    return _transposed(box, lambda a: _convolve(a, w, at["stride"], at["padding"]), g)
+
+
+def _conv_filter(box: Box, x: Any) -> Any:
+    a, g = x
+    at = box.attrs
+    return _transposed(box, lambda w: _convolve(a, w, at["stride"], at["padding"]), g)
 
 
 def _max_pool(box: Box, x: Any) -> Any:
-    window, stride = box.attrs["window"], box.attrs["stride"]
+    return _pool(x, box.attrs["window"], box.attrs["stride"])
+
+
+def _pool(x: Any, window: tuple[int, ...], stride: tuple[int, ...]) -> Any:
     return lax.reduce_window(x, -jnp.inf, lax.max, (*window, 1), (*stride, 1), "VALID")
+
+
+def _max_pool_select(box: Box, x: Any) -> Any:
+    a, t = x
+    window, stride = box.attrs["window"], box.attrs["stride"]
+    return jax.jvp(lambda v: _pool(v, window, stride), (a,), (t,))[1]
+
+
+def _max_pool_scatter(box: Box, x: Any) -> Any:
+    a, g = x
+    window, stride = box.attrs["window"], box.attrs["stride"]
+    return _transposed(box, lambda t: jax.jvp(lambda v: _pool(v, window, stride), (a,), (t,))[1], g)
 
 
 def _causal_mask(box: Box, x: Any) -> Any:
@@ -217,6 +259,8 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "einsum": _einsum,
     "mul": lambda box, x: x[0] * x[1],
     "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "conv_filter": _conv_filter,
     "linear_scan": _linear_scan,
     "add": lambda box, x: x[0] + x[1],
     "sub": lambda box, x: x[0] - x[1],
@@ -235,6 +279,8 @@ IMPLEMENTATIONS: dict[str, Callable[[Box, Any], Any]] = {
     "causal_mask": _causal_mask,
     "relu": lambda box, x: jax.nn.relu(x),
     "max_pool": _max_pool,
+    "max_pool_scatter": _max_pool_scatter,
+    "max_pool_select": _max_pool_select,
     "div": lambda box, x: x[0] / x[1],
     "exp": lambda box, x: jnp.exp(x),
     "tanh": lambda box, x: jnp.tanh(x),

@@ -8,7 +8,10 @@
   with the trainable leaves and the optimiser state donated);
 - ``checkpoint``: the two on-disk formats, an ``.npz`` file and an Orbax folder
   (sharded), behind one ``save``/``restore``; ``CheckpointError``;
-- ``progress``: a live bar on a terminal, plain lines elsewhere.
+- ``progress``: a live bar on a terminal, plain lines elsewhere;
+- ``lenses``: learners as lenses (``gradient_descent``, ``momentum``, ``nesterov``,
+  ``adam``) and the training step as a composite lens; ``fit(Objective(p, loss),
+  ..., learner=adam(1e-3))`` trains through it instead of ``jax.grad`` and optax.
 
 >>> import jax.numpy as jnp, optax
 >>> from backends.jax.training import fit

@@ -93,6 +93,7 @@ from backends.jax.interop.equinox import Model
 from backends.jax.training import checkpoint as checkpoints
 from backends.jax.training.checkpoint import CheckpointError as CheckpointError
 from backends.jax.training.checkpoint import load_checkpoint as load_checkpoint
+from backends.jax.training.lenses import Learner, Objective
 from backends.jax.training.progress import Progress
 from backends.jax.training.state import FitResult, TrainState
 from backends.jax.training.state import leaf_paths as leaf_paths
@@ -377,8 +378,9 @@ def fit(
     params: Any,
     batches: Callable[[int], Any],
     *,
-    optimizer: optax.GradientTransformation,
+    optimizer: optax.GradientTransformation | None = None,
     steps: int,
+    learner: Learner | None = None,
     frozen: Iterable[str] = (),
     eval_fn: Callable[[Any], Any] | None = None,
     eval_every: int = 0,
@@ -408,8 +410,16 @@ def fit(
         loss: ``loss(params, batch)``, a scalar.
         params: the initial parameters (not modified).
         batches: ``batches(step)``, the batch of a step.
-        optimizer: an ``optax.GradientTransformation``.
+        optimizer: an ``optax.GradientTransformation`` (or ``learner``).
         steps: the step to train to (a resumed run continues up to it).
+        learner: instead of ``optimizer``, a learner lens (``gradient_descent``,
+            ``momentum``, ``nesterov``, ``adam`` of ``backends.jax.training.lenses``):
+            the run trains through the composite lens ``learner >> model >> loss``,
+            its gradients compiled from ``reverse``, not ``jax.grad``. ``loss`` must
+            then be an ``Objective(p, loss_arrow)`` and ``params`` the dict of
+            ``init(p)``; the result's ``opt_state`` is the learner's state. It takes
+            the progress, logging, evaluation and NaN options, not ``frozen``,
+            checkpoints, ``mesh``, ``optimize`` or ``unstack`` (refused by name).
         frozen: paths, or prefixes of paths, kept out of the optimiser.
         eval_fn: ``eval_fn(params)`` every ``eval_every`` steps, into ``history["eval"]``.
         eval_every: 0 for never.
@@ -445,6 +455,17 @@ def fit(
             with the state reached in ``result``.
     """
     _check_counts(steps, eval_every, checkpoint_every)
+    if learner is not None or optimizer is None:
+        unsupported = {
+            "optimizer": optimizer is not None,
+            "frozen": bool(list(frozen)),
+            "checkpoint": checkpoint is not None or resume,
+            "mesh": mesh is not None or rules is not None,
+            "optimize": optimize is not False,
+            "unstack": unstack is not None or layers is not None,
+        }
+        run = _LensRun(loss, learner, steps, log_every, eval_fn, eval_every, progress)
+        return run.fit(params, batches, [k for k, v in unsupported.items() if v])
     ck_path = _checkpoint_path(checkpoint, resume, orbax=mesh is not None)
     if layers is not None:
         unstack = _renamed_layers(unstack, layers)
@@ -497,3 +518,110 @@ def fit(
     if ck_path is not None:
         loop.save(state)
     return result(state)
+
+
+# -- training through the composite lens --------------------------------------------------
+
+
+@dataclasses.dataclass
+class _LensRun:
+    """``fit(objective, ..., learner=...)``: the loop around ``training_step``'s jitted step.
+
+    The step is guarded as ``fit``'s optax step is: from the first loss that is not
+    finite on, the parameters and the learner's state stay as they were.
+    """
+
+    loss: Any
+    learner: Learner | None
+    steps: int
+    log_every: int
+    eval_fn: Callable[[Any], Any] | None
+    eval_every: int
+    progress: bool | TextIO
+
+    def check(self, params: Any, unsupported: list[str]) -> Objective:
+        if self.learner is None:
+            raise TypeError("fit: pass optimizer= (an optax optimiser) or learner= (a lens)")
+        if not isinstance(self.learner, Learner):
+            raise TypeError(
+                "fit: learner must be a Learner (gradient_descent, momentum, nesterov, adam of"
+                f" backends.jax.training.lenses), got {type(self.learner).__name__}"
+            )
+        if unsupported:
+            raise TypeError(
+                f"fit: learner= trains through the composite lens, which does not take"
+                f" {', '.join(unsupported)} (use optimizer= for those)"
+            )
+        if not isinstance(self.loss, Objective):
+            raise TypeError(
+                "fit: learner= needs the diagram of the loss: pass loss=Objective(p, loss_arrow)"
+                f" (backends.jax.training.lenses), got {type(self.loss).__name__}"
+            )
+        want = set(self.loss.p.parameters())
+        if not isinstance(params, dict) or set(params) != want:
+            got = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise TypeError(
+                f"fit: learner= takes the parameter dict of init(p), with the paths"
+                f" {sorted(want)}; got {got}"
+            )
+        return self.loss
+
+    def fit(self, params: Any, batches: Callable[[int], Any], unsupported: list[str]) -> FitResult:
+        objective = self.check(params, unsupported)
+        assert self.learner is not None
+        lens_step = objective.step(self.learner)
+
+        @jax.jit
+        def guarded(lstate: Any, ps: Any, finite: Any, batch: Any) -> Any:
+            new_state, new_ps, value = lens_step(lstate, ps, batch)
+            ok = jnp.logical_and(finite, jnp.isfinite(value))
+            kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), (new_state, new_ps), (lstate, ps))
+            return (*kept, ok, value)
+
+        lstate, finite = self.learner.init(params), jnp.asarray(True)
+        history: dict[str, list[Any]] = {"loss": [], "eval": []}
+        stream = None if isinstance(self.progress, bool) else self.progress
+        bar = Progress(self.steps, 0, stream, show=self.progress is not False)
+        losses = _Losses(history["loss"], bar)
+        try:
+            for i in range(self.steps):
+                lstate, params, finite, value = guarded(lstate, params, finite, batches(i))
+                losses.add(value)
+                bar.advance(1)
+                done = i + 1
+                at_log, at_eval = _due(self.log_every, done), _due(self.eval_every, done)
+                at_eval = at_eval and self.eval_fn is not None
+                if at_log or at_eval or done == self.steps:
+                    self.flush(losses, FitResult(params, lstate, done, history), log=at_log)
+                if at_eval:
+                    self.evaluate(FitResult(params, lstate, done, history), bar)
+            losses.log()
+        finally:
+            bar.close()
+        return FitResult(params, lstate, self.steps, history)
+
+    def flush(self, losses: _Losses, now: FitResult, *, log: bool) -> None:
+        bad = losses.fetch()
+        if bad is not None:
+            step, value = bad
+            raise DivergedError(
+                f"fit: the loss is {value} at step {step} (counting from 0);"
+                " the state before it is in this error's .result",
+                now._replace(step=step),
+            )
+        if log:
+            losses.log()
+
+    def evaluate(self, now: FitResult, bar: Progress) -> None:
+        assert self.eval_fn is not None
+        value = self.eval_fn(now.params)
+        try:
+            value = _to_json(value)
+        except TypeError as err:
+            raise EvalValueError(
+                f"fit: eval_fn returned a value of type {err} at step {now.step}, which the"
+                " history cannot hold; the state reached is in this error's .result",
+                now,
+            ) from None
+        now.history["eval"].append({"step": now.step, "value": value})
+        bar.say(f"step {now.step}/{self.steps}  eval {value}")

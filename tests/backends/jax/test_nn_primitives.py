@@ -238,6 +238,63 @@ def test_token_ids_out_of_range_are_refused_eagerly_and_under_jit() -> None:
     np.testing.assert_array_equal(np.asarray(loose((table, ids))), table[[4, 4, 4]])
 
 
+def np_linear_map(fn: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The matrix of a linear ``fn`` on arrays of ``shape``, column by column."""
+    size = int(np.prod(shape))
+    return np.stack([fn(np.eye(size)[k].reshape(shape)).ravel() for k in range(size)], axis=1)
+
+
+def np_conv_transpose(g: np.ndarray, w: np.ndarray, size: tuple[int, ...], pad: str) -> Any:
+    shape = (*size, w.shape[-2])
+    return (np_linear_map(lambda x: np_conv(x, w, pad), shape).T @ g.ravel()).reshape(shape)
+
+
+def np_conv_filter(x: np.ndarray, g: np.ndarray, window: tuple[int, ...], pad: str) -> Any:
+    shape = (*window, x.shape[-1], g.shape[-1])
+    return (np_linear_map(lambda w: np_conv(x, w, pad), shape).T @ g.ravel()).reshape(shape)
+
+
+def np_argmax_windows(x: np.ndarray, window: tuple[int, ...]) -> dict[Any, Any]:
+    """For each window (stride = window) and channel, the position of its first maximum."""
+    out = {}
+    grid = tuple(n // k for n, k in zip(x.shape[:-1], window, strict=True))
+    for p in np.ndindex(*grid):
+        for c in range(x.shape[-1]):
+            patch = x[tuple(slice(i * k, (i + 1) * k) for i, k in zip(p, window, strict=True))]
+            q = np.unravel_index(np.argmax(patch[..., c]), window)
+            out[(*p, c)] = (*(i * k + j for i, k, j in zip(p, window, q, strict=True)), c)
+    return out
+
+
+def test_conv_transposes_and_max_pool_routing_agree_with_numpy() -> None:
+    g, w = rand(6, 4), rand(3, 2, 4)
+    got = compile(P.conv_transpose(R(6, 4), R(3, 2, 4), (6,)))((g, w))
+    close(got, np_conv_transpose(g.astype(np.float64), w, (6,), "SAME"))
+    x, g = rand(5, 6, 2), rand(4, 4, 3)
+    got = compile(P.conv_filter(R(5, 6, 2), R(4, 4, 3), (2, 3), padding="VALID"))((x, g))
+    close(got, np_conv_filter(x.astype(np.float64), g, (2, 3), "VALID"))
+    x = np.round(rand(4, 6, 2))  # ties in most windows
+    where = np_argmax_windows(x, (2, 3))
+    g, t = rand(2, 2, 2), rand(4, 6, 2)
+    scattered = np.zeros_like(x, np.float64)
+    for p, q in where.items():
+        scattered[q] += g[p]
+    close(compile(P.max_pool_scatter(R(4, 6, 2), R(2, 2, 2), (2, 3)))((x, g)), scattered)
+    selected = np.array([t[where[p]] for p in np.ndindex(2, 2, 2)]).reshape(2, 2, 2)
+    close(compile(P.max_pool_select(R(4, 6, 2), R(4, 6, 2), (2, 3)))((x, t)), selected)
+
+
+def test_window_transposes_refuse_mismatched_shapes_by_name() -> None:
+    with pytest.raises(TypeError, match=r"conv_transpose: a conv of size \(7,\) .* gives \(7,\)"):
+        P.conv_transpose(R(4, 3), R(3, 2, 3), (7,))
+    with pytest.raises(TypeError, match="conv_filter: expected x = R"):
+        P.conv_filter(R(4, 3), R(4, 3, 1), (2,))
+    with pytest.raises(TypeError, match=r"max_pool_scatter: expected the cotangent R\(2, 2, 2\)"):
+        P.max_pool_scatter(R(4, 4, 2), R(2, 2, 3), (2, 2))
+    with pytest.raises(TypeError, match="max_pool_select: max_pool: window"):
+        P.max_pool_select(R(2, 2), R(2, 2), (3,))
+
+
 def test_every_primitive_is_implemented_and_tested() -> None:
     tested = {box.name for box, _, _ in PRIMITIVE_CASES} | {"rsqrt", "full", "gather", "one_hot"}
     tested |= {box.name for box, _, _ in ADDED_CASES}
@@ -246,6 +303,7 @@ def test_every_primitive_is_implemented_and_tested() -> None:
     tested |= {"relative_buckets"}  # tests/backends/jax/test_t5.py
     tested |= {"foreign"}  # test_foreign_box_calls_its_primitive_back
     tested |= {"softmax_fold"}  # tests/backends/jax/test_fold.py
+    tested |= {"conv_transpose", "conv_filter", "max_pool_scatter", "max_pool_select"}
     assert set(P.PRIMITIVES) == set(IMPLEMENTATIONS) == tested
 
 

@@ -68,3 +68,30 @@ def test_a_planted_bug_is_caught_with_a_readable_counterexample(planted: Any) ->
     assert "reverse.RD2_zero: ⟨1, 0⟩ R[f] = 0 fails" in message
     assert "group('R[tanh]'" in message  # the counterexample names the primitive
     assert len(message) < 2000
+
+
+class _Given:
+    """A trial whose one draw is a given diagram: a law's sides at that diagram."""
+
+    def __init__(self, f: Arrow) -> None:
+        self.f = f
+
+    def draw(self, strategy: Any) -> Arrow:
+        return self.f
+
+
+@pytest.mark.parametrize("law", ["RD2", "RD6", "RD7"])
+@pytest.mark.parametrize("which", ["conv", "max_pool"])
+def test_the_window_primitives_satisfy_the_higher_laws(law: str, which: str) -> None:
+    """RD.2, RD.6 and RD.7 at ``conv`` (its kernel made of the input) and ``max_pool``.
+
+    Their third and fourth reverse derivatives go through ``conv_transpose``/``conv_filter``
+    and ``max_pool_select``/``max_pool_scatter``."""
+    from topos.objects import R
+    from topos.testing.reverse import _windowed
+
+    conv_map, pool_map = _windowed(R(2, 3))
+    f = conv_map if which == "conv" else pool_map
+    (chosen,) = [x for x in NUMERIC if x.name == law]
+    lhs, rhs = chosen.sides(_Given(f))  # type: ignore[arg-type]
+    assert close(lhs, rhs), (law, which)

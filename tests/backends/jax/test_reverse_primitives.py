@@ -176,5 +176,38 @@ def test_recur_over_a_variable_length_is_refused_by_name() -> None:
 
 
 def test_foreign_boxes_stay_refused_by_name() -> None:
-    with pytest.raises(NoDerivative, match="'foreign'"):
+    with pytest.raises(NoDerivative, match="imported operation 'cumsum'"):
         reverse(P.foreign("cumsum", R(4, dtype=F), R(4, dtype=F), cls="linear", axis=0))
+
+
+WINDOWED = [
+    P.conv(R(6, 2, dtype=F), R(3, 2, 4, dtype=F)),
+    P.conv(R(7, 2, dtype=F), R(2, 2, 3, dtype=F), stride=(2,)),
+    P.conv(R(5, 6, 2, dtype=F), R(2, 3, 2, 3, dtype=F), padding="VALID"),
+    P.conv(R(7, 8, 2, dtype=F), R(3, 2, 2, 3, dtype=F), stride=(2, 3)),
+    P.conv(R(7, 8, 1, dtype=F), R(3, 3, 1, 2, dtype=F), stride=(2, 2), padding="VALID"),
+    P.conv_transpose(R(4, 3, dtype=F), R(3, 2, 3, dtype=F), (7,), (2,)),
+    P.conv_filter(R(7, 6, 2, dtype=F), R(4, 2, 3, dtype=F), (3, 2), (2, 3)),
+    P.max_pool(R(4, 6, 2, dtype=F), (2, 3)),
+    P.max_pool(R(5, 6, 2, dtype=F), (3, 3), (1, 2)),
+    P.max_pool_scatter(R(5, 6, 2, dtype=F), R(3, 2, 2, dtype=F), (3, 3), (1, 2)),
+    P.max_pool_select(R(5, 6, 2, dtype=F), R(5, 6, 2, dtype=F), (3, 3), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("box", WINDOWED, ids=lambda b: f"{b.name}{b.attrs.get('stride')}")
+def test_conv_and_max_pool_and_their_transposes_agree_with_vjp(box: Any) -> None:
+    assert difference(box) <= 1e-12
+
+
+def test_max_pool_sends_a_tie_to_the_first_maximum_as_jax_does() -> None:
+    """Integer inputs make ties in every window: the cotangent goes where jax.vjp puts it."""
+    pool = P.max_pool(R(4, 4, 1, dtype=F), (2, 2), (1, 1))
+    with jax.enable_x64(True):
+        x = np.array([[1, 1, 0, 2], [1, 0, 2, 2], [0, 0, 0, 0], [3, 3, 0, 0]], float)[..., None]
+        g = np.arange(1.0, 10.0).reshape(3, 3, 1)
+        (ref,) = jax.vjp(interpret(pool).fn, x)[1](g)
+        ours = interpret(reverse(pool)).fn((x, g))
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+    # window (0, 0) holds 1, 1 / 1, 0: its cotangent 1 goes to the first 1 only
+    assert np.asarray(ours)[:2, :2, 0].tolist() == [[1.0, 0.0], [4.0, 0.0]]
