@@ -1,5 +1,5 @@
 """Hypothesis profiles ('ci' is deterministic and bounded; 'dev' draws fresh random
-examples, as many) and theslow tier.
+examples, as many) and the slow tier.
 
 ``python -m pytest`` runs the fast tier, in which every module keeps tests that
 exercise it; ``python -m pytest -m slow`` runs the slow tier; CI runs both. The slow
