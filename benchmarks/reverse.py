@@ -37,7 +37,7 @@ import jax.numpy as jnp  # noqa: E402
 from backends.jax import init  # noqa: E402
 from backends.jax.core.compile import CONSTANTS, interpret  # noqa: E402
 from backends.jax.core.params import cartesian, param_value  # noqa: E402
-from backends.jax.core.reverse import backward  # noqa: E402
+from backends.jax.core.reverse import batched_backward  # noqa: E402
 from topos.nn.zoo import ARCHITECTURES  # noqa: E402
 from topos.objects import Fin, Ob, Product, R, Unit  # noqa: E402
 from topos.para import Para  # noqa: E402
@@ -73,11 +73,10 @@ def sample(ob: Ob, key: jax.Array, batch: int) -> Any:
 def pair_of_functions(p: Para) -> tuple[Any, Any, Any]:
     """(ours, theirs, args): two jitted gradient functions of the same arguments."""
     q = cartesian(p)
-    forward, back = interpret(q.arrow).fn, backward(q)
+    forward, back = interpret(q.arrow).fn, batched_backward(q)
 
     def ours(pv: Any, x: Any, ct: Any) -> Any:
-        dp, _ = jax.vmap(lambda xi, ci: back(((pv, xi), ci)))(x, ct)
-        return jax.tree.map(lambda g: g.sum(0), dp)
+        return back(((pv, x), ct))[0]
 
     def theirs(pv: Any, x: Any, ct: Any) -> Any:
         _, vjp = jax.vjp(lambda v: jax.vmap(lambda xi: forward((v, xi)))(x), pv)
