@@ -16,7 +16,6 @@ point where the parameter wire met the batched one:
 
 - through an additive box (``add``, ``reshape``, ``transpose``, ``concat``, ...):
   ``Σ_b L(x_b) = L(Σ_b x_b)`` (a shared operand counts ``B`` times);
-- through a bilinear box with one shared operand: ``Σ_b m(x_b, w) = m(Σ_b x_b, w)``;
 - into an ``einsum`` of two batched operands, where it becomes one more contracted
   index: ``Σ_b x_b ⊗ g_b`` is one matrix product over the batch (``xᵀ g``), not
   ``B`` outer products materialised and then added.
@@ -75,8 +74,6 @@ ADDITIVE = frozenset(
     {"add", "sub", "scale", "reshape", "transpose", "broadcast", "concat", "take", "slice"}
     | {"reduce_sum", "reduce_mean"}
 )
-#: Boxes linear in each operand separately.
-BILINEAR = frozenset({"einsum", "mul"})
 
 Flags = Any  # a bool, or a tuple of Flags shaped like a value
 Run = Callable[[Any], Any]
@@ -93,6 +90,11 @@ class Batched:
 
     def __init__(self, value: Any, make_total: Callable[[], Any] | None = None) -> None:
         self.value, self._make, self._total = value, make_total, None
+
+    @property
+    def fused(self) -> bool:
+        """Whether the total has a rule cheaper than summing ``value``."""
+        return self._make is not None
 
     def total(self) -> Any:
         if self._total is None:
@@ -130,38 +132,40 @@ def _mapped(per_example: Run, x: Any) -> Any:
 
 def _box(box: Box, size: list[int]) -> Run:
     per_example = interpret(box).fn
-    rule = _total_rule(box, per_example, size)
 
     def run(x: Any) -> Any:
         out = _mapped(per_example, x)
-        if rule is None or not isinstance(out, Batched):
+        if not isinstance(out, Batched):
             return out
-        return Batched(out.value, lambda: rule(x))
+        rule = _total_rule(box, per_example, x, size)
+        return out if rule is None else Batched(out.value, rule)
 
     return run
 
 
-def _total_rule(box: Box, per_example: Run, size: list[int]) -> Callable[[Any], Any] | None:
-    """How ``Σ_b box(x_b)`` is computed from the operands, when cheaper than the sum."""
+def _total_rule(box: Box, per_example: Run, x: Any, size: list[int]) -> Callable[[], Any] | None:
+    """How ``Σ_b box(x_b)`` is computed from the operands, where that is cheaper.
+
+    A contraction over the batch (an ``einsum`` of two batched operands) is; the
+    sum of an additive box is moved back to its operands only where one of those
+    has a cheaper total. It stops at a product with a shared operand (``g Wᵀ``):
+    moving it further would redo, as contractions, products the backward pass
+    computes per example anyway.
+    """
     name = box.name
     if name in ADDITIVE or (name == "causal_mask" and box.attrs.get("fill") == 0.0):
-        return lambda x: per_example(
+        leaves = jax.tree.leaves(x, is_leaf=_is_batched)
+        if not any(isinstance(v, Batched) and v.fused for v in leaves):
+            return None
+        return lambda: per_example(
             jax.tree.map(lambda v: _total(v, size[0]), x, is_leaf=_is_batched)
         )
-    if name not in BILINEAR:
+    if name != "einsum":
         return None
-
-    def bilinear(x: Any) -> Any:
-        a, b = x
-        if isinstance(a, Batched) and isinstance(b, Batched):
-            return (
-                _contract(box, a.value, b.value) if name == "einsum" else (a.value * b.value).sum(0)
-            )
-        if isinstance(a, Batched):
-            return per_example((a.total(), b))
-        return per_example((a, b.total()))
-
-    return bilinear
+    a, b = x
+    if isinstance(a, Batched) and isinstance(b, Batched):
+        return lambda: _contract(box, a.value, b.value)
+    return None
 
 
 def _contract(box: Box, a: Any, b: Any) -> Any:
