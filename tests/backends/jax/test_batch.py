@@ -1,4 +1,4 @@
-"""``batch.summed`` and ``batched_backward``: a batch with shared parameters, their cotangent summed.
+"""``batch.summed`` and ``batched_backward``: shared parameters, their cotangent summed.
 
 The reverse of copying the parameters to every example is the sum over the batch
 (``R[Δ_B] = Σ``); ``batched_backward`` fuses that sum into the weight gradients'
