@@ -169,11 +169,17 @@ def _total_rule(box: Box, per_example: Run, x: Any, size: list[int]) -> Callable
 
 
 def _contract(box: Box, a: Any, b: Any) -> Any:
-    """``Σ_b einsum(a_b, b_b)`` as one einsum with the batch index contracted."""
+    """``Σ_b einsum(a_b, b_b)`` as one einsum with the batch index contracted.
+
+    The operand whose axes lead the output goes first, so that the product comes
+    out in the output's order (``xᵀ g`` for ``io``), without a transposed copy.
+    """
     spec = box.attrs["spec"]
     letter = next(c for c in string.ascii_letters if c not in spec)
     ins, out = spec.split("->")
     left, right = ins.split(",")
+    if out and out[0] not in left and out[0] in right:
+        left, right, a, b = right, left, b, a
     return jnp.einsum(f"{letter}{left},{letter}{right}->{out}", a, b)
 
 
