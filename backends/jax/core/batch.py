@@ -61,6 +61,7 @@ from topos.arrows import (
     Id,
     Pair,
     Snd,
+    Stack,
     Swap,
     Tensor,
     fold,
@@ -69,10 +70,10 @@ from topos.normal import deep
 
 __all__ = ["summed"]
 
-#: Boxes additive in all their operands together: ``f(x + y) = f(x) + f(y)``.
+#: Boxes additive in all their operands together, ``f(x + y) = f(x) + f(y)`` (and ``Stack``).
 ADDITIVE = frozenset(
     {"add", "sub", "scale", "reshape", "transpose", "broadcast", "concat", "take", "slice"}
-    | {"reduce_sum", "reduce_mean"}
+    | {"reduce_sum", "reduce_mean", "stack"}
 )
 
 Flags = Any  # a bool, or a tuple of Flags shaped like a value
@@ -130,20 +131,40 @@ def _mapped(per_example: Run, x: Any) -> Any:
     return jax.tree.map(Batched, out)
 
 
-def _box(box: Box, size: list[int]) -> Run:
+def _box(box: Box | Stack, size: list[int]) -> Run:
     per_example = interpret(box).fn
 
     def run(x: Any) -> Any:
         out = _mapped(per_example, x)
-        if not isinstance(out, Batched):
-            return out
         rule = _total_rule(box, per_example, x, size)
-        return out if rule is None else Batched(out.value, rule)
+        if rule is None:
+            return out
+        leaves, tree = jax.tree.flatten(out, is_leaf=_is_batched)
+        totals = _Once(lambda: jax.tree.leaves(rule()))
+        return jax.tree.unflatten(
+            tree, [Batched(v.value, lambda k=k: totals()[k]) for k, v in enumerate(leaves)]
+        )
 
     return run
 
 
-def _total_rule(box: Box, per_example: Run, x: Any, size: list[int]) -> Callable[[], Any] | None:
+class _Once:
+    """A thunk evaluated at most once (a node's totals, shared by its output leaves)."""
+
+    __slots__ = ("make", "value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make, self.value = make, None
+
+    def __call__(self) -> Any:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
+
+
+def _total_rule(
+    box: Box | Stack, per_example: Run, x: Any, size: list[int]
+) -> Callable[[], Any] | None:
     """How ``Σ_b box(x_b)`` is computed from the operands, where that is cheaper.
 
     A contraction over the batch (an ``einsum`` of two batched operands) is; the
@@ -152,7 +173,7 @@ def _total_rule(box: Box, per_example: Run, x: Any, size: list[int]) -> Callable
     moving it further would redo, as contractions, products the backward pass
     computes per example anyway.
     """
-    name = box.name
+    name = "stack" if isinstance(box, Stack) else box.name
     if name in ADDITIVE or (name == "causal_mask" and box.attrs.get("fill") == 0.0):
         leaves = jax.tree.leaves(x, is_leaf=_is_batched)
         if not any(isinstance(v, Batched) and v.fused for v in leaves):
@@ -212,7 +233,7 @@ def _node(node: Arrow, kids: list[Run], size: list[int]) -> Run:  # noqa: PLR091
         return lambda x: ()
     if isinstance(node, Swap):
         return lambda x: (x[1], x[0])
-    if isinstance(node, Box):
+    if isinstance(node, (Box, Stack)):
         return _box(node, size)
     per_example = interpret(node).fn  # repeats, folds, constants, slices: as jax.vmap runs them
     return lambda x: _mapped(per_example, x)
