@@ -84,13 +84,15 @@ class Batched:
     """A leaf with a leading batch axis, and (lazily) its sum over the batch.
 
     ``make_total`` computes the sum cheaper than ``value.sum(0)`` where a rule
-    knows how (see the module docstring); it is called at most once.
+    knows how (see the module docstring); it is called at most once, and not at
+    all when ``value`` itself is ``used`` (read by a box with no such rule): then
+    summing the values the program computes anyway is the cheaper way.
     """
 
-    __slots__ = ("value", "_make", "_total")
+    __slots__ = ("value", "used", "_make", "_total")
 
     def __init__(self, value: Any, make_total: Callable[[], Any] | None = None) -> None:
-        self.value, self._make, self._total = value, make_total, None
+        self.value, self.used, self._make, self._total = value, False, make_total, None
 
     @property
     def fused(self) -> bool:
@@ -99,7 +101,8 @@ class Batched:
 
     def total(self) -> Any:
         if self._total is None:
-            self._total = self._make() if self._make is not None else self.value.sum(0)
+            fused = self._make is not None and not self.used
+            self._total = self._make() if fused else self.value.sum(0)  # type: ignore[misc]
         return self._total
 
 
@@ -112,6 +115,13 @@ def _total(v: Any, size: int) -> Any:
     if isinstance(v, Batched):
         return v.total()
     return v * jnp.asarray(size, jnp.result_type(v))
+
+
+def _use(x: Any) -> None:
+    """Mark the batched leaves of ``x`` as read per example."""
+    for v in jax.tree.leaves(x, is_leaf=_is_batched):
+        if isinstance(v, Batched):
+            v.used = True
 
 
 def _mapped(per_example: Run, x: Any) -> Any:
@@ -138,6 +148,7 @@ def _box(box: Box | Stack, size: list[int]) -> Run:
         out = _mapped(per_example, x)
         rule = _total_rule(box, per_example, x, size)
         if rule is None:
+            _use(x)
             return out
         leaves, tree = jax.tree.flatten(out, is_leaf=_is_batched)
         totals = _Once(lambda: jax.tree.leaves(rule()))
@@ -236,7 +247,12 @@ def _node(node: Arrow, kids: list[Run], size: list[int]) -> Run:  # noqa: PLR091
     if isinstance(node, (Box, Stack)):
         return _box(node, size)
     per_example = interpret(node).fn  # repeats, folds, constants, slices: as jax.vmap runs them
-    return lambda x: _mapped(per_example, x)
+
+    def opaque(x: Any) -> Any:
+        _use(x)
+        return _mapped(per_example, x)
+
+    return opaque
 
 
 _OPEN = (Compose, Pair, Tensor, Group)
