@@ -152,11 +152,13 @@ def _box(box: Box | Stack, size: list[int]) -> Run:
             return out
         leaves, tree = jax.tree.flatten(out, is_leaf=_is_batched)
         totals = _Once(lambda: jax.tree.leaves(rule()))
-        return jax.tree.unflatten(
-            tree, [Batched(v.value, lambda k=k: totals()[k]) for k, v in enumerate(leaves)]
-        )
+        return jax.tree.unflatten(tree, [_leaf(v, totals, k) for k, v in enumerate(leaves)])
 
     return run
+
+
+def _leaf(v: Batched, totals: _Once, k: int) -> Batched:
+    return Batched(v.value, lambda: totals()[k])
 
 
 class _Once:
@@ -184,15 +186,18 @@ def _total_rule(
     moving it further would redo, as contractions, products the backward pass
     computes per example anyway.
     """
-    name = "stack" if isinstance(box, Stack) else box.name
-    if name in ADDITIVE or (name == "causal_mask" and box.attrs.get("fill") == 0.0):
+    if isinstance(box, Stack):
+        name, masks_with_zero = "stack", False
+    else:
+        name, masks_with_zero = box.name, box.name == "causal_mask" and box.attrs["fill"] == 0.0
+    if name in ADDITIVE or masks_with_zero:
         leaves = jax.tree.leaves(x, is_leaf=_is_batched)
         if not any(isinstance(v, Batched) and v.fused for v in leaves):
             return None
         return lambda: per_example(
             jax.tree.map(lambda v: _total(v, size[0]), x, is_leaf=_is_batched)
         )
-    if name != "einsum":
+    if not isinstance(box, Box) or name != "einsum":
         return None
     a, b = x
     if isinstance(a, Batched) and isinstance(b, Batched):
