@@ -15,7 +15,11 @@ Bottom up, each module importing only those above it in this list:
 - ``optimized``: a Para rewritten by declared laws;
 - ``fold``: attention folded over key blocks in linear memory (``online_attention``);
 - ``primitives``: the JAX implementations of ``topos.nn.primitives``, registered
-  here so that every diagram of the vocabulary compiles.
+  here so that every diagram of the vocabulary compiles;
+- ``batch``: a batch through an arrow with shared inputs and outputs summed over
+  it (``summed``), the sum fused into contractions over the batch;
+- ``reverse``: the backward pass compiled from ``topos.reverse`` (``backward``,
+  ``batched_backward``, ``gradient``).
 
 Nothing here imports optax, flax or orbax.
 
