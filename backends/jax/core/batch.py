@@ -209,14 +209,20 @@ def _contract(box: Box, a: Any, b: Any) -> Any:
     """``Σ_b einsum(a_b, b_b)`` as one einsum with the batch index contracted.
 
     The operand whose axes lead the output goes first, so that the product comes
-    out in the output's order (``xᵀ g`` for ``io``), without a transposed copy.
+    out in the output's order (``xᵀ g`` for ``io``). Where both operands lead with
+    the same contracted axis, the batch axis is merged into it (a reshape, free),
+    as ``jax.vjp`` of the batched forward contracts ``[B·n, d]`` arrays.
     """
     spec = box.attrs["spec"]
-    letter = next(c for c in string.ascii_letters if c not in spec)
     ins, out = spec.split("->")
     left, right = ins.split(",")
     if out and out[0] not in left and out[0] in right:
         left, right, a, b = right, left, b, a
+    if left[:1] and left[0] == right[0] and left[0] not in out and "." not in spec:
+        merged = (a.shape[0] * a.shape[1],)
+        a, b = a.reshape(merged + a.shape[2:]), b.reshape(merged + b.shape[2:])
+        return jnp.einsum(f"{left},{right}->{out}", a, b)
+    letter = next(c for c in string.ascii_letters if c not in spec)
     return jnp.einsum(f"{letter}{left},{letter}{right}->{out}", a, b)
 
 
