@@ -18,7 +18,9 @@ point where the parameter wire met the batched one:
   ``Σ_b L(x_b) = L(Σ_b x_b)`` (a shared operand counts ``B`` times);
 - into an ``einsum`` of two batched operands, where it becomes one more contracted
   index: ``Σ_b x_b ⊗ g_b`` is one matrix product over the batch (``xᵀ g``), not
-  ``B`` outer products materialised and then added.
+  ``B`` outer products materialised and then added;
+- into a ``scatter_add`` (an embedding's gradient): one scatter of every
+  example's rows, not one table per example.
 
 Everything else runs as ``jax.vmap`` runs it, box by box (structure at trace
 time, each box mapped over the batched operands only). Totals are built only
@@ -197,9 +199,12 @@ def _total_rule(
         return lambda: per_example(
             jax.tree.map(lambda v: _total(v, size[0]), x, is_leaf=_is_batched)
         )
-    if not isinstance(box, Box) or name != "einsum":
+    if not isinstance(box, Box) or name not in ("einsum", "scatter_add"):
         return None
     a, b = x
+    if name == "scatter_add" and isinstance(a, Batched):  # every example's rows, one scatter
+        labels = b.value if isinstance(b, Batched) else jnp.broadcast_to(b, (size[0], *b.shape))
+        return lambda: per_example((a.value, labels))
     if isinstance(a, Batched) and isinstance(b, Batched):
         return lambda: _contract(box, a.value, b.value)
     return None
