@@ -2,19 +2,25 @@
 
     .venv/bin/python benchmarks/reverse.py                 # prints the table
     .venv/bin/python benchmarks/reverse.py --rounds 200    # more rounds
-    .venv/bin/python benchmarks/reverse.py --hlo NAME      # and the HLO op counts of both
+    .venv/bin/python benchmarks/reverse.py --hlo NAME      # and the HLO ops that differ
+    .venv/bin/python benchmarks/reverse.py --per-example   # the vmap-then-sum backward
 
 For each model of the zoo (small sizes, a batch of ``--batch`` examples) two jitted
 functions of ``(params, batch, cotangent)`` compute the parameters' cotangents:
 
-- **reverse**: ``jax.vmap`` of the per-example function of ``reverse(p.arrow)``
-  (``backends.jax.core.reverse.backward``), summed over the batch;
+- **reverse**: ``backends.jax.core.reverse.batched_backward``: ``reverse(p.arrow)``
+  run on the batch by ``backends.jax.core.batch.summed``, the parameters shared
+  and their cotangent summed over the batch inside the weight gradients' products
+  (``R[Δ_B]`` is the sum); with ``--per-example``, ``jax.vmap`` of the per-example
+  ``backward`` and then the sum (each example's weight gradient materialised);
 - **jax.vjp**: ``jax.vjp`` of ``jax.vmap`` of the compiled forward.
 
 Both are checked equal first (the relative max difference is printed). They run
-interleaved round by round (order alternating), each call timed to completion;
-the figure is the median of the per-round ratios reverse / jax.vjp with its
-quartiles. Compare ratios, not absolute times: the machine may be shared.
+interleaved round by round (order alternating); each round times ``--calls``
+back-to-back calls of each, to completion; the figure is the median of the
+per-round ratios reverse / jax.vjp with its quartiles. Compare ratios, not
+absolute times: the machine may be shared. With ``--hlo`` each row also gives
+the optimised HLO's op counts where the two programs differ.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 from backends.jax import init  # noqa: E402
 from backends.jax.core.compile import CONSTANTS, interpret  # noqa: E402
 from backends.jax.core.params import cartesian, param_value  # noqa: E402
-from backends.jax.core.reverse import backward  # noqa: E402
+from backends.jax.core.reverse import backward, batched_backward  # noqa: E402
 from topos.nn.zoo import ARCHITECTURES  # noqa: E402
 from topos.objects import Fin, Ob, Product, R, Unit  # noqa: E402
 from topos.para import Para  # noqa: E402
@@ -72,14 +78,16 @@ def sample(ob: Ob, key: jax.Array, batch: int) -> Any:
     return (sample(ob.left, k1, batch), sample(ob.right, k2, batch))
 
 
-def pair_of_functions(p: Para) -> tuple[Any, Any, Any]:
+def pair_of_functions(p: Para, per_example: bool = False) -> tuple[Any, Any, Any]:
     """(ours, theirs, args): two jitted gradient functions of the same arguments."""
     q = cartesian(p)
-    forward, back = interpret(q.arrow).fn, backward(q)
+    forward, back, one = interpret(q.arrow).fn, batched_backward(q), backward(q)
 
     def ours(pv: Any, x: Any, ct: Any) -> Any:
-        dp, _ = jax.vmap(lambda xi, ci: back(((pv, xi), ci)))(x, ct)
-        return jax.tree.map(lambda g: g.sum(0), dp)
+        if per_example:
+            dp, _ = jax.vmap(lambda xi, ci: one(((pv, xi), ci)))(x, ct)
+            return jax.tree.map(lambda g: g.sum(0), dp)
+        return back(((pv, x), ct))[0]
 
     def theirs(pv: Any, x: Any, ct: Any) -> Any:
         _, vjp = jax.vjp(lambda v: jax.vmap(lambda xi: forward((v, xi)))(x), pv)
@@ -101,9 +109,10 @@ def hlo_ops(fn: Any, *args: Any) -> Counter[str]:
     return ops
 
 
-def measure(name: str, rounds: int, batch: int, show_hlo: bool) -> str:
+def measure(args: argparse.Namespace, name: str) -> str:
+    rounds, batch, calls = args.rounds, args.batch, args.calls
     p = ARCHITECTURES[name](True)
-    ours, theirs, q = pair_of_functions(p)
+    ours, theirs, q = pair_of_functions(p, args.per_example)
     params = init(q, jax.random.key(0))
     token = CONSTANTS.set(params)
     try:
@@ -123,12 +132,13 @@ def measure(name: str, rounds: int, batch: int, show_hlo: bool) -> str:
             times = [0.0, 0.0]
             for i, fn in order:
                 t = time.perf_counter()
-                jax.block_until_ready(fn(pv, x, ct))
+                for _ in range(calls):
+                    jax.block_until_ready(fn(pv, x, ct))
                 times[i] = time.perf_counter() - t
             ratios.append(times[0] / times[1])
         q1, med, q3 = statistics.quantiles(ratios, n=4)
         line = f"| {name} | {diff / scale:.1e} | {med:.3f} | {q1:.3f}–{q3:.3f} |"
-        if show_hlo:
+        if args.hlo:
             mine, ref = hlo_ops(ours, pv, x, ct), hlo_ops(theirs, pv, x, ct)
             delta = {
                 k: (mine[k], ref[k]) for k in sorted(set(mine) | set(ref)) if mine[k] != ref[k]
@@ -143,17 +153,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--calls", type=int, default=1, help="calls timed together per round")
     ap.add_argument("--hlo", action="store_true", help="print the HLO ops that differ")
+    ap.add_argument(
+        "--per-example", action="store_true", help="time vmap of the per-example backward + sum"
+    )
     ap.add_argument("models", nargs="*", default=MODELS)
     args = ap.parse_args()
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, batch {args.batch},"
-        f" {args.rounds} interleaved rounds"
+        f" {args.rounds} interleaved rounds of {args.calls} call(s)"
+        + (", per-example backward" if args.per_example else "")
     )
     print("| model | max diff / max grad | reverse / jax.vjp (median) | quartiles |")
     print("|---|---|---|---|")
     for name in args.models:
-        print(measure(name, args.rounds, args.batch, args.hlo), flush=True)
+        print(measure(args, name), flush=True)
 
 
 if __name__ == "__main__":

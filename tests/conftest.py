@@ -198,6 +198,10 @@ SLOW: dict[str, dict[str, str]] = {
     "tests/backends/jax/test_search.py": {
         "test_evaluate_trains_every_task_and_seed": "the search trains",
     },
+    "tests/backends/jax/test_batch.py": {
+        "test_batched_backward_equals_vjp_of_the_batch_slow": "the zoo's batched backward, twice",
+        "test_batched_backward_on_generated_diagrams": "generated diagrams with attention",
+    },
     "tests/backends/jax/test_lenses.py": {
         "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",

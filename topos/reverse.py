@@ -31,10 +31,12 @@ The rules, one per constructor (``⟨-, -⟩`` is ``pair``, ``π₁, π₂`` the
 - ``R[⟨f, g⟩] = ⟨R[f] on (a, b'), R[g] on (a, d')⟩ >> plus``  (fan-in adds, RD.3)
 - ``R[copy] = π₂ >> plus``, ``R[discard] = ! >> zero``, ``R[πᵢ]`` injects with zero,
   ``R[σ] = π₂ >> σ``, ``R[id] = π₂``, ``R[const] = !``      (RD.3)
-- ``R[group(n, f)] = group("R[n]", R[f])``, ``R[Repeat(f, k)] = R[unrolled]`` and
-  ``R[Recur(c, k)] = R[unrolled]`` (an int ``k`` within ``MAX_UNROLLED_LAYERS``; a
-  ``Dim`` length is refused by name), ``R[layer[i]]`` puts the cotangent in slice
-  ``i``, ``R[stack]`` slices the cotangent back into its items.
+- ``R[group(n, f)] = group("R[n]", R[f])``; ``R[Repeat(f, k)]`` is the reverse of
+  the unrolling over the layers' parameters unstacked, its cotangents gathered by
+  ``Stack`` (the inverse of unstacking); ``R[Recur(c, k)] = R[unrolled]`` (an int
+  ``k`` within ``MAX_UNROLLED_LAYERS``; a ``Dim`` length is refused by name);
+  ``R[layer[i]]`` puts the cotangent in slice ``i``, ``R[stack]`` slices the
+  cotangent back into its items.
 - ``curry``/``ev``: an arrow whose domain and codomain are first order is first
   rewritten by ``first_order`` (closure conversion: each ``ev`` meets the ``curry``
   that made its function, and ``ev ∘ ⟨Λm ∘ h, k⟩`` becomes ``m ∘ ⟨h, k⟩``, a
@@ -66,6 +68,7 @@ from collections.abc import Callable
 from typing import Any
 
 from topos.arrows import (
+    MAX_UNROLLED_LAYERS,
     Arrow,
     Box,
     Compose,
@@ -451,7 +454,7 @@ def _rule(f: Arrow) -> Arrow:  # noqa: C901, PLR0911 - one case per constructor
     if isinstance(f, Group):
         return group(f"R[{f.name}]", _reverse(f.body), **f.attrs)
     if isinstance(f, Repeat):
-        return group(f"R[{f.name}]", _reverse(f.unroll()))
+        return _repeat(f)
     if isinstance(f, Recur):
         return _recur(f)
     if isinstance(f, Stack):
@@ -515,6 +518,51 @@ def _tensor(f: Tensor) -> Arrow:
     left = pair(xs >> fst(a, c), gs >> fst(cb, cd)) >> _reverse(f.left)
     right = pair(xs >> snd(a, c), gs >> snd(cb, cd)) >> _reverse(f.right)
     return pair(left, right)
+
+
+def _repeat(f: Repeat) -> Arrow:
+    """``R[Repeat(body, n)]``: the reverse of its unrolling over unstacked parameters.
+
+    ``Repeat(body, n) = (unstack * id) ; U`` with ``unstack = ⟨layer[0], ...,
+    layer[n-1]⟩`` (an isomorphism onto the product of the layers' parameters) and
+    ``U`` the unrolling reading layer ``i``'s parameters by a projection. By the
+    chain rule ``R[Repeat]`` is ``R[U]`` followed by ``R[unstack]``, and the reverse
+    of that isomorphism is its inverse ``Stack``: each layer's cotangent is written
+    once into the stack (not padded with zeros and added, ``n`` times per layer).
+    """
+    p, a, n = f.params, f.cod, f.n
+    if n > MAX_UNROLLED_LAYERS:
+        f.unroll()  # refuses, naming the limit
+    s, ca, cp = f.dom.left, cotangent(a), cotangent(p)  # type: ignore[attr-defined]
+    items = _items(p, n)
+    first, second = fst(items, a), snd(items, a)
+    steps = [pair(first >> _pick(p, n, i), second) >> f.body for i in range(n)]
+    unrolled = compose(*(pair(first, step) for step in steps[:-1]), steps[-1])
+    unstack: Arrow = Layer(p, n, 0)
+    for i in range(1, n):
+        unstack = pair(unstack, Layer(p, n, i))
+    into = pair(fst(s * a, ca) >> unstack * Id(a), snd(s * a, ca))
+    return group(f"R[{f.name}]", into >> _reverse(unrolled) >> Stack(cp, n) * Id(ca))
+
+
+def _pick(p: Ob, n: int, i: int) -> Arrow:
+    """The projection of item ``i`` out of the left-nested product of ``n`` copies of ``p``."""
+    steps: list[Arrow] = []
+    while n > 1:
+        rest = _items(p, n - 1)
+        if i == n - 1:
+            return compose(*steps, snd(rest, p))
+        steps.append(fst(rest, p))
+        n -= 1
+    return compose(*steps) if steps else Id(p)
+
+
+def _items(p: Ob, n: int) -> Ob:
+    """``((p * p) * p) ...``: ``n`` copies, left-nested (``Stack(p, n).dom``)."""
+    out = p
+    for _ in range(n - 1):
+        out = out * p
+    return out
 
 
 def _recur(f: Recur) -> Arrow:

@@ -74,6 +74,7 @@ from topos.nn.primitives import (
     reshape,
     rsqrt,
     scale,
+    scatter_add,
     sigmoid,
     sin,
     slice_axis,
@@ -394,16 +395,18 @@ def _causal_mask(box: Box) -> Arrow:
 
 
 def _gather(box: Box) -> Arrow:
-    """``R[gather]``: the one-hot transpose, ``table' = one_hotᵀ g`` (labels get ``One``)."""
+    """``R[gather]``: the rows' cotangents added back at their labels (``scatter_add``).
+
+    The transpose of ``gather``'s matrix, ``table' = one_hotᵀ g``, computed in time
+    linear in the number of labels (not as a product with a ``labels × V``
+    one-hot matrix). The labels get ``One``.
+    """
     table, labels = box.dom.left, box.dom.right  # type: ignore[attr-defined]
     assert isinstance(table, R) and isinstance(labels, Fin)
     cb = cotangent(box.cod)
+    assert isinstance(cb, R)
     ids = fst(box.dom, cb) >> snd(table, labels)
-    hot = ids >> one_hot(labels, table.dtype)
-    letters = iter(string.ascii_letters.replace("v", ""))
-    s = "".join(next(letters) for _ in labels.shape)
-    e = "".join(next(letters) for _ in table.shape[1:])
-    grad = pair(hot, snd(box.dom, cb)) >> einsum(f"{s}v,{s}{e}->v{e}", hot.cod, cb)
+    grad = pair(snd(box.dom, cb), ids) >> scatter_add(cb, labels)
     return pair(grad, discard(grad.dom))
 
 

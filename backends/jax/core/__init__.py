@@ -17,7 +17,11 @@ Bottom up, each module importing only those above it in this list:
 - ``scan``: the diagonal linear recurrence (``linear_scan``) as the fold of the
   monoid of affine maps, reassociated in chunks;
 - ``primitives``: the JAX implementations of ``topos.nn.primitives``, registered
-  here so that every diagram of the vocabulary compiles.
+  here so that every diagram of the vocabulary compiles;
+- ``batch``: a batch through an arrow with shared inputs and outputs summed over
+  it (``summed``), the sum fused into contractions over the batch;
+- ``reverse``: the backward pass compiled from ``topos.reverse`` (``backward``,
+  ``batched_backward``, ``gradient``).
 
 Nothing here imports optax, flax or orbax.
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from backends.jax.core.batch import summed
 from backends.jax.core.compile import CONSTANTS, interpret
 from backends.jax.core.params import apply, cartesian, check_para, init, param_value
 from topos.normal import deep
 from topos.para import Para
 from topos.reverse import reverse
 
-__all__ = ["apply", "backward", "gradient", "init"]
+__all__ = ["apply", "backward", "batched_backward", "gradient", "init"]
 
 
 def backward(p: Para) -> Any:
@@ -36,6 +37,34 @@ def backward(p: Para) -> Any:
     check_para("backward", p)
     arrow = reverse(cartesian(p).arrow)
     return deep(lambda: interpret(arrow).fn, arrow)
+
+
+def batched_backward(p: Para) -> Any:
+    """The batched function ``((P, A^B), B'^B) -> (P', A'^B)`` of ``reverse(p.arrow)``.
+
+    A batch shares its parameters: it is ``(Δ_B * id) ; p^B``, and the reverse of
+    the copy ``Δ_B`` is the sum, so the parameters' cotangent is the sum over the
+    batch of the per-example ones. ``backends.jax.core.batch.summed`` moves that
+    sum into the primitive where the parameter wire meets the batched one (a weight
+    gradient is one matrix product over the batch, as ``jax.vjp`` of the batched
+    model computes it). The inputs' cotangents stay per example.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos.nn import mlp
+    >>> p = mlp([3, 4, 2])
+    >>> params = init(p, jax.random.key(0))
+    >>> xs, cts = jnp.ones((5, 3)), jnp.ones((5, 2))
+    >>> dp, dxs = batched_backward(p)(((param_value(p, params), xs), cts))
+    >>> per, _ = jax.vmap(lambda x, c: backward(p)(((param_value(p, params), x), c)))(xs, cts)
+    >>> all(bool(jnp.allclose(a, b.sum(0), atol=1e-5))
+    ...     for a, b in zip(jax.tree.leaves(dp), jax.tree.leaves(per)))
+    True
+    >>> dxs.shape
+    (5, 3)
+    """
+    check_para("batched_backward", p)
+    arrow = reverse(cartesian(p).arrow)
+    return summed(arrow, ((True, False), False), (True, False))
 
 
 def gradient(

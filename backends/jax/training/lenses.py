@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from backends.jax.core.batch import summed
 from backends.jax.core.compile import CONSTANTS, interpret
 from backends.jax.core.params import cartesian, check_para, init, param_value
 from backends.jax.core.reverse import _leaves
@@ -141,15 +142,17 @@ def training_step(p: Para, loss: Arrow, learner: Learner) -> Callable[..., Any]:
 
     The composite ``learner >> model >> loss``: the learner's forward gives the
     point, the model-and-loss lens's backward (compiled from ``reverse``) the
-    per-example gradients, summed over the batch with weight ``1/batch`` (the
-    reverse of copying the parameters to each example), and the learner's
-    backward the new state and parameters.
+    gradient: the per-example ones summed over the batch with weight ``1/batch``
+    (the reverse of copying the parameters to each example), the sum fused into
+    the weight gradients' products (``backends.jax.core.batch.summed``), and the
+    learner's backward the new state and parameters.
     """
     check_para("training_step", p)
     q = cartesian(p)
     both = model_and_loss(q, loss)
     fwd = deep(lambda: interpret(both.forward).fn, both.forward)
-    bwd = deep(lambda: interpret(both.backward).fn, both.backward)
+    # the parameters are shared by the batch: their cotangent comes back summed (R[Δ_B] = Σ)
+    bwd = summed(both.backward, ((True, (False, False)), True), (True, False))
     paths = list(q.parameters())
 
     def step(state: Tree, params: Tree, batch: tuple[Any, Any]) -> tuple[Tree, Tree, Any]:
@@ -161,11 +164,10 @@ def training_step(p: Para, loss: Arrow, learner: Learner) -> Callable[..., Any]:
             n = jax.tree.leaves(xs)[0].shape[0]
             weight = jnp.asarray(1.0 / n, jnp.result_type(*jax.tree.leaves(pv)))
             losses = jax.vmap(lambda x, t: fwd((pv, (x, t))))(xs, ts)
-            dp, _ = jax.vmap(lambda x, t: bwd(((pv, (x, t)), weight)))(xs, ts)
+            total, _ = bwd(((pv, (xs, ts)), weight))
         finally:
             CONSTANTS.reset(token)
-        summed = jax.tree.map(lambda g: g.sum(0), dp)
-        grads = dict(zip(paths, _leaves(q.P, summed), strict=True))
+        grads = dict(zip(paths, _leaves(q.P, total), strict=True))
         state, params = learner.backward(state, params, grads)
         return state, params, losses.mean()
 

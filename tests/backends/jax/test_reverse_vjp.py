@@ -133,3 +133,26 @@ def test_gradient_by_path_matches_jax_grad() -> None:
     for k in ref:
         assert jnp.allclose(grads[k], ref[k], atol=1e-6), k
     assert dx.shape == (3,)
+
+
+def test_repeat_reverses_into_a_stack_and_equals_vjp() -> None:
+    """``R[Repeat]`` writes each layer's cotangent once, by ``Stack`` (no zero padding)."""
+    from topos import fst, pair, snd
+    from topos.arrows import Repeat, Stack, fold
+    from topos.nn import primitives as P
+
+    W, X = R(2, 2, dtype="float64"), R(2, dtype="float64")
+    step = pair(snd(W, X), fst(W, X)) >> P.einsum("i,io->o", X, W) >> P.tanh(X)
+    f = Repeat(step, 3)
+    back = reverse(f)
+    kinds = fold(back, lambda node, kids: {type(node).__name__, *set().union(*kids)})
+    names = fold(back, lambda node, kids: {getattr(node, "name", ""), *set().union(*kids)})
+    assert Stack.__name__ in kinds and "concat" not in names
+    with jax.enable_x64(True):
+        ws = jax.random.normal(jax.random.key(0), (3, 2, 2), "float64")
+        x, g = jnp.array([0.3, -0.7]), jnp.array([1.0, 2.0])
+        _, vjp = jax.vjp(lambda w, v: interpret(f).fn((w, v)), ws, x)
+        ref = vjp(g)
+        ours = jax.jit(interpret(back).fn)(((ws, x), g))
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
+            assert float(jnp.max(jnp.abs(a - b))) <= TOLERANCE["float64"]
