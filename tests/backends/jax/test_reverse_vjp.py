@@ -19,6 +19,7 @@ from topos.nn.grammar import architecture, random_spec
 from topos.nn.zoo import ARCHITECTURES
 from topos.objects import Fin, Ob, Product, R, Unit
 from topos.para import Para
+from topos.reverse import reverse
 
 #: Largest |reverse - jax.vjp|, relative to the largest |jax.vjp| entry (at least 1).
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
