@@ -20,7 +20,9 @@ point where the parameter wire met the batched one:
   index: ``Σ_b x_b ⊗ g_b`` is one matrix product over the batch (``xᵀ g``), not
   ``B`` outer products materialised and then added;
 - into a ``scatter_add`` (an embedding's gradient): one scatter of every
-  example's rows, not one table per example.
+  example's rows, not one table per example;
+- into a ``conv_filter`` (a convolution's kernel cotangent): one convolution with
+  the batch as its contracted batch axis.
 
 Everything else runs as ``jax.vmap`` runs it, box by box (structure at trace
 time, each box mapped over the batched operands only). Totals are built only
@@ -52,6 +54,7 @@ import jax
 import jax.numpy as jnp
 
 from backends.jax.core.compile import interpret
+from backends.jax.core.primitives import conv_filter_total
 from topos.arrows import (
     Arrow,
     Box,
@@ -199,9 +202,11 @@ def _total_rule(
         return lambda: per_example(
             jax.tree.map(lambda v: _total(v, size[0]), x, is_leaf=_is_batched)
         )
-    if not isinstance(box, Box) or name not in ("einsum", "scatter_add"):
+    if not isinstance(box, Box) or name not in ("einsum", "scatter_add", "conv_filter"):
         return None
     a, b = x
+    if name == "conv_filter" and isinstance(a, Batched) and isinstance(b, Batched):
+        return lambda: conv_filter_total(box, a.value, b.value)
     if name == "scatter_add" and isinstance(a, Batched):  # every example's rows, one scatter
         labels = b.value if isinstance(b, Batched) else jnp.broadcast_to(b, (size[0], *b.shape))
         return lambda: per_example((a.value, labels))

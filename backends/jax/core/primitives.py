@@ -39,7 +39,7 @@ from topos.arrows import Box
 from topos.nn.primitives import PRIMITIVES
 from topos.objects import Fin, R
 
-__all__ = ["IMPLEMENTATIONS", "bucket_table"]
+__all__ = ["IMPLEMENTATIONS", "bucket_table", "conv_filter_total"]
 
 
 def _dtype(box: Box) -> Any:
@@ -56,9 +56,13 @@ def _conv(box: Box, x: Any) -> Any:
 
 
 def _convolve(a: Any, w: Any, stride: tuple[int, ...], padding: str) -> Any:
-    spatial = "HW"[: a.ndim - 1]
+    return _convolve_batch(a[None], w, stride, padding)[0]
+
+
+def _convolve_batch(a: Any, w: Any, stride: tuple[int, ...], padding: str) -> Any:
+    spatial = "HW"[: a.ndim - 2]
     dims = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
-    return lax.conv_general_dilated(a[None], w, stride, padding, dimension_numbers=dims)[0]
+    return lax.conv_general_dilated(a, w, stride, padding, dimension_numbers=dims)
 
 
 def _transposed(box: Box, fn: Callable[[Any], Any], ct: Any) -> Any:
@@ -85,6 +89,16 @@ def _conv_filter(box: Box, x: Any) -> Any:
     a, g = x
     at = box.attrs
     return _transposed(box, lambda w: _convolve(a, w, at["stride"], at["padding"]), g)
+
+
+def conv_filter_total(box: Box, a: Any, g: Any) -> Any:
+    """``Σ_b conv_filter(a_b, g_b)`` for batches ``a``, ``g`` (leading axis): one convolution.
+
+    The batch becomes the convolution's own batch axis, contracted as ``jax.vjp`` of the
+    batched forward contracts it, instead of one kernel cotangent per example added up.
+    """
+    at = box.attrs
+    return _transposed(box, lambda w: _convolve_batch(a, w, at["stride"], at["padding"]), g)
 
 
 def _max_pool(box: Box, x: Any) -> Any:

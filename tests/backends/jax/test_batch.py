@@ -80,6 +80,7 @@ def _relative(ours_p: Any, ref_p: Any, ours_x: Any, ref_x: Any) -> float:
 
 FAST = ["swiglu mlp", "rmsnorm"]
 SLOW = [
+    "cnn (relu)",
     "mlp (relu)",
     "mlp (tanh)",
     "rnn (tanh)",
@@ -125,6 +126,26 @@ def test_no_weight_gradient_per_example_in_the_program() -> None:
     text = jax.jit(batched_backward(q)).lower(((pv, xs), cts)).compile().as_text()
     assert f"f32[{BATCH},8,24]" not in text and f"f32[{BATCH},24,8]" not in text
     assert " dot(" in text or "dot_general" in text
+
+
+def test_a_kernel_cotangent_is_one_convolution_over_the_batch() -> None:
+    """``Σ_b conv_filter(x_b, g_b)`` is one convolution, not one kernel per example."""
+    Xc, Wc = R(6, 6, 2), R(3, 3, 2, 4)
+    f = pair(snd(Wc, Xc), fst(Wc, Xc)) >> P.conv(Xc, Wc) >> P.tanh(R(6, 6, 4))
+    back = batched_backward(Para(Wc, f))
+    w = jax.random.normal(jax.random.key(0), (3, 3, 2, 4))
+    xs = jax.random.normal(jax.random.key(1), (BATCH, 6, 6, 2))
+    cts = jax.random.normal(jax.random.key(2), (BATCH, 6, 6, 4))
+    dw, dx = jax.jit(back)(((w, xs), cts))
+    run = interpret(f).fn
+    _, vjp = jax.vjp(lambda v, x: jax.vmap(lambda xi: run((v, xi)))(x), w, xs)
+    ref_w, ref_x = vjp(cts)
+    assert float(jnp.max(jnp.abs(dw - ref_w))) <= 1e-4
+    assert float(jnp.max(jnp.abs(dx - ref_x))) <= 1e-5
+    text = jax.jit(back).lower(((w, xs), cts)).compile().as_text()
+    # vmap's rule would group the examples as features (feature_group_count=B) and add
+    # B kernels afterwards; one convolution contracts the batch as jax.vjp's does
+    assert "feature_group_count" not in text and f"f32[2,3,3,{4 * BATCH}]" not in text
 
 
 X, W = R(3), R(3, 2)
