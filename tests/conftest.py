@@ -209,6 +209,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
+        "test_presets_agree_with_vjp": "the GPT-2 and Llama builders' backward, two dtypes",
         "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
         "test_generated_diagrams_agree[0]": "a generated diagram with attention",
         "test_generated_diagrams_agree[1]": "one more generated diagram",

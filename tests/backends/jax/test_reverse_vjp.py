@@ -15,8 +15,9 @@ from backends.jax.core.params import cartesian, param_value
 from backends.jax.core.reverse import backward, gradient
 from topos.dtypes import with_dtype
 from topos.nn import primitives as P
+from topos.nn.decoder import language_model
 from topos.nn.grammar import architecture, random_spec
-from topos.nn.zoo import ARCHITECTURES
+from topos.nn.zoo import ARCHITECTURES, llama
 from topos.objects import Fin, Ob, Product, R, Unit
 from topos.para import Para
 from topos.reverse import reverse
@@ -93,6 +94,22 @@ def test_zoo_agrees_with_vjp(name: str) -> None:
 @pytest.mark.parametrize("name", SLOW)
 def test_zoo_agrees_with_vjp_slow(name: str) -> None:
     p = ARCHITECTURES[name](True)
+    assert difference(p) <= TOLERANCE["float32"]
+    assert difference(with_dtype(p, "float64")) <= TOLERANCE["float64"]
+
+
+PRESETS = {
+    # the presets' builders at toy sizes: GPT-2's options (learned positions, GELU,
+    # tied head) and Llama's (RoPE, RMSNorm, SwiGLU, grouped-query attention)
+    "gpt2": lambda: language_model(11, 4, 8, 2, 2, tie=True, activation="gelu"),
+    "llama": lambda: llama(11, 4, 8, 2, 2, 16, kv_heads=1),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_agree_with_vjp(name: str) -> None:
+    p = PRESETS[name]()
     assert difference(p) <= TOLERANCE["float32"]
     assert difference(with_dtype(p, "float64")) <= TOLERANCE["float64"]
 
