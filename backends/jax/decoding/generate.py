@@ -223,19 +223,28 @@ def _at(box: Box, name: str, n: int) -> Box:
 
 
 def _cache(value: Any, axis: int, ctx: _Context) -> Any:
-    """Write the new rows of ``value`` into this site's cache; return all positions."""
+    """Write the new rows of ``value`` into this site's cache; return all positions.
+
+    The buffer keeps the positions on its second-to-last axis (keys of shape
+    ``(seq, heads, width)`` are held as ``(heads, seq, width)``): the layout the
+    attention ``einsum``s read without a transpose, where the diagram's own
+    layout made XLA copy the whole cache, transposed, for every new token. The
+    value returned is a transposed view of it, which XLA folds into the ``einsum``.
+    """
     frame = _frame()
     key = frame.next()
-    shape = list(value.shape)
-    shape[axis] = ctx.dim.max
+    at = max(value.ndim - 2, 0)
+    rows = jnp.moveaxis(value, axis, at)
     old = frame.read.get(key)
     if old is None:
+        shape = list(rows.shape)
+        shape[at] = ctx.dim.max
         old = jnp.zeros(shape, value.dtype)
     start = [0] * value.ndim
-    start[axis] = ctx.offset
-    new = jax.lax.dynamic_update_slice(old, value.astype(old.dtype), start)
+    start[at] = ctx.offset
+    new = jax.lax.dynamic_update_slice(old, rows.astype(old.dtype), start)
     frame.write[key] = new
-    return new
+    return jnp.moveaxis(new, at, axis)
 
 
 def _positions(ctx: _Context, full: bool) -> Any:
