@@ -334,12 +334,27 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     say("")
     say(
         f"- topos / fastest Equinox ({eqx_best}): **{med[topos] / med[eqx_best]:.2f}x**"
-        " (target <= 1.00x)"
+        f" (target <= 1.00x); per step, paired: {paired(times[topos], times[eqx_best])}"
     )
-    say(f"- topos / Penzai: **{med[topos] / med[pz_name]:.2f}x** (target <= 1.00x)")
+    say(
+        f"- topos / Penzai: **{med[topos] / med[pz_name]:.2f}x** (target <= 1.00x); per step,"
+        f" paired: {paired(times[topos], times[pz_name])}"
+    )
     say("")
     say(NOTE)
     return lines
+
+
+def paired(mine: list[float], theirs: list[float]) -> str:
+    """The median and quartiles of the step-by-step ratios ``mine / theirs`` (steps run
+    back to back, so load hits both alike).
+
+    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    'median 2.000 [1.500-2.500]'
+    """
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"median {statistics.median(ratios):.3f} [{q1:.3f}-{q3:.3f}]"
 
 
 def write(lines: list[str], path: Path) -> None:

@@ -25,7 +25,8 @@ is one of three kinds along that axis:
   operand that must be seen at every position goes through the **cache**: its
   new rows are written at ``offset`` into a per-site buffer of length ``L``,
   and the whole buffer is used. The cached sites are exactly the keys and
-  values of each attention.
+  values of each attention. A buffer holds the positions on its second-to-last
+  axis (heads first), the layout the attention dots read without a copy.
 
 So the decode step is a stateful morphism ``state × new rows → state × new
 outputs``; the interpretation is a functor into JAX functions whose ``repeat``
@@ -542,7 +543,8 @@ def decode_step(
     """One decoding step of one example: ``(state, new ids) -> (state, logits of the new rows)``.
 
     ``ids`` are the tokens at slots ``offset .. offset + len(ids) - 1``; ``state``
-    the caches (``{}`` before the first step); ``start`` the number of left pads.
+    the caches (``{}`` before the first step; each held with the positions on its
+    second-to-last axis); ``start`` the number of left pads.
     ``jax.vmap`` it over a batch. Returns ``(logits, state)``. A step of ``max``
     rows (a prompt that fills the context) decodes all rows but the last, then
     the last: rows and cache must differ in length to be told apart.
