@@ -10,9 +10,13 @@ batch (1, and 8 for greedy) — two decoders of the same tokens from one paramet
   diagram (``seq = Dim("seq", ctx)``);
 - ``hand``: a decoder written directly in JAX for these weights, as fast as plain
   JAX gets: a preallocated cache per layer (updated in place with
-  ``dynamic_update_slice``), the layers unrolled in Python, one ``lax.fori_loop`` over
-  the tokens with the sampling inside it, one ``jax.jit`` over the whole call, no
-  host round trip per token; the prefill computes the logits of the last row only.
+  ``dynamic_update_slice``) held heads first, ``(batch, kv heads, positions, width)``,
+  which the attention dots read without a transposed copy (``--hand-cache
+  positions``: positions first, as the projections make the keys; XLA then copies
+  every cache, transposed, for each token), the layers unrolled in Python, one
+  ``lax.fori_loop`` over the tokens with the sampling inside it, one ``jax.jit`` over
+  the whole call, no host round trip per token; the prefill computes the logits of
+  the last row only.
 
 The prompt fills the context but ``--steps`` slots (256 by default), so each new
 token attends to a long cache. Both decoders are compiled and run once, then run
@@ -124,19 +128,34 @@ def hand_weights(params: dict[str, Any], s: Size) -> dict[str, Any]:
     return {"layers": layers, **{k: jnp.asarray(v) for k, v in rest.items()}}
 
 
-def hand_decoder(preset: str, s: Size, ctx: int, width: int, steps: int, mode: str) -> Any:
-    """A jitted decoder ``(weights, ids (B, width), key) -> new ids (B, steps)``."""
+def hand_decoder(
+    preset: str, s: Size, ctx: int, width: int, steps: int, mode: str, heads_first: bool = True
+) -> Any:
+    """A jitted decoder ``(weights, ids (B, width), key) -> new ids (B, steps)``.
+
+    ``heads_first``: each cache is held ``(batch, kv heads, positions, width)``, the
+    layout the attention dots read as they are; ``False`` holds it ``(batch,
+    positions, kv heads, width)``, as the projections make the keys, which XLA
+    copies transposed for every new token (the hand decoder before issue 25's third
+    pass; ``--hand-cache positions``)."""
     heads, dh = s.heads, s.d // s.heads
     kv = s.kv_heads if preset == "llama" else s.heads
     group = heads // kv
 
+    cached = "bktd" if heads_first else "btkd"  # the layout of a key/value cache
+
     def attend(q: jax.Array, kc: jax.Array, vc: jax.Array, pos: jax.Array) -> jax.Array:
         b, n = q.shape[:2]
         q = q.reshape(b, n, kv, group, dh)
-        sc = jnp.einsum("bskgd,btkd->bkgst", q, kc) / math.sqrt(dh)
+        sc = jnp.einsum(f"bskgd,{cached}->bkgst", q, kc) / math.sqrt(dh)
         keep = jnp.arange(ctx)[None, :] <= pos[:, None]
         a = jax.nn.softmax(jnp.where(keep, sc, -1e9), axis=-1)
-        return jnp.einsum("bkgst,btkd->bskgd", a, vc).reshape(b, n, heads * dh)
+        return jnp.einsum(f"bkgst,{cached}->bskgd", a, vc).reshape(b, n, heads * dh)
+
+    def write(c: jax.Array, new: jax.Array, start: Any) -> jax.Array:
+        if heads_first:
+            return jax.lax.dynamic_update_slice(c, new.transpose(0, 2, 1, 3), (0, 0, start, 0))
+        return jax.lax.dynamic_update_slice(c, new, (0, start, 0, 0))
 
     def block(x: jax.Array, w: dict[str, Any], cache: Any, start: Any) -> Any:
         b, n, _ = x.shape
@@ -152,8 +171,7 @@ def hand_decoder(preset: str, s: Size, ctx: int, width: int, steps: int, mode: s
             q = _rope((h @ w["attn.q.w"]).reshape(b, n, heads, dh), pos)
             k = _rope((h @ w["attn.k.w"]).reshape(b, n, kv, dh), pos)
             v = (h @ w["attn.v.w"]).reshape(b, n, kv, dh)
-        kc = jax.lax.dynamic_update_slice(kc, k, (0, start, 0, 0))
-        vc = jax.lax.dynamic_update_slice(vc, v, (0, start, 0, 0))
+        kc, vc = write(kc, k, start), write(vc, v, start)
         o = attend(q, kc, vc, pos)
         if preset == "gpt":
             x = x + o @ w["attn.o.w"] + w["attn.o.b"]
@@ -183,7 +201,7 @@ def hand_decoder(preset: str, s: Size, ctx: int, width: int, steps: int, mode: s
     @jax.jit
     def run(p: dict[str, Any], ids: jax.Array, key: jax.Array) -> jax.Array:
         b = ids.shape[0]
-        zeros = jnp.zeros((b, ctx, kv, dh), jnp.float32)
+        zeros = jnp.zeros((b, kv, ctx, dh) if heads_first else (b, ctx, kv, dh), jnp.float32)
         logits, caches = forward(p, ids, [(zeros, zeros)] * s.layers, 0)
         key, sub = jax.random.split(key)
         tok = pick(logits, sub, mode)
@@ -223,7 +241,9 @@ def interleave(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list
     return times
 
 
-def run_case(case: Case, s: Size, steps: int, rounds: int) -> dict[str, Any]:
+def run_case(
+    case: Case, s: Size, steps: int, rounds: int, heads_first: bool = True
+) -> dict[str, Any]:
     model = build(case.preset, case.ctx, s)
     params = init(model, jax.random.key(0))
     width = case.ctx - steps
@@ -238,7 +258,7 @@ def run_case(case: Case, s: Size, steps: int, rounds: int) -> dict[str, Any]:
         return generate(model, params, prompts, steps, key, temperature, top_k, lengths=lengths)
 
     weights = hand_weights(params, s)
-    hand = hand_decoder(case.preset, s, case.ctx, width, steps, case.mode)
+    hand = hand_decoder(case.preset, s, case.ctx, width, steps, case.mode, heads_first)
     ids = jnp.asarray(prompts)
 
     def handwritten() -> Any:
@@ -295,6 +315,13 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--d", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="ctx 64, 16 steps, 3 rounds")
+    parser.add_argument(
+        "--hand-cache",
+        choices=["heads", "positions"],
+        default="heads",
+        help="the hand decoder's cache layout: (batch, heads, positions, width), the fastest;"
+        " or (batch, positions, heads, width), as before issue 25's third pass",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.ctx, args.steps, args.rounds = args.ctx or [64], 16, 3
@@ -308,7 +335,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     ]
     rows = []
     for case in cases:
-        rows.append(run_case(case, s, args.steps, args.rounds))
+        rows.append(run_case(case, s, args.steps, args.rounds, args.hand_cache == "heads"))
         print(table(rows[-1:], args.steps, args.rounds, s)[-1], flush=True)
     lines = table(rows, args.steps, args.rounds, s)
     print("\n".join(lines))

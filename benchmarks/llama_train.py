@@ -55,11 +55,14 @@ from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
 )
 
 from backends.jax import batched  # noqa: E402
+from backends.jax.core.values import checked_ids  # noqa: E402
 from backends.jax.interop.penzai import from_penzai_llama  # noqa: E402
+from topos import Fin  # noqa: E402
 from topos.nn.decoder import language_model  # noqa: E402
 
 Batch = tuple[Any, Any]
 Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
+HOST = "topos (ids checked on the host)"
 BEGIN, END = "<!-- llama_train: begin -->", "<!-- llama_train: end -->"
 NOTE = (
     "Command: `python benchmarks/llama_train.py`. topos unrolls a `repeat` of at most"
@@ -279,6 +282,10 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     lines: list[str] = []
     say = lines.append
     vs, n_params = variants(size)
+    # the same model with its ids checked on the host, before each step, and a step
+    # compiled without the run-time test (its conditional); the check is timed with it
+    vs.insert(1, Variant(HOST, batched(topos_llama(size), check_ids=False), vs[0].params))
+    dom = Fin(size.vocab, size.seq)
     data = batches(size, rounds * per_round + 1)
     probe = data[0][0]
     ref = np.asarray(jax.jit(vs[0].logits)(vs[0].params, probe))
@@ -304,6 +311,8 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
             for v in order:
                 p, o = state[v.name]
                 t0 = time.perf_counter()
+                if v.name == HOST:  # a concrete batch: an id out of range raises here
+                    checked_ids(dom, np.asarray(batch[0]), "tokens")
                 p, o, loss = steps[v.name](p, o, batch)
                 jax.block_until_ready((p, loss))
                 times[v.name].append(time.perf_counter() - t0)
@@ -334,12 +343,32 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     say("")
     say(
         f"- topos / fastest Equinox ({eqx_best}): **{med[topos] / med[eqx_best]:.2f}x**"
-        " (target <= 1.00x)"
+        f" (target <= 1.00x); per step, paired: {paired(times[topos], times[eqx_best])}"
     )
-    say(f"- topos / Penzai: **{med[topos] / med[pz_name]:.2f}x** (target <= 1.00x)")
+    say(
+        f"- topos / Penzai: **{med[topos] / med[pz_name]:.2f}x** (target <= 1.00x); per step,"
+        f" paired: {paired(times[topos], times[pz_name])}"
+    )
+    say(
+        f"- {HOST} / fastest Equinox: **{med[HOST] / med[eqx_best]:.2f}x**, paired:"
+        f" {paired(times[HOST], times[eqx_best])}; / Penzai: **{med[HOST] / med[pz_name]:.2f}x**,"
+        f" paired: {paired(times[HOST], times[pz_name])}"
+    )
     say("")
     say(NOTE)
     return lines
+
+
+def paired(mine: list[float], theirs: list[float]) -> str:
+    """The median and quartiles of the step-by-step ratios ``mine / theirs`` (steps run
+    back to back, so load hits both alike).
+
+    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    'median 2.000 [1.500-2.500]'
+    """
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"median {statistics.median(ratios):.3f} [{q1:.3f}-{q3:.3f}]"
 
 
 def write(lines: list[str], path: Path) -> None:

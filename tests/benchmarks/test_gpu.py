@@ -27,8 +27,10 @@ def _bench(name: str) -> ModuleType:
 def test_the_hand_decoder_draws_the_tokens_generate_draws() -> None:
     gen = _bench("generate")
     size = gen.Size(d=16, layers=2, heads=2, kv_heads=1, hidden=24, vocab=32)
-    for preset, mode, batch in [("gpt", "greedy", 2), ("llama", "top-k", 1)]:
-        out = gen.run_case(gen.Case(preset, 16, mode, batch), size, steps=6, rounds=1)
+    cases = [("gpt", "greedy", 2, True), ("llama", "top-k", 1, False)]  # both cache layouts
+    for preset, mode, batch, heads_first in cases:
+        case = gen.Case(preset, 16, mode, batch)
+        out = gen.run_case(case, size, steps=6, rounds=1, heads_first=heads_first)
         assert out["same"] == 1.0, (preset, mode)  # top-k: the same draws from equal logits
         assert out["generate"] > 0 and out["hand"] > 0
 

@@ -25,7 +25,8 @@ is one of three kinds along that axis:
   operand that must be seen at every position goes through the **cache**: its
   new rows are written at ``offset`` into a per-site buffer of length ``L``,
   and the whole buffer is used. The cached sites are exactly the keys and
-  values of each attention.
+  values of each attention. A buffer holds the positions on its second-to-last
+  axis (heads first), the layout the attention dots read without a copy.
 
 So the decode step is a stateful morphism ``state × new rows → state × new
 outputs``; the interpretation is a functor into JAX functions whose ``repeat``
@@ -223,19 +224,28 @@ def _at(box: Box, name: str, n: int) -> Box:
 
 
 def _cache(value: Any, axis: int, ctx: _Context) -> Any:
-    """Write the new rows of ``value`` into this site's cache; return all positions."""
+    """Write the new rows of ``value`` into this site's cache; return all positions.
+
+    The buffer keeps the positions on its second-to-last axis (keys of shape
+    ``(seq, heads, width)`` are held as ``(heads, seq, width)``): the layout the
+    attention ``einsum``s read without a transpose, where the diagram's own
+    layout made XLA copy the whole cache, transposed, for every new token. The
+    value returned is a transposed view of it, which XLA folds into the ``einsum``.
+    """
     frame = _frame()
     key = frame.next()
-    shape = list(value.shape)
-    shape[axis] = ctx.dim.max
+    at = max(value.ndim - 2, 0)
+    rows = jnp.moveaxis(value, axis, at)
     old = frame.read.get(key)
     if old is None:
+        shape = list(rows.shape)
+        shape[at] = ctx.dim.max
         old = jnp.zeros(shape, value.dtype)
     start = [0] * value.ndim
-    start[axis] = ctx.offset
-    new = jax.lax.dynamic_update_slice(old, value.astype(old.dtype), start)
+    start[at] = ctx.offset
+    new = jax.lax.dynamic_update_slice(old, rows.astype(old.dtype), start)
     frame.write[key] = new
-    return new
+    return jnp.moveaxis(new, at, axis)
 
 
 def _positions(ctx: _Context, full: bool) -> Any:
@@ -533,7 +543,8 @@ def decode_step(
     """One decoding step of one example: ``(state, new ids) -> (state, logits of the new rows)``.
 
     ``ids`` are the tokens at slots ``offset .. offset + len(ids) - 1``; ``state``
-    the caches (``{}`` before the first step); ``start`` the number of left pads.
+    the caches (``{}`` before the first step; each held with the positions on its
+    second-to-last axis); ``start`` the number of left pads.
     ``jax.vmap`` it over a batch. Returns ``(logits, state)``. A step of ``max``
     rows (a prompt that fills the context) decodes all rows but the last, then
     the last: rows and cache must differ in length to be told apart.

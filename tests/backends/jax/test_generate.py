@@ -8,6 +8,8 @@ agree within 1e-5; left-padded batches equal each prompt alone; bad calls say wh
 from __future__ import annotations
 
 import functools
+import math
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -387,3 +389,48 @@ def test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan(
     ref = _uncached(model, params, [1, 2], ids)
     assert ids.tolist() == ref.argmax(-1).tolist()
     np.testing.assert_allclose(logits, ref, atol=1e-5, rtol=0)
+
+
+def _while_body_ops(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``(opcode, shape)`` of each instruction the while loop's body runs (fusions inside)."""
+    comps: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in text.splitlines():
+        head = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{$", line)
+        if head:
+            comps[head.group(1)] = lines = []
+        else:
+            lines.append(line)
+    body = re.search(r" while\(.*?body=%?([\w.\-]+)", text)
+    assert body is not None, "no while loop in the decoder"
+    todo, seen, ops = [body.group(1)], set(), []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in comps.get(name, []):
+            todo += re.findall(r"(?:calls|to_apply)=%?([\w.\-]+)", line)
+            m = re.match(r"\s*(?:ROOT )?%?[\w.\-]+ = \w+\[([\d,]*)\]\S* ([a-z\-]+)\(", line)
+            if m:
+                ops.append((m.group(2), tuple(int(d) for d in m.group(1).split(",") if d)))
+    return ops
+
+
+@pytest.mark.parametrize("arch", ["gpt-learned-tied", "rope-gqa-rms-swiglu"])
+def test_the_loop_over_tokens_never_copies_a_cache(arch: str) -> None:
+    """The caches are held heads first, as the attention dots read them: held positions
+    first, XLA copied every cache, transposed, for each new token (issue 25)."""
+    from backends.jax.decoding.generate import _compiled
+
+    model, batch = MODELS[arch], 3
+    params = init(model, jax.random.key(0))
+    run = _compiled(model, 8, 0.0, None, 0)
+    args = (params, np.zeros((batch, 8), np.int32), np.zeros(batch, np.int32), np.int32(5),
+            np.int32(4), jax.random.key(0))  # fmt: skip
+    ops = _while_body_ops(run.lower(*args).compile().as_text())
+    caches = {s for op, s in ops if op == "dynamic-update-slice" and SEQ.max in s[1:-1]}
+    assert caches and {s[0] for s in caches} == {batch}, caches
+    size = {math.prod(s) for s in caches}
+    copied = [(op, s) for op, s in ops if op in ("copy", "transpose") and math.prod(s) in size]
+    assert copied == []
