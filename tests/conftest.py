@@ -119,6 +119,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_load_runs_a_random_vit": "loads, analyses, draws and runs a model",
     },
     "tests/backends/jax/test_hf.py": {
+        "test_sharded_checkpoints_are_read_and_written_shard_by_shard":
+            "writes and reads a sharded checkpoint",
         "test_save_writes_the_same_folder_back[gpt2]":
             "one more family (llama-gqa stays fast)",
         "test_save_writes_the_same_folder_back[vit-model]":
@@ -139,6 +141,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_save_writes_the_same_folder_back[vit]": "one more family",
     },
     "tests/backends/jax/test_icl.py": {
+        "test_k_layers_are_k_gd_steps[2]":
+            "one more depth (one layer stays fast)",
         "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",
         "test_k_layers_are_k_gd_steps[3]": "one more depth",
         "test_k_layers_are_k_gd_steps[5]": "one more depth",
@@ -146,6 +150,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_alignment_of_a_model_with_itself": "derivatives of a model, eagerly",
     },
     "tests/backends/jax/test_layout.py": {
+        "test_fit_layers_is_the_old_name_of_unstack_and_warns":
+            "trains, for a deprecated keyword",
         "test_the_train_step_of_the_layer_layout_slices_no_parameter":
             "compiles a train step in both layouts",
         "test_fit_in_the_layer_layout_trains_as_stacked_and_checkpoints_stacked":
@@ -200,6 +206,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_evaluate_trains_every_task_and_seed": "the search trains",
     },
     "tests/backends/jax/test_batch.py": {
+        "test_batched_backward_equals_vjp_of_the_batch[swiglu mlp]":
+            "one more model (rmsnorm stays fast)",
         "test_batched_backward_equals_vjp_of_the_batch_slow": "the zoo's batched backward, twice",
         "test_batched_backward_on_generated_diagrams": "generated diagrams with attention",
     },
@@ -225,6 +233,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_softmax_fold_reverses_as_the_materialised_attention[False]": "the causal one is fast",
     },
     "tests/backends/jax/test_reverse_laws.py": {
+        "test_the_window_primitives_satisfy_the_higher_laws[conv-RD6]":
+            "a third reverse derivative of a convolution",
         "test_numeric_laws_hold_on_jax[RD1]": "compiles both sides of each example",
         "test_numeric_laws_hold_on_jax[RD2]": "compiles both sides of each example",
         "test_numeric_laws_hold_on_jax[RD4]": "compiles both sides of each example",
@@ -255,6 +265,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_an_imported_model_trains_one_step_like_the_original": "fit and a gradient",
     },
     "tests/backends/jax/test_values.py": {
+        "test_out_of_range_ids_are_refused_under_transformations[batched--1]":
+            "one more transformation",
         "test_out_of_range_ids_are_refused_under_transformations[batched-100]":
             "one more transformation (jit(grad(apply)) stays fast)",
         "test_out_of_range_ids_are_refused_under_transformations[jit(grad(batched))-100]":
@@ -266,6 +278,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_apply_refuses_out_of_range_tokens": "a transformer, op by op",
     },
     "tests/backends/jax/test_zoo.py": {
+        "test_second_differences_agree_with_the_verdict[mlp (tanh)]":
+            "one more architecture",
         "test_every_zoo_model_compiles_and_runs": "compiles every architecture",
         "test_second_differences_agree_with_the_verdict[cnn (relu)]": "one more architecture",
         "test_second_differences_agree_with_the_verdict[rnn (relu)]": "one more architecture",
