@@ -170,7 +170,7 @@ def jit_step(
     kw: dict[str, Any] = {}
     if out_shardings is not None:
         kw["out_shardings"] = (*out_shardings, out_shardings[2])
-    run = functools.partial(guarded_step, loss, optimizer, partition)
+    run: Callable[..., Any] = functools.partial(guarded_step, loss, optimizer, partition)
     if ids_on_host:
         run, check = host_checked(run)
     jitted = jax.jit(run, donate_argnums=(0, 1), **kw)
