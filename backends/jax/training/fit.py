@@ -54,6 +54,11 @@ What ``fit`` does with its options:
   window). Its ``result`` is the state before that step, the last whose loss
   was finite: the step stops moving the leaves at the first loss that is not
   (``backends.jax.training.step.guarded_step``), so nothing is lost to the window.
+- ``ids_on_host`` (default ``True``): the token ids of each batch (the model's
+  ``Fin`` inputs that are leaves of the batch) are checked on the host before
+  the step, which is compiled without the run-time id test; a bad id raises
+  ``TokenIdError`` (a ``ValueError``) naming the step, leaf, index and value,
+  with the state before that step in its ``result``.
 
 >>> import jax.numpy as jnp, optax
 >>> params = {"w": jnp.array(3.0)}
