@@ -82,6 +82,8 @@ from backends.apps.demo import (  # noqa: E402
 from backends.jax import batched, compile, init  # noqa: E402
 from backends.jax.core.compile import UNROLL_MAX  # noqa: E402
 from backends.jax.core.layout import unstack  # noqa: E402
+from backends.jax.training.state import TrainState  # noqa: E402
+from backends.jax.training.step import jit_step  # noqa: E402
 from topos import nn  # noqa: E402
 from topos.analysis import analyze  # noqa: E402
 
@@ -178,6 +180,33 @@ def diagram_train_step(
     return jax.jit(step, donate_argnums=(0, 1)), params, tx.init(params)
 
 
+def fit_train_step(p: Any, params: Any, tx: Any, *, layers: bool = True) -> tuple[Step, Any, Any]:
+    """``fit``'s own step (``backends.jax.training.step.jit_step``) on the diagram model.
+
+    What a user of ``fit(..., unstack=p)`` runs: the state's flat leaves, the step
+    guarded against NaN, and each batch's token ids checked on the host before the
+    step (timed with it), the step compiled without the run-time id test. Its state
+    rides in the params slot (the optimiser's slot is ``None``); not a flat
+    ``jax.jit`` (``lower`` cannot take it), so the cost section shows the flat step.
+    """
+    logits = batched(p)
+    if layers:
+        params = unstack(p, params)
+
+    def loss(params: Any, batch: Batch) -> Any:
+        tokens, targets = batch
+        return cross_entropy(logits(params, tokens), targets)
+
+    state = TrainState.build(params, tx)
+    step = jit_step(loss, tx, state.partition, ids_on_host=True)
+
+    def run(s: Any, _opt: Any, batch: Batch) -> tuple[Any, Any, Any]:
+        s, value = step(s, batch)
+        return s, None, value
+
+    return run, state, None
+
+
 @dataclasses.dataclass
 class Variant:
     """A model and a way to step it: ``new(seed)`` (untimed) then ``prepare(model)``."""
@@ -218,13 +247,21 @@ def variants(cfg: Config, tx: Any, *, every: bool = True) -> list[Variant]:
 
     out = [
         Variant(
+            "topos (fit's step, ids on the host)",
+            "topos",
+            diagram_new,
+            lambda m: fit_train_step(m[0], m[1], tx),
+            flat=False,
+            scan=True,
+        ),
+        Variant(
             "topos (diagram, repeat)",
             "topos",
             diagram_new,
             lambda m: diagram_train_step(m[0], m[1], tx),
             flat=True,
             scan=True,
-        )
+        ),
     ]
     for scan in (True, False) if every else (True,):
         for flat in (True, False) if every else (True,):

@@ -56,6 +56,8 @@ ValueError: input: token ids of Fin(7, 2) must be in 0..6, got 100 at index (1,)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,6 +75,8 @@ __all__ = [
     "describe",
     "dtype_of",
     "has_tracer",
+    "HostIds",
+    "ids_on_host",
     "leaves",
     "has_unstacked",
     "ids_in_range",
@@ -352,6 +356,9 @@ def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
         _check_ids(x, np.asarray(value), where)
         return value
     if isinstance(x, Fin):
+        host = _HOST.get()
+        if host is not None and host.claim(x, value, where):
+            return value  # a leaf of the batch: its caller checks it on the host
         bad = ~_in_range(x, value)
         return eqx.error_if(value, bad, f"{where}: a token id of {x!r} is outside 0..{x.n - 1}")
     if isinstance(x, Product):
@@ -367,6 +374,78 @@ def checked_ids(x: Ob, value: Any, where: str = "input") -> Any:
             checked_ids(x.right, right, f"{where}[2]"),
         )
     return value
+
+
+class HostIds:
+    """The token-id leaves of a batch that its caller checks on the host, found at trace time.
+
+    While a step is traced under ``ids_on_host(batch_leaves)``, ``checked_ids``
+    leaves out the run-time test of a ``Fin`` value that *is* one of those leaves
+    (the same tracer, or a ``vmap`` of it: the same ids) and records the leaf's
+    index with its ``Fin`` here; any other traced ids (a slice, a sum) keep the
+    run-time test. ``check(batch_leaves)`` then tests the recorded leaves of a
+    concrete batch before the compiled step runs: NumPy's min and max for a NumPy
+    array (no device round trip), the same on the fetched array for a JAX one.
+
+    >>> import jax, jax.numpy as jnp, numpy as np
+    >>> from topos import Fin
+    >>> host = HostIds()
+    >>> def f(t, u):
+    ...     with ids_on_host(host, [t, u]):
+    ...         return checked_ids(Fin(5, 2), t).sum() + checked_ids(Fin(5, 2), u[::-1]).sum()
+    >>> int(jax.jit(f)(jnp.array([1, 4]), jnp.array([0, 1])))  # u[::-1] is checked in the step
+    6
+    >>> [(i, x) for i, x, _ in host.found]
+    [(0, Fin(5, 2))]
+    >>> host.check([np.array([1, 4]), np.array([9, 9])], "batch")
+    >>> host.check([np.array([1, 5]), np.array([0, 1])], "batch")
+    Traceback (most recent call last):
+    ...
+    ValueError: batch leaf 0 (input): token ids of Fin(5, 2) must be in 0..4, got 5 at index (1,)
+    """
+
+    def __init__(self) -> None:
+        self.found: list[tuple[int, Fin, str]] = []
+        self.leaves: dict[int, int] = {}
+        self.traced = False
+
+    def claim(self, x: Fin, value: Any, where: str) -> bool:
+        """Whether ``value`` is a batch leaf (recorded with ``x``), or a ``vmap`` of one."""
+        while True:
+            i = self.leaves.get(id(value))
+            if i is not None:
+                if all(j != i or y != x for j, y, _ in self.found):
+                    self.found.append((i, x, where))
+                return True
+            inner = getattr(value, "val", None)  # a BatchTracer of the vmap
+            if inner is None or type(value).__name__ != "BatchTracer":
+                return False
+            value = inner
+
+    def check(self, batch_leaves: list[Any], where: str) -> None:
+        """Refuse (``ValueError`` naming the leaf, index and value) an id out of range."""
+        for i, x, at in self.found:
+            v = batch_leaves[i]
+            if not isinstance(v, np.ndarray):
+                v = np.asarray(jax.device_get(v))
+            lo, hi = v.min(initial=0), v.max(initial=0)
+            if lo < 0 or hi >= x.n:
+                _check_ids(x, v, f"{where} leaf {i} ({at})")
+
+
+_HOST: contextvars.ContextVar[HostIds | None] = contextvars.ContextVar("host_ids", default=None)
+
+
+@contextlib.contextmanager
+def ids_on_host(host: HostIds, batch_leaves: list[Any]) -> Iterator[HostIds]:
+    """Trace under this to leave the id test of ``batch_leaves`` to ``host.check``."""
+    host.leaves = {id(v): i for i, v in enumerate(batch_leaves)}
+    token = _HOST.set(host)
+    try:
+        yield host
+    finally:
+        _HOST.reset(token)
+        host.leaves = {}
 
 
 def _in_range(x: Fin, value: Any) -> Any:

@@ -1,7 +1,7 @@
 """Training with optax: ``fit``, its state and pure step, checkpoints, progress.
 
 - ``fit``: the loop (progress, evaluation, checkpoints, a mesh, the layer layout);
-  ``DivergedError`` and ``EvalValueError``, which keep the state reached;
+  ``DivergedError``, ``EvalValueError`` and ``TokenIdError``, which keep the state reached;
 - ``state``: ``TrainState``, the run's arrays flattened once (trainable leaves,
   optimiser state, frozen leaves) with the step and the history;
 - ``step``: ``train_step``, one pure step over those leaves (jitted by ``fit``
@@ -29,4 +29,5 @@ from backends.jax.training.fit import fit as fit
 from backends.jax.training.state import FitResult as FitResult
 from backends.jax.training.state import TrainState as TrainState
 from backends.jax.training.state import leaf_paths as leaf_paths
+from backends.jax.training.step import TokenIdError as TokenIdError
 from backends.jax.training.step import train_step as train_step

@@ -54,6 +54,11 @@ What ``fit`` does with its options:
   window). Its ``result`` is the state before that step, the last whose loss
   was finite: the step stops moving the leaves at the first loss that is not
   (``backends.jax.training.step.guarded_step``), so nothing is lost to the window.
+- ``ids_on_host`` (default ``True``): the token ids of each batch (the model's
+  ``Fin`` inputs that are leaves of the batch) are checked on the host before
+  the step, which is compiled without the run-time id test; a bad id raises
+  ``TokenIdError`` (a ``ValueError``) naming the step, leaf, index and value,
+  with the state before that step in its ``result``.
 
 >>> import jax.numpy as jnp, optax
 >>> params = {"w": jnp.array(3.0)}
@@ -97,7 +102,7 @@ from backends.jax.training.lenses import Learner, Objective
 from backends.jax.training.progress import Progress
 from backends.jax.training.state import FitResult, TrainState
 from backends.jax.training.state import leaf_paths as leaf_paths
-from backends.jax.training.step import jit_step
+from backends.jax.training.step import TokenIdError, jit_step
 from topos.para import Para
 
 __all__ = [
@@ -108,6 +113,7 @@ __all__ = [
     "fit",
     "leaf_paths",
     "load_checkpoint",
+    "TokenIdError",
 ]
 
 
@@ -394,6 +400,7 @@ def fit(
     optimize: bool | str = False,
     unstack: Para | bool | None = None,
     layers: Para | bool | None = None,
+    ids_on_host: bool = True,
 ) -> FitResult:
     """Train ``params`` to minimise ``loss(params, batches(step))`` for ``steps`` steps.
 
@@ -442,6 +449,17 @@ def fit(
             repeats as one array per layer (see the module docstring). Not with
             ``mesh``.
         layers: the old name of ``unstack`` (a ``DeprecationWarning``).
+        ids_on_host: check each batch's token ids on the host before its step
+            (default), and compile the step without the run-time id test that
+            ``apply``, ``batched`` and ``compile`` otherwise embed (a conditional
+            with a callback: 2-4% of a small transformer's step). The ids so
+            checked are the ``Fin`` inputs of the model that are leaves of the batch
+            (``batch[0]`` passed to ``batched(p)``, or each example of it under
+            ``jax.vmap``), found when the step is traced; ids the loss derives
+            (a slice ``tokens[:, :-1]``) keep the run-time test. A NumPy batch is
+            tested with NumPy's min and max, with no device round trip; a JAX
+            batch's id leaves are fetched. ``False`` keeps the run-time test for
+            every id; a run on a ``mesh`` always does.
 
     Returns:
         A ``FitResult``.
@@ -453,6 +471,9 @@ def fit(
             ``FloatingPointError``), with the state before that step in ``result``.
         EvalValueError: ``eval_fn`` returned a value JSON cannot hold (a ``TypeError``),
             with the state reached in ``result``.
+        TokenIdError: a batch holds a token id out of range (a ``ValueError``
+            naming the step, the batch leaf, the index and the value), with the
+            state before that step in ``result``.
     """
     _check_counts(steps, eval_every, checkpoint_every)
     if learner is not None or optimizer is None:
@@ -476,7 +497,10 @@ def fit(
     if mesh is not None:  # a sharded run: place the state, pin the step's output shardings
         state, out_shardings = state.placed(mesh, rules)
         batches = sharding.sharded_batches(batches, mesh, rules)
-    step = jit_step(loss, optimizer, state.partition, out_shardings=out_shardings)
+    on_host = ids_on_host and mesh is None
+    step = jit_step(
+        loss, optimizer, state.partition, out_shardings=out_shardings, ids_on_host=on_host
+    )
     resumed = False
     if resume and ck_path is not None:
         state, resumed = _resume(state, ck_path, steps)
@@ -506,7 +530,15 @@ def fit(
         bar.say(f"resumed from {ck_path} at step {state.step}")
     try:
         for i in range(state.step, steps):
-            state, value = step(state, batches(i))
+            try:
+                state, value = step(state, batches(i))
+            except TokenIdError as err:  # refused before the step: the state is whole
+                loop.flush(state, log=False)  # a NaN before it is reported first
+                raise TokenIdError(
+                    f"{err} at step {i} (counting from 0); the state before it is in this"
+                    " error's .result",
+                    result(state),
+                ) from None
             losses.add(value)
             loop.after(state)
         loop.flush(state, log=True)

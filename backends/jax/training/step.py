@@ -38,9 +38,18 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from backends.jax.core.values import HostIds, ids_on_host
 from backends.jax.training.state import Partition, TrainState
 
-__all__ = ["Step", "guarded_step", "jit_step", "train_step"]
+__all__ = [
+    "Check",
+    "Step",
+    "TokenIdError",
+    "guarded_step",
+    "host_checked",
+    "jit_step",
+    "train_step",
+]
 
 #: ``step(state, batch) -> (next state, loss)``; the loss stays on the device.
 Step = Callable[[TrainState, Any], tuple[TrainState, jax.Array]]
@@ -137,6 +146,7 @@ def jit_step(
     partition: Partition,
     *,
     out_shardings: Any = None,
+    ids_on_host: bool = False,
 ) -> Step:
     """``train_step`` jitted for one run, as ``step(state, batch) -> (next state, loss)``.
 
@@ -151,6 +161,8 @@ def jit_step(
         partition: how the parameters split into leaves (``TrainState.partition``).
         out_shardings: the shardings of ``(train, opt, loss)`` on a mesh
             (``TrainState.placed``), or ``None``; ``finite`` is placed as the loss.
+        ids_on_host: check the batch's token ids on the host, before each step,
+            and compile the step without the run-time id test (``host_checked``).
 
     Returns:
         The step.
@@ -158,11 +170,15 @@ def jit_step(
     kw: dict[str, Any] = {}
     if out_shardings is not None:
         kw["out_shardings"] = (*out_shardings, out_shardings[2])
-    jitted = jax.jit(
-        functools.partial(guarded_step, loss, optimizer, partition), donate_argnums=(0, 1), **kw
-    )
+    run: Callable[..., Any] = functools.partial(guarded_step, loss, optimizer, partition)
+    if ids_on_host:
+        run, check = host_checked(run)
+    jitted = jax.jit(run, donate_argnums=(0, 1), **kw)
 
     def step(state: TrainState, batch: Any) -> tuple[TrainState, jax.Array]:
+        if ids_on_host:
+            args = (state.train, state.opt, state.frozen, state.finite, batch)
+            check(batch, lambda: jitted.trace(*args))
         train, opt, value, finite = jitted(
             state.train, state.opt, state.frozen, state.finite, batch
         )
@@ -223,3 +239,82 @@ def guarded_step(
     update = functools.partial(_update, optimizer, partition, grads)
     new_train, new_opt = jax.lax.cond(finite, update, _keep, train, opt)
     return new_train, new_opt, value, finite
+
+
+#: ``check(batch, trace)``: refuse a batch whose token ids are out of range;
+#: ``trace()`` traces the step for a batch of a new signature first.
+Check = Callable[[Any, Callable[[], Any]], None]
+
+
+def host_checked(run: Callable[..., Any]) -> tuple[Callable[..., Any], Check]:
+    """``run(*leaves, batch)`` traced with the batch's token-id tests left to the host.
+
+    Returns the function to jit and ``check(batch, trace)``. While the jitted
+    function is traced, ``checked_ids`` leaves out the run-time test of every
+    ``Fin`` value that is a leaf of the batch (``backends.jax.core.values.HostIds``)
+    and records it; ``check`` tests those leaves of a concrete batch before the
+    step runs, tracing first (``trace()``, which the call then reuses) when the
+    batch's signature is new. Ids the step derives (a slice of a leaf) keep the
+    run-time test. A bad id raises ``ValueError`` naming the batch leaf, the index
+    and the value.
+
+    >>> import jax, jax.numpy as jnp, numpy as np
+    >>> from backends.jax.core.values import checked_ids
+    >>> from topos import Fin
+    >>> run, check = host_checked(lambda w, b: w * checked_ids(Fin(3, 2), b[0]).sum())
+    >>> f = jax.jit(run)
+    >>> batch = (np.array([0, 2]), np.ones(2))
+    >>> check(batch, lambda: f.trace(2.0, batch))
+    >>> float(f(2.0, batch))
+    4.0
+    >>> check((np.array([0, 3]), np.ones(2)), lambda: None)
+    Traceback (most recent call last):
+    ...
+    backends.jax.training.step.TokenIdError: fit: the batch's leaf 0 (input): token ids of Fin(3, 2)
+    must be in 0..2, got 3 at index (1,)
+    """
+    hosts: dict[Any, HostIds] = {}
+    current: list[HostIds] = []
+
+    def traced(*args: Any) -> Any:
+        if not current:  # traced by a call, not by check: keep the run-time tests
+            return run(*args)
+        host = current[-1]
+        with ids_on_host(host, jax.tree.leaves(args[-1])):
+            out = run(*args)
+        host.traced = True
+        return out
+
+    def check(batch: Any, trace: Callable[[], Any]) -> None:
+        leaves, tree = jax.tree.flatten(batch)
+        sig = (tree, tuple((jnp.shape(v), str(getattr(v, "dtype", type(v)))) for v in leaves))
+        host = hosts.get(sig)
+        if host is None:
+            host = HostIds()
+            current.append(host)
+            try:
+                trace()
+            finally:
+                current.pop()
+            if not host.traced:  # jax reused a trace of an equal signature: take them all
+                for other in [h for s, h in hosts.items() if s[0] == tree]:
+                    host.found.extend(f for f in other.found if f not in host.found)
+            hosts[sig] = host
+        try:
+            host.check(leaves, "fit: the batch's")
+        except ValueError as err:
+            raise TokenIdError(str(err)) from None
+
+    return traced, check
+
+
+class TokenIdError(ValueError):
+    """A batch holds a token id out of range (found on the host, before the step).
+
+    ``fit`` raises it with the step named and ``result``, the state before that
+    step (nothing was updated with the bad batch).
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

@@ -15,9 +15,11 @@ import optax
 import pytest
 from _jaxref import mlp
 
-from backends.jax import batched, fit, init, load_checkpoint
-from backends.jax.training import leaf_paths
+from backends.jax import apply, batched, fit, init, load_checkpoint
+from backends.jax.training import TokenIdError, leaf_paths
 from backends.jax.training.fit import CheckpointError, DivergedError, EvalValueError
+from backends.jax.training.step import host_checked
+from topos.nn.layers import embedding
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -468,3 +470,76 @@ def test_progress_to_a_file_is_plain_lines() -> None:
     lines = log.getvalue().splitlines()
     assert "\x1b" not in log.getvalue()
     assert [line.split()[:2] for line in lines] == [["step", "10/20"], ["step", "20/20"]]
+
+
+# -- token ids checked on the host --------------------------------------------------------
+
+EMB = embedding(7, 3, lead=(4,))
+EMB_RUN = batched(EMB)
+
+
+def emb_loss(p: dict[str, jax.Array], batch: tuple[np.ndarray, np.ndarray]) -> jax.Array:
+    return jnp.mean((EMB_RUN(p, batch[0]).sum(-1) - batch[1]) ** 2)
+
+
+def id_batches(bad_at: int) -> Any:
+    def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(step)
+        ids = rng.integers(0, 7, size=(2, 4)).astype(np.int32)
+        if step == bad_at:
+            ids[1, 2] = 7
+        return ids, rng.normal(size=(2, 4)).astype(np.float32)
+
+    return batches
+
+
+def test_fit_refuses_a_bad_id_in_a_later_batch_before_the_step() -> None:
+    p = init(EMB, KEY)
+    with pytest.raises(TokenIdError, match=r"leaf 0 .*got 7 at index \(1, 2\) at step 3") as info:
+        fit(emb_loss, p, id_batches(3), optimizer=optax.sgd(0.1), steps=6, progress=False)
+    before = fit(emb_loss, p, id_batches(-1), optimizer=optax.sgd(0.1), steps=3, progress=False)
+    assert info.value.result.step == 3 and len(info.value.result.history["loss"]) == 3
+    assert bits(info.value.result.params) == bits(before.params)
+
+
+def test_fit_checks_ids_of_a_vmapped_apply_and_of_jax_batches_on_the_host() -> None:
+    def vmapped(p: dict[str, jax.Array], batch: Any) -> jax.Array:
+        out = jax.vmap(lambda x: apply(EMB, p, x))(batch[0])
+        return jnp.mean((out.sum(-1) - batch[1]) ** 2)
+
+    def on_device(step: int) -> Any:
+        return jax.tree.map(jnp.asarray, id_batches(1)(step))
+
+    for loss_fn, data in ((vmapped, id_batches(1)), (emb_loss, on_device)):
+        with pytest.raises(TokenIdError, match=r"got 7 at index \(1, 2\) at step 1"):
+            fit(loss_fn, init(EMB, KEY), data, optimizer=optax.sgd(0.1), steps=3, progress=False)
+
+
+def test_ids_the_loss_derives_and_the_opt_out_keep_the_run_time_test() -> None:
+    def sliced(p: dict[str, jax.Array], batch: Any) -> jax.Array:
+        ids = jnp.concatenate([batch[0][:, 2:], batch[0][:, :2]], axis=1)  # not a batch leaf
+        return jnp.mean((EMB_RUN(p, ids).sum(-1) - batch[1]) ** 2)
+
+    runs = ((sliced, True), (emb_loss, False))
+    for loss_fn, on_host in runs:
+        with pytest.raises(Exception, match="outside 0..6") as info:
+            fit(
+                loss_fn,
+                init(EMB, KEY),
+                id_batches(1),
+                optimizer=optax.sgd(0.1),
+                steps=3,
+                progress=False,
+                ids_on_host=on_host,
+            )
+        assert not isinstance(info.value, TokenIdError)
+
+
+def test_the_host_checked_step_compiles_without_the_run_time_test() -> None:
+    p, batch = init(EMB, KEY), id_batches(-1)(0)
+    run, check = host_checked(emb_loss)
+    f, plain = jax.jit(run), jax.jit(emb_loss)
+    check(batch, lambda: f.trace(p, batch))
+    assert "callback" in plain.lower(p, batch).as_text()
+    assert "callback" not in f.lower(p, batch).as_text()
+    assert float(f(p, batch)) == float(plain(p, batch))
