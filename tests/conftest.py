@@ -1,5 +1,5 @@
-"""Hypothesis profiles ('ci' is deterministic and bounded; 'dev' draws fresh random
-examples, as many) and the slow tier.
+"""Hypothesis profiles ('ci' is deterministic and bounded; 'dev' draws 20 fresh random
+examples a property, so a new user's run stays short) and the slow tier.
 
 ``python -m pytest`` runs the fast tier, in which every module keeps tests that
 exercise it; ``python -m pytest -m slow`` runs the slow tier; CI runs both. The slow
@@ -23,7 +23,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
-settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # fmt: off
@@ -33,6 +33,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #: test cannot drop out of both tiers.
 SLOW: dict[str, dict[str, str]] = {
     "tests/backends/jax/test_moe.py": {
+        "test_routed_equals_dense_on_every_token_within_capacity[0.5]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_dropless_routing_equals_the_dense_form_everywhere":
             "compiles both forms (a capacity case stays fast)",
         "test_mixtral_8x7b_has_the_published_count_and_transformers_agrees":
@@ -45,6 +47,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_the_loss_trains_through_the_routed_layer": "compiles a gradient of the layer",
     },
     "tests/backends/jax/test_seq2seq.py": {
+        "test_sampled_steps_have_the_logits_of_the_uncached_model":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_later_steps_read_the_cached_memory_not_the_memory": "compiles two decoder steps",
     },
     "tests/backends/jax/test_t5.py": {
@@ -94,6 +98,14 @@ SLOW: dict[str, dict[str, str]] = {
         "test_backward_memory_stays_linear": "compiles two gradients",
     },
     "tests/backends/jax/test_generate.py": {
+        "test_decode_step_in_chunks_equals_one_run":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_a_decoder_whose_attention_is_not_causal_is_refused[attention(causal=False)]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_repeated_calls_reuse_one_compiled_decoder":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_bad_ids_and_lengths_are_named":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_sampling_is_seeded_and_top_k_one_is_greedy":
             "compiles greedy and sampling decoders (test_sample samples fast)",
         "test_a_decoder_whose_attention_is_not_causal_is_refused[self_attention(causal=False)]":
@@ -119,6 +131,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_load_runs_a_random_vit": "loads, analyses, draws and runs a model",
     },
     "tests/backends/jax/test_hf.py": {
+        "test_round_trip_keeps_hub_names_buffers_and_bfloat16":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_save_writes_the_same_folder_back[llama-gqa]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_sharded_checkpoints_are_read_and_written_shard_by_shard":
             "writes and reads a sharded checkpoint",
         "test_save_writes_the_same_folder_back[gpt2]":
@@ -141,6 +157,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_save_writes_the_same_folder_back[vit]": "one more family",
     },
     "tests/backends/jax/test_icl.py": {
+        "test_recall_queries_a_context_key":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_one_layer_is_one_gd_step_float64[False]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_k_layers_are_k_gd_steps[2]":
             "one more depth (one layer stays fast)",
         "test_one_layer_is_one_gd_step_float32": "the float64 test is the same claim",
@@ -170,6 +190,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_any_length_equals_the_prefix_of_the_full_run": "compiles each length",
     },
     "tests/backends/jax/test_lm_dropout.py": {
+        "test_each_residual_branch_drops_at_rate_p_independently":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_zero_rate_and_inference_are_the_plain_model_and_training_is_keyed[True]":
             "one more architecture",
     },
@@ -178,14 +200,20 @@ SLOW: dict[str, dict[str, str]] = {
             "four processes: two hosts over loopback, the reference, the restore",
     },
     "tests/backends/jax/test_nn_primitives.py": {
+        "test_transformer_logits_agree_with_a_jnp_reimplementation":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_the_compiled_transformer_costs_what_the_hand_written_one_costs":
             "compiles a transformer twice",
     },
     "tests/backends/jax/test_optimize_numeric.py": {
+        "test_every_zoo_model_computes_the_same_after_optimize":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_random_chains_agree": "egglog on random chains",
         "test_random_tensor_expressions_are_certified_and_agree": "egglog on random expressions",
     },
     "tests/backends/jax/test_params.py": {
+        "test_apply_agrees_with_the_float64_reference":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_apply_agrees_with_the_float64_reference_at_full_size": "a fuzzer at full size",
     },
     "tests/backends/jax/test_penzai.py": {
@@ -194,30 +222,48 @@ SLOW: dict[str, dict[str, str]] = {
         "test_gpt_neox_logits_equal_penzai_gpt_neox": "Penzai models, compiled",
     },
     "tests/backends/jax/test_regions.py": {
+        "test_explain_rule_model_counterfactual":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_explain_equals_the_reference_path":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_facets_equal_the_lp_only_reference": "an LP per facet, twice",
         "test_regions_nd_is_a_certified_lower_bound": "region enumeration in n dimensions",
         "test_local_map_matches_jacfwd_at_random_points": "jacobians of a CNN and an RNN",
         "test_gcn_with_the_adjacency_given": "regions of a GCN",
     },
     "tests/backends/jax/test_sample.py": {
+        "test_sample_runs_a_transformer":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_a_model_of_variable_length_samples_over_its_bound": "compiles each length",
     },
     "tests/backends/jax/test_search.py": {
         "test_evaluate_trains_every_task_and_seed": "the search trains",
     },
     "tests/backends/jax/test_batch.py": {
+        "test_batched_backward_equals_vjp_of_the_batch[rmsnorm]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_a_kernel_cotangent_is_one_convolution_over_the_batch":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_batched_backward_equals_vjp_of_the_batch[swiglu mlp]":
             "one more model (rmsnorm stays fast)",
         "test_batched_backward_equals_vjp_of_the_batch_slow": "the zoo's batched backward, twice",
         "test_batched_backward_on_generated_diagrams": "generated diagrams with attention",
     },
     "tests/backends/jax/test_lenses.py": {
+        "test_fit_with_a_learner_follows_fit_with_optax":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_digits_mlp_follows_optax_for_a_few_steps":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_demo_transformer_follows_optax": "100 steps of a transformer, twice",
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
         "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
+        "test_gradient_by_path_matches_jax_grad":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_zoo_agrees_with_vjp[rmsnorm]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_presets_agree_with_vjp": "the GPT-2 and Llama builders' backward, two dtypes",
         "test_zoo_agrees_with_vjp_slow": "builds and compiles the backward pass of the zoo",
         "test_generated_diagrams_agree[0]": "a generated diagram with attention",
@@ -233,6 +279,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_softmax_fold_reverses_as_the_materialised_attention[False]": "the causal one is fast",
     },
     "tests/backends/jax/test_reverse_laws.py": {
+        "test_numeric_laws_hold_on_jax[RD2_zero]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_the_window_primitives_satisfy_the_higher_laws[conv-RD6]":
             "a third reverse derivative of a convolution",
         "test_numeric_laws_hold_on_jax[RD1]": "compiles both sides of each example",
@@ -247,6 +295,8 @@ SLOW: dict[str, dict[str, str]] = {
             "a fourth reverse derivative",
     },
     "tests/backends/jax/test_sharding.py": {
+        "test_a_mesh_with_explicit_axes_is_refused_with_the_fix":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_sharded_init_is_the_plain_init_on_one_device":
             "compiles init twice (the error tests stay fast)",
         "test_sharded_equals_single_device": "the 8-device subprocess",
@@ -265,6 +315,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_an_imported_model_trains_one_step_like_the_original": "fit and a gradient",
     },
     "tests/backends/jax/test_values.py": {
+        "test_out_of_range_ids_are_refused_under_transformations[jit(grad(apply))--1]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_out_of_range_ids_are_refused_under_transformations[batched--1]":
             "one more transformation",
         "test_out_of_range_ids_are_refused_under_transformations[batched-100]":
@@ -278,6 +330,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_apply_refuses_out_of_range_tokens": "a transformer, op by op",
     },
     "tests/backends/jax/test_zoo.py": {
+        "test_linear_attention_is_homogeneous_of_degree_three":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_softmax_attention_is_not_piecewise_linear":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_second_differences_agree_with_the_verdict[mlp (tanh)]":
             "one more architecture",
         "test_every_zoo_model_compiles_and_runs": "compiles every architecture",
@@ -289,6 +345,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_second_differences_agree_with_the_verdict[gcn (tanh)]": "one more architecture",
     },
     "tests/benchmarks/test_baselines.py": {
+        "test_repeat_unrolls_small_stacks_and_scans_deep_ones[0]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_quick_benchmark_writes_its_report": "the benchmark, at a tiny size",
         "test_doctests": "trains every baseline",
         "test_library_jit_train_steps_reduce_the_loss": "trains the baselines",
@@ -307,6 +365,14 @@ SLOW: dict[str, dict[str, str]] = {
         "test_mixture_of_experts_equals_equinox": "compiles the traced model and Equinox's",
     },
     "tests/test_guide.py": {
+        "test_page_examples_run[docs/recurrent.md]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_page_examples_run[docs/nn.md]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_page_examples_run[docs/learning.md]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_page_examples_run[docs/regions.md]":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "test_page_examples_run[docs/backend.md]":
             "the page's examples train and decode",
         "test_page_examples_run[docs/optimize.md]":
@@ -347,6 +413,8 @@ SLOW: dict[str, dict[str, str]] = {
         "backends.jax.experiments.icl.train": "trains the seed's experiment",
     },
     "backends/jax/experiments/search.py": {
+        "backends.jax.experiments.search.candidate":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
         "backends.jax.experiments.search": "the search, on a real budget",
         "backends.jax.experiments.search.evaluate": "trains every task and seed",
     },
@@ -358,6 +426,48 @@ SLOW: dict[str, dict[str, str]] = {
     "backends/jax/logic/two_level.py": {
         "backends.jax.logic.two_level.explain_two_level":
             "explains a two-level model (test_two_level covers it)",
+    },
+    "tests/backends/jax/test_model.py": {
+        "test_a_small_mlp_trains_with_fit_through_model":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "tests/backends/jax/test_fit_optimize.py": {
+        "test_training_optimised_reaches_the_same_losses":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "backends/jax/interop/hf.py": {
+        "backends.jax.interop.hf":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "tests/topos/test_normal.py": {
+        "test_long_chain_does_not_recurse":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "tests/backends/jax/test_two_level.py": {
+        "test_level_one_is_the_attention_pattern_and_level_two_the_frozen_pl_net":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "backends/jax/core/reverse.py": {
+        "backends.jax.core.reverse.batched_backward":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "tests/backends/jax/test_facets.py": {
+        "test_classify_without_certificates_runs_clarkson_alone":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+        "test_classify_equals_one_lp_per_row":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "backends/jax/core/optimized.py": {
+        "backends.jax.core.optimized.optimized":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "backends/jax/core/scan.py": {
+        "backends.jax.core.scan":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
+    },
+    "tests/backends/test_moved.py": {
+        "test_an_old_path_named_like_a_verb_does_not_replace_the_verb":
+            "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
     },
 }
 # fmt: on
