@@ -156,6 +156,20 @@ def quick_plan(vocab: int) -> Plan:
 # The variants
 
 
+def diagram_loss(p: Any, params: Any, *, layers: bool) -> tuple[Callable[[Any, Batch], Any], Any]:
+    """The diagram model's mean cross-entropy ``loss(params, batch)``, and its parameters
+    (one array per layer with ``layers``, as ``fit(..., unstack=p)`` steps them)."""
+    logits = batched(p)
+    if layers:
+        params = unstack(p, params)
+
+    def loss(params: Any, batch: Batch) -> Any:
+        tokens, targets = batch
+        return cross_entropy(logits(params, tokens), targets)
+
+    return loss, params
+
+
 def diagram_train_step(
     p: Any, params: Any, tx: Any, *, layers: bool = True
 ) -> tuple[Step, Any, Any]:
@@ -164,13 +178,7 @@ def diagram_train_step(
     With ``layers`` (as the demo's ``fit(..., unstack=p)``) the parameters of the
     unrolled ``repeat`` are stepped one array per layer (``backends.jax.core.layout``).
     """
-    logits = batched(p)
-    if layers:
-        params = unstack(p, params)
-
-    def loss(params: Any, batch: Batch) -> Any:
-        tokens, targets = batch
-        return cross_entropy(logits(params, tokens), targets)
+    loss, params = diagram_loss(p, params, layers=layers)
 
     def step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, Any]:
         value, grads = jax.value_and_grad(loss)(params, batch)
@@ -189,13 +197,7 @@ def fit_train_step(p: Any, params: Any, tx: Any, *, layers: bool = True) -> tupl
     rides in the params slot (the optimiser's slot is ``None``); not a flat
     ``jax.jit`` (``lower`` cannot take it), so the cost section shows the flat step.
     """
-    logits = batched(p)
-    if layers:
-        params = unstack(p, params)
-
-    def loss(params: Any, batch: Batch) -> Any:
-        tokens, targets = batch
-        return cross_entropy(logits(params, tokens), targets)
+    loss, params = diagram_loss(p, params, layers=layers)
 
     state = TrainState.build(params, tx)
     step = jit_step(loss, tx, state.partition, ids_on_host=True)

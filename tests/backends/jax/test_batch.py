@@ -9,7 +9,9 @@ gradient per example (pinned on the HLO).
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -26,24 +28,23 @@ from topos.dtypes import with_dtype
 from topos.nn import primitives as P
 from topos.nn.grammar import architecture, random_spec
 from topos.nn.zoo import ARCHITECTURES
-from topos.objects import Fin, Ob, Product, Unit
 from topos.para import Para
 
 TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
 BATCH = 5
 
 
-def sample(ob: Ob, key: jax.Array, batch: int) -> Any:
-    """A batch of random values of ``ob``."""
-    if isinstance(ob, R):
-        return jax.random.normal(key, (batch, *ob.shape), ob.dtype)
-    if isinstance(ob, Fin):
-        return jax.random.randint(key, (batch, *ob.shape), 0, ob.n)
-    if isinstance(ob, Unit):
-        return ()
-    assert isinstance(ob, Product), ob
-    k1, k2 = jax.random.split(key)
-    return (sample(ob.left, k1, batch), sample(ob.right, k2, batch))
+def _bench_reverse() -> Any:
+    """``benchmarks/reverse.py``, whose batches of random values these tests share."""
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "reverse.py"
+    spec = importlib.util.spec_from_file_location("bench_reverse", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sample = _bench_reverse().sample
 
 
 def _both(p: Para, seed: int) -> tuple[Any, Any, Any, Any]:
