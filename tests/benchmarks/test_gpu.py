@@ -3,29 +3,14 @@ decoder of benchmarks/generate.py draws the tokens ``generate`` draws (its premi
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
+from _benchmarks import load
 
 pytest.importorskip("equinox", reason="equinox is a test-only dependency")
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _bench(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defining
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_hand_decoder_draws_the_tokens_generate_draws() -> None:
-    gen = _bench("generate")
+    gen = load("generate")
     size = gen.Size(d=16, layers=2, heads=2, kv_heads=1, hidden=24, vocab=32)
     cases = [("gpt", "greedy", 2, True), ("llama", "top-k", 1, False)]  # both cache layouts
     for preset, mode, batch, heads_first in cases:
@@ -36,7 +21,7 @@ def test_the_hand_decoder_draws_the_tokens_generate_draws() -> None:
 
 
 def test_gpu_script_runs_tiny_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
-    lines = _bench("gpu").main(["--tiny", "--rounds", "1"])
+    lines = load("gpu").main(["--tiny", "--rounds", "1"])
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     workloads = {row.split("|")[1].strip() for row in rows}
     assert workloads == {

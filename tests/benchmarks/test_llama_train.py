@@ -4,16 +4,14 @@ place, only when ``--out`` asks for it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _benchmarks import load
 
 pytest.importorskip("penzai", reason="penzai is a test-only dependency: pip install penzai")
 pytest.importorskip("equinox", reason="equinox is a test-only dependency")
@@ -21,18 +19,9 @@ pytest.importorskip("equinox", reason="equinox is a test-only dependency")
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_llama_train", BENCH / "llama_train.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defining
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_hand_written_model_computes_topos_logits_and_trains() -> None:
     """Penzai's side is held equal to topos in tests/backends/jax/test_penzai.py."""
-    bench = _bench()
+    bench = load("llama_train")
     variants, n_params = bench.variants(bench.QUICK, penzai=False)
     assert [v.name.split()[0] for v in variants] == ["topos", "equinox", "equinox"]
     tokens, targets = bench.batches(bench.QUICK, 1)[0]
@@ -53,7 +42,7 @@ def test_the_hand_written_model_computes_topos_logits_and_trains() -> None:
 
 
 def test_the_results_section_is_replaced_not_repeated(tmp_path: Path) -> None:
-    bench = _bench()
+    bench = load("llama_train")
     page = tmp_path / "results.md"
     page.write_text("# Benchmarks\n\n## Other\n\ntext\n")
     bench.write(["first"], page)
@@ -66,7 +55,7 @@ def test_the_results_section_is_replaced_not_repeated(tmp_path: Path) -> None:
 def test_a_run_prints_and_writes_results_only_when_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = _bench()
+    bench = load("llama_train")
     monkeypatch.setattr(bench, "run", lambda size, rounds, per_round: ["| the table |"])
     tracked = (BENCH / "results.md").read_bytes()
     bench.main(["--quick"])

@@ -9,14 +9,13 @@ gradient per example (pinned on the HLO).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import pytest
+from _benchmarks import load
 
 from backends.jax import init
 from backends.jax.core.batch import summed
@@ -34,17 +33,7 @@ TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
 BATCH = 5
 
 
-def _bench_reverse() -> Any:
-    """``benchmarks/reverse.py``, whose batches of random values these tests share."""
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / "reverse.py"
-    spec = importlib.util.spec_from_file_location("bench_reverse", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sample = _bench_reverse().sample
+sample = load("reverse").sample  # benchmarks/reverse.py's batches of random values
 
 
 def _both(p: Para, seed: int) -> tuple[Any, Any, Any, Any]:

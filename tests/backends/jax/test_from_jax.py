@@ -9,17 +9,13 @@ is refused naming the primitive.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _benchmarks import load
 from flax import nnx
 
 from backends.jax import (
@@ -38,8 +34,6 @@ from topos.analysis import analyze
 from topos.nn import mlp
 from topos.nn.zoo import ARCHITECTURES
 from topos.para import Para
-
-BENCH = Path(__file__).resolve().parents[3] / "benchmarks"
 
 SLOW_ZOO = ["cnn (relu)", "rnn (tanh)", "swiglu mlp", "transformer"]
 ZOO = [
@@ -148,17 +142,8 @@ def test_effects_and_dtypes_without_objects_are_refused_by_name() -> None:
 # -- an Equinox transformer -------------------------------------------------------------
 
 
-def _bench(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses (Equinox modules) look themselves up
-    spec.loader.exec_module(module)
-    return module
-
-
 # the Equinox attention and block an Equinox user writes: benchmarks/from_jax.py's
-_EQX = _bench("from_jax")
+_EQX = load("from_jax")
 Attention, Block = _EQX.Attention, _EQX.Block
 
 
