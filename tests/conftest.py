@@ -258,6 +258,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
         "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
+        "test_the_gradient_of_an_objective_is_jax_grad_of_its_call[transformer]":
+            "two compiled gradients of a transformer; the fast tier keeps the Llama-style one",
+        "test_an_objective_refuses_token_ids_out_of_range[True]":
+            "four jitted programs; the fast tier checks the same messages untraced",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
         "test_gradient_by_path_matches_jax_grad":
