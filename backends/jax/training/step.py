@@ -122,7 +122,9 @@ def _value_and_grad(
         value, every = own(params, batch)
         if jnp.shape(value) != ():
             raise TypeError(f"fit: loss must return a scalar, got shape {jnp.shape(value)}")
-        return value, {p: every[p] for p in partition.train_paths}
+        leaves = partition.treedef.flatten_up_to(every)  # the gradient in the params' layout
+        train_grads = [g for g, m in zip(leaves, partition.mask, strict=True) if not m]
+        return value, partition.as_dict(train_grads)
 
     def objective(t: dict[str, Any]) -> Any:
         value = loss(partition.rebuild([t[p] for p in partition.train_paths], frozen), batch)
