@@ -28,9 +28,11 @@ def test_gpu_script_runs_tiny_on_cpu(capsys: pytest.CaptureFixture[str]) -> None
         "train: demo transformer", "train: Llama preset", "decode: gpt preset",
         "decode: llama preset",
     }  # fmt: skip
-    assert len(rows) == 9
+    assert len(rows) == 11  # an Objective row in each training workload
     for row in rows:  # a finite time and flop rate in every row
         cells = [c.strip() for c in row.split("|")[1:-1]]
         assert cells[2].endswith(" ms") and float(cells[2][:-3]) > 0
         assert float(cells[4]) > 0
-    assert "| train: demo transformer | topos |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| train: demo transformer | topos |" in out
+    assert "| train: Llama preset | topos (Objective) |" in out

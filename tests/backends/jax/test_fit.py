@@ -602,3 +602,14 @@ def test_fit_refuses_a_bad_target_of_an_objective_before_the_step() -> None:
                        r" \(2, 5\) at step 2") as info:  # fmt: skip
         fit(objective, params, lm_batches(2), optimizer=optax.sgd(0.1), steps=4, progress=False)
     assert info.value.result.step == 2
+
+
+def test_a_sharded_fit_differentiates_an_objective_by_jax_grad() -> None:
+    """On a mesh the Objective is a loss like any other (``jax.grad`` of its call)."""
+    from backends.jax import sharding
+
+    objective, params = lm_objective()
+    run = {"optimizer": optax.sgd(0.5), "steps": 3, "progress": False}
+    sharded = fit(objective, params, lm_batches(), mesh=sharding.make_mesh("1x1"), **run)  # type: ignore[arg-type]
+    plain = fit(objective, params, lm_batches(), **run)  # type: ignore[arg-type]
+    np.testing.assert_allclose(sharded.history["loss"], plain.history["loss"], rtol=1e-5)
