@@ -122,7 +122,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_greedy_equals_uncached[none-mqa-geglu]": "one more architecture",
         "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
         "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
-        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied]": "one more model",
+        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied-1]": "one more model",
+        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied-3]": "one more model",
         "test_a_prompt_that_fills_the_context_decodes": "compiles a decoder at full context",
         "test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan":
             "compiles a scanned decoder and the uncached model",

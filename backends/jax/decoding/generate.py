@@ -241,11 +241,48 @@ def _cache(value: Any, axis: int, ctx: _Context) -> Any:
         shape = list(rows.shape)
         shape[at] = ctx.dim.max
         old = jnp.zeros(shape, value.dtype)
-    start = [0] * value.ndim
-    start[at] = ctx.offset
-    new = jax.lax.dynamic_update_slice(old, rows.astype(old.dtype), start)
+    new = _write_rows(at)(old, rows.astype(old.dtype), ctx.offset)
     frame.write[key] = new
     return jnp.moveaxis(new, at, axis)
+
+
+@functools.cache
+def _write_rows(at: int) -> Callable[[Any, Any, Any], Any]:
+    """``write(buffer, rows, offset)``: ``rows`` written into ``buffer`` from ``offset``
+    along axis ``at`` (a ``dynamic_update_slice``), and still one under ``jax.vmap``.
+
+    ``jax.vmap`` turns a ``dynamic_update_slice`` into a ``scatter``, which XLA lowers
+    to a bounds-checked select around the update, one more read of each cache's
+    row per write. The offset is the same for every example of a batch, so the
+    batched write is the same slice update one axis down (a batched offset falls
+    back to ``jax.vmap``'s scatter).
+
+    >>> import jax, jax.numpy as jnp
+    >>> buf, rows = jnp.zeros((2, 3, 4)), jnp.ones((2, 1, 4))
+    >>> out = jax.vmap(_write_rows(0), in_axes=(0, 0, None))(buf, rows, 1)
+    >>> out[:, :, 0].tolist()
+    [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+
+    @jax.custom_batching.custom_vmap
+    def write(buffer: Any, rows: Any, offset: Any) -> Any:
+        start = [jnp.zeros((), jnp.int32)] * buffer.ndim
+        start[at] = offset
+        return jax.lax.dynamic_update_slice(buffer, rows, start)
+
+    @write.def_vmap
+    def batched(size: int, flags: Any, buffer: Any, rows: Any, offset: Any) -> Any:
+        in_buffer, in_rows, in_offset = flags
+        if in_offset:  # a per-example offset: jax.vmap's own rule (a scatter)
+            axes = tuple(0 if f else None for f in flags)
+            return jax.vmap(write.fun, in_axes=axes)(buffer, rows, offset), True
+        if not in_buffer:
+            buffer = jnp.broadcast_to(buffer, (size, *buffer.shape))
+        if not in_rows:
+            rows = jnp.broadcast_to(rows, (size, *rows.shape))
+        return _write_rows(at + 1)(buffer, rows, offset), True
+
+    return write  # type: ignore[no-any-return]
 
 
 def _positions(ctx: _Context, full: bool) -> Any:
@@ -843,7 +880,16 @@ def _compiled(
     def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
         return decode_step(model, params, ids, state, offset, start, check_ids=False)
 
-    batch = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+    many = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+
+    def batch(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
+        if ids.shape[0] != 1:
+            return many(params, ids, state, offset, start)
+        # one example runs unmapped, its caches without a batch axis of length 1: XLA
+        # drops such an axis where the attention reads a cache, and then wrote each key
+        # cache twice (once per shape) and copied it whole four times per new token
+        out, state = one(params, ids[0], state, offset, start[0])
+        return out[None], state
 
     def run(params: Any, ids: Any, start: Any, length: Any, steps: Any, key: Any) -> Any:
         params = _split_layers(model, params)
