@@ -282,7 +282,7 @@ def _write_rows(at: int) -> Callable[[Any, Any, Any], Any]:
             rows = jnp.broadcast_to(rows, (size, *rows.shape))
         return _write_rows(at + 1)(buffer, rows, offset), True
 
-    return write  # type: ignore[no-any-return]
+    return write
 
 
 def _positions(ctx: _Context, full: bool) -> Any:
