@@ -223,18 +223,20 @@ def _at(box: Box, name: str, n: int) -> Box:
     return specialise(box, **{name: n})  # type: ignore[no-any-return]
 
 
-def _cache(value: Any, axis: int, ctx: _Context) -> Any:
+def _cache(value: Any, axis: int, ctx: _Context, last: bool = False) -> Any:
     """Write the new rows of ``value`` into this site's cache; return all positions.
 
     The buffer keeps the positions on its second-to-last axis (keys of shape
-    ``(seq, heads, width)`` are held as ``(heads, seq, width)``): the layout the
-    attention ``einsum``s read without a transpose, where the diagram's own
-    layout made XLA copy the whole cache, transposed, for every new token. The
-    value returned is a transposed view of it, which XLA folds into the ``einsum``.
+    ``(seq, heads, width)`` are held as ``(heads, seq, width)``), or on its last
+    with ``last`` (values, which the einsum sums over the positions: ``(heads,
+    width, seq)``): the layouts the attention ``einsum``s read as matrix products
+    without a transpose, where the diagram's own layout made XLA copy the whole
+    cache, transposed, for every new token. The value returned is a transposed
+    view of it, which XLA folds into the ``einsum``.
     """
     frame = _frame()
     key = frame.next()
-    at = max(value.ndim - 2, 0)
+    at = value.ndim - 1 if last else max(value.ndim - 2, 0)
     rows = jnp.moveaxis(value, axis, at)
     old = frame.read.get(key)
     if old is None:
@@ -316,9 +318,9 @@ def _einsum(box: Box, x: Any, ctx: _Context) -> Any:
         first = min(only_a + only_b, key=lambda c: out.find(c) if c in out else len(out))
         cache_b, cache_a = cache_b or first in only_a, cache_a or first in only_b
     if cache_a:
-        a = _cache_all(a, a_ob, ctx)
+        a = _cache_all(a, a_ob, ctx, _summed_rows(a, a_ob, letters_a, out, ctx))
     if cache_b:
-        b = _cache_all(b, b_ob, ctx)
+        b = _cache_all(b, b_ob, ctx, _summed_rows(b, b_ob, letters_b, out, ctx))
     operands = ((a_ob, a, letters_a), (b_ob, b, letters_b))
     _check_causal(box, operands, out, ctx)
     zeros = any(_crossed(ob, v, ctx) and _hidden(v, ctx) == 0 for ob, v, _ in operands)
@@ -347,11 +349,17 @@ def _letters(spec: str, ndim: int) -> str:
     return head + "." * (ndim - len(head) - len(tail)) + tail if dots else spec
 
 
-def _cache_all(value: Any, ob: Ob, ctx: _Context) -> Any:
+def _cache_all(value: Any, ob: Ob, ctx: _Context, last: bool = False) -> Any:
     axes = [k for k in _seq_axes(ob, ctx.dim) if not _full(value, k, ctx)]
     if len(axes) != 1:
         raise DecodeError(f"decode: cannot cache {ob!r} with {len(axes)} axes of new rows")
-    return _cache(value, axes[0], ctx)
+    return _cache(value, axes[0], ctx, last)
+
+
+def _summed_rows(value: Any, ob: Ob, letters: str, out: str, ctx: _Context) -> bool:
+    """Whether the einsum sums over the positions of the operand it caches (values)."""
+    axes = [k for k in _seq_axes(ob, ctx.dim) if not _full(value, k, ctx)]
+    return len(axes) == 1 and letters[axes[0]] not in out
 
 
 def _causal_mask(box: Box, x: Any, ctx: _Context) -> Any:
