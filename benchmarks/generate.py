@@ -10,17 +10,19 @@ batch (1, and 8 for greedy) — two decoders of the same tokens from one paramet
   diagram (``seq = Dim("seq", ctx)``);
 - ``hand``: a decoder written directly in JAX for these weights, as fast as plain
   JAX gets: a preallocated cache per layer (updated in place with
-  ``dynamic_update_slice``) held heads first, ``(batch, kv heads, positions, width)``,
-  which the attention dots read without a transposed copy (``--hand-cache
-  positions``: positions first, as the projections make the keys; XLA then copies
-  every cache, transposed, for each token), the layers unrolled in Python, one
+  ``dynamic_update_slice``), the keys held ``(batch, kv heads, positions, width)`` and
+  the values ``(batch, kv heads, width, positions)``, as the attention products read
+  them, without a transposed copy (``--hand-cache heads``: values held as the keys;
+  ``--hand-cache positions``: both positions first, as the projections make them,
+  which XLA copies transposed for each token), the layers unrolled in Python, one
   ``lax.fori_loop`` over the tokens with the sampling inside it, one ``jax.jit`` over
   the whole call, no host round trip per token; the prefill computes the logits of
   the last row only.
 
 The prompt fills the context but ``--steps`` slots (256 by default), so each new
 token attends to a long cache. Both decoders are compiled and run once, then run
-in ``--rounds`` rounds (7 by default), one call of each per round, in alternating
+in ``--rounds`` rounds (8 by default; an odd count is rounded up, see
+``interleave``), one call of each per round, in alternating
 order; each call is timed to completion. Reported per case: the tokens/s of each
 (median round), and the median over rounds of the paired ratio ``generate time /
 hand time`` with its quartiles (target ≤ 1.05; at batch 8, tokens/s ≥ 0.95× hand's).
@@ -28,7 +30,7 @@ The drawn tokens of the two are compared (greedy: must be identical).
 
     .venv/bin/python benchmarks/generate.py                    # every case (minutes)
     .venv/bin/python benchmarks/generate.py --preset llama --ctx 512 --mode greedy
-    .venv/bin/python benchmarks/generate.py --quick            # ctx 64, 16 steps, 3 rounds
+    .venv/bin/python benchmarks/generate.py --quick            # ctx 64, 16 steps, 4 rounds
 
 A shared machine is noisy: compare the paired ratios, not the times.
 """
@@ -129,33 +131,41 @@ def hand_weights(params: dict[str, Any], s: Size) -> dict[str, Any]:
 
 
 def hand_decoder(
-    preset: str, s: Size, ctx: int, width: int, steps: int, mode: str, heads_first: bool = True
+    preset: str, s: Size, ctx: int, width: int, steps: int, mode: str, layout: str = "values"
 ) -> Any:
     """A jitted decoder ``(weights, ids (B, width), key) -> new ids (B, steps)``.
 
-    ``heads_first``: each cache is held ``(batch, kv heads, positions, width)``, the
-    layout the attention dots read as they are; ``False`` holds it ``(batch,
-    positions, kv heads, width)``, as the projections make the keys, which XLA
-    copies transposed for every new token (the hand decoder before issue 25's third
-    pass; ``--hand-cache positions``)."""
+    ``layout`` of the caches: ``"values"`` (the default, the fastest) holds the keys
+    ``(batch, kv heads, positions, width)`` and the values ``(batch, kv heads,
+    width, positions)``, each as its attention product reads it (the scores sum
+    over the width, the mixing over the positions); ``"heads"`` holds both as the
+    keys (the hand decoder of issue 25's third pass); ``"positions"`` holds both
+    ``(batch, positions, kv heads, width)``, as the projections make them, which
+    XLA copies transposed for every new token (before that pass)."""
     heads, dh = s.heads, s.d // s.heads
     kv = s.kv_heads if preset == "llama" else s.heads
     group = heads // kv
-
-    cached = "bktd" if heads_first else "btkd"  # the layout of a key/value cache
+    keys, values = {"values": ("bktd", "bkdt"), "heads": ("bktd", "bktd"),
+                    "positions": ("btkd", "btkd")}[layout]  # fmt: skip
 
     def attend(q: jax.Array, kc: jax.Array, vc: jax.Array, pos: jax.Array) -> jax.Array:
         b, n = q.shape[:2]
         q = q.reshape(b, n, kv, group, dh)
-        sc = jnp.einsum(f"bskgd,{cached}->bkgst", q, kc) / math.sqrt(dh)
+        sc = jnp.einsum(f"bskgd,{keys}->bkgst", q, kc) / math.sqrt(dh)
         keep = jnp.arange(ctx)[None, :] <= pos[:, None]
         a = jax.nn.softmax(jnp.where(keep, sc, -1e9), axis=-1)
-        return jnp.einsum(f"bkgst,{cached}->bskgd", a, vc).reshape(b, n, heads * dh)
+        return jnp.einsum(f"bkgst,{values}->bskgd", a, vc).reshape(b, n, heads * dh)
 
-    def write(c: jax.Array, new: jax.Array, start: Any) -> jax.Array:
-        if heads_first:
-            return jax.lax.dynamic_update_slice(c, new.transpose(0, 2, 1, 3), (0, 0, start, 0))
-        return jax.lax.dynamic_update_slice(c, new, (0, start, 0, 0))
+    def write(c: jax.Array, new: jax.Array, start: Any, held: str) -> jax.Array:
+        """``new`` rows ``(batch, rows, kv heads, width)`` into a cache held as ``held``."""
+        rows = jnp.einsum(f"btkd->{held}", new)
+        at = [0, 0, 0, 0]
+        at[held.index("t")] = start
+        return jax.lax.dynamic_update_slice(c, rows, at)
+
+    def zeros(b: int, held: str) -> jax.Array:
+        sizes = {"b": b, "k": kv, "t": ctx, "d": dh}
+        return jnp.zeros(tuple(sizes[c] for c in held), jnp.float32)
 
     def block(x: jax.Array, w: dict[str, Any], cache: Any, start: Any) -> Any:
         b, n, _ = x.shape
@@ -171,7 +181,7 @@ def hand_decoder(
             q = _rope((h @ w["attn.q.w"]).reshape(b, n, heads, dh), pos)
             k = _rope((h @ w["attn.k.w"]).reshape(b, n, kv, dh), pos)
             v = (h @ w["attn.v.w"]).reshape(b, n, kv, dh)
-        kc, vc = write(kc, k, start), write(vc, v, start)
+        kc, vc = write(kc, k, start, keys), write(vc, v, start, values)
         o = attend(q, kc, vc, pos)
         if preset == "gpt":
             x = x + o @ w["attn.o.w"] + w["attn.o.b"]
@@ -201,8 +211,8 @@ def hand_decoder(
     @jax.jit
     def run(p: dict[str, Any], ids: jax.Array, key: jax.Array) -> jax.Array:
         b = ids.shape[0]
-        zeros = jnp.zeros((b, kv, ctx, dh) if heads_first else (b, ctx, kv, dh), jnp.float32)
-        logits, caches = forward(p, ids, [(zeros, zeros)] * s.layers, 0)
+        empty = (zeros(b, keys), zeros(b, values))
+        logits, caches = forward(p, ids, [empty] * s.layers, 0)
         key, sub = jax.random.split(key)
         tok = pick(logits, sub, mode)
         toks = jnp.zeros((b, steps), jnp.int32).at[:, 0].set(tok)
@@ -230,7 +240,15 @@ def quartiles(xs: list[float]) -> tuple[float, float, float]:
 
 
 def interleave(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Each function once per round, in alternating order, each call timed to completion."""
+    """Each function once per round, in alternating order, each call timed to completion.
+
+    ``rounds`` is rounded up to an even number, so that each function runs first in
+    as many rounds as the other: on this machine the first call of a round runs a few
+    percent slower, and with an odd count the median per-round ratio leans toward
+    the rounds one function started (11 rounds gave 1.073x where 12 gave 0.992x for
+    the same decoders).
+    """
+    rounds += rounds % 2
     names = list(fns)
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
@@ -242,7 +260,7 @@ def interleave(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list
 
 
 def run_case(
-    case: Case, s: Size, steps: int, rounds: int, heads_first: bool = True
+    case: Case, s: Size, steps: int, rounds: int, layout: str = "values"
 ) -> dict[str, Any]:
     model = build(case.preset, case.ctx, s)
     params = init(model, jax.random.key(0))
@@ -258,7 +276,7 @@ def run_case(
         return generate(model, params, prompts, steps, key, temperature, top_k, lengths=lengths)
 
     weights = hand_weights(params, s)
-    hand = hand_decoder(case.preset, s, case.ctx, width, steps, case.mode, heads_first)
+    hand = hand_decoder(case.preset, s, case.ctx, width, steps, case.mode, layout)
     ids = jnp.asarray(prompts)
 
     def handwritten() -> Any:
@@ -311,20 +329,22 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--mode", choices=["greedy", "top-k"], action="append")
     parser.add_argument("--batch", type=int, action="append", help="default: 1, and 8 greedy")
     parser.add_argument("--steps", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--d", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--quick", action="store_true", help="ctx 64, 16 steps, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="ctx 64, 16 steps, 4 rounds")
     parser.add_argument(
         "--hand-cache",
-        choices=["heads", "positions"],
-        default="heads",
-        help="the hand decoder's cache layout: (batch, heads, positions, width), the fastest;"
-        " or (batch, positions, heads, width), as before issue 25's third pass",
+        choices=["values", "heads", "positions"],
+        default="values",
+        help="the hand decoder's cache layout: keys (batch, heads, positions, width) and values"
+        " (batch, heads, width, positions), the fastest; both as the keys (heads); or both"
+        " (batch, positions, heads, width), as before issue 25's third pass (positions)",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.ctx, args.steps, args.rounds = args.ctx or [64], 16, 3
+        args.ctx, args.steps, args.rounds = args.ctx or [64], 16, 4
+    args.rounds += args.rounds % 2  # each decoder first in as many rounds (``interleave``)
     s = Size(d=args.d, layers=args.layers)
     cases = [
         Case(preset, ctx, mode, batch)
@@ -335,7 +355,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     ]
     rows = []
     for case in cases:
-        rows.append(run_case(case, s, args.steps, args.rounds, args.hand_cache == "heads"))
+        rows.append(run_case(case, s, args.steps, args.rounds, args.hand_cache))
         print(table(rows[-1:], args.steps, args.rounds, s)[-1], flush=True)
     lines = table(rows, args.steps, args.rounds, s)
     print("\n".join(lines))

@@ -12,7 +12,7 @@ call timed to completion), one row per implementation:
   and Flax NNX written by hand with a Python loop over blocks (``baselines.py``),
   all on the same weights;
 - **train, Llama preset** (RoPE, RMSNorm, SwiGLU, grouped-query attention):
-  topos vs the hand-written Equinox loop of ``llama_train.py``;
+  topos and topos (Objective) vs the hand-written Equinox loop of ``llama_train.py``;
 - **decode, GPT and Llama presets**: ``generate`` (greedy, batch 8) vs the plain-JAX
   cached decoder of ``generate.py`` (preallocated cache, unrolled layers, ``fori_loop``).
 
@@ -61,7 +61,9 @@ from baselines import (  # noqa: E402
 
 from backends.jax import batched, init  # noqa: E402
 from backends.jax.core.layout import unstack  # noqa: E402
+from backends.jax.training.lenses import Objective, cross_entropy  # noqa: E402
 from topos import nn  # noqa: E402
+from topos.objects import Fin, R  # noqa: E402
 
 #: Dense TF32 peaks (FLOP/s) by a word of ``jax.devices()[0].device_kind``.
 PEAKS = {"H100": 494.7e12, "H200": 494.7e12, "A100": 156e12}
@@ -155,7 +157,7 @@ def _train_rows(
     return [Row(workload, k, med[k], flops[k]) for k in steps]
 
 
-def train_transformer(plan: Plan) -> list[Row]:
+def train_transformer(plan: Plan, llama: ModuleType) -> list[Row]:
     cfg, tx = plan.transformer, optax.adam(1e-3)
     p = nn.transformer(cfg.vocab, cfg.seq, cfg.d, cfg.heads, cfg.layers, cfg.mlp_ratio)
     params = init(p, jax.random.key(0))
@@ -173,6 +175,8 @@ def train_transformer(plan: Plan) -> list[Row]:
 
     layers = unstack(p, params)
     steps = {"topos": (jax.jit(step, donate_argnums=(0, 1)), layers, tx.init(layers))}
+    objective = Objective(p, cross_entropy(R(cfg.seq, cfg.vocab), Fin(cfg.vocab, cfg.seq)))
+    steps["topos (Objective)"] = (llama.objective_step(objective, tx), layers, tx.init(layers))
     eqx_model = load_params(EqxTransformer(cfg, jax.random.key(1), scan=False), params)
     s, st, o = eqx_train_step(eqx_model, tx)
     steps["equinox (loop)"] = (s, st, o)
@@ -193,6 +197,9 @@ def train_llama(plan: Plan, llama: ModuleType) -> list[Row]:
             params = jax.tree.map(jnp.copy, v.params)
             steps[v.name.split()[0] + (" (loop)" if "loop" in v.name else "")] = (
                 llama.make_step(v.logits, tx), params, tx.init(params))  # fmt: skip
+    params = jax.tree.map(jnp.copy, vs[0].params)
+    steps["topos (Objective)"] = (
+        llama.objective_step(llama.objective(plan.llama), tx), params, tx.init(params))  # fmt: skip
     return _train_rows("train: Llama preset", steps, llama.batches(plan.llama, 8), plan)
 
 
@@ -267,7 +274,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         plan = dataclasses.replace(plan, rounds=args.rounds)
     rows: list[Row] = []
     for part in (
-        lambda: train_transformer(plan),
+        lambda: train_transformer(plan, llama),
         lambda: train_llama(plan, llama),
         lambda: decoding(plan, gen),
     ):

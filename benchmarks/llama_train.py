@@ -56,13 +56,18 @@ from penzai.models.transformer.variants import (  # type: ignore[import-untyped]
 
 from backends.jax import batched  # noqa: E402
 from backends.jax.interop.penzai import from_penzai_llama  # noqa: E402
+from backends.jax.training.lenses import Objective  # noqa: E402
 from backends.jax.training.state import TrainState  # noqa: E402
 from backends.jax.training.step import jit_step  # noqa: E402
 from topos.nn.decoder import language_model  # noqa: E402
+from topos.objects import Fin, R  # noqa: E402
+from topos.para.lens import cross_entropy as lens_cross_entropy  # noqa: E402
 
 Batch = tuple[Any, Any]
 Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
-HOST = "topos (ids checked on the host)"
+HOST = "topos (fit, jax.grad of a loss function)"
+OBJECTIVE = "topos (fit, Objective: the reverse derivative)"
+FIT = (HOST, OBJECTIVE)
 BEGIN, END = "<!-- llama_train: begin -->", "<!-- llama_train: end -->"
 NOTE = (
     "Command: `python benchmarks/llama_train.py`. topos unrolls a `repeat` of at most"
@@ -198,14 +203,12 @@ def make_step(logits_fn: Callable[[Any, Any], Any], tx: Any) -> Step:
     return jax.jit(step, donate_argnums=(0, 1))  # type: ignore[no-any-return]
 
 
-def fit_step(logits_fn: Callable[[Any, Any], Any], tx: Any, params: Any) -> tuple[Step, Any]:
-    """``fit``'s own step (``jit_step``, guarded, ids checked on the host before each
-    step, compiled without the run-time id test) as a ``Step``; its state rides in the
-    params slot. Returns the step and the initial state (on a copy of ``params``)."""
-
-    def loss(p: Any, batch: Batch) -> Any:
-        return cross_entropy(logits_fn(p, batch[0]), batch[1])
-
+def fit_step(loss: Callable[[Any, Batch], Any], tx: Any, params: Any) -> tuple[Step, Any]:
+    """``fit``'s own step on ``loss`` (``jit_step``: guarded, ids checked on the host
+    before each step, compiled without the run-time id test) as a ``Step``; its state
+    rides in the params slot. Returns the step and the initial state (on a copy of
+    ``params``). An ``Objective`` loss is differentiated by its own reverse derivative,
+    a loss function by ``jax.grad``."""
     state = TrainState.build(jax.tree.map(jnp.copy, params), tx)
     step = jit_step(loss, tx, state.partition, ids_on_host=True)
 
@@ -214,6 +217,23 @@ def fit_step(logits_fn: Callable[[Any, Any], Any], tx: Any, params: Any) -> tupl
         return s, None, value
 
     return run, state
+
+
+def objective_step(obj: Objective, tx: Any) -> Any:
+    """The Objective's step as one plain ``jax.jit`` (for its flop count)."""
+
+    def step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, Any]:
+        loss, grads = obj.value_and_grad(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def objective(size: Size) -> Objective:
+    """The benchmark's model and loss as an ``Objective`` (mean cross-entropy per token)."""
+    return Objective(topos_llama(size), lens_cross_entropy(R(size.seq, size.vocab),
+                                                           Fin(size.vocab, size.seq)))  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -302,7 +322,7 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     vs, n_params = variants(size)
     # fit's own step: the ids checked on the host before each step (timed with it), the
     # step compiled without the run-time test (its conditional), guarded against NaN
-    vs.insert(1, Variant(HOST, batched(topos_llama(size)), vs[0].params))
+    vs[1:1] = [Variant(name, batched(topos_llama(size)), vs[0].params) for name in FIT]
     data = batches(size, rounds * per_round + 1)
     probe = data[0][0]
     ref = np.asarray(jax.jit(vs[0].logits)(vs[0].params, probe))
@@ -313,9 +333,17 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     tx = optax.adam(1e-3)
     steps = {v.name: make_step(v.logits, tx) for v in vs}
     fl = {v.name: flops(steps[v.name], v.params, tx.init(v.params), data[0]) for v in vs}
+    fl[OBJECTIVE] = flops(objective_step(objective(size), tx), vs[0].params,
+                          tx.init(vs[0].params), data[0])  # fmt: skip
     state = {v.name: (jax.tree.map(jnp.copy, v.params), tx.init(v.params)) for v in vs}
-    steps[HOST], host_state = fit_step(vs[1].logits, tx, vs[1].params)  # (flops: the plain step)
-    state[HOST] = (host_state, None)
+    logits = vs[1].logits
+
+    def loss(p: Any, batch: Batch) -> Any:
+        return cross_entropy(logits(p, batch[0]), batch[1])
+
+    for name, fn in zip(FIT, (loss, objective(size)), strict=True):  # (flops: the plain step)
+        steps[name], fit_state = fit_step(fn, tx, vs[0].params)
+        state[name] = (fit_state, None)
     times: dict[str, list[float]] = {v.name: [] for v in vs}
     losses: dict[str, float] = {}
     for v in vs:  # warm-up: compile and one step
@@ -330,8 +358,8 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
             for v in order:
                 p, o = state[v.name]
                 t0 = time.perf_counter()
-                p, o, loss = steps[v.name](p, o, batch)  # HOST: fit's id check, then the step
-                jax.block_until_ready((p.train if v.name == HOST else p, loss))
+                p, o, loss = steps[v.name](p, o, batch)  # FIT: the id check, then the step
+                jax.block_until_ready((p.train if v.name in FIT else p, loss))
                 times[v.name].append(time.perf_counter() - t0)
                 state[v.name] = (p, o)
                 losses[v.name] = float(loss)
@@ -366,11 +394,14 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
         f"- topos / Penzai: **{med[topos] / med[pz_name]:.2f}x** (target <= 1.00x); per step,"
         f" paired: {paired(times[topos], times[pz_name])}"
     )
-    say(
-        f"- {HOST} / fastest Equinox: **{med[HOST] / med[eqx_best]:.2f}x**, paired:"
-        f" {paired(times[HOST], times[eqx_best])}; / Penzai: **{med[HOST] / med[pz_name]:.2f}x**,"
-        f" paired: {paired(times[HOST], times[pz_name])}"
-    )
+    faster = min(eqx_best, pz_name, key=med.__getitem__)
+    for name in FIT:
+        say(
+            f"- {name} / the faster baseline ({faster}): **{med[name] / med[faster]:.3f}x**"
+            f" (target <= 1.00x); per step, paired: {paired(times[name], times[faster])};"
+            f" / fastest Equinox, paired: {paired(times[name], times[eqx_best])};"
+            f" / Penzai, paired: {paired(times[name], times[pz_name])}"
+        )
     say("")
     say(NOTE)
     return lines

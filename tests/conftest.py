@@ -122,7 +122,8 @@ SLOW: dict[str, dict[str, str]] = {
         "test_cached_greedy_equals_uncached[none-mqa-geglu]": "one more architecture",
         "test_cached_greedy_equals_uncached[transformer]": "one more architecture",
         "test_left_padded_batch_equals_each_prompt_alone": "decodes a batch and each prompt",
-        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied]": "one more model",
+        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied-1]": "one more model",
+        "test_the_loop_over_tokens_never_copies_a_cache[gpt-learned-tied-3]": "one more model",
         "test_a_prompt_that_fills_the_context_decodes": "compiles a decoder at full context",
         "test_a_stack_deeper_than_the_unrolled_limit_decodes_with_a_scan":
             "compiles a scanned decoder and the uncached model",
@@ -258,6 +259,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_demo_transformer_follows_optax_adam_float64": "the same in float64",
         "test_digits_mlp_follows_optax": "100 steps twice; the fast tier runs 10",
         "test_only_the_key_bias_has_a_zero_gradient": "the transformer's gradient in two dtypes",
+        "test_the_gradient_of_an_objective_is_jax_grad_of_its_call[transformer]":
+            "two compiled gradients of a transformer; the fast tier keeps the Llama-style one",
+        "test_an_objective_refuses_token_ids_out_of_range[True]":
+            "four jitted programs; the fast tier checks the same messages untraced",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
         "test_gradient_by_path_matches_jax_grad":

@@ -223,29 +223,68 @@ def _at(box: Box, name: str, n: int) -> Box:
     return specialise(box, **{name: n})  # type: ignore[no-any-return]
 
 
-def _cache(value: Any, axis: int, ctx: _Context) -> Any:
+def _cache(value: Any, axis: int, ctx: _Context, last: bool = False) -> Any:
     """Write the new rows of ``value`` into this site's cache; return all positions.
 
     The buffer keeps the positions on its second-to-last axis (keys of shape
-    ``(seq, heads, width)`` are held as ``(heads, seq, width)``): the layout the
-    attention ``einsum``s read without a transpose, where the diagram's own
-    layout made XLA copy the whole cache, transposed, for every new token. The
-    value returned is a transposed view of it, which XLA folds into the ``einsum``.
+    ``(seq, heads, width)`` are held as ``(heads, seq, width)``), or on its last
+    with ``last`` (values, which the einsum sums over the positions: ``(heads,
+    width, seq)``): the layouts the attention ``einsum``s read as matrix products
+    without a transpose, where the diagram's own layout made XLA copy the whole
+    cache, transposed, for every new token. The value returned is a transposed
+    view of it, which XLA folds into the ``einsum``.
     """
     frame = _frame()
     key = frame.next()
-    at = max(value.ndim - 2, 0)
+    at = value.ndim - 1 if last else max(value.ndim - 2, 0)
     rows = jnp.moveaxis(value, axis, at)
     old = frame.read.get(key)
     if old is None:
         shape = list(rows.shape)
         shape[at] = ctx.dim.max
         old = jnp.zeros(shape, value.dtype)
-    start = [0] * value.ndim
-    start[at] = ctx.offset
-    new = jax.lax.dynamic_update_slice(old, rows.astype(old.dtype), start)
+    new = _write_rows(at)(old, rows.astype(old.dtype), ctx.offset)
     frame.write[key] = new
     return jnp.moveaxis(new, at, axis)
+
+
+@functools.cache
+def _write_rows(at: int) -> Callable[[Any, Any, Any], Any]:
+    """``write(buffer, rows, offset)``: ``rows`` written into ``buffer`` from ``offset``
+    along axis ``at`` (a ``dynamic_update_slice``), and still one under ``jax.vmap``.
+
+    ``jax.vmap`` turns a ``dynamic_update_slice`` into a ``scatter``, which XLA lowers
+    to a bounds-checked select around the update, one more read of each cache's
+    row per write. The offset is the same for every example of a batch, so the
+    batched write is the same slice update one axis down (a batched offset falls
+    back to ``jax.vmap``'s scatter).
+
+    >>> import jax, jax.numpy as jnp
+    >>> buf, rows = jnp.zeros((2, 3, 4)), jnp.ones((2, 1, 4))
+    >>> out = jax.vmap(_write_rows(0), in_axes=(0, 0, None))(buf, rows, 1)
+    >>> out[:, :, 0].tolist()
+    [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+
+    @jax.custom_batching.custom_vmap
+    def write(buffer: Any, rows: Any, offset: Any) -> Any:
+        start = [jnp.zeros((), jnp.int32)] * buffer.ndim
+        start[at] = offset
+        return jax.lax.dynamic_update_slice(buffer, rows, start)
+
+    @write.def_vmap
+    def batched(size: int, flags: Any, buffer: Any, rows: Any, offset: Any) -> Any:
+        in_buffer, in_rows, in_offset = flags
+        if in_offset:  # a per-example offset: jax.vmap's own rule (a scatter)
+            axes = tuple(0 if f else None for f in flags)
+            return jax.vmap(write.fun, in_axes=axes)(buffer, rows, offset), True
+        if not in_buffer:
+            buffer = jnp.broadcast_to(buffer, (size, *buffer.shape))
+        if not in_rows:
+            rows = jnp.broadcast_to(rows, (size, *rows.shape))
+        return _write_rows(at + 1)(buffer, rows, offset), True
+
+    return write
 
 
 def _positions(ctx: _Context, full: bool) -> Any:
@@ -279,9 +318,9 @@ def _einsum(box: Box, x: Any, ctx: _Context) -> Any:
         first = min(only_a + only_b, key=lambda c: out.find(c) if c in out else len(out))
         cache_b, cache_a = cache_b or first in only_a, cache_a or first in only_b
     if cache_a:
-        a = _cache_all(a, a_ob, ctx)
+        a = _cache_all(a, a_ob, ctx, _summed_rows(a, a_ob, letters_a, out, ctx))
     if cache_b:
-        b = _cache_all(b, b_ob, ctx)
+        b = _cache_all(b, b_ob, ctx, _summed_rows(b, b_ob, letters_b, out, ctx))
     operands = ((a_ob, a, letters_a), (b_ob, b, letters_b))
     _check_causal(box, operands, out, ctx)
     zeros = any(_crossed(ob, v, ctx) and _hidden(v, ctx) == 0 for ob, v, _ in operands)
@@ -310,11 +349,17 @@ def _letters(spec: str, ndim: int) -> str:
     return head + "." * (ndim - len(head) - len(tail)) + tail if dots else spec
 
 
-def _cache_all(value: Any, ob: Ob, ctx: _Context) -> Any:
+def _cache_all(value: Any, ob: Ob, ctx: _Context, last: bool = False) -> Any:
     axes = [k for k in _seq_axes(ob, ctx.dim) if not _full(value, k, ctx)]
     if len(axes) != 1:
         raise DecodeError(f"decode: cannot cache {ob!r} with {len(axes)} axes of new rows")
-    return _cache(value, axes[0], ctx)
+    return _cache(value, axes[0], ctx, last)
+
+
+def _summed_rows(value: Any, ob: Ob, letters: str, out: str, ctx: _Context) -> bool:
+    """Whether the einsum sums over the positions of the operand it caches (values)."""
+    axes = [k for k in _seq_axes(ob, ctx.dim) if not _full(value, k, ctx)]
+    return len(axes) == 1 and letters[axes[0]] not in out
 
 
 def _causal_mask(box: Box, x: Any, ctx: _Context) -> Any:
@@ -843,7 +888,16 @@ def _compiled(
     def one(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
         return decode_step(model, params, ids, state, offset, start, check_ids=False)
 
-    batch = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+    many = jax.vmap(one, in_axes=(None, 0, 0, None, 0))
+
+    def batch(params: Any, ids: Any, state: Any, offset: Any, start: Any) -> Any:
+        if ids.shape[0] != 1:
+            return many(params, ids, state, offset, start)
+        # one example runs unmapped, its caches without a batch axis of length 1: XLA
+        # drops such an axis where the attention reads a cache, and then wrote each key
+        # cache twice (once per shape) and copied it whole four times per new token
+        out, state = one(params, ids[0], state, offset, start[0])
+        return out[None], state
 
     def run(params: Any, ids: Any, start: Any, length: Any, steps: Any, key: Any) -> Any:
         params = _split_layers(model, params)

@@ -42,10 +42,13 @@ import jax.numpy as jnp
 
 from backends.jax.core.batch import summed
 from backends.jax.core.compile import CONSTANTS, interpret
+from backends.jax.core.layout import split
 from backends.jax.core.params import cartesian, check_para, init, param_value
 from backends.jax.core.reverse import _leaves
+from backends.jax.core.values import checked_ids, is_unstacked
 from topos.arrows import Arrow
 from topos.normal import deep
+from topos.objects import Product
 from topos.para import Para
 from topos.para.lens import cross_entropy, model_and_loss
 
@@ -55,6 +58,7 @@ __all__ = [
     "adam",
     "cross_entropy",
     "fit_lens",
+    "gradient",
     "gradient_descent",
     "init",
     "momentum",
@@ -137,6 +141,79 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Le
     return Learner("adam", start, _identity, backward)
 
 
+def gradient(p: Para, loss: Arrow) -> Callable[[Tree, tuple[Any, Any]], tuple[Any, Tree]]:
+    """``(params, (xs, ts)) -> (mean loss, gradient)`` through the model-and-loss lens.
+
+    The gradient (a dict path -> array, as ``params``) is the backward of
+    ``model_and_loss(p, loss)`` (compiled from ``reverse``) run with the cotangent
+    ``1/batch`` of each example's loss: the reverse of copying the parameters to
+    each example is the sum, fused into the weight gradients' products
+    (``backends.jax.core.batch.summed``: one ``xᵀ g`` over the whole batch). A
+    parameter held in the layer layout (``Unstacked``) gets its gradient in that
+    layout. The token ids of ``xs`` and ``ts`` are checked as ``batched`` checks
+    its input (``checked_ids``; on the host under ``fit``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from topos import R, Fin
+    >>> from topos.nn import mlp
+    >>> p = mlp([4, 8, 3])
+    >>> params = init(p, jax.random.key(0))
+    >>> batch = (jnp.ones((5, 4)), jnp.array([0, 1, 2, 0, 1]))
+    >>> value, g = gradient(p, cross_entropy(R(3), Fin(3)))(params, batch)
+    >>> ref = jax.grad(Objective(p, cross_entropy(R(3), Fin(3))))(params, batch)
+    >>> all(bool(jnp.allclose(g[k], ref[k], atol=1e-6)) for k in params)
+    True
+    """
+    check_para("gradient", p)
+    q = cartesian(p)
+    both = model_and_loss(q, loss)
+    fwd = deep(lambda: interpret(both.forward).fn, both.forward)
+    # the parameters are shared by the batch: their cotangent comes back summed (R[Δ_B] = Σ)
+    bwd = summed(both.backward, ((True, (False, False)), True), (True, False))
+    paths = list(q.parameters())
+    target = _target(loss)
+
+    def value_and_grad(params: Tree, batch: tuple[Any, Any]) -> tuple[Any, Tree]:
+        xs, ts = _checked_batch(q, target, batch)
+        token = CONSTANTS.set(params)
+        try:
+            pv = param_value(q, params)
+            n = jax.tree.leaves(xs)[0].shape[0]
+            weight = jnp.asarray(1.0 / n, jnp.result_type(*jax.tree.leaves(pv)))
+            losses = jax.vmap(lambda x, t: fwd((pv, (x, t))))(xs, ts)
+            total, _ = bwd(((pv, (xs, ts)), weight))
+        finally:
+            CONSTANTS.reset(token)
+        grads = dict(zip(paths, _leaves(q.P, total), strict=True))
+        for path, value in params.items():  # the layer layout: each layer's slice
+            if is_unstacked(value) and not is_unstacked(grads[path]):
+                grads[path] = split(grads[path])
+        return losses.mean(), grads
+
+    return value_and_grad
+
+
+def _target(loss: Arrow) -> Any:
+    """The target object ``T`` of a loss arrow ``Y * T -> R()``."""
+    dom = loss.dom
+    if not isinstance(dom, Product):
+        raise TypeError(f"a loss must be an arrow Y * T -> R(), got one from {dom!r}")
+    return dom.right
+
+
+def _checked_batch(q: Para, target: Any, batch: Any) -> tuple[Any, Any]:
+    """``(xs, ts)`` with their token ids checked (``checked_ids``), or a clear error."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(
+            f"an Objective takes a batch (xs, ts) of inputs and targets, got {type(batch).__name__}"
+        )
+    xs, ts = batch
+    return (
+        checked_ids(q.dom, xs, "input (the batch)"),
+        checked_ids(target, ts, "target (the batch)"),
+    )
+
+
 def training_step(p: Para, loss: Arrow, learner: Learner) -> Callable[..., Any]:
     """The jitted step ``(state, params, (xs, ts)) -> (state, params, mean loss)``.
 
@@ -145,31 +222,15 @@ def training_step(p: Para, loss: Arrow, learner: Learner) -> Callable[..., Any]:
     gradient: the per-example ones summed over the batch with weight ``1/batch``
     (the reverse of copying the parameters to each example), the sum fused into
     the weight gradients' products (``backends.jax.core.batch.summed``), and the
-    learner's backward the new state and parameters.
+    learner's backward the new state and parameters (``gradient``).
     """
-    check_para("training_step", p)
-    q = cartesian(p)
-    both = model_and_loss(q, loss)
-    fwd = deep(lambda: interpret(both.forward).fn, both.forward)
-    # the parameters are shared by the batch: their cotangent comes back summed (R[Δ_B] = Σ)
-    bwd = summed(both.backward, ((True, (False, False)), True), (True, False))
-    paths = list(q.parameters())
+    value_and_grad = gradient(p, loss)
 
     def step(state: Tree, params: Tree, batch: tuple[Any, Any]) -> tuple[Tree, Tree, Any]:
-        xs, ts = batch
         at = learner.forward(state, params)
-        token = CONSTANTS.set(at)
-        try:
-            pv = param_value(q, at)
-            n = jax.tree.leaves(xs)[0].shape[0]
-            weight = jnp.asarray(1.0 / n, jnp.result_type(*jax.tree.leaves(pv)))
-            losses = jax.vmap(lambda x, t: fwd((pv, (x, t))))(xs, ts)
-            total, _ = bwd(((pv, (xs, ts)), weight))
-        finally:
-            CONSTANTS.reset(token)
-        grads = dict(zip(paths, _leaves(q.P, total), strict=True))
+        value, grads = value_and_grad(at, batch)
         state, params = learner.backward(state, params, grads)
-        return state, params, losses.mean()
+        return state, params, value
 
     return jax.jit(step)
 
@@ -181,8 +242,11 @@ class Objective:
     ``p`` is a Para ``P * X -> Y`` and ``loss`` an arrow ``Y * T -> R()`` (a loss
     lens, e.g. ``cross_entropy``). Called as ``objective(params, (xs, ts))`` it is
     the mean loss over the batch, a JAX function of the parameter dict, so the same
-    value trains with ``fit(..., optimizer=optax...)`` (``jax.grad``) or with
-    ``fit(..., learner=...)`` (through the composite lens, ``training_step``).
+    value trains with ``fit(..., optimizer=optax...)`` or with ``fit(...,
+    learner=...)`` (through the composite lens, ``training_step``). Either way its
+    gradient is the reverse derivative of the model-and-loss lens
+    (``value_and_grad``, ``gradient``), not ``jax.grad`` of the call; both check
+    the batch's token ids.
 
     >>> import jax, jax.numpy as jnp
     >>> from topos import R, Fin
@@ -210,13 +274,21 @@ class Objective:
         q = cartesian(self.p)
         both = model_and_loss(q, self.loss)
         fwd = deep(lambda: interpret(both.forward).fn, both.forward)
-        xs, ts = batch
+        xs, ts = _checked_batch(q, _target(self.loss), batch)
         token = CONSTANTS.set(params)
         try:
             pv = param_value(q, params)
             return jax.vmap(lambda x, t: fwd((pv, (x, t))))(xs, ts).mean()
         finally:
             CONSTANTS.reset(token)
+
+    def value_and_grad(self, params: Tree, batch: tuple[Any, Any]) -> tuple[Any, Tree]:
+        """The mean loss and its gradient by the reverse derivative (``gradient``).
+
+        ``fit(objective, ..., optimizer=...)`` takes its gradient from here rather
+        than from ``jax.grad`` (equal to it; ``docs/learning.md`` has the speed).
+        """
+        return gradient(self.p, self.loss)(params, batch)
 
     def step(self, learner: Learner) -> Callable[..., Any]:
         """The jitted composite step, ``training_step(p, loss, learner)``."""

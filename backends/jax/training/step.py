@@ -110,7 +110,21 @@ def _value_and_grad(
     frozen: list[Any],
     batch: Any,
 ) -> tuple[jax.Array, dict[str, Any]]:
-    """The loss and its gradient with respect to the trainable leaves (path -> leaf)."""
+    """The loss and its gradient with respect to the trainable leaves (path -> leaf).
+
+    A loss with its own ``value_and_grad(params, batch)`` (an ``Objective``: the
+    reverse derivative of its lens) gives the gradient when the parameters are a
+    dict; any other loss is differentiated by ``jax.value_and_grad``.
+    """
+    own = getattr(loss, "value_and_grad", None)
+    params = partition.rebuild(train, frozen)
+    if own is not None and isinstance(params, dict):
+        value, every = own(params, batch)
+        if jnp.shape(value) != ():
+            raise TypeError(f"fit: loss must return a scalar, got shape {jnp.shape(value)}")
+        leaves = partition.treedef.flatten_up_to(every)  # the gradient in the params' layout
+        train_grads = [g for g, m in zip(leaves, partition.mask, strict=True) if not m]
+        return value, partition.as_dict(train_grads)
 
     def objective(t: dict[str, Any]) -> Any:
         value = loss(partition.rebuild([t[p] for p in partition.train_paths], frozen), batch)

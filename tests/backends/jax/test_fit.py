@@ -18,8 +18,11 @@ from _jaxref import mlp
 from backends.jax import apply, batched, fit, init, load_checkpoint
 from backends.jax.training import TokenIdError, leaf_paths
 from backends.jax.training.fit import CheckpointError, DivergedError, EvalValueError
+from backends.jax.training.lenses import Objective, cross_entropy
 from backends.jax.training.step import host_checked
+from topos.nn.decoder import language_model
 from topos.nn.layers import embedding
+from topos.objects import Fin, R
 
 KEY = jax.random.key(0)
 NET = mlp(2, 8, 1)
@@ -543,3 +546,70 @@ def test_the_host_checked_step_compiles_without_the_run_time_test() -> None:
     assert "callback" in plain.lower(p, batch).as_text()
     assert "callback" not in f.lower(p, batch).as_text()
     assert float(f(p, batch)) == float(plain(p, batch))
+
+
+# -- an Objective's gradient is its reverse derivative ---------------------------------------
+
+
+def lm_objective() -> tuple[Objective, dict[str, Any]]:
+    p = language_model(16, 6, 8, 2, 2, positional="rope", norm="rms", activation="swiglu",
+                       bias=False)  # fmt: skip
+    return Objective(p, cross_entropy(R(6, 16), Fin(16, 6))), init(p, KEY)
+
+
+def lm_batches(bad_target_at: int = -1) -> Any:
+    def batches(step: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.random.default_rng(step).integers(0, 16, (3, 7)).astype(np.int32)
+        if step == bad_target_at:
+            ids[2, 6] = 16  # the last position: a target only
+        return ids[:, :-1], ids[:, 1:]
+
+    return batches
+
+
+class Counted(Objective):
+    """An Objective that counts the traces of its own gradient."""
+
+    calls = 0
+
+    def value_and_grad(self, params: Any, batch: Any) -> Any:
+        Counted.calls += 1
+        return super().value_and_grad(params, batch)
+
+
+def test_fit_trains_an_objective_by_its_reverse_derivative() -> None:
+    """``fit(Objective, optimizer=...)`` takes the gradient from ``value_and_grad`` (not
+    ``jax.grad``) and follows a loss function's run; frozen paths and the layer layout
+    hold."""
+    objective, params = lm_objective()
+    counted = Counted(objective.p, objective.loss)
+    frozen = ["embed.table"]
+    run = {"optimizer": optax.sgd(0.5), "steps": 5, "progress": False, "frozen": frozen}
+    ours = fit(counted, params, lm_batches(), unstack=objective.p, **run)  # type: ignore[arg-type]
+    assert Counted.calls >= 1
+    theirs = fit(lambda q, b: objective(q, b), params, lm_batches(), **run)  # type: ignore[arg-type]
+    np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-5)
+    assert ours.history["loss"][-1] < ours.history["loss"][0]
+    for k in params:
+        assert ours.params[k].shape == params[k].shape
+        np.testing.assert_allclose(ours.params[k], theirs.params[k], atol=1e-5, err_msg=k)
+    assert bits(ours.params["embed.table"]) == bits(params["embed.table"])
+
+
+def test_fit_refuses_a_bad_target_of_an_objective_before_the_step() -> None:
+    objective, params = lm_objective()
+    with pytest.raises(TokenIdError, match=r"leaf 1 \(target \(the batch\)\).*got 16 at index"
+                       r" \(2, 5\) at step 2") as info:  # fmt: skip
+        fit(objective, params, lm_batches(2), optimizer=optax.sgd(0.1), steps=4, progress=False)
+    assert info.value.result.step == 2
+
+
+def test_a_sharded_fit_differentiates_an_objective_by_jax_grad() -> None:
+    """On a mesh the Objective is a loss like any other (``jax.grad`` of its call)."""
+    from backends.jax import sharding
+
+    objective, params = lm_objective()
+    run = {"optimizer": optax.sgd(0.5), "steps": 3, "progress": False}
+    sharded = fit(objective, params, lm_batches(), mesh=sharding.make_mesh("1x1"), **run)  # type: ignore[arg-type]
+    plain = fit(objective, params, lm_batches(), **run)  # type: ignore[arg-type]
+    np.testing.assert_allclose(sharded.history["loss"], plain.history["loss"], rtol=1e-5)

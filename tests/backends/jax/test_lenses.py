@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from backends.jax import apply, init
+from backends.jax.core.layout import stacked_paths, unstack
 from backends.jax.training.fit import fit
 from backends.jax.training.lenses import (
     Learner,
@@ -19,11 +20,13 @@ from backends.jax.training.lenses import (
     adam,
     cross_entropy,
     fit_lens,
+    gradient,
     gradient_descent,
     momentum,
     nesterov,
 )
 from topos.nn import mlp
+from topos.nn.decoder import language_model
 from topos.objects import Fin, R
 from topos.para import Para
 
@@ -200,11 +203,13 @@ def digits_objective() -> tuple[Objective, Any]:
 
 
 def test_fit_with_a_learner_follows_fit_with_optax() -> None:
-    """``fit(..., learner=)`` trains through the lens; ``optimizer=`` through jax.grad."""
+    """``fit(..., learner=)`` trains through the lens; ``optimizer=`` through jax.grad of a
+    loss function (an ``Objective`` itself would give its reverse derivative to optax)."""
     objective, params = digits_objective()
     learner, opt = PAIRS["adam"]
     ours = fit(objective, params, digits(), learner=learner(), steps=10, progress=False)
-    theirs = fit(objective, params, digits(), optimizer=opt(), steps=10, progress=False)
+    theirs = fit(lambda q, b: objective(q, b), params, digits(), optimizer=opt(), steps=10,
+                 progress=False)  # fmt: skip
     assert biggest_difference(ours.params, theirs.params) <= 1e-6
     np.testing.assert_allclose(ours.history["loss"], theirs.history["loss"], rtol=1e-6)
     assert ours.step == 10 and ours.history["loss"][-1] < ours.history["loss"][0]
@@ -241,3 +246,79 @@ def test_fit_with_a_learner_refuses_what_it_cannot_do_by_name() -> None:
         fit(objective, {"w": jnp.ones(2)}, data, learner=adam(1e-3), steps=1, progress=False)
     with pytest.raises(TypeError, match="learner must be a Learner"):
         fit(objective, params, data, learner=optax.adam(1e-3), steps=1, progress=False)  # type: ignore[arg-type]
+
+
+def llama_objective() -> tuple[Objective, Any]:
+    """A small Llama-style LM (RoPE, RMSNorm, SwiGLU, grouped-query attention)."""
+    p = language_model(32, 8, 16, 4, 2, kv_heads=2, positional="rope", norm="rms",
+                       activation="swiglu", bias=False)  # fmt: skip
+    return Objective(p, cross_entropy(R(8, 32), Fin(32, 8))), init(p, jax.random.key(1))
+
+
+def token_batch(vocab: int = 32, seq: int = 8, batch: int = 4) -> tuple[Any, Any]:
+    ids = np.random.default_rng(3).integers(0, vocab, (batch, seq + 1)).astype(np.int32)
+    return jnp.asarray(ids[:, :-1]), jnp.asarray(ids[:, 1:])
+
+
+def objectives() -> dict[str, Callable[[], tuple[Objective, Any, Any]]]:
+    def mlp_case() -> tuple[Objective, Any, Any]:
+        objective, params = digits_objective()
+        return objective, params, digits(16)(0)
+
+    def transformer_case() -> tuple[Objective, Any, Any]:
+        p = demo_transformer(24, 16)
+        obj = Objective(p, cross_entropy(R(16, 24), Fin(24, 16)))
+        return obj, init(p, jax.random.key(2)), token_batches(24, 16, 4)(0)
+
+    def llama_case() -> tuple[Objective, Any, Any]:
+        return (*llama_objective(), token_batch())
+
+    return {"mlp": mlp_case, "transformer": transformer_case, "llama": llama_case}
+
+
+@pytest.mark.parametrize("name", list(objectives()))
+def test_the_gradient_of_an_objective_is_jax_grad_of_its_call(name: str) -> None:
+    """``Objective.value_and_grad`` (the reverse derivative, the batch sum fused into the
+    weight products) equals ``jax.value_and_grad`` of the objective's mean loss."""
+    objective, params, batch = objectives()[name]()
+    value, grads = jax.jit(objective.value_and_grad)(params, batch)
+    ref_value, ref = jax.jit(jax.value_and_grad(objective))(params, batch)
+    assert sorted(grads) == sorted(params)
+    np.testing.assert_allclose(float(value), float(ref_value), rtol=1e-6)
+    scale = max(float(jnp.max(jnp.abs(g))) for g in ref.values())
+    for k in ref:
+        assert grads[k].shape == params[k].shape, k
+        assert float(jnp.max(jnp.abs(grads[k] - ref[k]))) <= 1e-5 * scale, k
+
+
+def test_the_gradient_keeps_the_layer_layout() -> None:
+    """Parameters held one array per layer (``unstack``) get their gradient that way."""
+    objective, params = llama_objective()
+    batch = token_batch()
+    split = unstack(objective.p, params)
+    _, apart = jax.jit(gradient(objective.p, objective.loss))(split, batch)
+    _, whole = jax.jit(objective.value_and_grad)(params, batch)
+    paths = stacked_paths(objective.p, unrolled=True)
+    assert paths
+    for k in paths:
+        assert type(apart[k]).__name__ == "Unstacked" and len(apart[k]) == params[k].shape[0]
+        for i, g in enumerate(apart[k]):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(whole[k][i]), atol=1e-6)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_an_objective_refuses_token_ids_out_of_range(traced: bool) -> None:
+    """Inputs and targets are both checked, concrete or under ``jax.jit``, naming which."""
+    objective, params = llama_objective()
+    xs, ts = token_batch()
+
+    def run(f: Callable[..., Any], batch: Any) -> Any:
+        return jax.block_until_ready((jax.jit(f) if traced else f)(params, batch))
+
+    for f in (objective, objective.value_and_grad):
+        with pytest.raises(Exception, match=r"input \(the batch\)"):
+            run(f, (xs.at[1, 2].set(32), ts))
+        with pytest.raises(Exception, match=r"target \(the batch\)"):
+            run(f, (xs, ts.at[0, 0].set(-1)))
+    with pytest.raises(TypeError, match=r"a batch \(xs, ts\)"):
+        objective(params, xs)
