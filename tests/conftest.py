@@ -32,6 +32,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 #: An entry that names no test of a collected file is a collection error, so a renamed
 #: test cannot drop out of both tiers.
 SLOW: dict[str, dict[str, str]] = {
+    "tests/backends/jax/test_fit.py": {
+        "test_a_sharded_fit_differentiates_an_objective_by_jax_grad":
+            "two fits of a language model; the fast tier trains an Objective unsharded",
+    },
     "tests/backends/jax/test_moe.py": {
         "test_routed_equals_dense_on_every_token_within_capacity[0.5]":
             "one of the fast tier's heavier cases (over 2 s); its module keeps faster tests",
@@ -263,6 +267,10 @@ SLOW: dict[str, dict[str, str]] = {
             "two compiled gradients of a transformer; the fast tier keeps the Llama-style one",
         "test_an_objective_refuses_token_ids_out_of_range[True]":
             "four jitted programs; the fast tier checks the same messages untraced",
+        "test_the_gradient_of_an_objective_is_jax_grad_of_its_call[mlp]":
+            "the fast tier keeps the Llama-style case",
+        "test_the_gradient_keeps_the_layer_layout":
+            "two compiled gradients; fit's own test trains in the layer layout in the fast tier",
     },
     "tests/backends/jax/test_reverse_vjp.py": {
         "test_gradient_by_path_matches_jax_grad":
