@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -473,6 +474,18 @@ BLOCK_PATHS = {
     "w2": "mlp.fc2.w",
     "b2": "mlp.fc2.b",
 }
+
+
+def paired(mine: list[float], theirs: list[float]) -> str:
+    """The median and quartiles of the step-by-step ratios ``mine / theirs`` (the steps
+    ran back to back, so load hits both alike).
+
+    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    'median 2.000 [1.500-2.500]'
+    """
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"median {statistics.median(ratios):.3f} [{q1:.3f}-{q3:.3f}]"
 
 
 def load_params(model: Any, params: dict[str, Array]) -> Any:

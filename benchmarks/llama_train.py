@@ -41,14 +41,16 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
+for path in (HERE, HERE.parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from baselines import paired  # noqa: E402
 from penzai import pz  # type: ignore[import-untyped]  # noqa: E402
 from penzai.models.transformer.variants import (  # type: ignore[import-untyped]  # noqa: E402
     llamalike_common as L,
@@ -189,18 +191,23 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
 
 
-def make_step(logits_fn: Callable[[Any, Any], Any], tx: Any) -> Step:
-    """``step(params, opt_state, (tokens, targets))``: one jitted, donated adam step."""
+def adam_step(value_and_grad: Callable[[Any, Batch], tuple[Any, Any]], tx: Any) -> Step:
+    """``step(params, opt_state, batch)``: one jitted, donated optimiser step on the
+    gradient ``value_and_grad(params, batch) -> (loss, grads)``."""
 
     def step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, Any]:
-        tokens, targets = batch
-        loss, grads = jax.value_and_grad(lambda p: cross_entropy(logits_fn(p, tokens), targets))(
-            params
-        )
+        loss, grads = value_and_grad(params, batch)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     return jax.jit(step, donate_argnums=(0, 1))  # type: ignore[no-any-return]
+
+
+def make_step(logits_fn: Callable[[Any, Any], Any], tx: Any) -> Step:
+    """``step(params, opt_state, (tokens, targets))``: one jitted, donated step by ``jax.grad``."""
+    return adam_step(
+        jax.value_and_grad(lambda p, batch: cross_entropy(logits_fn(p, batch[0]), batch[1])), tx
+    )
 
 
 def fit_step(loss: Callable[[Any, Batch], Any], tx: Any, params: Any) -> tuple[Step, Any]:
@@ -219,15 +226,9 @@ def fit_step(loss: Callable[[Any, Batch], Any], tx: Any, params: Any) -> tuple[S
     return run, state
 
 
-def objective_step(obj: Objective, tx: Any) -> Any:
-    """The Objective's step as one plain ``jax.jit`` (for its flop count)."""
-
-    def step(params: Any, opt_state: Any, batch: Batch) -> tuple[Any, Any, Any]:
-        loss, grads = obj.value_and_grad(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return jax.jit(step, donate_argnums=(0, 1))
+def objective_step(obj: Objective, tx: Any) -> Step:
+    """The Objective's step (its reverse derivative) as one plain ``jax.jit`` (for its flops)."""
+    return adam_step(obj.value_and_grad, tx)
 
 
 def objective(size: Size) -> Objective:
@@ -405,18 +406,6 @@ def run(size: Size, rounds: int, per_round: int) -> list[str]:
     say("")
     say(NOTE)
     return lines
-
-
-def paired(mine: list[float], theirs: list[float]) -> str:
-    """The median and quartiles of the step-by-step ratios ``mine / theirs`` (steps run
-    back to back, so load hits both alike).
-
-    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
-    'median 2.000 [1.500-2.500]'
-    """
-    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return f"median {statistics.median(ratios):.3f} [{q1:.3f}-{q3:.3f}]"
 
 
 def write(lines: list[str], path: Path) -> None:

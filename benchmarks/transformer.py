@@ -66,6 +66,7 @@ from baselines import (  # noqa: E402
     cross_entropy,
     eqx_train_step,
     nnx_train_step,
+    paired,
 )
 from flax import nnx  # noqa: E402
 
@@ -93,6 +94,7 @@ from topos.para.lens import cross_entropy as lens_cross_entropy  # noqa: E402
 Batch = tuple[Any, Any]
 Step = Callable[[Any, Any, Batch], tuple[Any, Any, Any]]
 OBJECTIVE = "topos (fit, Objective: the reverse derivative)"
+JAX_GRAD = "topos (fit, jax.grad of a loss function)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,21 +262,15 @@ def variants(cfg: Config, tx: Any, *, every: bool = True) -> list[Variant]:
 
     out = [
         Variant(
-            OBJECTIVE,
+            name,
             "topos",
             diagram_new,
-            lambda m: fit_train_step(m[0], m[1], tx, objective=True),
+            lambda m, objective=objective: fit_train_step(m[0], m[1], tx, objective=objective),
             flat=False,
             scan=True,
-        ),
-        Variant(
-            "topos (fit, jax.grad of a loss function)",
-            "topos",
-            diagram_new,
-            lambda m: fit_train_step(m[0], m[1], tx),
-            flat=False,
-            scan=True,
-        ),
+        )
+        for name, objective in ((OBJECTIVE, True), (JAX_GRAD, False))
+    ] + [
         Variant(
             "topos (diagram, repeat)",
             "topos",
@@ -460,18 +456,6 @@ class Steps:
     @property
     def diagram(self) -> Live:
         return next(iter(self.lives.values()))
-
-
-def paired(mine: list[float], theirs: list[float]) -> str:
-    """The median and quartiles of the step-by-step ratios ``mine / theirs`` (the steps
-    ran back to back, so load hits both alike).
-
-    >>> paired([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
-    'median 2.000 [1.500-2.500]'
-    """
-    ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
-    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return f"median {statistics.median(ratios):.3f} [{q1:.3f}-{q3:.3f}]"
 
 
 def section_steps(say: Report, plan: Plan, vs: list[Variant], batches: list[Batch]) -> Steps:

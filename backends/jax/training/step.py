@@ -117,7 +117,7 @@ def _value_and_grad(
     dict; any other loss is differentiated by ``jax.value_and_grad``.
     """
     own = getattr(loss, "value_and_grad", None)
-    params = partition.rebuild(train, frozen)
+    params = None if own is None else partition.rebuild(train, frozen)
     if own is not None and isinstance(params, dict):
         value, every = own(params, batch)
         if jnp.shape(value) != ():
